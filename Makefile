@@ -1,0 +1,29 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mailengine db upgrade
+	$(BIN)/mailengine demo-data --if-empty --customers 500 --seed 1
+	$(BIN)/mailengine status
+
+test: $(STAMP)
+	$(BIN)/ruff check mailengine tests bench
+	$(BIN)/ruff format --check mailengine tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) var/*.db var/mail

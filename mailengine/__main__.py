@@ -1,0 +1,5 @@
+"""Allow `python -m mailengine`."""
+
+from mailengine.cli.main import main
+
+main()

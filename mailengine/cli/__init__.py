@@ -1,0 +1,1 @@
+"""The `mailengine` command line."""

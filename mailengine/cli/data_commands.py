@@ -1,0 +1,205 @@
+"""Commands for the customer data: schema upgrades, imports, demo data and a status summary."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mailengine import demo
+from mailengine.cli.context import CliContext, pass_context
+from mailengine.clock import ensure_aware
+from mailengine.importing.importer import ImportKind, ImportOptions, ImportReport, import_file
+from mailengine.store.customers import count_customers
+from mailengine.store.summary import summarize
+
+SHOWN_REJECTIONS = 200
+
+
+@click.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(state: CliContext) -> None:
+    """Apply schema migrations (SQLite or PostgreSQL)."""
+    database = state.database
+    before = database.current_revision()
+    database.upgrade()
+    after = database.current_revision()
+    if before == after:
+        click.echo(f"{database.safe_url}: schema is current ({after})")
+    else:
+        click.echo(f"{database.safe_url}: schema upgraded from {before or 'empty'} to {after}")
+
+
+@db.command("current")
+@pass_context
+def db_current(state: CliContext) -> None:
+    """Show the schema revision of the database."""
+    click.echo(state.database.current_revision() or "empty")
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import customers or orders from CSV or JSON Lines (upsert)."""
+
+
+def _import_command(kind: ImportKind) -> click.Command:
+    @click.command(kind, help=f"Upsert {kind} from FILE (.csv or .jsonl).")
+    @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+    @click.option("--format", "file_format", type=click.Choice(["csv", "jsonl"]), default=None)
+    @click.option("--batch-size", type=click.IntRange(1, 50_000), default=2000, show_default=True)
+    @click.option(
+        "--rejects",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Write every rejected row (line, reason) to this CSV file.",
+    )
+    @pass_context
+    def command(
+        state: CliContext,
+        file: Path,
+        file_format: str | None,
+        batch_size: int,
+        rejects: Path | None,
+    ) -> None:
+        settings = state.settings
+        database = state.ready_database()
+        options = ImportOptions(
+            zone=settings.zone,
+            currency=settings.currency,
+            now=state.clock.now(),
+            batch_size=batch_size,
+            file_format=file_format,
+        )
+        if sys.stderr.isatty() and file.exists():
+            with _progress_bar() as bar:
+                task = bar.add_task(file.name, total=file.stat().st_size)
+                report = import_file(
+                    database,
+                    file,
+                    kind,
+                    options,
+                    lambda done, _rows: bar.update(task, completed=done),
+                )
+        else:
+            report = import_file(database, file, kind, options)
+        _print_report(report, rejects)
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+
+    return command
+
+
+import_group.add_command(_import_command("customers"))
+import_group.add_command(_import_command("orders"))
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def _print_report(report: ImportReport, rejects: Path | None) -> None:
+    for rejection in report.rejected[:SHOWN_REJECTIONS]:
+        click.echo(f"{report.path}:{rejection.line}: {rejection.reason}", err=True)
+    hidden = len(report.rejected) - SHOWN_REJECTIONS
+    if hidden > 0:
+        click.echo(f"... and {hidden} more rejected rows (--rejects FILE lists all)", err=True)
+    if rejects is not None:
+        with rejects.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["line", "reason"])
+            writer.writerows((r.line, r.reason) for r in report.rejected)
+    click.echo(
+        f"{report.path}: {report.inserted} inserted, {report.updated} updated, "
+        f"{len(report.rejected)} rejected"
+    )
+
+
+@click.command("demo-data")
+@click.option("--customers", type=click.IntRange(1, 10_000_000), default=500, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--now",
+    "now_text",
+    help="Pretend it is this moment (ISO 8601, e.g. 2026-11-23T00:00:00+00:00) [default: today].",
+)
+@click.option("--if-empty", is_flag=True, help="Do nothing when customers exist already.")
+@click.option(
+    "--csv",
+    "csv_folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write customers.csv and orders.csv to this folder instead of the database.",
+)
+@pass_context
+def demo_data(
+    state: CliContext,
+    customers: int,
+    seed: int,
+    now_text: str | None,
+    if_empty: bool,
+    csv_folder: Path | None,
+) -> None:
+    """Deterministic, realistic shop data: customers, consent, two years of orders."""
+    now = _parse_now(now_text) if now_text else demo.default_now()
+    if csv_folder is not None:
+        customer_path, order_path = demo.write_csv(customers, seed, now, csv_folder)
+        click.echo(f"wrote {customer_path} and {order_path}")
+        return
+    database = state.ready_database()
+    if if_empty:
+        with database.session() as session:
+            existing = count_customers(session)
+        if existing:
+            click.echo(f"{existing} customers already stored: no demo data added")
+            return
+    written_customers, written_orders = demo.load(database, customers, seed, now)
+    click.echo(f"stored {written_customers} demo customers and {written_orders} orders")
+
+
+def _parse_now(text: str) -> datetime:
+    try:
+        return ensure_aware(datetime.fromisoformat(text))
+    except ValueError as error:
+        raise click.BadParameter(f"{text}: {error}", param_hint="--now") from None
+
+
+@click.command()
+@pass_context
+def status(state: CliContext) -> None:
+    """A summary of the customer view: customers, consent, orders, revenue, lapsed buyers."""
+    settings = state.settings
+    database = state.ready_database()
+    with database.session() as session:
+        summary = summarize(session, state.clock.now())
+    table = Table(title=f"mailengine — {database.safe_url}", show_header=False)
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    table.add_row("customers", f"{summary.customers:,}")
+    for consent, count in sorted(summary.consent.items()):
+        table.add_row(f"  consent {consent}", f"{count:,}")
+    table.add_row("orders", f"{summary.orders:,}")
+    for channel, count in sorted(summary.orders_by_channel.items()):
+        table.add_row(f"  {channel}", f"{count:,}")
+    table.add_row("revenue", f"{summary.revenue_minor / 100:,.2f} {settings.currency}")
+    table.add_row("buyers", f"{summary.buyers:,}")
+    table.add_row("  lapsed (no order in 90 days)", f"{summary.lapsed_buyers:,}")
+    table.add_row("  revenue from the top 20 %", f"{summary.top_fifth_revenue_share:.0%}")
+    last = summary.last_order_at
+    table.add_row("last order", last.astimezone(settings.zone).isoformat() if last else "none")
+    Console().print(table)

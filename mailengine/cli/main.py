@@ -1,0 +1,59 @@
+"""Entry point of the `mailengine` command: options every command shares, and error handling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mailengine import __version__
+from mailengine.cli.context import CliContext
+from mailengine.cli.data_commands import db, demo_data, import_group, status
+from mailengine.errors import MailengineError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mailengine")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Settings file [default: $MAILENGINE_CONFIG or ./config.yaml].",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """mailengine: email marketing automation for a shop's single customer view."""
+    state = CliContext(config_path=config_path)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+cli.add_command(db)
+cli.add_command(import_group)
+cli.add_command(demo_data)
+cli.add_command(status)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: 0 ok, 1 a user error (a clear message, no traceback), 2 usage."""
+    try:
+        # Outside standalone mode click returns the code of a `ctx.exit(code)` instead.
+        code = cli.main(args=argv, prog_name="mailengine", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except MailengineError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

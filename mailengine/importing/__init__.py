@@ -1,0 +1,1 @@
+"""Bulk import of customers and orders from CSV and JSON Lines files."""

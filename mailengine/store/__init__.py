@@ -1,0 +1,1 @@
+"""The store: the only part of mailengine that talks to the database."""

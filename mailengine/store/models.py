@@ -1,0 +1,161 @@
+"""The single customer view as tables: customers, consent history, orders, events, suppressions.
+
+Money is stored in minor units of a currency (cents) as integers: exact, fast to sum and index.
+Per-customer figures that audiences read often (orders count, total spent, first and last order)
+live on the customer row and are refreshed by the store whenever that customer's orders change.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String
+from sqlmodel import Field, SQLModel
+
+from mailengine.store.types import UTCDateTime, json_type
+
+CONSENT_STATUSES = ("granted", "withdrawn", "pending", "unknown")
+ORDER_CHANNELS = ("online", "store")
+ORDER_STATUSES = (
+    "placed",
+    "paid",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "returned",
+)
+# Orders in these states do not count towards a customer's figures.
+UNCOUNTED_ORDER_STATUSES = ("cancelled", "returned")
+SUPPRESSION_REASONS = ("hard-bounce", "complaint", "unsubscribe", "manual", "forgotten")
+
+
+def _utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Customer(SQLModel, table=True):
+    """One person the shop knows, online or in store, keyed by e-mail address (lower case)."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_consent_last_order", "consent_status", "last_order_at"),
+        Index("ix_customer_consent_total_spent", "consent_status", "total_spent_minor"),
+        Index("ix_customer_consent_spent_365d", "consent_status", "spent_365d_minor"),
+        Index("ix_customer_birthday_md", "birthday_md"),
+        Index("ix_customer_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    # sha256 of the lower-cased address: joins with the suppression list without the address.
+    email_hash: str = Field(max_length=64, index=True)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    locale: str | None = Field(default=None, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    birthday: date | None = None
+    # month * 100 + day of the birthday, kept by the store: yearly triggers match it by index.
+    birthday_md: int | None = None
+    zip: str | None = Field(default=None, max_length=20, index=True)
+    city: str | None = Field(default=None, max_length=100, index=True)
+    country: str | None = Field(default=None, max_length=2)
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(json_type(), nullable=False)
+    )
+    consent_status: str = Field(default="unknown", max_length=16)
+    consent_updated_at: datetime | None = _utc_column()
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    forgotten_at: datetime | None = _utc_column()
+    orders_count: int = 0
+    total_spent_minor: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
+    )
+    first_order_at: datetime | None = _utc_column()
+    last_order_at: datetime | None = _utc_column(index=True)
+    # Spend over the 365 days before `figures_as_of`, refreshed when orders land and daily.
+    spent_365d_minor: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
+    )
+    figures_as_of: datetime | None = _utc_column()
+
+
+class ConsentRecord(SQLModel, table=True):
+    """One change of consent, kept as proof (GDPR Art. 7): when, how, from where, what was shown."""
+
+    __tablename__ = "consent_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    purpose: str = Field(default="marketing", max_length=40)
+    status: str = Field(max_length=16)
+    source: str = Field(max_length=60)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ip: str | None = Field(default=None, max_length=45)
+    wording: str | None = None
+
+
+class Order(SQLModel, table=True):
+    """An order from any channel; `base_amount_minor` is its amount in the shop's currency."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_placed", "customer_id", "placed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=100, unique=True)
+    customer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False)
+    )
+    channel: str = Field(max_length=16)
+    store_location: str | None = Field(default=None, max_length=100)
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    base_amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default="placed", max_length=16)
+    items: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(json_type(), nullable=False)
+    )
+    placed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    shipped_at: datetime | None = _utc_column()
+    expected_ship_date: date | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Event(SQLModel, table=True):
+    """Something that happened to a customer (`order.placed`, a custom event), raw data kept."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_type_occurred", "type", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), index=True),
+    )
+    type: str = Field(max_length=100)
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(json_type(), nullable=False)
+    )
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    idempotency_key: str | None = Field(
+        default=None, sa_column=Column(String(200), unique=True, nullable=True)
+    )
+
+
+class Suppression(SQLModel, table=True):
+    """An address never to be mailed again, kept as a hash so it outlives the customer's data."""
+
+    __tablename__ = "suppression"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address_hash: str = Field(max_length=64, unique=True)
+    reason: str = Field(max_length=20)
+    detail: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,216 @@
+"""Order queries: bulk upsert by external id, and the per-customer figures they drive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as select_models
+
+from mailengine.store.customers import customer_table, ensure_customers
+from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Order
+from mailengine.store.records import OrderUpsert, UpsertOutcome
+
+order_table = Order.__table__  # type: ignore[attr-defined]
+
+_ORDER_FIELDS = (
+    "customer_id",
+    "channel",
+    "store_location",
+    "amount_minor",
+    "currency",
+    "base_amount_minor",
+    "status",
+    "items",
+    "placed_at",
+    "shipped_at",
+    "expected_ship_date",
+)
+SPEND_WINDOW = timedelta(days=365)
+
+
+def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetime) -> UpsertOutcome:
+    """Insert or update orders by external id, then refresh the figures of every customer touched.
+
+    Customers are found by e-mail address; an order from an unknown address creates a bare
+    customer without consent, so no order is lost and nobody is mailed without a yes.
+    """
+    outcome = UpsertOutcome()
+    if not records:
+        return outcome
+    customer_ids = ensure_customers(session, (record.email for record in records), now)
+    external_ids = list(dict.fromkeys(record.external_id for record in records))
+    existing = _orders_by_external_id(session, external_ids)
+    touched: set[int] = set()
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        values = _values(record, customer_ids[record.email])
+        row = rows.get(record.external_id)
+        if row is None:
+            stored = existing.get(record.external_id)
+            if stored is not None:
+                touched.add(stored[1])
+            row = {"id": stored[0] if stored else None, "external_id": record.external_id}
+            rows[record.external_id] = row
+            if stored is None:
+                outcome.inserted += 1
+            else:
+                outcome.updated += 1
+        else:
+            outcome.updated += 1
+        row.update(values)
+        touched.add(values["customer_id"])
+    new_rows = [row for row in rows.values() if row["id"] is None]
+    old_rows = [row for row in rows.values() if row["id"] is not None]
+    if new_rows:
+        session.execute(
+            insert(order_table),
+            [
+                {key: value for key, value in row.items() if key != "id"}
+                | {"created_at": now, "updated_at": now}
+                for row in new_rows
+            ],
+        )
+    if old_rows:
+        statement = (
+            update(order_table)
+            .where(order_table.c.id == bindparam("b_id"))
+            .values({key: bindparam(f"b_{key}") for key in (*_ORDER_FIELDS, "updated_at")})
+        )
+        session.connection().execute(
+            statement,
+            [
+                {"b_id": row["id"], "b_updated_at": now}
+                | {f"b_{key}": row[key] for key in _ORDER_FIELDS}
+                for row in old_rows
+            ],
+        )
+    refresh_figures(session, touched, now)
+    outcome.customer_ids = customer_ids
+    return outcome
+
+
+def refresh_figures(session: Session, customer_ids: Iterable[int], now: datetime) -> None:
+    """Recompute orders count, spend and first/last order for these customers from their orders.
+
+    One grouped query over the touched customers' orders (by index), then one batched update:
+    audiences read the stored figures and never aggregate orders themselves.
+    """
+    ids = sorted(set(customer_ids))
+    since = now - SPEND_WINDOW
+    counted = order_table.c.status.not_in(UNCOUNTED_ORDER_STATUSES)
+    for start in range(0, len(ids), 2000):
+        chunk = ids[start : start + 2000]
+        statement = (
+            select(
+                order_table.c.customer_id,
+                func.count().label("orders_count"),
+                func.coalesce(func.sum(order_table.c.base_amount_minor), 0).label("total"),
+                func.min(order_table.c.placed_at).label("first"),
+                func.max(order_table.c.placed_at).label("last"),
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (order_table.c.placed_at >= since, order_table.c.base_amount_minor),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ).label("recent"),
+            )
+            .where(order_table.c.customer_id.in_(chunk), counted)
+            .group_by(order_table.c.customer_id)
+        )
+        figures = {row.customer_id: row for row in session.execute(statement)}
+        params = []
+        for customer_id in chunk:
+            row = figures.get(customer_id)
+            params.append(
+                {
+                    "b_id": customer_id,
+                    "b_orders_count": row.orders_count if row else 0,
+                    "b_total_spent_minor": int(row.total) if row else 0,
+                    "b_first_order_at": row.first if row else None,
+                    "b_last_order_at": row.last if row else None,
+                    "b_spent_365d_minor": int(row.recent) if row else 0,
+                    "b_figures_as_of": now,
+                }
+            )
+        session.connection().execute(
+            update(customer_table)
+            .where(customer_table.c.id == bindparam("b_id"))
+            .values(
+                orders_count=bindparam("b_orders_count"),
+                total_spent_minor=bindparam("b_total_spent_minor"),
+                first_order_at=bindparam("b_first_order_at"),
+                last_order_at=bindparam("b_last_order_at"),
+                spent_365d_minor=bindparam("b_spent_365d_minor"),
+                figures_as_of=bindparam("b_figures_as_of"),
+            ),
+            params,
+        )
+
+
+def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000) -> int:
+    """Refresh every customer's figures (the daily job that ages the 365-day spend)."""
+    last_id = 0
+    refreshed = 0
+    while True:
+        ids = list(
+            session.execute(
+                select(customer_table.c.id)
+                .where(customer_table.c.id > last_id)
+                .order_by(customer_table.c.id)
+                .limit(batch_size)
+            ).scalars()
+        )
+        if not ids:
+            return refreshed
+        refresh_figures(session, ids, now)
+        refreshed += len(ids)
+        last_id = ids[-1]
+
+
+def orders_of(session: Session, customer_id: int, limit: int = 10) -> list[Order]:
+    """A customer's most recent orders, newest first."""
+    statement = (
+        select_models(Order)
+        .where(col(Order.customer_id) == customer_id)
+        .order_by(col(Order.placed_at).desc(), col(Order.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(statement).all())
+
+
+def _orders_by_external_id(
+    session: Session, external_ids: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(external_ids), 2000):
+        chunk = external_ids[start : start + 2000]
+        statement = select(
+            order_table.c.external_id, order_table.c.id, order_table.c.customer_id
+        ).where(order_table.c.external_id.in_(chunk))
+        found.update(
+            {external_id: (oid, cid) for external_id, oid, cid in session.execute(statement)}
+        )
+    return found
+
+
+def _values(record: OrderUpsert, customer_id: int) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "channel": record.channel,
+        "store_location": record.store_location,
+        "amount_minor": record.amount_minor,
+        "currency": record.currency,
+        "base_amount_minor": record.base_amount_minor,
+        "status": record.status,
+        "items": record.items,
+        "placed_at": record.placed_at,
+        "shipped_at": record.shipped_at,
+        "expected_ship_date": record.expected_ship_date,
+    }

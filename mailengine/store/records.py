@@ -1,0 +1,61 @@
+"""Plain records handed to the store: what an import row, an API call or demo data wants stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ConsentStatement:
+    """A customer's yes or no to marketing mail, with the proof GDPR Art. 7 asks for."""
+
+    status: str
+    source: str
+    recorded_at: datetime
+    ip: str | None = None
+    wording: str | None = None
+    purpose: str = "marketing"
+
+
+@dataclass(frozen=True)
+class CustomerUpsert:
+    """Profile fields to set on the customer with this (normalised) e-mail address.
+
+    `fields` holds only the columns the source provided; others keep their stored values.
+    `attributes` are merged into the stored ones key by key.
+    """
+
+    email: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    consent: ConsentStatement | None = None
+
+
+@dataclass(frozen=True)
+class OrderUpsert:
+    """An order keyed by its external id (the shop system's own order number)."""
+
+    external_id: str
+    email: str
+    channel: str
+    amount_minor: int
+    currency: str
+    base_amount_minor: int
+    placed_at: datetime
+    status: str = "placed"
+    items: list[dict[str, Any]] = field(default_factory=list)
+    store_location: str | None = None
+    shipped_at: datetime | None = None
+    expected_ship_date: date | None = None
+
+
+@dataclass
+class UpsertOutcome:
+    """How many records were inserted or updated, and which failed in the database."""
+
+    inserted: int = 0
+    updated: int = 0
+    failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> reason
+    customer_ids: dict[str, int] = field(default_factory=dict)  # email -> id

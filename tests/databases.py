@@ -1,0 +1,43 @@
+"""Throw-away databases for tests: a SQLite file, or a PostgreSQL database of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+POSTGRES_URL = os.environ.get(
+    "MAILENGINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_unavailable_reason() -> str | None:
+    """None when the test PostgreSQL server answers, else why the tests must skip."""
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except OperationalError as error:
+        return f"no PostgreSQL reachable at {POSTGRES_URL}: {str(error.orig).strip()}"
+    return None
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """Create a database named mailengine_test_<random>, yield its URL, drop it afterwards."""
+    name = f"mailengine_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
