@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel
 
 import mailengine.store.models  # noqa: F401  (the tables)
 from mailengine.clock import FrozenClock
 from mailengine.store.database import Database
-from tests.databases import postgres_unavailable_reason, scratch_postgres_database
+from tests.databases import (
+    empty_tables,
+    postgres_unavailable_reason,
+    scratch_postgres_database,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -36,17 +38,6 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def _empty_tables(database: Database) -> None:
-    tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
-    with database.engine.begin() as connection:
-        if database.is_postgresql:
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                connection.execute(text(f'DELETE FROM "{name}"'))
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database: the same test runs on SQLite and on PostgreSQL."""
@@ -55,7 +46,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         database.upgrade()
     else:
         database = Database(request.getfixturevalue("postgres_url"))
-        _empty_tables(database)
+        empty_tables(database)
     yield database
     database.dispose()
 

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlmodel import SQLModel
+
+import mailengine.store.models  # noqa: F401  (the tables)
+from mailengine.store.database import Database
 
 POSTGRES_URL = os.environ.get(
     "MAILENGINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -41,3 +45,14 @@ def scratch_postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def empty_tables(database: Database) -> None:
+    tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
+    with database.engine.begin() as connection:
+        if database.is_postgresql:
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f'DELETE FROM "{name}"'))

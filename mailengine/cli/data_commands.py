@@ -15,7 +15,13 @@ from rich.table import Table
 from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.clock import ensure_aware
-from mailengine.importing.importer import ImportKind, ImportOptions, ImportReport, import_file
+from mailengine.importing.importer import (
+    ImportKind,
+    ImportOptions,
+    ImportReport,
+    import_file,
+    reader_process_pays_off,
+)
 from mailengine.store.customers import count_customers
 from mailengine.store.summary import summarize
 
@@ -79,6 +85,7 @@ def _import_command(kind: ImportKind) -> click.Command:
             now=state.clock.now(),
             batch_size=batch_size,
             file_format=file_format,
+            reader_process=reader_process_pays_off(file),
         )
         if sys.stderr.isatty() and file.exists():
             with _progress_bar() as bar:

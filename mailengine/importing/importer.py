@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from mailengine.importing.readers import detect_format, open_text, read_rows
-from mailengine.importing.rows import (
-    CUSTOMER_COLUMNS,
-    ORDER_COLUMNS,
-    customer_from_row,
-    order_from_row,
+from mailengine.importing.batches import (
+    ImportKind,
+    ImportOptions,
+    Rejection,
+    parsed_batches,
 )
-from mailengine.importing.values import RowRejected
+from mailengine.importing.pipeline import batches_from_reader_process
+from mailengine.importing.readers import detect_format
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.orders import upsert_orders
 from mailengine.store.records import UpsertOutcome
 
-ImportKind = Literal["customers", "orders"]
+__all__ = ["ImportKind", "ImportOptions", "ImportReport", "Rejection", "import_file"]
+
 ProgressCallback = Callable[[int, int], None]  # (bytes read, rows done)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    line: int
-    reason: str
 
 
 @dataclass
@@ -49,15 +43,6 @@ class ImportReport:
         return not self.rejected
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    zone: ZoneInfo
-    currency: str
-    now: datetime
-    batch_size: int = 5000
-    file_format: str | None = None
-
-
 def import_file(
     database: Database,
     path: Path,
@@ -66,10 +51,15 @@ def import_file(
     progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Upsert the rows of `path` in batches; a failing batch is retried row by row."""
-    file_format = detect_format(path, options.file_format)
+    detect_format(path, options.file_format)  # fail early on a file we cannot read
     report = ImportReport(path=str(path))
+    batches = (
+        batches_from_reader_process(path, kind, options)
+        if options.reader_process
+        else parsed_batches(path, kind, options)
+    )
     done = 0
-    for batch in parsed_batches(path, kind, options, file_format):
+    for batch in batches:
         report.rejected.extend(batch.rejected)
         if batch.records:
             _write(database, kind, batch.records, options.now, report)
@@ -78,47 +68,6 @@ def import_file(
             progress(batch.position, done)
     report.rejected.sort(key=lambda rejection: rejection.line)
     return report
-
-
-@dataclass
-class ParsedBatch:
-    """Checked rows for the store, rows refused on the way, and how far the file is read."""
-
-    records: list[tuple[int, Any]] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    position: int = 0
-
-
-def parsed_batches(
-    path: Path, kind: ImportKind, options: ImportOptions, file_format: str | None = None
-) -> Iterator[ParsedBatch]:
-    """Read and check `path`, yielding batches of at most `options.batch_size` good rows."""
-    found_format = detect_format(path, file_format or options.file_format)
-    allowed = CUSTOMER_COLUMNS if kind == "customers" else ORDER_COLUMNS
-    with open_text(path) as handle:
-        batch = ParsedBatch()
-        for raw in read_rows(handle, found_format, allowed, str(path)):
-            if raw.values is None:
-                batch.rejected.append(Rejection(raw.line, raw.problem or "unreadable"))
-                continue
-            try:
-                record = _parse(raw.values, kind, options)
-            except RowRejected as error:
-                batch.rejected.append(Rejection(raw.line, str(error)))
-                continue
-            batch.records.append((raw.line, record))
-            if len(batch.records) >= options.batch_size:
-                batch.position = _position(handle)
-                yield batch
-                batch = ParsedBatch()
-        batch.position = _position(handle)
-        yield batch
-
-
-def _parse(values: dict[str, Any], kind: ImportKind, options: ImportOptions) -> Any:
-    if kind == "customers":
-        return customer_from_row(values, options.zone, options.now)
-    return order_from_row(values, options.zone, options.currency, options.now)
 
 
 def _upsert(
@@ -156,8 +105,9 @@ def _write(
     report.updated += outcome.updated
 
 
-def _position(handle: Any) -> int:
+def reader_process_pays_off(path: Path) -> bool:
+    """A second process costs about a second to start: worth it for files over a few MB."""
     try:
-        return int(handle.buffer.tell())
-    except (AttributeError, OSError, ValueError):
-        return 0
+        return path.stat().st_size > 4_000_000
+    except OSError:
+        return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -68,7 +68,7 @@ def a_datetime(value: Any, column: str, zone: ZoneInfo) -> datetime | None:
             ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def money_minor(value: Any, column: str, currency: str) -> int | None:

@@ -159,3 +159,73 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(max_length=20)
     detail: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+OUTBOX_STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
+MESSAGE_KINDS = ("marketing", "transactional", "autoreply")
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One planned e-mail to one customer: committed before any SMTP traffic, then tracked.
+
+    `idempotency_key` is unique per (workflow, step, customer, occurrence), so planning the
+    same send twice stores one row. `message_id` is fixed when planned: a message resent after
+    a crash carries the same Message-ID.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=300, unique=True)
+    kind: str = Field(default="marketing", max_length=16)
+    workflow: str = Field(max_length=100, index=True)
+    workflow_version: str | None = Field(default=None, max_length=64)
+    step: str = Field(max_length=60)
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), index=True),
+    )
+    recipient: str = Field(max_length=320)
+    template: str = Field(max_length=200)
+    subject: str = Field(max_length=1000)
+    preheader: str | None = Field(default=None, max_length=1000)
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(json_type(), nullable=False)
+    )
+    message_id: str = Field(max_length=255, unique=True)
+    state: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_at: datetime | None = _utc_column()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    last_code: int | None = None
+    last_reply: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = _utc_column()
+
+
+class Coupon(SQLModel, table=True):
+    """A single-use code made for one customer and one send; the shop looks it up at the till."""
+
+    __tablename__ = "coupon"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), index=True),
+    )
+    outbox_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("outbox.id", ondelete="SET NULL"), unique=True),
+    )
+    percent: int | None = None
+    amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    currency: str | None = Field(default=None, max_length=3)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    redeemed_at: datetime | None = _utc_column()
+    redeemed_order: str | None = Field(default=None, max_length=100)
+    redeemed_channel: str | None = Field(default=None, max_length=16)

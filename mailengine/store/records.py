@@ -59,3 +59,53 @@ class UpsertOutcome:
     updated: int = 0
     failed: dict[int, str] = field(default_factory=dict)  # index in the batch -> reason
     customer_ids: dict[str, int] = field(default_factory=dict)  # email -> id
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    """A message to put in the outbox; the key makes planning it twice a no-op."""
+
+    idempotency_key: str
+    workflow: str
+    step: str
+    customer_id: int | None
+    recipient: str
+    template: str
+    subject: str
+    message_id: str
+    kind: str = "marketing"
+    workflow_version: str | None = None
+    preheader: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """An outbox row this dispatcher now owns, with what the send-time checks found."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    workflow: str
+    step: str
+    customer_id: int | None
+    recipient: str
+    template: str
+    subject: str
+    preheader: str | None
+    payload: dict[str, Any]
+    message_id: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one claimed message."""
+
+    outbox_id: int
+    state: str  # sent | deferred | failed | suppressed
+    code: int | None = None
+    reply: str | None = None
+    next_attempt_at: datetime | None = None

@@ -1,0 +1,56 @@
+"""The suppression list: addresses never to be mailed again, stored only as hashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from mailengine.addresses import address_hash
+from mailengine.store.models import Suppression
+
+suppression_table = Suppression.__table__  # type: ignore[attr-defined]
+
+
+def suppress(session: Session, address: str, reason: str, now: datetime, detail: str = "") -> bool:
+    """Add `address`; True if it was not suppressed before. The first reason is kept."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(suppression_table)
+        .values(
+            address_hash=address_hash(address),
+            reason=reason,
+            detail=detail[:500] or None,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["address_hash"])
+        .returning(suppression_table.c.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def is_suppressed(session: Session, address: str) -> bool:
+    return bool(suppressed_hashes(session, [address_hash(address)]))
+
+
+def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
+    wanted = list(set(hashes))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 2000):
+        statement = select(suppression_table.c.address_hash).where(
+            suppression_table.c.address_hash.in_(wanted[start : start + 2000])
+        )
+        found.update(session.execute(statement).scalars())
+    return found
+
+
+def suppression_reason(session: Session, address: str) -> str | None:
+    statement = select(suppression_table.c.reason).where(
+        suppression_table.c.address_hash == address_hash(address)
+    )
+    reason: str | None = session.execute(statement).scalar_one_or_none()
+    return reason
