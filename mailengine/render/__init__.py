@@ -1,0 +1,32 @@
+"""Personalised emails: MJML compiled once, Jinja in a strict sandbox per recipient."""
+
+from mailengine.render.checks import TemplateProblem
+from mailengine.render.context import (
+    CouponData,
+    CustomerData,
+    LinksData,
+    OrderData,
+    OrderItemData,
+    RenderContext,
+    SenderData,
+    TicketData,
+    build_context,
+)
+from mailengine.render.failures import TemplateRenderError
+from mailengine.render.library import RenderedEmail, TemplateLibrary
+
+__all__ = [
+    "CouponData",
+    "CustomerData",
+    "LinksData",
+    "OrderData",
+    "OrderItemData",
+    "RenderContext",
+    "RenderedEmail",
+    "SenderData",
+    "TemplateLibrary",
+    "TemplateProblem",
+    "TemplateRenderError",
+    "TicketData",
+    "build_context",
+]

@@ -1,0 +1,200 @@
+"""Static checks of MJML templates for the pitfalls of compiling once with MRML.
+
+Problems are data (`TemplateProblem`) so `validate` can print them as `path:line:col: message`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError
+
+from mailengine.errors import SourceError, SourceLocation
+from mailengine.render.environment import MailSandbox
+from mailengine.render.mjml_cache import (
+    compile_template,
+    display_path,
+    resolve_include,
+    template_path,
+)
+from mailengine.render.source_map import Construct, LineIndex, constructs
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """One thing wrong in a template file, at a place."""
+
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+    @property
+    def location(self) -> SourceLocation:
+        return SourceLocation(self.path, self.line, self.column)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+_TAG = re.compile(r"<(?P<name>[A-Za-z][\w:-]*)(?P<attrs>(?:[^>\"']|\"[^\"]*\"|'[^']*')*)/?>")
+_ATTRIBUTE = re.compile(r"(?P<name>[\w:-]+)\s*=\s*(?P<value>\"[^\"]*\"|'[^']*')")
+_INCLUDE = re.compile(r"<mj-include\b[^>]*?\bpath\s*=\s*[\"']([^\"']+)[\"']")
+_INLINE_STYLE = re.compile(
+    r"<mj-style\b[^>]*\binline\s*=\s*[\"']inline[\"'][^>]*>(.*?)</mj-style\s*>", re.DOTALL
+)
+_ATTRIBUTE_DEFAULTS = re.compile(r"<mj-attributes\b.*?</mj-attributes\s*>", re.DOTALL)
+_SECTION = re.compile(r"<mj-(section|group)\b.*?</mj-\1\s*>", re.DOTALL)
+Reporter = Callable[[int, str], None]
+_COMPUTED_WIDTH = {"mj-image", "mj-column", "mj-group", "mj-body"}
+_IMAGE_TAGS = {"mj-image", "img"}
+
+
+def find_problems(root: Path, name: str, html_env: MailSandbox) -> list[TemplateProblem]:
+    """Every problem found in template `name` and the files it includes."""
+    try:
+        main = template_path(root, name)
+    except SourceError as exc:
+        return [TemplateProblem(name, None, None, exc.message)]
+    if not main.is_file():
+        return [TemplateProblem(display_path(root, main), None, None, "template does not exist")]
+    problems: list[TemplateProblem] = []
+    for file in _files(root, main):
+        problems.extend(_file_problems(root, file, html_env))
+    if not problems:
+        try:
+            compile_template(root, name, html_env, html_env)
+        except SourceError as exc:
+            where = exc.location or SourceLocation(display_path(root, main))
+            problems.append(TemplateProblem(where.path, where.line, where.column, exc.message))
+    return sorted(problems, key=lambda p: (p.path, p.line or 0, p.column or 0))
+
+
+def _files(root: Path, main: Path) -> Iterator[Path]:
+    """The template and, transitively, the files it includes (each once)."""
+    seen: set[Path] = set()
+    pending = [main]
+    while pending:
+        file = pending.pop(0)
+        if file in seen:
+            continue
+        seen.add(file)
+        yield file
+        for match in _INCLUDE.finditer(file.read_text(encoding="utf-8")):
+            try:
+                pending.append(resolve_include(root, match.group(1)))
+            except FileNotFoundError:
+                continue
+
+
+def _file_problems(root: Path, file: Path, env: MailSandbox) -> list[TemplateProblem]:
+    text = file.read_text(encoding="utf-8")
+    shown = display_path(root, file)
+    index = LineIndex(text)
+    found: list[TemplateProblem] = []
+
+    def report(offset: int, message: str) -> None:
+        line, column = index.position(offset)
+        found.append(TemplateProblem(shown, line, column, message))
+
+    try:
+        env.parse(text)
+    except TemplateSyntaxError as exc:
+        found.append(TemplateProblem(shown, exc.lineno, None, f"Jinja syntax error: {exc.message}"))
+    items = list(constructs(text))
+    blanked = _blank(text, items)
+    for construct in items:
+        if "<" in construct.text:
+            report(
+                construct.start,
+                f"'<' inside the Jinja tag {construct.text!r} breaks the MJML compiler; "
+                "turn the comparison around (`100 > total`) or move markup out of the tag",
+            )
+    defaults = [m.span() for m in _ATTRIBUTE_DEFAULTS.finditer(blanked)]
+    for tag in _TAG.finditer(blanked):
+        if not any(start < tag.start() < end for start, end in defaults):
+            _tag_problems(tag, text, items, report)
+    _loop_problems(text, items, report)
+    for style in _INLINE_STYLE.finditer(text):
+        for construct in items:
+            if style.start(1) <= construct.start < style.end(1):
+                report(
+                    construct.start,
+                    'Jinja inside <mj-style inline="inline"> cannot be inlined: the CSS is '
+                    "inlined once for all recipients; put per-recipient values in attributes",
+                )
+    for include in _INCLUDE.finditer(text):
+        try:
+            resolve_include(root, include.group(1))
+        except FileNotFoundError:
+            report(include.start(), f"included file {include.group(1)!r} not found")
+    return found
+
+
+def _blank(text: str, items: list[Construct]) -> str:
+    """`text` with every Jinja construct replaced by as many 'x' (newlines kept)."""
+    chars = list(text)
+    for construct in items:
+        for offset in range(construct.start, construct.start + len(construct.text)):
+            if chars[offset] != "\n":
+                chars[offset] = "x"
+    return "".join(chars)
+
+
+def _tag_problems(tag: re.Match[str], text: str, items: list[Construct], report: Reporter) -> None:
+    name = tag.group("name").lower()
+    attributes = {
+        m.group("name").lower(): (tag.start("attrs") + m.start("value"), m.group("value"))
+        for m in _ATTRIBUTE.finditer(tag.group("attrs"))
+    }
+    for construct in items:
+        if not tag.start() < construct.start < tag.end():
+            continue
+        quotes_before = tag.group()[: construct.start - tag.start()].count('"')
+        if quotes_before % 2 == 1 and '"' in construct.text:
+            report(
+                construct.start,
+                f"double quotes inside {construct.text!r} in an attribute break the MJML "
+                "compiler; use single quotes inside the expression",
+            )
+    if name in _COMPUTED_WIDTH and "width" in attributes:
+        start, _ = attributes["width"]
+        value = text[start : start + len(attributes["width"][1])]
+        if "{{" in value or "{%" in value:
+            report(
+                start,
+                f"width with Jinja on <{name}> is dropped by MRML (it computes widths at "
+                "compile time); use a fixed width or switch between whole components",
+            )
+    if name in _IMAGE_TAGS and "alt" not in attributes:
+        report(tag.start(), f'<{name}> has no alt text; add alt="..." (alt="" if decorative)')
+
+
+def _loop_problems(text: str, items: list[Construct], report: Reporter) -> None:
+    """A `{% for %}` or `{% if %}` whose body holds bare mj-columns (outside a whole section)."""
+    stack: list[Construct] = []
+    for construct in items:
+        word = _block_word(construct)
+        if word in ("for", "if"):
+            stack.append(construct)
+        elif word in ("endfor", "endif") and stack:
+            opening = stack.pop()
+            body = text[opening.start + len(opening.text) : construct.start]
+            if "<mj-column" in _SECTION.sub("", body):
+                kind = "loop" if _block_word(opening) == "for" else "condition"
+                report(
+                    opening.start,
+                    f"a {kind} around <mj-column> changes the number of columns per recipient, "
+                    "but MRML computes column widths once for the columns it sees; repeat or "
+                    "switch whole <mj-section>s instead",
+                )
+
+
+def _block_word(construct: Construct) -> str | None:
+    if not construct.is_block:
+        return None
+    words = construct.text[2:-2].strip("-+ \t\n").split()
+    return words[0] if words else None

@@ -1,0 +1,354 @@
+"""The plain data a template sees: built from plain values, never from ORM rows or config.
+
+Templates get nested plain dicts, lists, strings, numbers, Decimals, dates and aware datetimes.
+A field the data does not have is left out of its dict (not set to None): printing it fails for
+that one customer, naming the variable, unless the template gives a fallback
+(`{{ customer.first_name | default("there") }}`), while `{% if customer.city %}` is simply false.
+The sections that may be absent as a whole (`coupon`, `last_order`, `ticket`) are None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal, NotRequired, TypedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+
+from mailengine.clock import ensure_aware
+
+AttributeValue = str | int | Decimal | bool | date | Sequence[str] | None
+Channel = Literal["online", "store"]
+
+DEFAULT_LOCALE = "en_US"
+DEFAULT_TIMEZONE = "UTC"
+
+
+# --- what callers pass in -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerData:
+    """One customer as the store knows them; None means "not known"."""
+
+    email: str
+    locale: str = DEFAULT_LOCALE
+    timezone: str = DEFAULT_TIMEZONE
+    currency: str = "EUR"
+    first_name: str | None = None
+    last_name: str | None = None
+    birthday: date | None = None
+    city: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    orders_count: int = 0
+    total_spent: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItemData:
+    """One line of an order."""
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    size: str | None = None
+    image_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderData:
+    """One order, online or in a store."""
+
+    external_id: str
+    channel: Channel
+    placed_at: datetime
+    status: str
+    amount: Decimal
+    currency: str
+    items: Sequence[OrderItemData] = ()
+    shipped_at: datetime | None = None
+    expected_ship_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CouponData:
+    """A coupon issued for this send: either a percentage or a fixed amount off."""
+
+    code: str
+    expires_at: datetime
+    percent: Decimal | int | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError(f"coupon {self.code!r} needs exactly one of percent or amount")
+
+
+@dataclass(frozen=True, slots=True)
+class LinksData:
+    """Per-recipient links; `assets_url` is where the shipped templates find their images."""
+
+    unsubscribe_url: str
+    preferences_url: str
+    shop_url: str
+    view_in_browser_url: str | None = None
+    assets_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderData:
+    """Who sends the mail; `postal_address` lines go into every footer."""
+
+    name: str
+    address: str
+    postal_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketData:
+    """A support ticket an autoreply acknowledges."""
+
+    reference: str
+    subject: str
+
+
+# --- what templates see ---------------------------------------------------------------------
+
+
+class ItemContext(TypedDict):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+    size: NotRequired[str]
+    image_url: NotRequired[str]
+
+
+class OrderContext(TypedDict):
+    external_id: str
+    channel: Channel
+    placed_at: datetime
+    status: str
+    amount: Decimal
+    currency: str
+    items: list[ItemContext]
+    item_count: int
+    shipped_at: NotRequired[datetime]
+    expected_ship_date: NotRequired[date]
+
+
+class CustomerContext(TypedDict):
+    email: str
+    locale: str
+    lang: str
+    timezone: str
+    currency: str
+    attributes: dict[str, AttributeValue]
+    orders_count: int
+    total_spent: Decimal
+    first_name: NotRequired[str]
+    last_name: NotRequired[str]
+    full_name: NotRequired[str]
+    birthday: NotRequired[date]
+    city: NotRequired[str]
+    zip: NotRequired[str]
+    country: NotRequired[str]
+
+
+class CouponContext(TypedDict):
+    code: str
+    expires_at: datetime
+    kind: Literal["percent", "amount"]
+    percent: NotRequired[Decimal]
+    amount: NotRequired[Decimal]
+    currency: NotRequired[str]
+
+
+class LinksContext(TypedDict):
+    unsubscribe_url: str
+    preferences_url: str
+    shop_url: str
+    assets_url: str
+    view_in_browser_url: NotRequired[str]
+
+
+class SenderContext(TypedDict):
+    name: str
+    address: str
+    postal_address: str
+    postal_address_lines: list[str]
+
+
+class TicketContext(TypedDict):
+    reference: str
+    subject: str
+
+
+class RenderContext(TypedDict):
+    customer: CustomerContext
+    orders: list[OrderContext]
+    last_order: OrderContext | None
+    coupon: CouponContext | None
+    links: LinksContext
+    sender: SenderContext
+    ticket: TicketContext | None
+
+
+# --- the builder ----------------------------------------------------------------------------
+
+
+def build_context(
+    *,
+    customer: CustomerData,
+    links: LinksData,
+    sender: SenderData,
+    orders: Sequence[OrderData] = (),
+    coupon: CouponData | None = None,
+    ticket: TicketData | None = None,
+) -> RenderContext:
+    """Turn plain values into the dict a template renders from (orders most recent first)."""
+    order_contexts = [
+        order_context(order)
+        for order in sorted(orders, key=lambda o: ensure_aware(o.placed_at), reverse=True)
+    ]
+    return {
+        "customer": customer_context(customer),
+        "orders": order_contexts,
+        "last_order": order_contexts[0] if order_contexts else None,
+        "coupon": coupon_context(coupon) if coupon is not None else None,
+        "links": links_context(links),
+        "sender": sender_context(sender),
+        "ticket": {"reference": ticket.reference, "subject": ticket.subject} if ticket else None,
+    }
+
+
+def customer_context(customer: CustomerData) -> CustomerContext:
+    locale = normalise_locale(customer.locale)
+    result: CustomerContext = {
+        "email": customer.email,
+        "locale": str(locale),
+        "lang": locale.language + (f"-{locale.territory}" if locale.territory else ""),
+        "timezone": normalise_timezone(customer.timezone),
+        "currency": customer.currency.strip().upper() or "EUR",
+        "attributes": {k: v for k, v in customer.attributes.items() if v is not None},
+        "orders_count": customer.orders_count,
+        "total_spent": Decimal(customer.total_spent),
+    }
+    first, last = _known(customer.first_name), _known(customer.last_name)
+    if first:
+        result["first_name"] = first
+    if last:
+        result["last_name"] = last
+    if first or last:
+        result["full_name"] = " ".join(part for part in (first, last) if part)
+    if customer.birthday is not None:
+        result["birthday"] = customer.birthday
+    for key in ("city", "zip", "country"):
+        value = _known(getattr(customer, key))
+        if value:
+            result[key] = value
+    return result
+
+
+def order_context(order: OrderData) -> OrderContext:
+    items: list[ItemContext] = []
+    for item in order.items:
+        entry: ItemContext = {
+            "sku": item.sku,
+            "name": item.name,
+            "quantity": item.quantity,
+            "unit_price": Decimal(item.unit_price),
+            "line_total": Decimal(item.unit_price) * item.quantity,
+        }
+        if _known(item.size):
+            entry["size"] = item.size  # type: ignore[typeddict-item]
+        if _known(item.image_url):
+            entry["image_url"] = item.image_url  # type: ignore[typeddict-item]
+        items.append(entry)
+    result: OrderContext = {
+        "external_id": order.external_id,
+        "channel": order.channel,
+        "placed_at": ensure_aware(order.placed_at),
+        "status": order.status,
+        "amount": Decimal(order.amount),
+        "currency": order.currency.upper(),
+        "items": items,
+        "item_count": sum(item["quantity"] for item in items),
+    }
+    if order.shipped_at is not None:
+        result["shipped_at"] = ensure_aware(order.shipped_at)
+    if order.expected_ship_date is not None:
+        result["expected_ship_date"] = order.expected_ship_date
+    return result
+
+
+def coupon_context(coupon: CouponData) -> CouponContext:
+    result: CouponContext = {
+        "code": coupon.code,
+        "expires_at": ensure_aware(coupon.expires_at),
+        "kind": "percent" if coupon.percent is not None else "amount",
+    }
+    if coupon.percent is not None:
+        result["percent"] = Decimal(coupon.percent)
+    if coupon.amount is not None:
+        result["amount"] = Decimal(coupon.amount)
+    if coupon.currency:
+        result["currency"] = coupon.currency.upper()
+    return result
+
+
+def links_context(links: LinksData) -> LinksContext:
+    result: LinksContext = {
+        "unsubscribe_url": links.unsubscribe_url,
+        "preferences_url": links.preferences_url,
+        "shop_url": links.shop_url,
+        "assets_url": (links.assets_url or links.shop_url.rstrip("/") + "/email-assets").rstrip(
+            "/"
+        ),
+    }
+    if links.view_in_browser_url:
+        result["view_in_browser_url"] = links.view_in_browser_url
+    return result
+
+
+def sender_context(sender: SenderData) -> SenderContext:
+    lines = [line.strip() for line in sender.postal_address.splitlines() if line.strip()]
+    return {
+        "name": sender.name,
+        "address": sender.address,
+        "postal_address": ", ".join(lines),
+        "postal_address_lines": lines,
+    }
+
+
+def normalise_locale(value: str, default: str = DEFAULT_LOCALE) -> Locale:
+    """`de-DE`, `de_DE` or `de` as a Babel locale; an unknown one falls back to `default`."""
+    text = value.strip().replace("-", "_")
+    try:
+        return Locale.parse(text or default)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse(default)
+
+
+def normalise_timezone(value: str) -> str:
+    """An IANA zone name; an unknown one falls back to UTC rather than failing every send."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return DEFAULT_TIMEZONE
+    return value
+
+
+def _known(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None

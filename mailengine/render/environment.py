@@ -1,0 +1,135 @@
+"""The Jinja sandboxes templates run in: strict about missing data, immutable, Babel-aware."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+from jinja2 import StrictUndefined, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+
+from mailengine.render.formatting import FILTERS
+
+
+class MissingValueError(UndefinedError):
+    """A template used a value this customer's data does not have."""
+
+    def __init__(self, message: str, *, name: str | None, owner: Any) -> None:
+        super().__init__(message)
+        self.name = name
+        self.owner = owner
+
+
+class MissingValue(StrictUndefined):
+    """Undefined that fails on use but lets tests such as `{% if customer.city %}` be false.
+
+    A name that is not in the context at all (a typo such as `custmer`) fails even in a test;
+    a field the customer's data lacks (`customer.city`) is false in `if`, unequal in `==`,
+    replaced by `| default(...)`, and an error everywhere else. Unsafe attributes the sandbox
+    refused fail everywhere.
+    """
+
+    __slots__ = ()
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
+        if self._undefined_exception is not UndefinedError:
+            raise self._undefined_exception(self._undefined_message)
+        raise MissingValueError(
+            self._undefined_message, name=self._undefined_name, owner=self._undefined_obj
+        )
+
+    # Jinja binds these to the base class's function, so they are bound again here.
+    __add__ = __radd__ = __sub__ = __rsub__ = _fail_with_undefined_error
+    __mul__ = __rmul__ = __div__ = __rdiv__ = _fail_with_undefined_error
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _fail_with_undefined_error
+    __mod__ = __rmod__ = __pos__ = __neg__ = __pow__ = __rpow__ = _fail_with_undefined_error
+    __call__ = __getitem__ = _fail_with_undefined_error
+    __lt__ = __le__ = __gt__ = __ge__ = _fail_with_undefined_error
+    __int__ = __float__ = __complex__ = _fail_with_undefined_error
+    __iter__ = __str__ = __len__ = __contains__ = _fail_with_undefined_error
+    __hash__ = _fail_with_undefined_error
+
+    def _lenient(self) -> bool:
+        return self._undefined_obj is not missing and self._undefined_exception is UndefinedError
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        if self._lenient():
+            return False
+        self._fail_with_undefined_error()
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        if self._lenient():
+            return False
+        self._fail_with_undefined_error()
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        if self._lenient():
+            return True
+        self._fail_with_undefined_error()
+
+
+class MailSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with dict keys found before dict methods.
+
+    Jinja looks up `order.items` as an attribute first, which on a plain dict is the `items`
+    method; templates read plain dicts, so a key of that name must win.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            value = obj.get(attribute, missing)
+            if value is not missing:
+                return value
+        return super().getattr(obj, attribute)
+
+
+def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
+    """Jinja's `default`, also used when a value is None (data that is known to be absent)."""
+    if isinstance(value, StrictUndefined) or value is None or (boolean and not value):
+        return fallback
+    return value
+
+
+def _make(*, autoescape: bool) -> MailSandbox:
+    env = MailSandbox(
+        autoescape=autoescape,
+        undefined=MissingValue,
+        auto_reload=False,
+        cache_size=0,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    env.filters["default"] = _default
+    env.filters["d"] = _default
+    return env
+
+
+def html_environment() -> MailSandbox:
+    """The sandbox for HTML bodies: customer data is escaped."""
+    return _make(autoescape=True)
+
+
+def text_environment() -> MailSandbox:
+    """The sandbox for text parts, subjects and preheaders: nothing is escaped."""
+    return _make(autoescape=False)
+
+
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def single_line(text: str) -> str:
+    """Collapse all whitespace and drop control characters: header values never carry CR/LF."""
+    return " ".join(_LINE_BREAKING.sub(" ", text).split())
+
+
+__all__ = [
+    "MailSandbox",
+    "MissingValue",
+    "MissingValueError",
+    "SecurityError",
+    "html_environment",
+    "single_line",
+    "text_environment",
+]

@@ -1,0 +1,229 @@
+"""The templates folder as one object: render a named email for a customer, or check a template."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError
+
+from mailengine.errors import RenderError, SourceError, SourceLocation
+from mailengine.render.checks import TemplateProblem, find_problems
+from mailengine.render.environment import html_environment, single_line, text_environment
+from mailengine.render.failures import render_failure
+from mailengine.render.mjml_cache import (
+    PARTIALS_DIR,
+    TEMPLATE_SUFFIX,
+    CompiledTemplate,
+    MjmlCache,
+    PerRecipientCompiler,
+    jinja_template,
+)
+from mailengine.render.text_part import tidy_text
+
+_LINE_TEMPLATES_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """What one customer receives: single-line subject and preheader, HTML and text bodies."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+class TemplateLibrary:
+    """MJML templates under `templates_dir`, compiled once each and rendered per customer.
+
+    `render("win-back/coupon", context, subject=...)` reads `templates_dir/win-back/coupon.mjml`.
+    Files under `partials/` are only included, never sent. Safe to share between threads and
+    coroutines: compiling takes a lock, rendering touches no shared state.
+    """
+
+    def __init__(self, templates_dir: Path, *, auto_reload: bool = False) -> None:
+        self._root = Path(templates_dir)
+        self._html_env = html_environment()
+        self._text_env = text_environment()
+        self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
+        self._lines: dict[str, Template] = {}
+        self._lines_lock = threading.Lock()
+        self._per_recipient = PerRecipientCompiler(self._root, self._html_env)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self._root
+
+    def names(self) -> list[str]:
+        """Every sendable template name (partials excluded), sorted."""
+        return sorted(
+            file.relative_to(self._root).with_suffix("").as_posix()
+            for file in self._root.rglob(f"*{TEMPLATE_SUFFIX}")
+            if file.relative_to(self._root).parts[0] != PARTIALS_DIR
+        )
+
+    def compiled(self, name: str) -> CompiledTemplate:
+        """The compiled template; raises SourceError (naming file and line) if it is broken."""
+        try:
+            return self._cache.get(name)
+        except SourceError as exc:
+            problems = find_problems(self._root, name, self._html_env)
+            if not problems:
+                raise
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise SourceError(first.message + more, location=first.location) from exc
+
+    def preload(self, names: Iterable[str] | None = None) -> None:
+        """Compile templates now rather than on first use."""
+        for name in self.names() if names is None else names:
+            self.compiled(name)
+
+    def render(
+        self,
+        template_name: str,
+        context: Mapping[str, Any],
+        *,
+        subject: str,
+        preheader: str | None = None,
+    ) -> RenderedEmail:
+        """Render one customer's email; RenderError names template, line, variable, customer.
+
+        The subject and preheader are templates too (no HTML escaping, one line). The HTML
+        sees them as `subject` and `preheader`.
+        """
+        compiled = self.compiled(template_name)
+        email = _customer_email(context)
+        subject_text = self._render_line(subject, context, template_name, "subject", email)
+        preheader_text = (
+            self._render_line(preheader, context, template_name, "preheader", email)
+            if preheader
+            else ""
+        )
+        values = {**context, "subject": subject_text, "preheader": preheader_text}
+        html = self._render_part(compiled, "html", values, email)
+        text = tidy_text(self._render_part(compiled, "text", values, email))
+        return RenderedEmail(subject_text, preheader_text, html, text)
+
+    def render_batch(
+        self,
+        template_name: str,
+        contexts: Iterable[Mapping[str, Any]],
+        *,
+        subject: str,
+        preheader: str | None = None,
+    ) -> list[RenderedEmail | RenderError]:
+        """Render for many customers; a customer whose data fails gets their error in place.
+
+        A broken template (SourceError) fails for everyone and is raised.
+        """
+        self.compiled(template_name)
+        results: list[RenderedEmail | RenderError] = []
+        for context in contexts:
+            try:
+                results.append(
+                    self.render(template_name, context, subject=subject, preheader=preheader)
+                )
+            except RenderError as exc:
+                results.append(exc)
+        return results
+
+    def render_per_recipient_html(self, template_name: str, context: Mapping[str, Any]) -> str:
+        """The slow reference: Jinja on the MJML, then MRML and css-inline, for one customer.
+
+        Only for proving the compiled path equal and for measuring; `context` must already
+        carry `subject` and `preheader` as `render` would add them.
+        """
+        return self._per_recipient.render_html(template_name, context)
+
+    def check(self, template_name: str) -> list[TemplateProblem]:
+        """Static problems of one template and its includes (empty when it is fine)."""
+        return find_problems(self._root, template_name, self._html_env)
+
+    def check_all(self) -> list[TemplateProblem]:
+        """Static problems of every sendable template, each include reported once."""
+        seen: dict[str, TemplateProblem] = {}
+        for name in self.names():
+            for problem in self.check(name):
+                seen.setdefault(str(problem), problem)
+        return list(seen.values())
+
+    def check_line(
+        self, source: str, *, path: str, line: int | None = None
+    ) -> list[TemplateProblem]:
+        """Syntax problems of a subject or preheader template written at `path:line`."""
+        try:
+            self._text_env.parse(source)
+        except TemplateSyntaxError as exc:
+            return [TemplateProblem(path, line, None, f"Jinja syntax error: {exc.message}")]
+        return []
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _render_part(
+        self, compiled: CompiledTemplate, part: str, values: Mapping[str, Any], email: str | None
+    ) -> str:
+        template = compiled.html if part == "html" else compiled.text
+        try:
+            return template.render(values)
+        except Exception as exc:  # one customer's failure, whatever its kind, is theirs alone
+            raise render_failure(
+                exc,
+                template=compiled.name,
+                part=f"{part} part",
+                customer_email=email,
+                compiled_source=compiled.html_source if part == "html" else compiled.text_source,
+                filename=template.filename or "",
+                source_map=compiled.source_map,
+                fallback_location=SourceLocation(compiled.display_path),
+            ) from exc
+
+    def _render_line(
+        self,
+        source: str,
+        context: Mapping[str, Any],
+        template_name: str,
+        part: str,
+        email: str | None,
+    ) -> str:
+        template = self._lines.get(source)
+        if template is None:
+            template = self._compile_line(source, template_name, part)
+        try:
+            return single_line(template.render(context))
+        except Exception as exc:  # see _render_part
+            raise render_failure(
+                exc,
+                template=template_name,
+                part=part,
+                customer_email=email,
+                compiled_source=source,
+                filename=template.filename or "",
+                source_map=None,
+                detail=f" (the {part} template is {source!r})",
+            ) from exc
+
+    def _compile_line(self, source: str, template_name: str, part: str) -> Template:
+        try:
+            template = jinja_template(self._text_env, source, part, f"<{part}>")
+        except TemplateSyntaxError as exc:
+            raise SourceError(
+                f"the {part} of {template_name} is not valid Jinja ({exc.message}): {source!r}"
+            ) from None
+        with self._lines_lock:
+            if len(self._lines) >= _LINE_TEMPLATES_MAX:
+                self._lines.clear()
+            self._lines[source] = template
+        return template
+
+
+def _customer_email(context: Mapping[str, Any]) -> str | None:
+    customer = context.get("customer")
+    if isinstance(customer, Mapping):
+        email = customer.get("email")
+        return str(email) if email is not None else None
+    return None

@@ -1,0 +1,293 @@
+"""Compile each MJML template once (MRML, css-inline, text part) into Jinja templates, cached.
+
+Per recipient only Jinja runs. `PerRecipientCompiler` is the slow reference path
+(Jinja on the MJML, then MRML and css-inline for every recipient) that tests and the benchmark
+compare the cached path against.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mjml
+from jinja2 import Template, TemplateSyntaxError
+
+from mailengine.errors import SourceError, SourceLocation
+from mailengine.render.css_inlining import (
+    InliningError,
+    inline_css,
+    inline_css_keeping_jinja,
+    inline_css_of,
+)
+from mailengine.render.environment import MailSandbox
+from mailengine.render.source_map import LineIndex, SourceMap
+from mailengine.render.text_part import html_to_text_template
+
+TEMPLATE_SUFFIX = ".mjml"
+PARTIALS_DIR = "partials"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+_MRML_POSITION = re.compile(
+    r'(?:in root template|from "(?P<path>[^"]+)") at position (?P<start>\d+):(?P<end>\d+)'
+)
+
+
+def display_path(root: Path, file: Path) -> str:
+    """`templates/welcome/hello.mjml`: the path as a user of the templates folder sees it."""
+    try:
+        return f"{root.name}/{file.resolve().relative_to(root.resolve()).as_posix()}"
+    except ValueError:
+        return str(file)
+
+
+def template_path(root: Path, name: str) -> Path:
+    """`win-back/coupon` → `<root>/win-back/coupon.mjml`; refuses names that leave the root."""
+    if not _NAME.fullmatch(name) or ".." in name.split("/"):
+        raise SourceError(
+            f"template name {name!r} is not valid: use a path under the templates folder "
+            "without the .mjml suffix, such as 'win-back/coupon'"
+        )
+    if name.split("/")[0] == PARTIALS_DIR:
+        raise SourceError(
+            f'{name!r} is a partial: include it with <mj-include path="{name}.mjml" /> '
+            "inside a template instead of sending it"
+        )
+    return root / f"{name}{TEMPLATE_SUFFIX}"
+
+
+def resolve_include(root: Path, path: str) -> Path:
+    """The file an `<mj-include path="...">` names, relative to the templates folder."""
+    candidate = (root / path.strip().lstrip("/")).resolve()
+    if not candidate.is_relative_to(root.resolve()):
+        raise FileNotFoundError(f"{path} is outside {root}")
+    if not candidate.is_file():
+        raise FileNotFoundError(path)
+    return candidate
+
+
+@dataclass
+class IncludeLoader:
+    """The `include_loader` MRML calls; remembers what it loaded and what it could not find."""
+
+    root: Path
+    loaded: list[tuple[str, Path, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def __call__(self, path: str) -> str:
+        try:
+            file = resolve_include(self.root, path)
+        except FileNotFoundError:
+            self.missing.append(path)
+            raise
+        text = file.read_text(encoding="utf-8")
+        self.loaded.append((path, file, text))
+        return text
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """One MJML template, ready for Jinja: the HTML and text templates and how to map errors."""
+
+    name: str
+    path: Path
+    display_path: str
+    html_source: str
+    text_source: str
+    html: Template
+    text: Template
+    source_map: SourceMap
+    files: tuple[Path, ...]
+    mtimes: tuple[int, ...]
+
+
+def read_source(file: Path, root: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SourceError(
+            f"template {display_path(root, file)} does not exist; create it or fix the name"
+        ) from None
+
+
+def compile_mjml(root: Path, file: Path, source: str, loader: IncludeLoader) -> str:
+    """MRML on the source (includes resolved), then css-inline if it has inline styles."""
+    try:
+        html = mjml.mjml2html(source, include_loader=loader)
+    except ValueError as exc:
+        raise _mrml_error(root, file, source, loader, exc) from None
+    css = inline_css_of([source, *(text for _, _, text in loader.loaded)])
+    if not css.strip():
+        return html
+    try:
+        return inline_css_keeping_jinja(html, css)
+    except InliningError as exc:
+        raise SourceError(str(exc), location=SourceLocation(display_path(root, file))) from None
+
+
+def _mrml_error(
+    root: Path, file: Path, source: str, loader: IncludeLoader, exc: ValueError
+) -> SourceError:
+    message = str(exc)
+    if loader.missing:
+        return SourceError(
+            f"included file {loader.missing[-1]!r} not found under {root.name}/",
+            location=_offset_location(root, file, source, message, loader),
+        )
+    hint = (
+        "; MRML cannot parse a '<' inside a Jinja tag (write `100 > total`) or double quotes "
+        "inside a Jinja expression in an attribute (use single quotes)"
+        if "unable to parse" in message
+        else ""
+    )
+    return SourceError(
+        f"MJML does not compile: {message}{hint}",
+        location=_offset_location(root, file, source, message, loader),
+    )
+
+
+def _offset_location(
+    root: Path, file: Path, source: str, message: str, loader: IncludeLoader
+) -> SourceLocation:
+    match = _MRML_POSITION.search(message)
+    if not match:
+        return SourceLocation(display_path(root, file))
+    where, text = file, source
+    if match.group("path"):
+        for include_path, included, included_text in loader.loaded:
+            if include_path == match.group("path"):
+                where, text = included, included_text
+    offset = max(int(match.group("start")) - 1, 0)
+    line, column = LineIndex(text).position(min(offset, len(text)))
+    return SourceLocation(display_path(root, where), line, column)
+
+
+def jinja_template(env: MailSandbox, source: str, name: str, filename: str) -> Template:
+    """A Jinja template from `source`; errors in it report `filename` and its own lines."""
+    code = env.compile(source, name=name, filename=filename)
+    # A plain dict instead of Jinja's ChainMap: building each render's context copies it.
+    return env.template_class.from_code(env, code, dict(env.make_globals(None)))
+
+
+def check_jinja_syntax(env: MailSandbox, root: Path, file: Path, source: str) -> None:
+    """Raise a SourceError at the line of the first Jinja syntax error in one source file."""
+    try:
+        env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise SourceError(
+            f"Jinja syntax error: {exc.message}",
+            location=SourceLocation(display_path(root, file), exc.lineno),
+        ) from None
+
+
+def compile_template(
+    root: Path, name: str, html_env: MailSandbox, text_env: MailSandbox
+) -> CompiledTemplate:
+    """Compile `name` once: MJML → HTML (Jinja kept) → inline CSS → HTML and text templates."""
+    file = template_path(root, name)
+    source = read_source(file, root)
+    check_jinja_syntax(html_env, root, file, source)
+    loader = IncludeLoader(root)
+    html_source = compile_mjml(root, file, source, loader)
+    source_map = SourceMap()
+    source_map.add_source(display_path(root, file), source)
+    for _, included, included_source in loader.loaded:
+        check_jinja_syntax(html_env, root, included, included_source)
+        source_map.add_source(display_path(root, included), included_source)
+    text_source = html_to_text_template(html_source)
+    shown = display_path(root, file)
+    try:
+        html = jinja_template(html_env, html_source, name, f"{shown}#html")
+        text = jinja_template(text_env, text_source, name, f"{shown}#text")
+    except TemplateSyntaxError as exc:
+        raise SourceError(
+            f"compiled template is not valid Jinja ({exc.message}); keep each {{% %}} block "
+            "inside one element or between whole MJML components",
+            location=SourceLocation(shown),
+        ) from None
+    files = (file, *(included for _, included, _ in loader.loaded))
+    return CompiledTemplate(
+        name=name,
+        path=file,
+        display_path=shown,
+        html_source=html_source,
+        text_source=text_source,
+        html=html,
+        text=text,
+        source_map=source_map,
+        files=files,
+        mtimes=tuple(f.stat().st_mtime_ns for f in files),
+    )
+
+
+class MjmlCache:
+    """Compiled templates by name; compiles on first use, safe to share between threads."""
+
+    def __init__(
+        self, root: Path, html_env: MailSandbox, text_env: MailSandbox, *, auto_reload: bool
+    ) -> None:
+        self._root = root
+        self._html_env = html_env
+        self._text_env = text_env
+        self._auto_reload = auto_reload
+        self._compiled: dict[str, CompiledTemplate] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> CompiledTemplate:
+        compiled = self._compiled.get(name)
+        if compiled is not None and not (self._auto_reload and _changed(compiled)):
+            return compiled
+        with self._lock:
+            compiled = self._compiled.get(name)
+            if compiled is None or (self._auto_reload and _changed(compiled)):
+                compiled = compile_template(self._root, name, self._html_env, self._text_env)
+                self._compiled[name] = compiled
+            return compiled
+
+    def clear(self) -> None:
+        with self._lock:
+            self._compiled.clear()
+
+
+def _changed(compiled: CompiledTemplate) -> bool:
+    try:
+        return tuple(f.stat().st_mtime_ns for f in compiled.files) != compiled.mtimes
+    except FileNotFoundError:
+        return True
+
+
+class PerRecipientCompiler:
+    """The reference path: Jinja on the MJML sources, then MRML and css-inline, every time.
+
+    Only the Jinja parsing of the `.mjml` files is cached, as a naive implementation would;
+    MRML and css-inline run for every recipient.
+    """
+
+    def __init__(self, root: Path, html_env: MailSandbox) -> None:
+        self._root = root
+        self._html_env = html_env
+        self._templates: dict[Path, Template] = {}
+
+    def _template(self, file: Path) -> Template:
+        template = self._templates.get(file)
+        if template is None:
+            source = read_source(file, self._root)
+            template = jinja_template(self._html_env, source, file.name, str(file))
+            self._templates[file] = template
+        return template
+
+    def render_html(self, name: str, context: Mapping[str, Any]) -> str:
+        rendered = self._template(template_path(self._root, name)).render(context)
+        rendered_includes: list[str] = []
+
+        def loader(path: str) -> str:
+            text = self._template(resolve_include(self._root, path)).render(context)
+            rendered_includes.append(text)
+            return text
+
+        html = mjml.mjml2html(rendered, include_loader=loader)
+        css = inline_css_of([rendered, *rendered_includes])
+        return inline_css(html, css) if css.strip() else html

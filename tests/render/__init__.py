@@ -1,0 +1,1 @@
+"""Tests of personalised rendering: templates, sandbox, compile-once, text part, checks."""

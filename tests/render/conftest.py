@@ -1,0 +1,51 @@
+"""Fixtures for the render tests: the shipped templates, generated customers, scratch folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mailengine.render import RenderContext, TemplateLibrary
+from mailengine.render.sample_data import sample_contexts
+
+REPO = Path(__file__).resolve().parents[2]
+
+WriteTemplate = Callable[[str, str], Path]
+
+
+@pytest.fixture(scope="session")
+def library() -> TemplateLibrary:
+    """The templates shipped in the repository."""
+    return TemplateLibrary(REPO / "templates")
+
+
+@pytest.fixture(scope="session")
+def thousand_customers() -> list[RenderContext]:
+    return list(sample_contexts(1000, seed=20250601))
+
+
+@pytest.fixture
+def scratch_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def write_template(scratch_dir: Path) -> WriteTemplate:
+    """Write `name` (`x/y` → `x/y.mjml`; a name ending in .mjml is kept) under scratch_dir."""
+
+    def write(name: str, text: str) -> Path:
+        path = scratch_dir / (name if name.endswith(".mjml") else f"{name}.mjml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def scratch_library(scratch_dir: Path) -> TemplateLibrary:
+    return TemplateLibrary(scratch_dir)
