@@ -1,0 +1,26 @@
+"""Inbound mail: parse safely, classify with named rules, read bounces and complaints."""
+
+from mailengine.inbound.bounces import BouncedRecipient, BounceReport, parse_bounce
+from mailengine.inbound.chain import Classification, RuleChain, Verdict, default_chain
+from mailengine.inbound.complaints import ComplaintReport, parse_complaint
+from mailengine.inbound.message import DEFAULT_LIMITS, InboundLimits, InboundMessage, MimePart
+from mailengine.inbound.parse import parse_inbound
+from mailengine.inbound.verp_lookup import VerpKey
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "BounceReport",
+    "BouncedRecipient",
+    "Classification",
+    "ComplaintReport",
+    "InboundLimits",
+    "InboundMessage",
+    "MimePart",
+    "RuleChain",
+    "Verdict",
+    "VerpKey",
+    "default_chain",
+    "parse_bounce",
+    "parse_complaint",
+    "parse_inbound",
+]
