@@ -53,8 +53,8 @@ def stream_audience(
     iterator inside the session's transaction.
     """
     statement = audience_select(workflow, context)
-    connection = session.connection().execution_options(yield_per=batch_size)
-    result = connection.execute(statement)
+    # Per statement: set on the connection, yield_per would also stream later INSERTs.
+    result = session.execute(statement, execution_options={"yield_per": batch_size})
     try:
         for partition in result.partitions(batch_size):
             yield [AudienceRow(*row) for row in partition]

@@ -1,0 +1,54 @@
+"""Lifecycle workflows: the YAML format, its validation, and audiences compiled to SQL.
+
+The engine (scheduler, enrollments) walks the typed model in `model.py`; audiences compile in
+`audience.py` and run through `mailengine.store.audience_queries`.
+"""
+
+from mailengine.workflows.audience import AudienceContext
+from mailengine.workflows.data_filters import event_matches
+from mailengine.workflows.loader import WorkflowSet, load_workflow_file, load_workflows
+from mailengine.workflows.model import (
+    BranchStep,
+    Condition,
+    Coupon,
+    EventTrigger,
+    ExitGoal,
+    ExitStep,
+    Holdout,
+    Reentry,
+    ScheduleTrigger,
+    SendStep,
+    Step,
+    Trigger,
+    WaitStep,
+    Workflow,
+    YearlyTrigger,
+)
+from mailengine.workflows.problems import Problem, WorkflowError
+from mailengine.workflows.validation import validate_workflows
+
+__all__ = [
+    "AudienceContext",
+    "BranchStep",
+    "Condition",
+    "Coupon",
+    "EventTrigger",
+    "ExitGoal",
+    "ExitStep",
+    "Holdout",
+    "Problem",
+    "Reentry",
+    "ScheduleTrigger",
+    "SendStep",
+    "Step",
+    "Trigger",
+    "WaitStep",
+    "Workflow",
+    "WorkflowError",
+    "WorkflowSet",
+    "YearlyTrigger",
+    "event_matches",
+    "load_workflow_file",
+    "load_workflows",
+    "validate_workflows",
+]

@@ -1,0 +1,96 @@
+"""The allow-list of what an audience may look at, and the operators each kind of field takes.
+
+Only names listed here reach SQL; `attributes.<key>` reads one free-form attribute. The
+compiler in `audience.py` maps each name to a column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from mailengine.workflows.model import Operator
+
+FieldKind = Literal["text", "enum", "integer", "money", "timestamp", "date", "days", "attribute"]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    kind: FieldKind
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+_SPECS = (
+    FieldSpec("email", "text", "e-mail address (lower case)"),
+    FieldSpec("first_name", "text", "first name"),
+    FieldSpec("last_name", "text", "last name"),
+    FieldSpec("locale", "text", "locale, e.g. de_DE"),
+    FieldSpec("timezone", "text", "IANA time zone, e.g. Europe/Berlin"),
+    FieldSpec("zip", "text", "postal code"),
+    FieldSpec("city", "text", "city"),
+    FieldSpec("country", "text", "ISO country code, e.g. DE"),
+    FieldSpec(
+        "consent", "enum", "marketing consent", ("granted", "withdrawn", "pending", "unknown")
+    ),
+    FieldSpec("birthday", "date", "date of birth"),
+    FieldSpec("created_at", "timestamp", "when the customer signed up"),
+    FieldSpec("orders_count", "integer", "orders placed (cancelled and returned not counted)"),
+    FieldSpec("total_spent", "money", "spend over all time, in the shop currency"),
+    FieldSpec("spent_365d", "money", "spend over the last 365 days, in the shop currency"),
+    FieldSpec("first_order_at", "timestamp", "when the first order was placed"),
+    FieldSpec("last_order_at", "timestamp", "when the last order was placed"),
+    FieldSpec("days_since_last_order", "days", "whole days since the last order"),
+)
+FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _SPECS}
+ATTRIBUTE_PREFIX = "attributes."
+ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+# Metrics `top: {by: ...}` may rank on: stored per-customer figures only (fast, indexable).
+RANKING_METRICS = ("spent_365d", "total_spent", "orders_count")
+# Special keys of an audience mapping, besides fields and all/any/not.
+SPECIAL_KEYS = ("top", "rfm", "rfm_segment", "spent", "orders")
+GROUP_KEYS = ("all", "any", "not")
+
+_EQUALITY: tuple[Operator, ...] = ("eq", "ne", "in", "not_in")
+_ORDERING: tuple[Operator, ...] = ("gt", "gte", "lt", "lte")
+OPERATORS: dict[FieldKind, tuple[Operator, ...]] = {
+    "text": (*_EQUALITY, "starts_with", "is_set"),
+    "enum": _EQUALITY,
+    "integer": (*_EQUALITY, *_ORDERING),
+    "money": (*_EQUALITY, *_ORDERING),
+    "days": (*_EQUALITY, *_ORDERING),
+    "timestamp": ("before", "after", "within", "is_set"),
+    "date": ("before", "after", "is_set"),
+    "attribute": (*_EQUALITY, *_ORDERING, "starts_with", "is_set"),
+}
+ALL_OPERATORS: tuple[Operator, ...] = (
+    *_EQUALITY,
+    *_ORDERING,
+    "starts_with",
+    "is_set",
+    "before",
+    "after",
+    "within",
+)
+
+
+def field_names() -> list[str]:
+    """Every name an audience condition may use, for messages and `did you mean`."""
+    return [*FIELDS, "attributes.<name>", *SPECIAL_KEYS, *GROUP_KEYS]
+
+
+def spec_of(name: str) -> FieldSpec | None:
+    """The field's spec; `attributes.x` gives an attribute spec; unknown names give None."""
+    if name.startswith(ATTRIBUTE_PREFIX):
+        key = name[len(ATTRIBUTE_PREFIX) :]
+        if ATTRIBUTE_KEY.match(key):
+            return FieldSpec(name, "attribute", f"attribute '{key}'")
+        return None
+    return FIELDS.get(name)
+
+
+def attribute_key(name: str) -> str:
+    return name[len(ATTRIBUTE_PREFIX) :]

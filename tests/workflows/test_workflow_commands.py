@@ -1,0 +1,103 @@
+"""`mailengine validate` and `mailengine audience` as a user runs them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailengine.cli.context import CliContext
+from mailengine.cli.workflow_commands import audience, validate
+from mailengine.clock import FrozenClock
+from mailengine.store.database import Database
+from tests.workflows.conftest import NOW, REPO, populate
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A config file with the shipped workflows and templates next to it."""
+    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    config = tmp_path / "config.yaml"
+    config.write_text("database:\n  url: sqlite:///var/test.db\n", encoding="utf-8")
+    return tmp_path
+
+
+def invoke(project: Path, command: object, args: list[str]) -> tuple[int, str]:
+    state = CliContext(config_path=project / "config.yaml", clock=FrozenClock(NOW))
+    runner = CliRunner()
+    result = runner.invoke(command, args, obj=state, catch_exceptions=False)  # type: ignore[arg-type]
+    state.close()
+    return result.exit_code, result.output
+
+
+def test_validate_passes_the_shipped_workflows(project: Path) -> None:
+    code, output = invoke(project, validate, [])
+    assert code == 0
+    assert output == "5 workflow(s) OK: birthday, thank-you, vip, welcome, win-back\n"
+
+
+def test_validate_reports_every_problem_and_exits_1(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    broken = project / "workflows" / "win-back.yaml"
+    text = broken.read_text(encoding="utf-8")
+    broken.write_text(
+        text.replace("wait: 7 days", "wait: 7 dayz").replace("win-back/coupon", "win-back/gone"),
+        encoding="utf-8",
+    )
+    (project / "workflows" / "vip.yaml").write_text(
+        (project / "workflows" / "vip.yaml")
+        .read_text(encoding="utf-8")
+        .replace("steps:", "stepz:"),
+        encoding="utf-8",
+    )
+    code, output = invoke(project, validate, [])
+    assert code == 1
+    assert output.splitlines() == [
+        "workflows/vip.yaml:1:1: missing 'steps': every workflow needs name, trigger and steps",
+        "workflows/vip.yaml:8:1: unknown key 'stepz' in a workflow (did you mean 'steps'?); "
+        "allowed: name, description, transactional, trigger, audience, exit_when, reenter, "
+        "holdout, steps",
+        "workflows/win-back.yaml:15:5: '7 dayz': unknown unit 'dayz': write a whole number and "
+        "a unit: minutes, hours, days or weeks (e.g. '3 days')",
+        "3 problem(s) in 2 file(s); 3 workflow(s) loaded",
+    ]
+
+
+def test_validate_named_files_only(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    (project / "workflows" / "vip.yaml").write_text("name: [\n", encoding="utf-8")
+    code, output = invoke(project, validate, ["workflows/welcome.yaml"])
+    assert (code, output) == (0, "1 workflow(s) OK: welcome\n")
+
+
+def test_audience_counts_and_samples(project: Path) -> None:
+    database = Database(f"sqlite:///{project / 'var' / 'test.db'}")
+    database.upgrade()
+    populate(database)
+    database.dispose()
+    code, output = invoke(project, audience, ["win-back", "--limit", "3", "--sql"])
+    assert code == 0
+    assert output.startswith("SELECT customer.id, customer.email")
+    assert "customer.last_order_at < '2026-08-25 09:00:00.000000'" in output
+    lines = output.splitlines()
+    summary = next(line for line in lines if line.startswith("win-back: "))
+    assert summary.endswith(
+        "customers match now (consent, not suppressed; selected at every '0 9 * * *')"
+    )
+    assert sum("@example.org" in line for line in lines) == 3
+
+
+def test_audience_of_an_unknown_workflow(project: Path) -> None:
+    database = Database(f"sqlite:///{project / 'var' / 'test.db'}")
+    database.upgrade()
+    database.dispose()
+    state = CliContext(config_path=project / "config.yaml", clock=FrozenClock(NOW))
+    result = CliRunner().invoke(audience, ["win-bak"], obj=state)
+    state.close()
+    assert result.exit_code == 1
+    assert str(result.exception).startswith("no workflow named 'win-bak'")
