@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailengine db upgrade
 	$(BIN)/mailengine demo-data --if-empty --customers 500 --seed 1
-	$(BIN)/mailengine status
+	$(BIN)/mailengine run
 
 test: $(STAMP)
 	$(BIN)/ruff check mailengine tests bench

@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -54,6 +55,7 @@ class SmtpSettings(Section):
     per_domain_rate: dict[str, float] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=300, gt=0)
     retry_for_hours: float = Field(default=72, gt=0)
+    capture: bool = True
 
 
 class SenderSettings(Section):
@@ -62,6 +64,11 @@ class SenderSettings(Section):
     reply_to: str | None = "support@shop.example"
     postal_address: str = "Example Shop GmbH, Musterstraße 1, 10115 Berlin, Germany"
     bounce_local_part: str = "bounces"
+    shop_url: str = "https://shop.example"
+
+    @property
+    def domain(self) -> str:
+        return self.from_address.rpartition("@")[2].lower()
 
 
 class DkimSettings(Section):
@@ -105,6 +112,33 @@ class InboundSettings(Section):
     imap: ImapSettings = ImapSettings()
 
 
+class ContactPressureSettings(Section):
+    max_marketing_emails: int = Field(default=3, ge=1)
+    per_days: int = Field(default=7, ge=1)
+    quiet_hours: str | None = Field(default=None, pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _real_times(cls, value: str | None) -> str | None:
+        if value is not None:
+            for part in value.split("-"):
+                time.fromisoformat(part)
+        return value
+
+    def quiet_times(self) -> tuple[time, time] | None:
+        if self.quiet_hours is None:
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
+
+class EngineSettings(Section):
+    tick_seconds: float = Field(default=2.0, gt=0)
+    misfire_grace_hours: float = Field(default=12, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    hold_marketing_during_open_ticket: bool = True
+
+
 class PathsSettings(Section):
     workflows: Path = Path("workflows")
     templates: Path = Path("templates")
@@ -120,6 +154,8 @@ class Settings(Section):
     dkim: DkimSettings = DkimSettings()
     http: HttpSettings = HttpSettings()
     inbound: InboundSettings = InboundSettings()
+    contact_pressure: ContactPressureSettings = ContactPressureSettings()
+    engine: EngineSettings = EngineSettings()
     paths: PathsSettings = PathsSettings()
     timezone: str = "Europe/Berlin"
     locale: str = "en_US"

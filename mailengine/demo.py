@@ -17,11 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
+
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
+from mailengine.store.events import record_event
 from mailengine.store.orders import upsert_orders
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
 
+RECENT = timedelta(days=1)
 CONSENT_WORDING = (
     "Yes, send me news, offers and tips from Example Shop by e-mail. "
     "I can unsubscribe at any time with the link in every e-mail."
@@ -119,8 +123,9 @@ def load(
 
     def flush() -> None:
         with database.transaction() as session:
-            upsert_customers(session, [customer for customer, _ in batch], now)
+            ids = upsert_customers(session, [customer for customer, _ in batch], now).customer_ids
             upsert_orders(session, [order for _, orders in batch for order in orders], now)
+            _record_todays_events(session, batch, ids, now)
 
     for pair in generate(customers, seed, now):
         batch.append(pair)
@@ -134,6 +139,26 @@ def load(
     return written_customers, written_orders
 
 
+def _record_todays_events(
+    session: Session,
+    batch: list[tuple[CustomerUpsert, list[OrderUpsert]]],
+    ids: dict[str, int],
+    now: datetime,
+) -> None:
+    """Signups and orders of the last day arrive as events, as the shop's API would send them."""
+    since = now - RECENT
+    for customer, orders in batch:
+        created = customer.fields["created_at"]
+        if created >= since:
+            record_event(session, ids[customer.email], "customer.created", {}, created, now)
+        for order in orders:
+            if order.placed_at >= since:
+                data = {"order": order.external_id, "channel": order.channel}
+                record_event(
+                    session, ids[customer.email], "order.placed", data, order.placed_at, now
+                )
+
+
 def _customer(
     rng: random.Random, index: int, now: datetime
 ) -> tuple[CustomerUpsert, dict[str, str], datetime]:
@@ -144,7 +169,10 @@ def _customer(
     local = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
     local = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode() or "customer"
     email = f"{local}.{index}@{rng.choice(('example.com', 'example.org', 'example.net'))}"
-    created = now - timedelta(days=rng.uniform(0, 730), minutes=rng.randint(0, 1439))
+    if rng.random() < 0.03:  # today's signups
+        created = now - timedelta(minutes=rng.randint(1, 1439))
+    else:
+        created = now - timedelta(days=rng.uniform(1, 730), minutes=rng.randint(0, 1439))
     sizes = {
         "shirt_size": rng.choice(SHIRT_SIZES),
         "waist": rng.choice(WAISTS),
@@ -192,6 +220,8 @@ def _order_times(rng: random.Random, created: datetime, now: datetime) -> list[d
         count = 1
     else:
         return []
+    if now - created < timedelta(days=2):
+        count = min(count, 1)  # a brand-new customer has not had time for more
     span_end = now
     if rng.random() < 0.25:
         span_end = now - timedelta(days=rng.uniform(95, 400))

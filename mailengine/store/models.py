@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from mailengine.store.types import UTCDateTime, json_type
@@ -42,6 +42,9 @@ class Customer(SQLModel, table=True):
         Index("ix_customer_consent_last_order", "consent_status", "last_order_at"),
         Index("ix_customer_consent_total_spent", "consent_status", "total_spent_minor"),
         Index("ix_customer_consent_spent_365d", "consent_status", "spent_365d_minor"),
+        # Top-N % rankings find their threshold through these.
+        Index("ix_customer_spent_365d", "spent_365d_minor"),
+        Index("ix_customer_total_spent", "total_spent_minor"),
         Index("ix_customer_birthday_md", "birthday_md"),
         Index("ix_customer_created_at", "created_at"),
     )
@@ -131,7 +134,10 @@ class Event(SQLModel, table=True):
     """Something that happened to a customer (`order.placed`, a custom event), raw data kept."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_type_occurred", "type", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_event_type_occurred", "type", "occurred_at"),
+        Index("ix_event_unprocessed", "processed_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int | None = Field(
@@ -147,6 +153,8 @@ class Event(SQLModel, table=True):
     idempotency_key: str | None = Field(
         default=None, sa_column=Column(String(200), unique=True, nullable=True)
     )
+    # Set once the engine has enrolled (or not) on this event; NULL rows are its work queue.
+    processed_at: datetime | None = _utc_column()
 
 
 class Suppression(SQLModel, table=True):
@@ -229,3 +237,59 @@ class Coupon(SQLModel, table=True):
     redeemed_at: datetime | None = _utc_column()
     redeemed_order: str | None = Field(default=None, max_length=100)
     redeemed_channel: str | None = Field(default=None, max_length=16)
+
+
+ENROLLMENT_STATES = ("active", "completed", "exited", "failed")
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """The source of every workflow version customers were enrolled in.
+
+    Customers finish the version they entered, even after the file changed or the engine
+    restarted: the engine rebuilds old versions from this text.
+    """
+
+    __tablename__ = "workflow_version"
+
+    name: str = Field(max_length=100, primary_key=True)
+    version: str = Field(max_length=64, primary_key=True)
+    path: str = Field(max_length=500)
+    source: str
+    loaded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Enrollment(SQLModel, table=True):
+    """One customer going through one workflow once: where they are and when to look again.
+
+    Unique per (workflow, customer, occurrence): the occurrence names what enrolled them (an
+    event id, a schedule's fire time, a year), so each trigger enrolls exactly once.
+    """
+
+    __tablename__ = "enrollment"
+    __table_args__ = (
+        UniqueConstraint("workflow", "customer_id", "occurrence", name="uq_enrollment_once"),
+        Index("ix_enrollment_due", "state", "next_run_at", "id"),
+        Index("ix_enrollment_customer", "customer_id", "workflow", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow: str = Field(max_length=100)
+    workflow_version: str = Field(max_length=64)
+    customer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False)
+    )
+    occurrence: str = Field(max_length=100)
+    state: str = Field(default="active", max_length=16)
+    step_id: str | None = Field(default=None, max_length=60)
+    next_run_at: datetime | None = _utc_column()
+    holdout: bool = False
+    # What enrolled them (an event's data, e.g. the order), handed to every send's template.
+    trigger_data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(json_type(), nullable=False)
+    )
+    entered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = _utc_column()
+    note: str | None = Field(default=None, max_length=500)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = _utc_column()

@@ -78,6 +78,8 @@ class PlannedSend:
     preheader: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     not_before: datetime | None = None
+    # A control-group member: recorded (for the report's lift) but never sent.
+    held_out: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,17 @@ from mailengine.addresses import address_hash
 from mailengine.store.models import Suppression
 
 suppression_table = Suppression.__table__  # type: ignore[attr-defined]
+# An unsubscribe stops marketing mail for good (it survives imports and `forget`), while
+# order confirmations and support replies still reach the customer. Every other reason
+# (hard bounce, complaint, forgotten, manual) stops all mail.
+MARKETING_ONLY_REASONS = frozenset({"unsubscribe"})
+
+
+def blocks(reason: str | None, kind: str) -> bool:
+    """Whether a suppression with `reason` stops a message of `kind` (marketing, ...)."""
+    if reason is None:
+        return False
+    return kind == "marketing" or reason not in MARKETING_ONLY_REASONS
 
 
 def suppress(session: Session, address: str, reason: str, now: datetime, detail: str = "") -> bool:
@@ -45,6 +56,19 @@ def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
             suppression_table.c.address_hash.in_(wanted[start : start + 2000])
         )
         found.update(session.execute(statement).scalars())
+    return found
+
+
+def reasons_by_hash(session: Session, hashes: Iterable[str]) -> dict[str, str]:
+    """The suppression reason of each of these address hashes that is suppressed."""
+    wanted = list(set(hashes))
+    found: dict[str, str] = {}
+    c = suppression_table.c
+    for start in range(0, len(wanted), 2000):
+        statement = select(c.address_hash, c.reason).where(
+            c.address_hash.in_(wanted[start : start + 2000])
+        )
+        found.update({digest: reason for digest, reason in session.execute(statement)})
     return found
 
 

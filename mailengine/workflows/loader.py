@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
+from mailengine.cron import crontab_trigger
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.workflows import phrases
 from mailengine.workflows.conditions import parse_condition, parse_data_filter
@@ -218,7 +218,7 @@ def _parse_schedule(value: Any, at: PathKey, log: ProblemLog) -> ScheduleTrigger
         log.at(at, f'expected a cron expression in quotes such as "0 9 * * *", got {value!r}')
         return None
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        crontab_trigger(value, ZoneInfo("UTC"))
     except ValueError as error:
         log.at(at, f"invalid cron expression '{value}': {error} (minute hour day month weekday)")
         return None

@@ -1,0 +1,255 @@
+"""Commands that run the engine or look into it: run, event, reload, simulate, preview."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+import click
+
+from mailengine.capture import CaptureServer
+from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.workflow_commands import find_workflow, run_validate
+from mailengine.composer import Composer
+from mailengine.engine.registry import WorkflowRegistry
+from mailengine.engine.runner import WorkflowRunner
+from mailengine.engine.service import Component, Engine, OnceReport
+from mailengine.engine.simulation import simulate
+from mailengine.errors import MailengineError
+from mailengine.render.library import TemplateLibrary
+from mailengine.secret import secret_key
+from mailengine.store.coupons import IssuedCoupon
+from mailengine.store.customers import get_customer
+from mailengine.store.events import record_event
+from mailengine.store.recipients import load_recipients
+from mailengine.store.records import ClaimedSend
+from mailengine.workflows.model import SendStep, Workflow
+
+PID_FILE = "mailengine.pid"
+
+
+class UnknownCustomerError(MailengineError, LookupError):
+    """No customer has this address."""
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Fire what is due now, drain the outbox and exit.")
+@pass_context
+def run(state: CliContext, once: bool) -> None:
+    """Run the engine: schedules, events, workflows and delivery (Ctrl-C stops it)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("apscheduler", "alembic", "aiosmtpd", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = state.settings
+    database = state.ready_database()
+    components: list[Component] = []
+    if settings.smtp.capture:
+        components.append(
+            CaptureServer(
+                settings.paths.var / "mail", host=settings.smtp.host, port=settings.smtp.port
+            )
+        )
+    engine = Engine(settings, database, clock=state.clock, components=components)
+    if once:
+        report = asyncio.run(_once(engine, components))
+        click.echo(
+            f"fired {', '.join(report.schedules_fired) or 'no schedules'}; "
+            f"{report.enrolled} enrolled, {report.events} events, "
+            f"{report.steps_advanced} steps advanced; sent {report.dispatched.sent}, "
+            f"deferred {report.dispatched.deferred}, failed {report.dispatched.failed}, "
+            f"suppressed {report.dispatched.suppressed}"
+        )
+        return
+    pid_file = settings.paths.var / PID_FILE
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()), encoding="ascii")
+    if settings.smtp.capture:
+        click.echo(f"captured mail goes to {settings.paths.var / 'mail' / 'new'}")
+    click.echo(f"workflows: {settings.paths.workflows}; stop with Ctrl-C, reload with SIGHUP")
+    try:
+        asyncio.run(_serve(engine))
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+async def _once(engine: Engine, components: list[Component]) -> OnceReport:
+    for component in components:
+        await component.start()
+    try:
+        return await engine.run_once()
+    finally:
+        for component in reversed(components):
+            await component.stop()
+
+
+async def _serve(engine: Engine) -> None:
+    await engine.run(asyncio.Event())
+
+
+@click.command()
+@click.argument("event_type")
+@click.option("--customer", "email", required=True, help="The customer's e-mail address.")
+@click.option("--data", "data_text", default="{}", help="Event data as a JSON object.")
+@click.option("--key", help="Idempotency key: the same key twice records one event.")
+@pass_context
+def event(state: CliContext, event_type: str, email: str, data_text: str, key: str | None) -> None:
+    """Record an event (order.placed, a custom one) for a customer; the engine reacts to it."""
+    try:
+        data = json.loads(data_text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not JSON: {error.msg}", param_hint="--data") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--data")
+    database = state.ready_database()
+    now = state.clock.now()
+    with database.transaction() as session:
+        customer = get_customer(session, email.strip().lower())
+        if customer is None:
+            raise UnknownCustomerError(f"no customer has the address {email}")
+        event_id, new = record_event(session, customer.id, event_type, data, now, now, key)
+    click.echo(f"event {event_id} {'recorded' if new else 'was recorded before'}: {event_type}")
+
+
+@click.command()
+@pass_context
+def reload(state: CliContext) -> None:
+    """Check the workflow files, then tell the running engine to pick them up (SIGHUP)."""
+    settings = state.settings
+    if run_validate(settings, []) != 0:
+        raise click.exceptions.Exit(1)
+    pid_file = settings.paths.var / PID_FILE
+    try:
+        pid = int(pid_file.read_text(encoding="ascii"))
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        raise MailengineError(f"no running engine found (no live process in {pid_file})") from None
+    click.echo(f"asked the engine (process {pid}) to reload its workflows")
+
+
+@click.command("simulate")
+@click.argument("workflow_name", metavar="WORKFLOW")
+@click.option("--customer", "email", required=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True)
+@pass_context
+def simulate_command(state: CliContext, workflow_name: str, email: str, days: int) -> None:
+    """Which mails a customer would get from WORKFLOW, and when; nothing is sent."""
+    settings = state.settings
+    database = state.ready_database()
+    workflow = find_workflow(settings, workflow_name)
+    with database.session() as session:
+        customer = get_customer(session, email.strip().lower())
+    if customer is None or customer.id is None:
+        raise UnknownCustomerError(f"no customer has the address {email}")
+    registry = WorkflowRegistry(database, settings.paths.workflows)
+    runner = WorkflowRunner(database, registry, settings)
+    start = state.clock.now()
+    result = simulate(database, runner, workflow, customer.id, customer.timezone, start, days)
+    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
+    with database.session() as session:
+        recipient = load_recipients(session, [customer.id])[customer.id]
+    context = composer.context(recipient)
+    zone = runner.zone
+    click.echo(
+        f"{workflow.name} for {email}, {days} days from {start.astimezone(zone):%Y-%m-%d %H:%M}:"
+    )
+    for mail in result.mails:
+        subject = composer.library.render(mail.template, context, subject=mail.subject).subject
+        click.echo(
+            f"  {mail.at.astimezone(zone):%Y-%m-%d %H:%M}  step {mail.step_id:<8} "
+            f"{mail.template:<28} {subject}"
+        )
+    if not result.mails:
+        click.echo("  no mail")
+    click.echo("decisions:")
+    for moment, decision in result.decisions:
+        click.echo(f"  {moment.astimezone(zone):%Y-%m-%d %H:%M}  {decision}")
+    click.echo(f"after {days} days: {result.outcome}")
+
+
+@click.command()
+@click.argument("workflow_name", metavar="WORKFLOW")
+@click.option("--step", "step_ref", help="A send step: its number among the sends (1, 2...) or id.")
+@click.option("--customer", "email", required=True)
+@click.option("--format", "output", type=click.Choice(["html", "text", "eml"]), default="html")
+@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False))
+@pass_context
+def preview(
+    state: CliContext,
+    workflow_name: str,
+    step_ref: str | None,
+    email: str,
+    output: str,
+    output_file: Path | None,
+) -> None:
+    """Exactly what a customer would receive from a step (nothing sent, no coupon used)."""
+    settings = state.settings
+    database = state.ready_database()
+    workflow = find_workflow(settings, workflow_name)
+    step = _send_step(workflow, step_ref)
+    with database.session() as session:
+        customer = get_customer(session, email.strip().lower())
+        if customer is None or customer.id is None:
+            raise UnknownCustomerError(f"no customer has the address {email}")
+        recipient = load_recipients(session, [customer.id])[customer.id]
+    now = state.clock.now()
+    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
+    send = ClaimedSend(
+        id=0,
+        idempotency_key="preview",
+        kind="transactional" if workflow.transactional else "marketing",
+        workflow=workflow.name,
+        step=step.id,
+        customer_id=customer.id,
+        recipient=recipient.email,
+        template=step.template,
+        subject=step.subject,
+        preheader=step.preheader,
+        payload={},
+        message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
+        attempts=0,
+        created_at=now,
+    )
+    coupon = None
+    if step.coupon is not None:
+        coupon = IssuedCoupon(
+            code="PREVIEW-CODE",
+            percent=step.coupon.percent,
+            amount_minor=None if step.coupon.amount is None else int(step.coupon.amount * 100),
+            currency=settings.currency if step.coupon.amount is not None else None,
+            expires_at=now + step.coupon.valid_for,
+        )
+    composed = composer.compose(send, recipient, now, coupon)
+    if output == "html":
+        content: bytes = composed.rendered.html.encode()
+    elif output == "text":
+        content = composed.rendered.text.encode()
+    else:
+        content = composed.envelope.data
+    if output_file is None:
+        click.echo(content.decode("utf-8", "replace"))
+    else:
+        output_file.write_bytes(content)
+        click.echo(f"wrote {output_file} ({len(content)} bytes): {composed.rendered.subject}")
+
+
+def _send_step(workflow: Workflow, reference: str | None) -> SendStep:
+    sends = [step for step in workflow.all_steps() if isinstance(step, SendStep)]
+    if not sends:
+        raise MailengineError(f"workflow {workflow.name} sends nothing")
+    if reference is None:
+        return sends[0]
+    for step in sends:
+        if step.id == reference:
+            return step
+    if reference.isdigit() and 1 <= int(reference) <= len(sends):
+        return sends[int(reference) - 1]
+    choices = ", ".join(f"{n} (step {s.id}, {s.template})" for n, s in enumerate(sends, 1))
+    raise MailengineError(
+        f"workflow {workflow.name} has no send step {reference}; sends: {choices}"
+    )

@@ -1,0 +1,221 @@
+"""Turn one claimed send into finished message bytes: context, render, headers, DKIM.
+
+The composer is the seam between the store's plain snapshots and the rendering and MIME
+modules. It does no I/O: the dispatcher hands it everything it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from babel.numbers import get_currency_precision
+
+from mailengine.config import Settings
+from mailengine.dkim import DkimSigner
+from mailengine.message import OutgoingMessage, build_mime
+from mailengine.render.context import (
+    CouponData,
+    CustomerData,
+    LinksData,
+    OrderData,
+    OrderItemData,
+    SenderData,
+    TicketData,
+    build_context,
+)
+from mailengine.render.library import RenderedEmail, TemplateLibrary
+from mailengine.store.coupons import IssuedCoupon
+from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
+from mailengine.store.records import ClaimedSend
+from mailengine.tokens import make_token
+from mailengine.transport.base import Envelope
+from mailengine.verp import encode_bounce_address
+
+
+@dataclass(frozen=True)
+class ComposedMessage:
+    envelope: Envelope
+    rendered: RenderedEmail
+
+
+class Composer:
+    """Builds personalised messages for one shop (its settings, templates, key and signer)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: TemplateLibrary,
+        secret: bytes,
+        signer: DkimSigner | None = None,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self._secret = secret
+        self._signer = signer
+        sender = settings.sender
+        self._sender = SenderData(
+            name=sender.from_name, address=sender.from_address, postal_address=sender.postal_address
+        )
+        self._public_url = settings.http.public_url.rstrip("/")
+
+    def context(
+        self,
+        recipient: RecipientSnapshot,
+        coupon: IssuedCoupon | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The plain dict a template renders from, for this customer as they are now."""
+        payload = payload or {}
+        ticket = payload.get("ticket")
+        return dict(
+            build_context(
+                customer=self._customer(recipient),
+                orders=[self._order(order) for order in recipient.orders],
+                links=self.links(recipient.email_hash),
+                sender=self._sender,
+                coupon=self._coupon(coupon) if coupon is not None else None,
+                ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
+            )
+        )
+
+    def links(self, address_hash: str) -> LinksData:
+        unsubscribe = make_token(self._secret, "unsubscribe", address_hash)
+        preferences = make_token(self._secret, "preferences", address_hash)
+        return LinksData(
+            unsubscribe_url=f"{self._public_url}/u/{unsubscribe}",
+            preferences_url=f"{self._public_url}/preferences/{preferences}",
+            shop_url=self.settings.sender.shop_url,
+            assets_url=f"{self._public_url}/assets",
+        )
+
+    def compose(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        coupon: IssuedCoupon | None = None,
+    ) -> ComposedMessage:
+        """Render and build the message; raises RenderError naming template and customer."""
+        context = self.context(recipient, coupon, send.payload)
+        rendered = self.library.render(
+            send.template, context, subject=send.subject, preheader=send.preheader
+        )
+        return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
+
+    def envelope(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        rendered: RenderedEmail,
+        now: datetime,
+    ) -> Envelope:
+        sender = self.settings.sender
+        automatic = send.kind == "autoreply"
+        unsubscribe = (
+            None
+            if automatic
+            else f"{self._public_url}/u/"
+            + make_token(self._secret, "unsubscribe", recipient.email_hash)
+        )
+        mailto = None
+        if unsubscribe is not None:
+            subject = quote("unsubscribe " + unsubscribe.rsplit("/", 1)[1])
+            mailto = f"mailto:{sender.bounce_local_part}@{sender.domain}?subject={subject}"
+        headers = [(str(name), str(value)) for name, value in send.payload.get("headers", [])]
+        message = OutgoingMessage(
+            from_address=sender.from_address,
+            from_name=sender.from_name,
+            to_address=recipient.email,
+            to_name=_full_name(recipient.profile),
+            reply_to=sender.reply_to,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=send.message_id,
+            date=now,
+            # RFC 3834: automatic replies go out with the null return path.
+            bounce_address="" if automatic else self.bounce_address(send.id),
+            list_unsubscribe_url=unsubscribe,
+            list_unsubscribe_mailto=mailto,
+            extra_headers=tuple(headers),
+        )
+        data = bytes(build_mime(message))
+        if self._signer is not None:
+            data = self._signer.sign(data)
+        return Envelope(message.bounce_address, recipient.email, data, send.message_id)
+
+    def bounce_address(self, send_id: int) -> str:
+        sender = self.settings.sender
+        return encode_bounce_address(
+            send_id, local_part=sender.bounce_local_part, domain=sender.domain, secret=self._secret
+        )
+
+    def _customer(self, recipient: RecipientSnapshot) -> CustomerData:
+        profile = recipient.profile
+        currency = self.settings.currency
+        return CustomerData(
+            email=recipient.email,
+            locale=profile.get("locale") or self.settings.locale,
+            timezone=profile.get("timezone") or self.settings.timezone,
+            currency=currency,
+            first_name=profile.get("first_name"),
+            last_name=profile.get("last_name"),
+            birthday=profile.get("birthday"),
+            city=profile.get("city"),
+            zip=profile.get("zip"),
+            country=profile.get("country"),
+            attributes=profile.get("attributes") or {},
+            orders_count=int(profile.get("orders_count") or 0),
+            total_spent=_money(int(profile.get("total_spent_minor") or 0), currency),
+        )
+
+    def _order(self, order: OrderSnapshot) -> OrderData:
+        items = [
+            OrderItemData(
+                sku=str(item.get("sku") or ""),
+                name=str(item["name"]),
+                quantity=int(item.get("quantity") or 1),
+                unit_price=Decimal(str(item.get("unit_price") or "0")),
+                size=item.get("size"),
+                image_url=item.get("image_url"),
+            )
+            for item in order.items
+        ]
+        return OrderData(
+            external_id=order.external_id,
+            channel="store" if order.channel == "store" else "online",
+            placed_at=order.placed_at,
+            status=order.status,
+            amount=_money(order.amount_minor, order.currency),
+            currency=order.currency,
+            items=items,
+            shipped_at=order.shipped_at,
+            expected_ship_date=order.expected_ship_date,
+        )
+
+    def _coupon(self, coupon: IssuedCoupon) -> CouponData:
+        return CouponData(
+            code=coupon.code,
+            expires_at=coupon.expires_at,
+            percent=coupon.percent,
+            amount=(
+                _money(coupon.amount_minor, coupon.currency or self.settings.currency)
+                if coupon.amount_minor is not None
+                else None
+            ),
+            currency=coupon.currency,
+        )
+
+
+def _money(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-get_currency_precision(currency))
+
+
+def _full_name(profile: dict[str, Any]) -> str | None:
+    parts = [profile.get("first_name"), profile.get("last_name")]
+    name = " ".join(part for part in parts if part)
+    return name or None

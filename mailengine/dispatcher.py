@@ -1,0 +1,313 @@
+"""The dispatcher: claims due outbox rows, checks consent at send time, renders, sends, records.
+
+Each SMTP worker records its message's outcome (group-committed with the other workers')
+before it takes the next one, so a crash can leave at most one sent-but-unrecorded message
+per connection; those are sent again with the same Message-ID once their lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from mailengine.addresses import address_hash
+from mailengine.clock import Clock
+from mailengine.composer import Composer
+from mailengine.errors import RenderError
+from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
+from mailengine.store.database import Database
+from mailengine.store.outbox import claim_due, record_outcomes
+from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
+from mailengine.store.records import ClaimedSend, SendOutcome
+from mailengine.store.suppressions import blocks, suppress
+from mailengine.transport.base import DeliveryResult, DeliveryStatus, Envelope, Transport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    batch_size: int = 200
+    lease: timedelta = timedelta(minutes=10)
+    retry_for: timedelta = timedelta(hours=72)
+    first_retry: timedelta = timedelta(minutes=2)
+    longest_retry: timedelta = timedelta(hours=4)
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    suppressed: int = 0
+
+    def add(self, state: str) -> None:
+        setattr(self, state, getattr(self, state) + 1)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.deferred + self.failed + self.suppressed
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    send: ClaimedSend
+    envelope: Envelope
+
+
+@dataclass
+class _Batch:
+    prepared: list[_Prepared] = field(default_factory=list)
+    settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
+
+
+class Dispatcher:
+    """Moves messages from the outbox to a transport; one instance per process."""
+
+    def __init__(
+        self,
+        database: Database,
+        transport: Transport,
+        composer: Composer,
+        clock: Clock,
+        *,
+        options: DispatchOptions | None = None,
+        worker_id: str | None = None,
+        may_send: Callable[[ClaimedSend], str | None] | None = None,
+    ) -> None:
+        self.database = database
+        self.transport = transport
+        self.composer = composer
+        self.clock = clock
+        self.options = options or DispatchOptions()
+        self.worker_id = worker_id or f"dispatcher-{uuid.uuid4().hex[:12]}"
+        self._may_send = may_send
+        self._recorder = _GroupCommit(self._write_outcomes)
+        self.report = DispatchReport()
+
+    async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
+        """Send everything due now; returns what this call did."""
+        before = DispatchReport(**vars(self.report))
+        while not (stop is not None and stop.is_set()):
+            if await self.dispatch_batch() == 0:
+                break
+        return DispatchReport(
+            **{name: getattr(self.report, name) - getattr(before, name) for name in vars(before)}
+        )
+
+    async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        """Keep draining until `stop` is set; in-flight SMTP transactions finish first."""
+        while not stop.is_set():
+            try:
+                claimed = await self.dispatch_batch()
+            except Exception:  # a database hiccup must not stop the engine; try again soon
+                log.exception("dispatching a batch failed; retrying shortly")
+                claimed = 0
+            if claimed == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+
+    async def dispatch_batch(self) -> int:
+        """Claim one batch and see every message of it to a recorded outcome."""
+        now = self.clock.now()
+        claimed = await asyncio.to_thread(self._claim, now)
+        if not claimed:
+            return 0
+        recipients, coupons, strangers = await asyncio.to_thread(self._load, claimed, now)
+        batch = await asyncio.to_thread(self._prepare, claimed, recipients, coupons, strangers, now)
+        if batch.settled:
+            await asyncio.to_thread(self._write_outcomes, [(o, None) for o in batch.settled])
+            for outcome in batch.settled:
+                self.report.add(outcome.state)
+        await self._send_all(batch.prepared)
+        log.info(
+            "outbox: %d claimed, %d handed to the mail server, %d settled without sending",
+            len(claimed),
+            len(batch.prepared),
+            len(batch.settled),
+        )
+        return len(claimed)
+
+    # Steps of a batch
+
+    def _claim(self, now: datetime) -> list[ClaimedSend]:
+        with self.database.transaction() as session:
+            return claim_due(
+                session, self.worker_id, now, self.options.batch_size, self.options.lease
+            )
+
+    def _load(
+        self, claimed: Sequence[ClaimedSend], now: datetime
+    ) -> tuple[dict[int, RecipientSnapshot], dict[int, IssuedCoupon], dict[str, str]]:
+        with self.database.transaction() as session:
+            recipients = load_recipients(
+                session, (s.customer_id for s in claimed if s.customer_id is not None)
+            )
+            strangers = suppressions_of(
+                session, (s.recipient for s in claimed if s.customer_id is None)
+            )
+            coupons: dict[int, IssuedCoupon] = {}
+            for send in claimed:
+                offer = send.payload.get("coupon")
+                if (
+                    offer
+                    and self._verdict(send, recipients.get(send.customer_id or -1), {}) is None
+                ):
+                    coupons[send.id] = issue_for_send(
+                        session, send.id, send.customer_id, _offer(offer, now), now
+                    )
+        return recipients, coupons, strangers
+
+    def _prepare(
+        self,
+        claimed: Sequence[ClaimedSend],
+        recipients: dict[int, RecipientSnapshot],
+        coupons: dict[int, IssuedCoupon],
+        strangers: dict[str, str],
+        now: datetime,
+    ) -> _Batch:
+        batch = _Batch()
+        for send in claimed:
+            recipient = recipients.get(send.customer_id) if send.customer_id is not None else None
+            reason = self._verdict(send, recipient, strangers)
+            if reason is not None:
+                batch.settled.append(SendOutcome(send.id, "suppressed", reply=reason))
+                continue
+            if recipient is None:
+                recipient = _stranger(send)
+            try:
+                composed = self.composer.compose(send, recipient, now, coupons.get(send.id))
+            except RenderError as error:
+                log.warning("render error for outbox %s: %s", send.id, error)
+                batch.settled.append(SendOutcome(send.id, "failed", reply=f"render error: {error}"))
+                continue
+            batch.prepared.append(_Prepared(send, composed.envelope))
+        return batch
+
+    def _verdict(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot | None,
+        strangers: dict[str, str],
+    ) -> str | None:
+        """Why this message must not go now, or None. Checked at send time, not at planning."""
+        if send.customer_id is None:
+            if send.kind == "marketing":
+                return "marketing mail needs a customer with consent"
+            reason = strangers.get(send.recipient)
+            return f"address suppressed ({reason})" if blocks(reason, send.kind) else None
+        if recipient is None:
+            return "the customer no longer exists"
+        if recipient.forgotten:
+            return "the customer asked to be forgotten"
+        if blocks(recipient.suppression, send.kind):
+            return f"address suppressed ({recipient.suppression})"
+        if send.kind == "marketing" and recipient.consent_status != "granted":
+            return f"no marketing consent at send time ({recipient.consent_status})"
+        if self._may_send is not None:
+            return self._may_send(send)
+        return None
+
+    async def _send_all(self, prepared: Sequence[_Prepared]) -> None:
+        pending = iter(prepared)
+
+        async def worker() -> None:
+            for item in pending:
+                result = await self.transport.send(item.envelope)
+                outcome, suppress_address = self._outcome(item, result)
+                await self._recorder.record(outcome, suppress_address)
+                self.report.add(outcome.state)
+
+        workers = max(1, min(self.transport.concurrency, len(prepared)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    def _outcome(self, item: _Prepared, result: DeliveryResult) -> tuple[SendOutcome, str | None]:
+        send = item.send
+        reply = f"{result.enhanced_code or ''} {result.reply}".strip()[:1000]
+        if result.status is DeliveryStatus.SENT:
+            return SendOutcome(send.id, "sent", result.smtp_code, reply), None
+        if result.status is DeliveryStatus.FAILED:
+            return (
+                SendOutcome(send.id, "failed", result.smtp_code, reply),
+                item.envelope.rcpt_to if result.hard_bounce else None,
+            )
+        now = self.clock.now()
+        retry_at = now + self._backoff(send.attempts)
+        if retry_at - send.created_at > self.options.retry_for:
+            gave_up = f"gave up after {send.attempts} attempts: {reply}"[:1000]
+            return SendOutcome(send.id, "failed", result.smtp_code, gave_up), None
+        return SendOutcome(send.id, "deferred", result.smtp_code, reply, retry_at), None
+
+    def _backoff(self, attempts: int) -> timedelta:
+        base = self.options.first_retry * (2 ** max(0, attempts - 1))
+        capped: timedelta = min(base, self.options.longest_retry)
+        return capped * random.uniform(0.8, 1.2)
+
+    def _write_outcomes(self, items: Sequence[tuple[SendOutcome, str | None]]) -> None:
+        now = self.clock.now()
+        with self.database.transaction() as session:
+            record_outcomes(session, self.worker_id, [outcome for outcome, _ in items], now)
+            for outcome, address in items:
+                if address is not None:
+                    suppress(session, address, "hard-bounce", now, outcome.reply or "")
+
+
+class _GroupCommit:
+    """Workers wait for their outcome to be stored; outcomes arriving together share a commit."""
+
+    def __init__(self, write: Callable[[Sequence[tuple[SendOutcome, str | None]]], None]) -> None:
+        self._write = write
+        self._pending: list[tuple[SendOutcome, str | None, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: SendOutcome, suppress_address: str | None) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, suppress_address, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._pending:
+            items, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._write, [(o, a) for o, a, _ in items])
+            except Exception as error:  # the workers see it and stop; rows come back by lease
+                for _, _, done in items:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for _, _, done in items:
+                if not done.done():
+                    done.set_result(None)
+
+
+def _offer(offer: dict[str, object], now: datetime) -> CouponOffer:
+    valid = timedelta(seconds=float(str(offer.get("valid_seconds", 14 * 86400))))
+    percent = offer.get("percent")
+    amount = offer.get("amount_minor")
+    return CouponOffer(
+        percent=int(str(percent)) if percent is not None else None,
+        amount_minor=int(str(amount)) if amount is not None else None,
+        currency=str(offer["currency"]) if offer.get("currency") else None,
+        expires_at=now + valid,
+    )
+
+
+def _stranger(send: ClaimedSend) -> RecipientSnapshot:
+    """Someone who is not a customer (an autoreply to an unknown sender)."""
+    return RecipientSnapshot(
+        id=0,
+        email=send.recipient,
+        email_hash=address_hash(send.recipient),
+        profile={},
+        consent_status="unknown",
+        forgotten=False,
+        suppression=None,
+    )

@@ -1,0 +1,1 @@
+"""The engine: triggers enroll customers, enrollments walk their workflow, sends are planned."""

@@ -1,0 +1,257 @@
+"""The running engine: one process hosting the scheduler, the dispatcher and the servers.
+
+`run()` serves until stopped (SIGTERM/SIGINT stop claiming new work and let in-flight SMTP
+transactions finish; SIGHUP reloads workflows). `run_once()` fires what is due now, drains
+the outbox and returns, for cron-style deployments and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from mailengine.clock import Clock, SystemClock
+from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.dkim import DkimSigner
+from mailengine.engine.facts import HoldCheck
+from mailengine.engine.leadership import Leadership
+from mailengine.engine.registry import ReloadResult, WorkflowRegistry
+from mailengine.engine.runner import WorkflowRunner
+from mailengine.errors import ConfigError
+from mailengine.render.library import TemplateLibrary
+from mailengine.scheduler import (
+    bind,
+    build_scheduler,
+    persistent_job_store,
+    sync_schedules,
+    take_due_schedules,
+)
+from mailengine.secret import secret_key
+from mailengine.store.database import Database
+from mailengine.store.orders import refresh_all_figures
+from mailengine.transport.base import Transport
+from mailengine.transport.smtp import SmtpTransport
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_SECONDS = 30.0
+LEADERSHIP_RETRY_SECONDS = 30.0
+
+
+class Component(Protocol):
+    """A server the engine starts and stops with itself (HTTP API, inbound SMTP, capture)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class OnceReport:
+    schedules_fired: list[str]
+    enrolled: int
+    steps_advanced: int
+    events: int
+    dispatched: DispatchReport
+
+
+class Engine:
+    """Everything `mailengine run` runs, built from settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        clock: Clock | None = None,
+        transport: Transport | None = None,
+        components: list[Component] | None = None,
+        hold: HoldCheck | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.registry = WorkflowRegistry(
+            database, settings.paths.workflows, settings.paths.workflows.parent
+        )
+        self.library = TemplateLibrary(settings.paths.templates)
+        self.composer = Composer(settings, self.library, secret_key(settings), _signer(settings))
+        self.transport = transport or SmtpTransport.from_settings(settings.smtp)
+        self.runner = WorkflowRunner(database, self.registry, settings, hold=hold)
+        self.dispatcher = Dispatcher(
+            database,
+            self.transport,
+            self.composer,
+            self.clock,
+            options=DispatchOptions(retry_for=timedelta(hours=settings.smtp.retry_for_hours)),
+        )
+        self.components = components or []
+        self.leadership = Leadership(database)
+        self._tick_lock = asyncio.Lock()
+        self.scheduler_running = False
+
+    # Start-up
+
+    def prepare(self) -> ReloadResult:
+        """Check the schema, load workflows and compile templates; refuse to start on errors."""
+        self.database.check_schema()
+        result = self.registry.load(self.clock.now())
+        if result.problems:
+            raise ConfigError(
+                "the workflows have problems; fix them before starting:\n  "
+                + "\n  ".join(result.problems)
+            )
+        for workflow in self.registry.current().values():
+            self.library.preload(workflow.templates())
+        return result
+
+    def reload(self) -> ReloadResult:
+        """Pick up changed workflow files; with any problem, what runs stays as it is."""
+        result = self.registry.load(self.clock.now())
+        if result.problems:
+            log.error("reload refused:\n  %s", "\n  ".join(result.problems))
+            return result
+        for workflow in self.registry.current().values():
+            self.library.preload(workflow.templates())
+        if self.scheduler_running and self.leadership.leading:
+            sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
+        log.info("workflows reloaded; changed: %s", ", ".join(result.changed) or "none")
+        return result
+
+    # Serving
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.prepare()
+        for component in self.components:
+            await component.start()
+        bind(self)
+        self._scheduler = build_scheduler(
+            self.database.url,
+            self.settings.zone,
+            timedelta(hours=self.settings.engine.misfire_grace_hours),
+            self.settings.engine.tick_seconds,
+            persistent=await asyncio.to_thread(self.leadership.try_lead),
+        )
+        if self.leadership.leading:
+            sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
+        self._scheduler.start()
+        self.scheduler_running = True
+        _handle_signals(stop, self.reload)
+        dispatching = asyncio.create_task(self.dispatcher.serve(stop), name="dispatcher")
+        leading = asyncio.create_task(self._seek_leadership(stop), name="leadership")
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: no new work is claimed; in-flight messages finish")
+            self._scheduler.shutdown(wait=False)
+            self.scheduler_running = False
+            leading.cancel()
+            try:
+                await asyncio.wait_for(dispatching, SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("in-flight sends did not finish in time; they are retried later")
+            for component in reversed(self.components):
+                await component.stop()
+            await self.transport.aclose()
+            await asyncio.to_thread(self.leadership.release)
+            bind(None)
+
+    async def _seek_leadership(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() and not self.leadership.leading:
+            await asyncio.sleep(LEADERSHIP_RETRY_SECONDS)
+            if await asyncio.to_thread(self.leadership.try_lead):
+                self._scheduler.add_jobstore(persistent_job_store(self.database.url), "default")
+                sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
+
+    async def run_once(self) -> OnceReport:
+        """Fire the schedules that are due, enroll on events, advance, drain the outbox."""
+        self.prepare()
+        scheduler = build_scheduler(
+            self.database.url,
+            self.settings.zone,
+            timedelta(hours=self.settings.engine.misfire_grace_hours),
+            self.settings.engine.tick_seconds,
+            persistent=await asyncio.to_thread(self.leadership.try_lead),
+        )
+        fired: list[str] = []
+        enrolled = 0
+        scheduler.start(paused=True)
+        try:
+            if self.leadership.leading:
+                sync_schedules(scheduler, self.registry.current(), self.settings.zone)
+                for workflow, fire_time in take_due_schedules(scheduler, self.clock.now()):
+                    enrolled += await asyncio.to_thread(
+                        self.runner.fire_schedule, workflow, fire_time, self.clock.now()
+                    )
+                    fired.append(workflow)
+                enrolled += await asyncio.to_thread(self.runner.fire_yearly, self.clock.now())
+        finally:
+            scheduler.shutdown(wait=False)
+            await asyncio.to_thread(self.leadership.release)
+        events, advanced = await self._work_until_idle()
+        dispatched = await self.dispatcher.drain()
+        await self.transport.aclose()
+        return OnceReport(fired, enrolled, advanced, events, dispatched)
+
+    # ScheduledWork, called by the scheduler's jobs
+
+    async def fire_schedule(self, workflow: str, fire_time: datetime) -> None:
+        await asyncio.to_thread(self.runner.fire_schedule, workflow, fire_time, self.clock.now())
+        await self.tick()
+
+    async def tick(self) -> None:
+        if self._tick_lock.locked():
+            return
+        async with self._tick_lock:
+            await self._work_until_idle()
+
+    async def fire_yearly(self) -> None:
+        await asyncio.to_thread(self.runner.fire_yearly, self.clock.now())
+
+    async def refresh_figures(self) -> None:
+        def refresh() -> int:
+            with self.database.transaction() as session:
+                return refresh_all_figures(session, self.clock.now())
+
+        count = await asyncio.to_thread(refresh)
+        log.info("refreshed the figures of %d customers", count)
+
+    async def _work_until_idle(self) -> tuple[int, int]:
+        events = advanced = 0
+        batch = self.settings.engine.batch_size
+        while True:
+            now = self.clock.now()
+            new_events = await asyncio.to_thread(self.runner.process_events, now, batch)
+            walked = await asyncio.to_thread(self.runner.advance_due, now, batch)
+            events += new_events
+            advanced += walked
+            if new_events == 0 and walked == 0:
+                return events, advanced
+
+
+def _signer(settings: Settings) -> DkimSigner | None:
+    dkim = settings.dkim
+    if not dkim.enabled:
+        return None
+    domain = dkim.domain or settings.sender.domain
+    if dkim.private_key is not None:
+        return DkimSigner(domain, dkim.selector, dkim.private_key.get_secret_value())
+    if dkim.private_key_file is not None:
+        return DkimSigner.from_file(domain, dkim.selector, dkim.private_key_file)
+    raise ConfigError(
+        "dkim.enabled is true but no key is set: give dkim.private_key_file or "
+        "MAILENGINE_DKIM__PRIVATE_KEY"
+    )
+
+
+def _handle_signals(stop: asyncio.Event, reload: Callable[[], object]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)

@@ -1,0 +1,56 @@
+"""Audience questions the engine asks about one customer, or about a yearly date."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from mailengine.store.customers import customer_table
+from mailengine.workflows.audience import AudienceContext, audience_filter, yearly_filter
+from mailengine.workflows.model import Workflow, YearlyTrigger
+
+
+def customer_in_audience(
+    session: Session, workflow: Workflow, customer_id: int, context: AudienceContext
+) -> bool:
+    """Is this customer in the workflow's audience now (eligibility and consent included)?"""
+    c = customer_table.c
+    statement = select(c.id).where(c.id == customer_id, audience_filter(workflow, context))
+    return session.execute(statement).first() is not None
+
+
+def yearly_audience(
+    session: Session,
+    workflow: Workflow,
+    trigger: YearlyTrigger,
+    days: Iterable[date],
+    context: AudienceContext,
+    batch_size: int = 1000,
+) -> Iterator[list[tuple[int, str | None]]]:
+    """(customer id, time zone) of the audience whose yearly date falls on one of `days`."""
+    c = customer_table.c
+    statement = (
+        select(c.id, c.timezone)
+        .where(yearly_filter(trigger, days), audience_filter(workflow, context))
+        .order_by(c.id)
+    )
+    result = session.execute(statement, execution_options={"yield_per": batch_size})
+    try:
+        for partition in result.partitions(batch_size):
+            yield [(row[0], row[1]) for row in partition]
+    finally:
+        result.close()
+
+
+def contacts_of(session: Session, customer_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """customer id -> (address, time zone)."""
+    ids = sorted(set(customer_ids))
+    c = customer_table.c
+    found: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(ids), 2000):
+        statement = select(c.id, c.email, c.timezone).where(c.id.in_(ids[start : start + 2000]))
+        found.update({row[0]: (row[1], row[2]) for row in session.execute(statement)})
+    return found

@@ -1,0 +1,233 @@
+"""The dispatcher over a real database and the in-memory transport shipped for tests."""
+
+from __future__ import annotations
+
+import email
+from datetime import timedelta
+from email.policy import default as default_policy
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailengine.clock import FrozenClock
+from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.render.library import TemplateLibrary
+from mailengine.store.coupons import coupon_table
+from mailengine.store.customers import upsert_customers
+from mailengine.store.database import Database
+from mailengine.store.outbox import outbox_table
+from mailengine.store.records import ConsentStatement, CustomerUpsert
+from mailengine.store.suppressions import is_suppressed, suppress
+from mailengine.transport.memory import MemoryTransport
+from mailengine.verp import decode_bounce_address
+from tests.conftest import NOW
+from tests.delivery.conftest import SECRET, add_customers, make_dispatcher, plan, states
+
+PEOPLE = [
+    ("anna@example.com", "Anna", "granted"),
+    ("ben@example.com", "Ben", "granted"),
+    ("cleo@example.com", "Cleo", "withdrawn"),
+]
+
+
+async def test_consenting_customers_get_a_personal_message(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE)
+    plan(database, ids)
+    transport = MemoryTransport()
+    report = await make_dispatcher(database, transport, composer, clock).drain()
+    assert (report.sent, report.suppressed) == (2, 1)
+    assert states(database) == {
+        "anna@example.com": "sent",
+        "ben@example.com": "sent",
+        "cleo@example.com": "suppressed",
+    }
+    anna = next(e for e in transport.outbox if e.rcpt_to == "anna@example.com")
+    message = email.message_from_bytes(anna.data, policy=default_policy)
+    assert message["Subject"] == "Hallo Anna"
+    assert message["Message-ID"] == f"<test.welcome.hello.{ids['anna@example.com']}@shop.example>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/u/" in message["List-Unsubscribe"]
+    assert decode_bounce_address(
+        anna.mail_from, local_part="bounces", domain="shop.example", secret=SECRET
+    ) == _outbox_id(database, "anna@example.com")
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "Anna" in body.get_content()
+
+
+async def test_consent_and_suppression_are_checked_at_send_time(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:2])
+    plan(database, ids)
+    plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
+    # After planning: Anna withdraws consent, Ben's address hard-bounced elsewhere.
+    with database.transaction() as session:
+        upsert_customers(
+            session,
+            [
+                CustomerUpsert(
+                    email="anna@example.com",
+                    consent=ConsentStatement("withdrawn", "one-click", NOW),
+                )
+            ],
+            NOW,
+        )
+        suppress(session, "ben@example.com", "hard-bounce", NOW)
+    transport = MemoryTransport()
+    await make_dispatcher(database, transport, composer, clock).drain()
+    assert [e.rcpt_to for e in transport.outbox] == ["anna@example.com"]
+    with database.session() as session:
+        rows = session.execute(
+            select(
+                outbox_table.c.recipient,
+                outbox_table.c.template,
+                outbox_table.c.state,
+                outbox_table.c.last_reply,
+            )
+        ).all()
+    verdicts = {(r.recipient, r.template): (r.state, r.last_reply) for r in rows}
+    assert verdicts[("anna@example.com", "welcome/hello")] == (
+        "suppressed",
+        "no marketing consent at send time (withdrawn)",
+    )
+    # An order confirmation needs no marketing consent ...
+    assert verdicts[("anna@example.com", "thank-you/order-confirmed")][0] == "sent"
+    # ... but nothing goes to a suppressed address.
+    assert verdicts[("ben@example.com", "thank-you/order-confirmed")] == (
+        "suppressed",
+        "address suppressed (hard-bounce)",
+    )
+
+
+async def test_an_unsubscribe_stops_marketing_but_not_order_mail(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:1])
+    with database.transaction() as session:
+        suppress(session, "anna@example.com", "unsubscribe", NOW)
+    plan(database, ids)
+    plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
+    transport = MemoryTransport()
+    report = await make_dispatcher(database, transport, composer, clock).drain()
+    assert (report.sent, report.suppressed) == (1, 1)
+    assert transport.outbox[0].rcpt_to == "anna@example.com"
+
+
+async def test_a_hard_bounce_suppresses_and_never_replays_the_others(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:2])
+    plan(database, ids)
+    transport = MemoryTransport(replies={"ben@example.com": (550, "5.1.1 no such user")})
+    report = await make_dispatcher(database, transport, composer, clock).drain()
+    assert (report.sent, report.failed) == (1, 1)
+    assert states(database) == {"anna@example.com": "sent", "ben@example.com": "failed"}
+    with database.session() as session:
+        assert is_suppressed(session, "ben@example.com")
+        assert not is_suppressed(session, "anna@example.com")
+    again = await make_dispatcher(database, transport, composer, clock).drain()
+    assert again.handled == 0
+    assert [e.rcpt_to for e in transport.outbox] == ["anna@example.com"]
+
+
+async def test_a_temporary_failure_is_retried_with_backoff_then_given_up(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:1])
+    plan(database, ids)
+    transport = MemoryTransport(replies={"anna@example.com": (451, "4.3.0 try again later")})
+    dispatcher = make_dispatcher(database, transport, composer, clock)
+    assert (await dispatcher.drain()).deferred == 1
+    assert (await dispatcher.drain()).handled == 0  # not due yet
+    clock.advance(timedelta(minutes=3))
+    assert (await dispatcher.drain()).deferred == 1
+    transport.replies.clear()
+    clock.advance(timedelta(minutes=6))
+    assert (await dispatcher.drain()).sent == 1
+    with database.session() as session:
+        row = session.execute(select(outbox_table.c.attempts, outbox_table.c.state)).one()
+    assert tuple(row) == (3, "sent")
+
+
+async def test_deferral_ends_in_failure_after_the_retry_period(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:1])
+    plan(database, ids)
+    transport = MemoryTransport(replies={"anna@example.com": (452, "4.2.2 mailbox full")})
+    dispatcher = make_dispatcher(database, transport, composer, clock)
+    for _ in range(40):
+        await dispatcher.drain()
+        clock.advance(timedelta(hours=5))
+    with database.session() as session:
+        state, reply = session.execute(
+            select(outbox_table.c.state, outbox_table.c.last_reply)
+        ).one()
+    assert state == "failed"
+    assert reply.startswith("gave up after ")
+
+
+async def test_a_render_error_fails_one_customer_and_names_them(
+    database: Database, settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    (tmp_path / "strict").mkdir()
+    (tmp_path / "strict" / "hello.mjml").write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ customer.last_name }}"
+        "</mj-text></mj-column></mj-section></mj-body></mjml>",
+        encoding="utf-8",
+    )
+    composer = Composer(settings, TemplateLibrary(tmp_path), SECRET)
+    ids = add_customers(database, PEOPLE[:2])
+    with database.transaction() as session:
+        upsert_customers(
+            session, [CustomerUpsert(email="ben@example.com", fields={"last_name": "Berg"})], NOW
+        )
+    plan(database, ids, template="strict/hello")
+    transport = MemoryTransport()
+    report = await make_dispatcher(database, transport, composer, clock).drain()
+    assert (report.sent, report.failed) == (1, 1)
+    with database.session() as session:
+        reply = session.execute(
+            select(outbox_table.c.last_reply).where(outbox_table.c.state == "failed")
+        ).scalar_one()
+    assert reply.startswith("render error: ")
+    assert "anna@example.com" in reply
+    assert "last_name" in reply
+
+
+async def test_a_coupon_is_issued_once_and_shown(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:1])
+    plan(
+        database,
+        ids,
+        template="win-back/coupon",
+        coupon={"percent": 50, "valid_seconds": 14 * 86400},
+    )
+    transport = MemoryTransport(replies={"anna@example.com": (451, "4.3.0 later")})
+    dispatcher = make_dispatcher(database, transport, composer, clock)
+    await dispatcher.drain()
+    transport.replies.clear()
+    clock.advance(timedelta(minutes=5))
+    await dispatcher.drain()
+    message = email.message_from_bytes(transport.outbox[0].data, policy=default_policy)
+    text = message.get_body(("plain",))
+    assert text is not None
+    with database.session() as session:
+        codes = session.execute(select(coupon_table.c.code)).scalars().all()
+    assert len(codes) == 1
+    assert codes[0] in text.get_content()
+
+
+def _outbox_id(database: Database, recipient: str) -> int:
+    with database.session() as session:
+        return int(
+            session.execute(
+                select(outbox_table.c.id).where(outbox_table.c.recipient == recipient)
+            ).scalar_one()
+        )

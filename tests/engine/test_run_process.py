@@ -1,0 +1,92 @@
+"""`mailengine run` as a user starts it: real capture server, real signals, a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine.harness import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _mailengine(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailengine", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _subjects(folder: Path) -> list[str]:
+    subjects = []
+    for path in folder.glob("*"):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Subject: "):
+                subjects.append(line[len("Subject: ") :])
+                break
+    return subjects
+
+
+def test_run_captures_welcome_and_thank_you_mails_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"""
+database: {{url: "sqlite:///{tmp_path / "shop.db"}"}}
+smtp: {{port: {_free_port()}, capture: true}}
+http: {{port: {_free_port()}}}
+inbound: {{smtp: {{port: {_free_port()}}}}}
+engine: {{tick_seconds: 0.5}}
+paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}"}}
+""",
+        encoding="utf-8",
+    )
+    assert _mailengine(config, "db", "upgrade").returncode == 0
+    seeded = _mailengine(config, "demo-data", "--customers", "200", "--seed", "2")
+    assert seeded.returncode == 0, seeded.stderr
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "mailengine", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    inbox = tmp_path / "mail" / "new"
+    try:
+        deadline = time.monotonic() + 60
+        subjects: list[str] = []
+        while time.monotonic() < deadline:
+            subjects = _subjects(inbox) if inbox.exists() else []
+            welcome = [s for s in subjects if s.startswith("Welcome to Example Shop")]
+            thanks = [s for s in subjects if s.startswith("Thank you for your order")]
+            if welcome and thanks:
+                break
+            assert engine.poll() is None, engine.stdout.read() if engine.stdout else ""
+            time.sleep(0.5)
+        assert welcome, subjects
+        assert thanks, subjects
+        reloaded = _mailengine(config, "reload")
+        assert reloaded.returncode == 0, reloaded.stderr
+        time.sleep(1)
+        assert engine.poll() is None  # SIGHUP reloads; it does not stop the engine
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        output, _ = engine.communicate(timeout=60)
+    assert engine.returncode == 0, output
+    assert "stopping" in output
+    assert not (tmp_path / "mailengine.pid").exists()
