@@ -19,6 +19,8 @@ from sqlmodel import Session
 from mailengine.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Tables other software keeps in the same database (APScheduler's job store).
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 
 
 def normalize_url(url: str) -> str:
@@ -99,6 +101,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def include_object(
+    item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any
+) -> bool:
+    """For schema comparisons: leave out tables mailengine does not own."""
+    table = item.table.name if kind in ("index", "column") else name
+    return table not in FOREIGN_TABLES
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from mailengine.errors import StoreError
-from mailengine.store.database import Database
+from mailengine.store.database import Database, include_object
 
 
 def test_upgrade_twice_changes_nothing(database: Database) -> None:
@@ -22,7 +22,9 @@ def test_upgrade_twice_changes_nothing(database: Database) -> None:
 
 def test_migrated_schema_matches_the_models(database: Database) -> None:
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_object": include_object}
+        )
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
 

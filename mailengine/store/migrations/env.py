@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import mailengine.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from mailengine.store.database import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -44,6 +45,7 @@ def _run(connection: object) -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=_render_item,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
