@@ -9,6 +9,7 @@ import click
 
 from mailengine import __version__
 from mailengine.cli.context import CliContext
+from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group, status
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
 from mailengine.cli.workflow_commands import audience, validate
@@ -38,7 +39,7 @@ cli.add_command(demo_data)
 cli.add_command(status)
 cli.add_command(validate)
 cli.add_command(audience)
-for command in (run, event, reload, simulate_command, preview):
+for command in (run, event, reload, simulate_command, preview, coupon):
     cli.add_command(command)
 
 

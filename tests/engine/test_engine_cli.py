@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import email
+from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from mailengine.store.coupons import coupon_table
+from mailengine.store.coupons import CouponOffer, coupon_table, issue_for_send
 from mailengine.store.database import Database
 from mailengine.store.events import event_table
-from mailengine.store.outbox import outbox_table
+from mailengine.store.outbox import outbox_table, plan_sends
+from mailengine.store.records import PlannedSend
 from tests.engine.harness import REPO
 from tests.test_cli import run
 
@@ -102,3 +104,40 @@ def test_preview_renders_exactly_what_would_be_sent_without_a_real_coupon(
     with database.session() as session:
         assert session.execute(select(func.count()).select_from(coupon_table)).scalar_one() == 0
     database.dispose()
+
+
+def test_a_coupon_is_looked_up_and_redeemed_once(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = Database(f"sqlite:///{config.parent / 'shop.db'}")
+    now = datetime.now(UTC)
+    with database.transaction() as session:
+        plan_sends(
+            session,
+            [
+                PlannedSend(
+                    "k",
+                    "win-back",
+                    "3",
+                    None,
+                    "ann@example.com",
+                    "win-back/coupon",
+                    "s",
+                    "<k@shop.example>",
+                )
+            ],
+            now,
+        )
+        outbox_id = session.execute(select(outbox_table.c.id)).scalar_one()
+        offer = CouponOffer(50, None, None, now + timedelta(days=14))
+        code = issue_for_send(session, outbox_id, None, offer, now).code
+    database.dispose()
+    code_shown, out, _ = run(["--config", str(config), "coupon", "show", code.lower()], capsys)
+    assert code_shown == 0
+    assert f"{code}: 50 % off" in out
+    assert "not used" in out
+    redeem = ["--config", str(config), "coupon", "redeem", code, "--order", "S-77"]
+    assert run(redeem, capsys)[0] == 0
+    refused, _, err = run(redeem, capsys)
+    assert refused == 1
+    assert "already used" in err
