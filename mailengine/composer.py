@@ -6,7 +6,7 @@ modules. It does no I/O: the dispatcher hands it everything it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,18 +28,22 @@ from mailengine.render.context import (
     build_context,
 )
 from mailengine.render.library import RenderedEmail, TemplateLibrary
+from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
 from mailengine.store.records import ClaimedSend
 from mailengine.tokens import make_token
 from mailengine.transport.base import Envelope
 from mailengine.verp import encode_bounce_address
+from mailengine.web.tracking_links import rewrite_links
 
 
 @dataclass(frozen=True)
 class ComposedMessage:
     envelope: Envelope
     rendered: RenderedEmail
+    # Tracked links and the open pixel of this message: stored before it is sent.
+    tracked: tuple[TrackedLinkRow, ...] = ()
 
 
 class Composer:
@@ -85,11 +89,13 @@ class Composer:
     def links(self, address_hash: str) -> LinksData:
         unsubscribe = make_token(self._secret, "unsubscribe", address_hash)
         preferences = make_token(self._secret, "preferences", address_hash)
+        confirm = make_token(self._secret, "confirm", address_hash)
         return LinksData(
             unsubscribe_url=f"{self._public_url}/u/{unsubscribe}",
             preferences_url=f"{self._public_url}/preferences/{preferences}",
             shop_url=self.settings.sender.shop_url,
             assets_url=f"{self._public_url}/assets",
+            confirm_url=f"{self._public_url}/confirm/{confirm}",
         )
 
     def compose(
@@ -104,7 +110,12 @@ class Composer:
         rendered = self.library.render(
             send.template, context, subject=send.subject, preheader=send.preheader
         )
-        return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
+        tracked: tuple[TrackedLinkRow, ...] = ()
+        if send.payload.get("tracking") and send.id:
+            body = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
+            rendered = replace(rendered, html=body.html)
+            tracked = body.rows
+        return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered, tracked)
 
     def envelope(
         self,
@@ -143,7 +154,9 @@ class Composer:
             list_unsubscribe_mailto=mailto,
             extra_headers=tuple(headers),
         )
-        data = bytes(build_mime(message))
+        # Kept as MimeBytes (CRLF, no leading dots): signer and SMTP transport then skip their
+        # regular-expression passes over the whole message (~1 ms of a 45 KB message).
+        data: bytes = build_mime(message)
         if self._signer is not None:
             data = self._signer.sign(data)
         return Envelope(message.bounce_address, recipient.email, data, send.message_id)

@@ -81,9 +81,24 @@ class DkimSettings(Section):
 
 
 class HttpSettings(Section):
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
+    api_keys: list[str] = Field(default_factory=list)
+    double_opt_in: bool = False
+    attribution_days: int = Field(default=5, ge=1, le=90)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hashes(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item) != 64 or any(ch not in "0123456789abcdef" for ch in item):
+                raise ValueError(
+                    "api_keys holds sha256 hex digests of keys, not keys: "
+                    "make one with `mailengine api-key`"
+                )
+        return value
 
 
 class InboundSmtpSettings(Section):

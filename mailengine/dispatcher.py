@@ -20,9 +20,11 @@ from mailengine.addresses import address_hash
 from mailengine.clock import Clock
 from mailengine.composer import Composer
 from mailengine.errors import RenderError
+from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
 from mailengine.store.outbox import claim_due, record_outcomes
+from mailengine.store.privacy import opted_out_topics
 from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
 from mailengine.store.records import ClaimedSend, SendOutcome
 from mailengine.store.suppressions import blocks, suppress
@@ -65,6 +67,15 @@ class _Prepared:
 class _Batch:
     prepared: list[_Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
+    tracked: list[TrackedLinkRow] = field(default_factory=list)
+
+
+@dataclass
+class _Loaded:
+    recipients: dict[int, RecipientSnapshot]
+    coupons: dict[int, IssuedCoupon]
+    strangers: dict[str, str]  # address of a non-customer -> suppression reason
+    opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
 
 
 class Dispatcher:
@@ -119,10 +130,10 @@ class Dispatcher:
         claimed = await asyncio.to_thread(self._claim, now)
         if not claimed:
             return 0
-        recipients, coupons, strangers = await asyncio.to_thread(self._load, claimed, now)
-        batch = await asyncio.to_thread(self._prepare, claimed, recipients, coupons, strangers, now)
-        if batch.settled:
-            await asyncio.to_thread(self._write_outcomes, [(o, None) for o in batch.settled])
+        loaded = await asyncio.to_thread(self._load, claimed, now)
+        batch = await asyncio.to_thread(self._prepare, claimed, loaded, now)
+        if batch.settled or batch.tracked:
+            await asyncio.to_thread(self._settle, batch)
             for outcome in batch.settled:
                 self.report.add(outcome.state)
         await self._send_all(batch.prepared)
@@ -142,66 +153,63 @@ class Dispatcher:
                 session, self.worker_id, now, self.options.batch_size, self.options.lease
             )
 
-    def _load(
-        self, claimed: Sequence[ClaimedSend], now: datetime
-    ) -> tuple[dict[int, RecipientSnapshot], dict[int, IssuedCoupon], dict[str, str]]:
+    def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> _Loaded:
+        customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
         with self.database.transaction() as session:
-            recipients = load_recipients(
-                session, (s.customer_id for s in claimed if s.customer_id is not None)
+            loaded = _Loaded(
+                recipients=load_recipients(session, customer_ids),
+                coupons={},
+                strangers=suppressions_of(
+                    session, (s.recipient for s in claimed if s.customer_id is None)
+                ),
+                opted_out=opted_out_topics(session, customer_ids),
             )
-            strangers = suppressions_of(
-                session, (s.recipient for s in claimed if s.customer_id is None)
-            )
-            coupons: dict[int, IssuedCoupon] = {}
             for send in claimed:
                 offer = send.payload.get("coupon")
-                if (
-                    offer
-                    and self._verdict(send, recipients.get(send.customer_id or -1), {}) is None
-                ):
-                    coupons[send.id] = issue_for_send(
+                if offer and self._verdict(send, loaded) is None:
+                    loaded.coupons[send.id] = issue_for_send(
                         session, send.id, send.customer_id, _offer(offer, now), now
                     )
-        return recipients, coupons, strangers
+        return loaded
 
-    def _prepare(
-        self,
-        claimed: Sequence[ClaimedSend],
-        recipients: dict[int, RecipientSnapshot],
-        coupons: dict[int, IssuedCoupon],
-        strangers: dict[str, str],
-        now: datetime,
-    ) -> _Batch:
+    def _settle(self, batch: _Batch) -> None:
+        """Store what was decided without SMTP, and the tracked links before their mail goes."""
+        if batch.tracked:
+            with self.database.transaction() as session:
+                store_tracked_links(session, batch.tracked)
+        if batch.settled:
+            self._write_outcomes([(outcome, None) for outcome in batch.settled])
+
+    def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
         batch = _Batch()
         for send in claimed:
-            recipient = recipients.get(send.customer_id) if send.customer_id is not None else None
-            reason = self._verdict(send, recipient, strangers)
+            recipient = (
+                loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
+            )
+            reason = self._verdict(send, loaded)
             if reason is not None:
                 batch.settled.append(SendOutcome(send.id, "suppressed", reply=reason))
                 continue
             if recipient is None:
                 recipient = _stranger(send)
             try:
-                composed = self.composer.compose(send, recipient, now, coupons.get(send.id))
+                composed = self.composer.compose(send, recipient, now, loaded.coupons.get(send.id))
             except RenderError as error:
                 log.warning("render error for outbox %s: %s", send.id, error)
                 batch.settled.append(SendOutcome(send.id, "failed", reply=f"render error: {error}"))
                 continue
             batch.prepared.append(_Prepared(send, composed.envelope))
+            batch.tracked.extend(composed.tracked)
         return batch
 
-    def _verdict(
-        self,
-        send: ClaimedSend,
-        recipient: RecipientSnapshot | None,
-        strangers: dict[str, str],
-    ) -> str | None:
+    def _verdict(self, send: ClaimedSend, loaded: _Loaded) -> str | None:
         """Why this message must not go now, or None. Checked at send time, not at planning."""
         if send.customer_id is None:
             if send.kind == "marketing":
                 return "marketing mail needs a customer with consent"
-            reason = strangers.get(send.recipient)
+            reason = loaded.strangers.get(send.recipient)
             return f"address suppressed ({reason})" if blocks(reason, send.kind) else None
+        recipient = loaded.recipients.get(send.customer_id)
         if recipient is None:
             return "the customer no longer exists"
         if recipient.forgotten:
@@ -210,6 +218,8 @@ class Dispatcher:
             return f"address suppressed ({recipient.suppression})"
         if send.kind == "marketing" and recipient.consent_status != "granted":
             return f"no marketing consent at send time ({recipient.consent_status})"
+        if send.kind == "marketing" and send.workflow in loaded.opted_out.get(recipient.id, ()):
+            return f"the customer opted out of {send.workflow} mail"
         if self._may_send is not None:
             return self._may_send(send)
         return None

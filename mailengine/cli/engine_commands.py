@@ -27,6 +27,9 @@ from mailengine.store.customers import get_customer
 from mailengine.store.events import record_event
 from mailengine.store.recipients import load_recipients
 from mailengine.store.records import ClaimedSend
+from mailengine.web.app import create_app, topics_from_workflows
+from mailengine.web.server import WebComponent
+from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import SendStep, Workflow
 
 PID_FILE = "mailengine.pid"
@@ -56,6 +59,9 @@ def run(state: CliContext, once: bool) -> None:
             )
         )
     engine = Engine(settings, database, clock=state.clock, components=components)
+    web = _web_component(engine) if settings.http.enabled and not once else None
+    if web is not None:
+        engine.components.append(web)
     if once:
         report = asyncio.run(_once(engine, components))
         click.echo(
@@ -71,11 +77,32 @@ def run(state: CliContext, once: bool) -> None:
     pid_file.write_text(str(os.getpid()), encoding="ascii")
     if settings.smtp.capture:
         click.echo(f"captured mail goes to {settings.paths.var / 'mail' / 'new'}")
+    if web is not None:
+        click.echo(
+            f"HTTP API, unsubscribe pages and tracking on http://{settings.http.host}:"
+            f"{settings.http.port} (OpenAPI document at /docs)"
+        )
     click.echo(f"workflows: {settings.paths.workflows}; stop with Ctrl-C, reload with SIGHUP")
     try:
         asyncio.run(_serve(engine))
     finally:
         pid_file.unlink(missing_ok=True)
+
+
+def _web_component(engine: Engine) -> Component:
+    settings = engine.settings
+    workflows = load_workflows([settings.paths.workflows]).workflows.values()
+    app = create_app(
+        settings,
+        engine.database,
+        api_key_hashes=settings.http.api_keys,
+        scheduler_running=lambda: engine.scheduler_running,
+        double_opt_in=settings.http.double_opt_in,
+        topics=topics_from_workflows(workflows),
+        clock=engine.clock,
+        secret=secret_key(settings),
+    )
+    return WebComponent(app, settings.http.host, settings.http.port)
 
 
 async def _once(engine: Engine, components: list[Component]) -> OnceReport:

@@ -267,7 +267,7 @@ class WorkflowRunner:
     ) -> PlannedSend:
         key = f"{workflow.name}:{step.id}:{row.customer_id}:{row.occurrence}"
         unique = hashlib.sha256(key.encode()).hexdigest()[:32]
-        payload: dict[str, Any] = {"enrollment": row.id}
+        payload: dict[str, Any] = {"enrollment": row.id, "tracking": workflow.tracking}
         if row.trigger_data:
             payload["trigger"] = row.trigger_data
         if step.coupon is not None:

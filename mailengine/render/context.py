@@ -100,6 +100,7 @@ class LinksData:
     shop_url: str
     view_in_browser_url: str | None = None
     assets_url: str | None = None
+    confirm_url: str | None = None  # double opt-in: the signed confirmation link
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ class LinksContext(TypedDict):
     shop_url: str
     assets_url: str
     view_in_browser_url: NotRequired[str]
+    confirm_url: NotRequired[str]
 
 
 class SenderContext(TypedDict):
@@ -316,6 +318,8 @@ def links_context(links: LinksData) -> LinksContext:
     }
     if links.view_in_browser_url:
         result["view_in_browser_url"] = links.view_in_browser_url
+    if links.confirm_url:
+        result["confirm_url"] = links.confirm_url
     return result
 
 

@@ -94,6 +94,7 @@ def sample_context(rng: random.Random, number: int, now: datetime) -> RenderCont
         view_in_browser_url=(
             f"https://fjord-field.example/v/{number}" if rng.random() < 0.5 else None
         ),
+        confirm_url=f"https://fjord-field.example/confirm/{number}?t=a&b=c",
     )
     return build_context(
         customer=customer, links=links, sender=SENDER, orders=orders, coupon=coupon, ticket=ticket

@@ -49,6 +49,7 @@ class Database:
         self.engine: Engine = create_engine(self.url, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
 
     @property
     def is_postgresql(self) -> bool:
@@ -103,6 +104,10 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
 def include_object(
     item: Any, name: str | None, kind: str, reflected: bool, compare_to: Any
 ) -> bool:
@@ -112,6 +117,9 @@ def include_object(
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling starts transactions late and lets a SAVEPOINT
+    # commit for good; SQLAlchemy's recipe: let SQLAlchemy emit BEGIN itself.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

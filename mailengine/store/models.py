@@ -293,3 +293,8 @@ class Enrollment(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=500)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = _utc_column()
+
+
+# The tables of the web and inbound parts live in modules of their own; importing them here
+# puts every table on SQLModel.metadata wherever the models are loaded.
+from mailengine.store import web_models  # noqa: E402, F401

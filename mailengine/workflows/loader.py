@@ -39,6 +39,7 @@ TOP_LEVEL_KEYS = (
     "exit_when",
     "reenter",
     "holdout",
+    "tracking",
     "steps",
 )
 TRIGGER_KINDS = ("event", "schedule", "yearly_on")
@@ -137,6 +138,9 @@ def parse_workflow(document: YamlDocument) -> tuple[Workflow | None, list[Proble
     goals = _parse_goals(data["exit_when"], log) if "exit_when" in data else ()
     reenter = _parse_reenter(data.get("reenter", "never"), log)
     holdout = _parse_holdout(data["holdout"], log) if "holdout" in data else None
+    tracking = data.get("tracking", True)
+    if not isinstance(tracking, bool):
+        log.at(("tracking",), f"expected true or false, got {tracking!r}")
     if holdout is not None and transactional is True:
         log.at(("holdout",), "a transactional workflow cannot hold customers out")
     steps = parse_steps(data["steps"], ("steps",), log) if "steps" in data else ()
@@ -154,6 +158,7 @@ def parse_workflow(document: YamlDocument) -> tuple[Workflow | None, list[Proble
         reenter=reenter,
         steps=steps,
         holdout=holdout,
+        tracking=bool(tracking),
     )
     return workflow, []
 

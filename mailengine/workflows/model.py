@@ -261,6 +261,7 @@ class Workflow:
     reenter: Reentry
     steps: tuple[Step, ...]
     holdout: Holdout | None = None
+    tracking: bool = True  # open pixel and click redirects in this workflow's mail
     _index: dict[str, Step] = field(default_factory=dict, compare=False, repr=False)
     _next: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -13,10 +14,12 @@ from mailengine.clock import FrozenClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
 from mailengine.render.library import TemplateLibrary
+from mailengine.store.api_queries import find_link
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
+from mailengine.store.privacy import save_preferences
 from mailengine.store.records import ConsentStatement, CustomerUpsert
 from mailengine.store.suppressions import is_suppressed, suppress
 from mailengine.transport.memory import MemoryTransport
@@ -231,3 +234,36 @@ def _outbox_id(database: Database, recipient: str) -> int:
                 select(outbox_table.c.id).where(outbox_table.c.recipient == recipient)
             ).scalar_one()
         )
+
+
+async def test_tracked_links_are_stored_before_the_mail_goes(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:1])
+    plan(database, ids, tracking=True)
+    transport = MemoryTransport()
+    await make_dispatcher(database, transport, composer, clock).drain()
+    message = email.message_from_bytes(transport.outbox[0].data, policy=default_policy)
+    html = message.get_body(("html",))
+    assert html is not None
+    keys = re.findall(r"/c/([A-Za-z0-9_-]{16})", html.get_content())
+    assert keys, "no tracked links in the HTML part"
+    assert re.search(r"/o/[A-Za-z0-9_-]{16}\.gif", html.get_content())
+    with database.session() as session:
+        target = find_link(session, keys[0])
+    assert target is not None
+    assert target.url is not None
+    assert target.url.startswith("https://shop.example")
+
+
+async def test_a_workflow_the_customer_opted_out_of_is_not_sent(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    ids = add_customers(database, PEOPLE[:2])
+    with database.transaction() as session:
+        save_preferences(session, ids["anna@example.com"], {"test": False}, NOW)
+    plan(database, ids)
+    transport = MemoryTransport()
+    report = await make_dispatcher(database, transport, composer, clock).drain()
+    assert (report.sent, report.suppressed) == (1, 1)
+    assert [e.rcpt_to for e in transport.outbox] == ["ben@example.com"]

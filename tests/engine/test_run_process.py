@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.engine.harness import REPO
@@ -45,11 +47,12 @@ def _subjects(folder: Path) -> list[str]:
 
 def test_run_captures_welcome_and_thank_you_mails_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
+    http_port = _free_port()
     config.write_text(
         f"""
 database: {{url: "sqlite:///{tmp_path / "shop.db"}"}}
 smtp: {{port: {_free_port()}, capture: true}}
-http: {{port: {_free_port()}}}
+http: {{port: {http_port}, public_url: "http://127.0.0.1:{http_port}"}}
 inbound: {{smtp: {{port: {_free_port()}}}}}
 engine: {{tick_seconds: 0.5}}
 paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}"}}
@@ -80,6 +83,16 @@ paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", v
             time.sleep(0.5)
         assert welcome, subjects
         assert thanks, subjects
+        health = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=10)
+        assert health.status_code == 200, health.text
+        # One-click unsubscribe (RFC 8058) from a captured mail's List-Unsubscribe header.
+        mail = next(p for p in inbox.glob("*") if "Welcome to" in p.read_text(errors="replace"))
+        header = email.message_from_bytes(mail.read_bytes())["List-Unsubscribe"]
+        url = header.split(",")[0].strip().strip("<>")
+        answer = httpx.post(
+            url, data={"List-Unsubscribe": "One-Click"}, timeout=10, follow_redirects=False
+        )
+        assert answer.status_code == 200, answer.text
         reloaded = _mailengine(config, "reload")
         assert reloaded.returncode == 0, reloaded.stderr
         time.sleep(1)

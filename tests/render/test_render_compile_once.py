@@ -92,6 +92,7 @@ def customers() -> list[RenderContext]:
     "name",
     [
         "birthday/happy-birthday",
+        "double-opt-in/confirm",
         "support/autoreply",
         "support/autoreply-unknown",
         "thank-you/how-is-it",

@@ -1,0 +1,107 @@
+"""The application factory: one FastAPI app per engine process, its options passed in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from mailengine import __version__
+from mailengine.clock import Clock, SystemClock
+from mailengine.config import Settings
+from mailengine.secret import secret_key
+from mailengine.store.api_queries import ConfirmationMail
+from mailengine.store.database import Database
+from mailengine.web import api, links, operations, tracking
+from mailengine.web.context import PreferenceTopic, WebContext
+from mailengine.workflows.model import Workflow
+
+ASSETS_FOLDER = "assets"
+
+
+def create_app(
+    settings: Settings,
+    database: Database,
+    *,
+    api_key_hashes: Iterable[str] = (),
+    scheduler_running: Callable[[], bool] | None = None,
+    inbound_counts: Callable[[], Mapping[str, int]] | None = None,
+    double_opt_in: bool = False,
+    topics: Sequence[PreferenceTopic] = (),
+    clock: Clock | None = None,
+    secret: bytes | None = None,
+) -> FastAPI:
+    """The HTTP app.
+
+    `api_key_hashes`: sha256 hex of the accepted API keys (see `api_keys.hash_api_key`); none
+    means the /v1 API refuses every request. `scheduler_running` feeds /healthz,
+    `inbound_counts` /metrics. `topics` are the kinds of mail the preferences page offers.
+    """
+    context = WebContext(
+        settings=settings,
+        database=database,
+        clock=clock or SystemClock(),
+        secret=secret if secret is not None else secret_key(settings),
+        api_key_hashes=frozenset(digest.strip().lower() for digest in api_key_hashes),
+        topics=tuple(topics),
+        confirmation=ConfirmationMail(domain=settings.sender.domain) if double_opt_in else None,
+        scheduler_running=scheduler_running,
+        inbound_counts=inbound_counts,
+    )
+    app = FastAPI(
+        title="mailengine",
+        version=__version__,
+        summary="Customers, orders and events in; unsubscribe, preferences and tracking out.",
+        redoc_url=None,
+    )
+    app.add_exception_handler(RequestValidationError, _refused)
+    app.state.web = context
+    app.state.metrics = operations.metrics_registry(context)
+    app.include_router(api.router)
+    app.include_router(links.router)
+    app.include_router(tracking.router)
+    app.include_router(operations.router)
+    assets = settings.paths.templates / ASSETS_FOLDER
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+    return app
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a refused body may hold lone surrogates."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    """422 naming each refused field; unlike the default, the refused input is not echoed."""
+    if not isinstance(error, RequestValidationError):
+        raise error
+    detail = [
+        {
+            "loc": list(item.get("loc", ())),
+            "msg": str(item.get("msg", "")),
+            "type": item.get("type"),
+        }
+        for item in error.errors()
+    ]
+    return AsciiJSONResponse({"detail": detail}, status_code=422)
+
+
+def topics_from_workflows(workflows: Iterable[Workflow]) -> list[PreferenceTopic]:
+    """One preference topic per marketing workflow (its name and description), by name."""
+    return [
+        PreferenceTopic(
+            name=workflow.name,
+            label=workflow.name.replace("-", " ").capitalize(),
+            description=workflow.description,
+        )
+        for workflow in sorted(workflows, key=lambda item: item.name)
+        if not workflow.transactional
+    ]

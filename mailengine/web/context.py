@@ -1,0 +1,49 @@
+"""What every request handler needs: settings, database, clock, key, and the app's options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from fastapi import Request
+
+from mailengine.clock import Clock
+from mailengine.config import Settings
+from mailengine.store.api_queries import ConfirmationMail
+from mailengine.store.database import Database
+
+
+@dataclass(frozen=True)
+class PreferenceTopic:
+    """A kind of marketing mail a customer may keep or stop (e.g. one workflow)."""
+
+    name: str
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    database: Database
+    clock: Clock
+    secret: bytes
+    api_key_hashes: frozenset[str]
+    topics: tuple[PreferenceTopic, ...]
+    confirmation: ConfirmationMail | None  # set when double opt-in is on
+    scheduler_running: Callable[[], bool] | None
+    inbound_counts: Callable[[], Mapping[str, int]] | None
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.http.public_url.rstrip("/")
+
+
+def web_context(request: Request) -> WebContext:
+    return cast(WebContext, request.app.state.web)
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address as the server saw it (behind a proxy: set forwarded_allow_ips)."""
+    return request.client.host if request.client is not None else None

@@ -1,0 +1,76 @@
+"""One transaction per API request, and the Idempotency-Key that makes a retry a no-op.
+
+The first request with a key stores its answer in the same transaction as its writes; a retry
+with the same key and body gets that answer again (header `Idempotent-Replayed: true`) and
+writes nothing; the same key with another body is a 409. Refused bodies (422) are not stored,
+so a client may correct the body and retry with the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from mailengine.store.api_queries import reserve_idempotency_key, save_answer
+from mailengine.web.context import WebContext
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!-~]+$",
+        description="Any unique text (a UUID): a retried request with the same key is a no-op.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: BaseModel
+    customer_id: int | None = None
+
+
+def answer_once(
+    context: WebContext,
+    client: str,
+    key: str | None,
+    endpoint: str,
+    request: BaseModel,
+    work: Callable[[Session], Answer],
+) -> JSONResponse:
+    """Run `work` in one transaction, at most once per (client, key)."""
+    now = context.clock.now()
+    request_hash = hashlib.sha256(
+        f"{endpoint}\0{request.model_dump_json()}".encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    with context.database.transaction() as session:
+        if key is not None:
+            stored = reserve_idempotency_key(session, client, key, endpoint, request_hash, now)
+            if stored is not None:
+                if stored.endpoint != endpoint or stored.request_hash != request_hash:
+                    return JSONResponse(
+                        {"detail": "this Idempotency-Key was used for a different request"},
+                        status_code=409,
+                    )
+                return JSONResponse(
+                    stored.response,
+                    status_code=stored.status_code,
+                    headers={REPLAYED_HEADER: "true"},
+                )
+        answer = work(session)
+        body = answer.body.model_dump(mode="json")
+        if key is not None:
+            save_answer(session, client, key, answer.status_code, body, answer.customer_id)
+    return JSONResponse(body, status_code=answer.status_code)

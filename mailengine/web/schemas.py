@@ -1,0 +1,228 @@
+"""The API's request and answer bodies, and their conversion to store records.
+
+Shapes and limits live in the models (and so in the OpenAPI document); the meaning checks
+(known locale and time zone, money with the currency's decimals, plausible dates) are the
+import's, so a row the import refuses is refused here too, as a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from mailengine.addresses import InvalidAddressError, normalize_email
+from mailengine.importing.rows import customer_from_row, order_from_row
+from mailengine.importing.values import RowRejected
+from mailengine.store.api_queries import Confirmation
+from mailengine.store.records import CustomerUpsert, OrderUpsert
+
+MAX_DATA_BYTES = 16_384
+# Types the store writes itself; the API records them through /v1/customers and /v1/orders.
+RESERVED_EVENT_TYPES = frozenset({"customer.created", "order.placed", "consent.granted"})
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _clean(value: str) -> str:
+    if _UNWANTED.search(value):
+        raise ValueError("contains control characters or unpaired surrogates")
+    return value
+
+
+def _plausible_moment(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be between the years 1900 and 2200")
+    return value
+
+
+def _plausible_day(value: date) -> date:
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be between the years 1900 and 2200")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("is not an IPv4 or IPv6 address") from None
+
+
+def _json_data(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json(value)
+    if len(json.dumps(value)) > MAX_DATA_BYTES:
+        raise ValueError(f"is over {MAX_DATA_BYTES} bytes as JSON")
+    return value
+
+
+def _check_json(value: Any) -> None:
+    if isinstance(value, str):
+        _clean(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _clean(str(key))
+            _check_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+Moment = Annotated[datetime, AfterValidator(_plausible_moment)]
+Day = Annotated[date, AfterValidator(_plausible_day)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_data)]
+Email = Annotated[str, Field(min_length=3, max_length=320, examples=["ada@example.com"])]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, allow_inf_nan=False)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsentIn(Body):
+    status: Literal["granted", "withdrawn", "pending", "unknown"]
+    source: Annotated[Text, Field(max_length=60)] | None = None
+    at: Moment | None = None
+    ip: Annotated[str, Field(max_length=45), AfterValidator(_ip)] | None = None
+    wording: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+class CustomerIn(Body):
+    """A customer to insert or update by e-mail address; absent fields keep stored values."""
+
+    email: Email
+    first_name: Annotated[Text, Field(max_length=100)] | None = None
+    last_name: Annotated[Text, Field(max_length=100)] | None = None
+    locale: Annotated[Text, Field(max_length=35, examples=["de_DE"])] | None = None
+    timezone: Annotated[Text, Field(max_length=64, examples=["Europe/Berlin"])] | None = None
+    birthday: Day | None = None
+    zip: Annotated[Text, Field(max_length=20)] | None = None
+    city: Annotated[Text, Field(max_length=100)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    created_at: Moment | None = None
+    attributes: JsonObject = Field(default_factory=dict)
+    consent: ConsentIn | None = None
+
+
+class OrderItemIn(Body):
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+    sku: Annotated[Text, Field(max_length=100)] | None = None
+    unit_price: Money | None = None
+    size: Annotated[Text, Field(max_length=20)] | None = None
+
+
+class OrderIn(Body):
+    """An order to insert or update by its external id; a new one emits `order.placed`."""
+
+    external_id: Annotated[Text, Field(min_length=1, max_length=100)]
+    email: Email
+    amount: Money
+    placed_at: Moment
+    channel: Literal["online", "store"] = "online"
+    store_location: Annotated[Text, Field(max_length=100)] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
+    base_amount: Money | None = None
+    status: Literal["placed", "paid", "shipped", "delivered", "cancelled", "returned"] = "placed"
+    shipped_at: Moment | None = None
+    expected_ship_date: Day | None = None
+    items: Annotated[list[OrderItemIn], Field(max_length=500)] = Field(default_factory=list)
+
+
+class EventIn(Body):
+    """A custom event (`newsletter.clicked`, `review.written`...) for a customer."""
+
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,99}$", examples=["review.written"])]
+    email: Email
+    data: JsonObject = Field(default_factory=dict)
+    occurred_at: Moment | None = None
+    id: Annotated[str, Field(pattern=r"^[!-~]{1,100}$")] | None = Field(
+        default=None, description="Your id of the event: the same id is stored once."
+    )
+
+
+class CustomerOut(BaseModel):
+    customer_id: int
+    created: bool
+    consent: str
+    confirmation: Confirmation
+
+
+class OrderOut(BaseModel):
+    customer_id: int
+    external_id: str
+    created: bool
+    event_id: int | None
+
+
+class EventOut(BaseModel):
+    event_id: int
+    customer_id: int
+    duplicate: bool
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def customer_record(body: CustomerIn, zone: ZoneInfo, now: datetime) -> CustomerUpsert:
+    row: dict[str, Any] = body.model_dump(exclude={"consent"}, mode="json")
+    if body.consent is not None:
+        for key, value in body.consent.model_dump(mode="json").items():
+            row["consent" if key == "status" else f"consent_{key}"] = value
+    with _rejections():
+        return customer_from_row(row, zone, now)
+
+
+def order_record(body: OrderIn, zone: ZoneInfo, currency: str, now: datetime) -> OrderUpsert:
+    row: dict[str, Any] = body.model_dump(mode="json", exclude_none=True)
+    with _rejections():
+        return order_from_row(row, zone, currency, now)
+
+
+def event_type(body: EventIn) -> str:
+    if body.type in RESERVED_EVENT_TYPES:
+        raise field_error(("body", "type"), f"'{body.type}' is recorded by the store itself")
+    return body.type
+
+
+def event_email(body: EventIn) -> str:
+    try:
+        return normalize_email(body.email)
+    except InvalidAddressError as error:
+        raise field_error(("body", "email"), str(error)) from None
+
+
+@contextmanager
+def _rejections() -> Iterator[None]:
+    """Turn the import's "column: reason" refusal into a 422 naming the API field."""
+    try:
+        yield
+    except RowRejected as error:
+        column, _, reason = str(error).partition(": ")
+        raise field_error(("body", *_location(column)), reason or str(error)) from None
+
+
+def _location(column: str) -> tuple[str, ...]:
+    """Import column names as the API names them: consent_at -> consent.at."""
+    if column.startswith("consent_"):
+        return ("consent", column.removeprefix("consent_"))
+    if column == "consent":
+        return ("consent", "status")
+    return tuple(column.replace("[", ".").replace("]", "").split("."))
+
+
+def field_error(location: tuple[str, ...], message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])

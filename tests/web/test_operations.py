@@ -1,0 +1,80 @@
+"""/healthz and /metrics against a real database (and an unreachable one)."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from mailengine.config import Settings
+from mailengine.store.api_queries import record_tracking_event
+from mailengine.store.database import Database
+from mailengine.store.outbox import outbox_table
+from mailengine.web.app import create_app
+from tests.conftest import NOW
+from tests.web.conftest import SECRET, AppFactory, add_customers, plan_marketing
+
+
+async def get(app: object, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        return await client.get(path)
+
+
+async def test_healthy_when_the_database_answers_and_the_scheduler_runs(
+    make_app: AppFactory,
+) -> None:
+    response = await get(make_app(scheduler_running=lambda: True), "/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "scheduler": "running"}
+
+
+async def test_a_stopped_scheduler_fails_the_health_check(make_app: AppFactory) -> None:
+    response = await get(make_app(scheduler_running=lambda: False), "/healthz")
+    assert response.status_code == 503
+    assert response.json()["scheduler"] == "stopped"
+
+
+async def test_an_unreachable_database_fails_the_health_check(settings: Settings) -> None:
+    database = Database("postgresql://nobody@127.0.0.1:1/none")
+    app = create_app(settings, database, secret=SECRET)
+    response = await get(app, "/healthz")
+    database.dispose()
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable: OperationalError"
+
+
+async def test_metrics_show_sends_by_state_queue_render_errors_and_inbound(
+    make_app: AppFactory, database: Database
+) -> None:
+    people = [(f"c{n}@example.com", "granted") for n in range(5)]
+    outbox_ids = plan_marketing(database, add_customers(database, people))
+    ids = sorted(outbox_ids.values())
+    with database.transaction() as session:
+        o = outbox_table.c
+        session.execute(update(outbox_table).where(o.id == ids[0]).values(state="sent"))
+        session.execute(
+            update(outbox_table)
+            .where(o.id.in_(ids[1:3]))
+            .values(state="failed", last_reply="render error: 'first_name' is undefined")
+        )
+        session.execute(
+            update(outbox_table).where(o.id == ids[3]).values(state="failed", last_reply="550")
+        )
+        record_tracking_event(session, ids[0], "open", NOW)
+    app = make_app(inbound_counts=lambda: {"bounce": 3, "autoreply": 1})
+    response = await get(app, "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    assert samples[("mailengine_outbox_messages", (("state", "queued"),))] == 1
+    assert samples[("mailengine_outbox_messages", (("state", "failed"),))] == 3
+    assert samples[("mailengine_outbox_messages", (("state", "sent"),))] == 1
+    assert samples[("mailengine_outbox_queue_depth", ())] == 1
+    assert samples[("mailengine_render_errors", ())] == 2
+    assert samples[("mailengine_tracking_events_total", (("kind", "open"),))] == 1
+    assert samples[("mailengine_inbound_messages_total", (("outcome", "bounce"),))] == 3
