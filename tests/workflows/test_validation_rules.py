@@ -42,7 +42,7 @@ def test_unknown_top_level_key_suggests_the_right_one(
         == [
             "workflows/w.yaml:4:1: unknown key 'stpes' in a workflow (did you mean 'steps'?); "
             "allowed: name, description, transactional, trigger, audience, exit_when, reenter, "
-            "holdout, steps",
+            "holdout, tracking, steps",
             "workflows/w.yaml:1:1: missing 'steps': every workflow needs name, trigger and steps",
         ][::-1]
     )
