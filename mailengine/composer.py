@@ -75,7 +75,8 @@ class Composer:
         """The plain dict a template renders from, for this customer as they are now."""
         payload = payload or {}
         ticket = payload.get("ticket")
-        return dict(
+        extra = {"support": payload["support"]} if "support" in payload else {}
+        return extra | dict(
             build_context(
                 customer=self._customer(recipient),
                 orders=[self._order(order) for order in recipient.orders],

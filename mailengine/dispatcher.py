@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from mailengine.addresses import address_hash
 from mailengine.clock import Clock
 from mailengine.composer import Composer
-from mailengine.errors import RenderError
+from mailengine.errors import MailengineError, RenderError
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
@@ -197,6 +197,10 @@ class Dispatcher:
             except RenderError as error:
                 log.warning("render error for outbox %s: %s", send.id, error)
                 batch.settled.append(SendOutcome(send.id, "failed", reply=f"render error: {error}"))
+                continue
+            except MailengineError as error:  # e.g. a header that cannot be written safely
+                log.warning("cannot build outbox %s: %s", send.id, error)
+                batch.settled.append(SendOutcome(send.id, "failed", reply=f"cannot build: {error}"))
                 continue
             batch.prepared.append(_Prepared(send, composed.envelope))
             batch.tracked.extend(composed.tracked)

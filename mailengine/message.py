@@ -110,7 +110,8 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
     for name, value in message.extra_headers:
         headers.append(_unstructured_header(_checked_extra_name(name), value))
     headers.append("MIME-Version: 1.0")
-    _check_address(message.bounce_address, "bounce address")
+    if message.bounce_address:  # empty: the null return path of automatic replies (RFC 3834)
+        _check_address(message.bounce_address, "bounce address")
 
     text_part = _text_part("plain", message.text, alone=message.html is None)
     if message.html is None:

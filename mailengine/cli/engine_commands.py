@@ -20,6 +20,7 @@ from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.service import Component, Engine, OnceReport
 from mailengine.engine.simulation import simulate
 from mailengine.errors import MailengineError
+from mailengine.inbound.service import InboundComponent
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.coupons import IssuedCoupon
@@ -27,6 +28,7 @@ from mailengine.store.customers import get_customer
 from mailengine.store.events import record_event
 from mailengine.store.recipients import load_recipients
 from mailengine.store.records import ClaimedSend
+from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.app import create_app, topics_from_workflows
 from mailengine.web.server import WebComponent
 from mailengine.workflows.loader import load_workflows
@@ -58,7 +60,12 @@ def run(state: CliContext, once: bool) -> None:
                 settings.paths.var / "mail", host=settings.smtp.host, port=settings.smtp.port
             )
         )
-    engine = Engine(settings, database, clock=state.clock, components=components)
+    hold = open_ticket_hold if settings.engine.hold_marketing_during_open_ticket else None
+    engine = Engine(settings, database, clock=state.clock, components=components, hold=hold)
+    if not once:
+        engine.components.append(
+            InboundComponent(settings, database, secret_key(settings), engine.clock)
+        )
     web = _web_component(engine) if settings.http.enabled and not once else None
     if web is not None:
         engine.components.append(web)
@@ -81,6 +88,11 @@ def run(state: CliContext, once: bool) -> None:
         click.echo(
             f"HTTP API, unsubscribe pages and tracking on http://{settings.http.host}:"
             f"{settings.http.port} (OpenAPI document at /docs)"
+        )
+    if settings.inbound.smtp.enabled:
+        click.echo(
+            f"support mail to {settings.inbound.support_address} is received on "
+            f"{settings.inbound.smtp.host}:{settings.inbound.smtp.port}"
         )
     click.echo(f"workflows: {settings.paths.workflows}; stop with Ctrl-C, reload with SIGHUP")
     try:

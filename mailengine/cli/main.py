@@ -12,6 +12,7 @@ from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group, status
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.ticket_commands import ticket, tickets
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate
 from mailengine.errors import MailengineError
@@ -40,7 +41,19 @@ cli.add_command(demo_data)
 cli.add_command(status)
 cli.add_command(validate)
 cli.add_command(audience)
-for command in (run, event, reload, simulate_command, preview, coupon, report, customer, api_key):
+for command in (
+    run,
+    event,
+    reload,
+    simulate_command,
+    preview,
+    coupon,
+    report,
+    customer,
+    api_key,
+    tickets,
+    ticket,
+):
     cli.add_command(command)
 
 

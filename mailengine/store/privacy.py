@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
@@ -27,6 +27,7 @@ from mailengine.store.api_queries import (
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import PROFILE_FIELDS, consent_table, customer_table
 from mailengine.store.events import event_table, record_event
+from mailengine.store.inbound_models import InboundMail, Ticket
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import FINAL_STATES, outbox_table
 from mailengine.store.suppressions import suppress, suppression_table
@@ -212,6 +213,9 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
         "events": _rows(session, event_table, event_table.c.customer_id, customer_id, "id"),
         "sends": _rows(session, outbox_table, o.customer_id, customer_id, "id"),
         "coupons": _rows(session, coupon_table, coupon_table.c.customer_id, customer_id, "id"),
+        "support_tickets": _rows(
+            session, ticket_table, ticket_table.c.customer_id, customer_id, "id"
+        ),
         "tracking": [
             _plain(dict(row._mapping))
             for row in session.execute(
@@ -240,6 +244,10 @@ def _plain(value: Any) -> Any:
 class Erasure:
     customer_id: int | None  # None: no customer had this address (it is suppressed all the same)
     newly_suppressed: bool
+
+
+ticket_table = Ticket.__table__  # type: ignore[attr-defined]
+inbound_table = InboundMail.__table__  # type: ignore[attr-defined]
 
 
 def forget_customer(session: Session, email: str, now: datetime) -> Erasure:
@@ -285,7 +293,22 @@ def forget_customer(session: Session, email: str, now: datetime) -> Erasure:
         update(event_table).where(event_table.c.customer_id == customer_id).values(data={})
     )
     _erase_sends(session, customer_id, placeholder, now)
+    _erase_support_mail(session, customer_id, email, placeholder)
     return Erasure(customer_id, newly_suppressed)
+
+
+def _erase_support_mail(session: Session, customer_id: int, email: str, placeholder: str) -> None:
+    """Tickets keep their reference and dates; the mail itself and the address go."""
+    t, m = ticket_table.c, inbound_table.c
+    theirs = or_(t.customer_id == customer_id, t.address == email)
+    ticket_ids = list(session.execute(select(t.id).where(theirs)).scalars())
+    session.execute(update(ticket_table).where(theirs).values(address=placeholder, subject=""))
+    from_them = or_(m.from_address == email, m.ticket_id.in_(ticket_ids))
+    session.execute(
+        update(inbound_table)
+        .where(from_them)
+        .values(raw=b"", from_address=None, envelope_from=None, subject=None)
+    )
 
 
 def _erase_sends(session: Session, customer_id: int, placeholder: str, now: datetime) -> None:

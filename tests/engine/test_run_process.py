@@ -5,7 +5,9 @@ from __future__ import annotations
 import email
 import os
 import signal
+import smtplib
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -45,15 +47,23 @@ def _subjects(folder: Path) -> list[str]:
     return subjects
 
 
+def _a_customer_with_orders(database: Path) -> str:
+    with sqlite3.connect(database) as connection:
+        row = connection.execute(
+            "SELECT email FROM customer WHERE orders_count > 0 ORDER BY id LIMIT 1"
+        ).fetchone()
+    return str(row[0])
+
+
 def test_run_captures_welcome_and_thank_you_mails_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    http_port = _free_port()
+    http_port, inbound_port = _free_port(), _free_port()
     config.write_text(
         f"""
 database: {{url: "sqlite:///{tmp_path / "shop.db"}"}}
 smtp: {{port: {_free_port()}, capture: true}}
 http: {{port: {http_port}, public_url: "http://127.0.0.1:{http_port}"}}
-inbound: {{smtp: {{port: {_free_port()}}}}}
+inbound: {{smtp: {{port: {inbound_port}}}}}
 engine: {{tick_seconds: 0.5}}
 paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}"}}
 """,
@@ -93,6 +103,25 @@ paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", v
             url, data={"List-Unsubscribe": "One-Click"}, timeout=10, follow_redirects=False
         )
         assert answer.status_code == 200, answer.text
+        # A customer writes to support and gets a personal acknowledgement at once.
+        customer = _a_customer_with_orders(tmp_path / "shop.db")
+        with smtplib.SMTP("127.0.0.1", inbound_port, timeout=10) as client:
+            client.sendmail(
+                customer,
+                ["support@shop.example"],
+                (
+                    f"From: {customer}\r\nTo: support@shop.example\r\n"
+                    "Subject: Where is my parcel?\r\nMessage-ID: <q1@customer.example>\r\n"
+                    "\r\nHello, when does my order ship?\r\n"
+                ).encode(),
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any("Where is my parcel" in s and "[T-" in s for s in _subjects(inbox)):
+                break
+            time.sleep(0.5)
+        replies = [s for s in _subjects(inbox) if "Where is my parcel" in s]
+        assert any(s.startswith("[T-") or "[T-" in s for s in replies), replies
         reloaded = _mailengine(config, "reload")
         assert reloaded.returncode == 0, reloaded.stderr
         time.sleep(1)

@@ -95,6 +95,7 @@ def customers() -> list[RenderContext]:
         "double-opt-in/confirm",
         "support/autoreply",
         "support/autoreply-unknown",
+        "support/team-notification",
         "thank-you/how-is-it",
         "thank-you/order-confirmed",
         "vip/welcome-to-vip",

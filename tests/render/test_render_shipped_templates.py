@@ -15,6 +15,7 @@ SHIPPED = [
     "double-opt-in/confirm",
     "support/autoreply",
     "support/autoreply-unknown",
+    "support/team-notification",
     "thank-you/how-is-it",
     "thank-you/order-confirmed",
     "vip/welcome-to-vip",
@@ -109,7 +110,8 @@ def test_template_renders_for_a_thousand_customers(
         else:
             assert f"Unsubscribe ({context['links']['unsubscribe_url']})" in email.text
             assert context["links"]["unsubscribe_url"].replace("&", "&amp;") in email.html
-        assert context["sender"]["postal_address_lines"][1] in email.text
+        if name != "support/team-notification":  # internal mail carries no postal address
+            assert context["sender"]["postal_address_lines"][1] in email.text
         if number % PARSE_EVERY == 0:
             problems, images = structure_problems(email.html)
             assert problems == [], f"{name} for {context['customer']['email']}"
