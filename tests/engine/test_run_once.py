@@ -54,7 +54,10 @@ async def test_the_running_engine_reacts_within_ticks_and_stops_cleanly(
     engine = Engine(_settings(tmp_path), database, clock=shop.clock, transport=transport)
     stop = asyncio.Event()
     running = asyncio.create_task(engine.run(stop))
-    await asyncio.sleep(0.3)
+    for _ in range(200):  # start-up validates workflows and compiles templates first
+        if engine.scheduler_running or running.done():
+            break
+        await asyncio.sleep(0.05)
     assert engine.scheduler_running
     shop.event("bo@example.com", "customer.created")
     for _ in range(100):
