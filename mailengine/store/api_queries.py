@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from mailengine.message import make_message_id
 from mailengine.store.customers import customer_table, ensure_customers, upsert_customers
+from mailengine.store.database import upsert_insert
 from mailengine.store.events import record_event
 from mailengine.store.orders import upsert_orders
 from mailengine.store.outbox import outbox_table, plan_sends
@@ -49,7 +49,7 @@ def reserve_idempotency_key(
     a savepoint opened before any other write commits when it is released.)
     """
     statement = (
-        dialect_insert(session)(api_request_table)
+        upsert_insert(session)(api_request_table)
         .values(
             client=client,
             idempotency_key=key,
@@ -65,12 +65,6 @@ def reserve_idempotency_key(
     if session.execute(statement).first() is not None:
         return None
     return _stored_answer(session, client, key)
-
-
-def dialect_insert(session: Session) -> Any:
-    """The INSERT of the session's dialect, which has ON CONFLICT (SQLite and PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def save_answer(
@@ -293,7 +287,7 @@ def store_tracked_links(session: Session, rows: Sequence[TrackedLinkRow]) -> int
     if not rows:
         return 0
     statement = (
-        dialect_insert(session)(tracked_link_table)
+        upsert_insert(session)(tracked_link_table)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(tracked_link_table.c.id)
     )

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from mailengine.store.database import upsert_insert
 from mailengine.store.models import Enrollment, OutboxMessage, WorkflowVersion
 
 enrollment_table = Enrollment.__table__  # type: ignore[attr-defined]
@@ -57,8 +57,7 @@ class EnrollmentChange:
 def remember_version(
     session: Session, name: str, version: str, path: str, source: str, now: datetime
 ) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     session.execute(
         insert(version_table)
         .values(name=name, version=version, path=path, source=source, loaded_at=now)
@@ -106,8 +105,7 @@ def enroll(session: Session, enrollments: Sequence[NewEnrollment], now: datetime
     """
     if not enrollments:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = (
         insert(enrollment_table)
         .on_conflict_do_nothing(index_elements=["workflow", "customer_id", "occurrence"])

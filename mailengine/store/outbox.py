@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from mailengine.store.database import upsert_insert
 from mailengine.store.models import OutboxMessage
 from mailengine.store.records import ClaimedSend, PlannedSend, SendOutcome
 
@@ -65,8 +65,7 @@ def plan_sends(session: Session, sends: Sequence[PlannedSend], now: datetime) ->
         }
         for send in sends
     ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = (
         insert(outbox_table)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])

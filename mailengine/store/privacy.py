@@ -18,7 +18,6 @@ from sqlmodel import Session
 from mailengine.addresses import address_hash
 from mailengine.store.api_queries import (
     api_request_table,
-    dialect_insert,
     last_marketing_send,
     record_tracking_event,
     tracked_link_table,
@@ -26,6 +25,7 @@ from mailengine.store.api_queries import (
 )
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import PROFILE_FIELDS, consent_table, customer_table
+from mailengine.store.database import upsert_insert
 from mailengine.store.events import event_table, record_event
 from mailengine.store.inbound_models import InboundMail, Ticket
 from mailengine.store.orders import order_table
@@ -126,7 +126,7 @@ def _change_consent(
 
 def _suppress_hash(session: Session, digest: str, reason: str, detail: str, now: datetime) -> bool:
     statement = (
-        dialect_insert(session)(suppression_table)
+        upsert_insert(session)(suppression_table)
         .values(address_hash=digest, reason=reason, detail=detail[:500], created_at=now)
         .on_conflict_do_nothing(index_elements=["address_hash"])
         .returning(suppression_table.c.id)
@@ -149,7 +149,7 @@ def save_preferences(
 ) -> None:
     if not choices:
         return
-    statement = dialect_insert(session)(preference_table)
+    statement = upsert_insert(session)(preference_table)
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id", "topic"],
         set_={"subscribed": statement.excluded.subscribed, "updated_at": now},

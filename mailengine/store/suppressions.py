@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
+from mailengine.store.database import upsert_insert
 from mailengine.store.models import Suppression
 
 suppression_table = Suppression.__table__  # type: ignore[attr-defined]
@@ -28,8 +28,7 @@ def blocks(reason: str | None, kind: str) -> bool:
 
 def suppress(session: Session, address: str, reason: str, now: datetime, detail: str = "") -> bool:
     """Add `address`; True if it was not suppressed before. The first reason is kept."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     statement = (
         insert(suppression_table)
         .values(
