@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -71,6 +72,7 @@ class Composer:
         recipient: RecipientSnapshot,
         coupon: IssuedCoupon | None = None,
         payload: dict[str, Any] | None = None,
+        links: LinksData | None = None,
     ) -> dict[str, Any]:
         """The plain dict a template renders from, for this customer as they are now."""
         payload = payload or {}
@@ -80,7 +82,7 @@ class Composer:
             build_context(
                 customer=self._customer(recipient),
                 orders=[self._order(order) for order in recipient.orders],
-                links=self.links(recipient.email_hash),
+                links=links or self.links(recipient.email_hash),
                 sender=self._sender,
                 coupon=self._coupon(coupon) if coupon is not None else None,
                 ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
@@ -88,11 +90,10 @@ class Composer:
         )
 
     def links(self, address_hash: str) -> LinksData:
-        unsubscribe = make_token(self._secret, "unsubscribe", address_hash)
         preferences = make_token(self._secret, "preferences", address_hash)
         confirm = make_token(self._secret, "confirm", address_hash)
         return LinksData(
-            unsubscribe_url=f"{self._public_url}/u/{unsubscribe}",
+            unsubscribe_url=self._unsubscribe_url(address_hash),
             preferences_url=f"{self._public_url}/preferences/{preferences}",
             shop_url=self.settings.sender.shop_url,
             assets_url=f"{self._public_url}/assets",
@@ -107,7 +108,9 @@ class Composer:
         coupon: IssuedCoupon | None = None,
     ) -> ComposedMessage:
         """Render and build the message; raises RenderError naming template and customer."""
-        context = self.context(recipient, coupon, send.payload)
+        # The signed links are made once: the body and the List-Unsubscribe header share them.
+        links = self.links(recipient.email_hash)
+        context = self.context(recipient, coupon, send.payload, links)
         rendered = self.library.render(
             send.template, context, subject=send.subject, preheader=send.preheader
         )
@@ -116,7 +119,8 @@ class Composer:
             body = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
             rendered = replace(rendered, html=body.html)
             tracked = body.rows
-        return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered, tracked)
+        envelope = self.envelope(send, recipient, rendered, now, links.unsubscribe_url)
+        return ComposedMessage(envelope, rendered, tracked)
 
     def envelope(
         self,
@@ -124,15 +128,14 @@ class Composer:
         recipient: RecipientSnapshot,
         rendered: RenderedEmail,
         now: datetime,
+        unsubscribe_url: str | None = None,
     ) -> Envelope:
+        """The signed message and its envelope; `unsubscribe_url` saves making it again."""
         sender = self.settings.sender
         automatic = send.kind == "autoreply"
-        unsubscribe = (
-            None
-            if automatic
-            else f"{self._public_url}/u/"
-            + make_token(self._secret, "unsubscribe", recipient.email_hash)
-        )
+        unsubscribe = None
+        if not automatic:
+            unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash)
         mailto = None
         if unsubscribe is not None:
             subject = quote("unsubscribe " + unsubscribe.rsplit("/", 1)[1])
@@ -161,6 +164,9 @@ class Composer:
         if self._signer is not None:
             data = self._signer.sign(data)
         return Envelope(message.bounce_address, recipient.email, data, send.message_id)
+
+    def _unsubscribe_url(self, address_hash: str) -> str:
+        return f"{self._public_url}/u/{make_token(self._secret, 'unsubscribe', address_hash)}"
 
     def bounce_address(self, send_id: int) -> str:
         sender = self.settings.sender
@@ -225,8 +231,14 @@ class Composer:
         )
 
 
+@cache
+def _precision(currency: str) -> int:
+    """Babel looks the currency up in its data on every call; once per currency is enough."""
+    return get_currency_precision(currency)
+
+
 def _money(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-get_currency_precision(currency))
+    return Decimal(minor).scaleb(-_precision(currency))
 
 
 def _full_name(profile: dict[str, Any]) -> str | None:

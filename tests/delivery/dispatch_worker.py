@@ -1,0 +1,99 @@
+"""A dispatcher in a process of its own, for tests that kill it or run several side by side.
+
+    python -m tests.delivery.dispatch_worker DATABASE_URL SMTP_PORT TEMPLATES_DIR [options]
+
+It sends over a pooled SMTP transport to 127.0.0.1:SMTP_PORT and, when it stops, prints one
+JSON line: what its dispatcher did and how many SMTP connections it opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from mailengine.clock import SystemClock
+from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.render.library import TemplateLibrary
+from mailengine.store.database import Database
+from mailengine.store.outbox import pending_count
+from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from tests.delivery.conftest import SECRET
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.delivery.dispatch_worker")
+    parser.add_argument("database_url")
+    parser.add_argument("port", type=int)
+    parser.add_argument("templates", type=Path)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lease-seconds", type=float, default=600.0)
+    parser.add_argument(
+        "--until",
+        choices=["idle", "all-final"],
+        default="idle",
+        help="idle: stop when nothing can be claimed; all-final: also wait out the leases "
+        "of rows another (dead) dispatcher left in 'sending', until no row is pending",
+    )
+    parser.add_argument("--deadline-seconds", type=float, default=120.0)
+    parser.add_argument("--worker-id", default=None)
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> tuple[DispatchReport, int]:
+    """Drain the outbox as asked; returns the dispatcher's report and connections opened."""
+    database = Database(args.database_url)
+    library = TemplateLibrary(args.templates)
+    library.preload()
+    transport = SmtpTransport(
+        SmtpOptions(
+            port=args.port,
+            connections=args.connections,
+            timeouts=SmtpTimeouts().capped(30),
+            local_hostname="worker.test",
+        )
+    )
+    dispatcher = Dispatcher(
+        database,
+        transport,
+        Composer(Settings(), library, SECRET),
+        SystemClock(),
+        options=DispatchOptions(
+            batch_size=args.batch_size, lease=timedelta(seconds=args.lease_seconds)
+        ),
+        worker_id=args.worker_id,
+    )
+    deadline = time.monotonic() + args.deadline_seconds
+    try:
+        while True:
+            await dispatcher.drain()
+            if args.until == "idle" or await asyncio.to_thread(_pending, database) == 0:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"rows still pending after {args.deadline_seconds} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await transport.aclose()
+        database.dispose()
+    return dispatcher.report, transport.connections_opened
+
+
+def _pending(database: Database) -> int:
+    with database.session() as session:
+        return pending_count(session)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(argv)
+    report, connections = asyncio.run(run(args))
+    print(json.dumps({**vars(report), "connections": connections}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
