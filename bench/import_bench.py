@@ -21,7 +21,6 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database", help="database URL (default: a fresh SQLite file)")
-    parser.add_argument("--one-process", action="store_true", help="read and write in one process")
     args = parser.parse_args()
     now = demo.default_now()
     with tempfile.TemporaryDirectory() as folder:
@@ -34,12 +33,7 @@ def main() -> None:
         )
         database = Database(args.database or f"sqlite:///{folder}/bench.db")
         database.upgrade()
-        options = ImportOptions(
-            zone=ZoneInfo("Europe/Berlin"),
-            currency="EUR",
-            now=now,
-            reader_process=not args.one_process,
-        )
+        options = ImportOptions(zone=ZoneInfo("Europe/Berlin"), currency="EUR", now=now)
         total = 0.0
         for kind, path, rows in (
             ("customers", customers_csv, args.customers),

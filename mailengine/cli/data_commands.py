@@ -20,7 +20,6 @@ from mailengine.importing.importer import (
     ImportOptions,
     ImportReport,
     import_file,
-    reader_process_pays_off,
 )
 from mailengine.store.customers import count_customers
 from mailengine.store.summary import summarize
@@ -85,7 +84,6 @@ def _import_command(kind: ImportKind) -> click.Command:
             now=state.clock.now(),
             batch_size=batch_size,
             file_format=file_format,
-            reader_process=reader_process_pays_off(file),
         )
         if sys.stderr.isatty() and file.exists():
             with _progress_bar() as bar:

@@ -34,8 +34,6 @@ class ImportOptions:
     now: datetime
     batch_size: int = 5000
     file_format: str | None = None
-    # Read and check rows in a second process while this one writes (for large files).
-    reader_process: bool = False
 
 
 @dataclass

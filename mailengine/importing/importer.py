@@ -17,7 +17,6 @@ from mailengine.importing.batches import (
     Rejection,
     parsed_batches,
 )
-from mailengine.importing.pipeline import batches_from_reader_process
 from mailengine.importing.readers import detect_format
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
@@ -53,13 +52,8 @@ def import_file(
     """Upsert the rows of `path` in batches; a failing batch is retried row by row."""
     detect_format(path, options.file_format)  # fail early on a file we cannot read
     report = ImportReport(path=str(path))
-    batches = (
-        batches_from_reader_process(path, kind, options)
-        if options.reader_process
-        else parsed_batches(path, kind, options)
-    )
     done = 0
-    for batch in batches:
+    for batch in parsed_batches(path, kind, options):
         report.rejected.extend(batch.rejected)
         if batch.records:
             _write(database, kind, batch.records, options.now, report)
@@ -103,11 +97,3 @@ def _write(
         return
     report.inserted += outcome.inserted
     report.updated += outcome.updated
-
-
-def reader_process_pays_off(path: Path) -> bool:
-    """A second process costs about a second to start: worth it for files over a few MB."""
-    try:
-        return path.stat().st_size > 4_000_000
-    except OSError:
-        return False

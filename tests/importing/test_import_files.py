@@ -186,24 +186,3 @@ def test_many_rows_over_many_batches(database: Database, tmp_path: Path) -> None
         c0 = get_customer(session, "c0@example.com")
     assert c0 is not None
     assert c0.orders_count == 8 and c0.total_spent_minor == 8000
-
-
-def test_a_reader_process_gives_the_same_result(database: Database, tmp_path: Path) -> None:
-    path = _write(tmp_path / "customers.csv", CUSTOMERS_CSV)
-    options = ImportOptions(
-        zone=OPTIONS.zone, currency="EUR", now=NOW, batch_size=2, reader_process=True
-    )
-    report = import_file(database, path, "customers", options)
-    assert (report.inserted, report.updated) == (2, 1)
-    assert [r.line for r in report.rejected] == [3, 4, 7, 8]
-    with database.session() as session:
-        cleo = get_customer(session, "cleo@example.com")
-    assert cleo is not None
-    assert cleo.consent_status == "withdrawn"
-
-
-def test_a_reader_process_reports_a_broken_file(database: Database, tmp_path: Path) -> None:
-    path = _write(tmp_path / "c.csv", "email,frist_name\nx@example.com,X\n")
-    options = ImportOptions(zone=OPTIONS.zone, currency="EUR", now=NOW, reader_process=True)
-    with pytest.raises(ImportFileError, match="unknown column 'frist_name'"):
-        import_file(database, path, "customers", options)
