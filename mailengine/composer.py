@@ -9,15 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from urllib.parse import quote
-
-from babel.numbers import get_currency_precision
 
 from mailengine.config import Settings
 from mailengine.dkim import DkimSigner
 from mailengine.message import OutgoingMessage, build_mime
+from mailengine.money import to_major
 from mailengine.render.context import (
     CouponData,
     CustomerData,
@@ -190,7 +188,7 @@ class Composer:
             country=profile.get("country"),
             attributes=profile.get("attributes") or {},
             orders_count=int(profile.get("orders_count") or 0),
-            total_spent=_money(int(profile.get("total_spent_minor") or 0), currency),
+            total_spent=to_major(int(profile.get("total_spent_minor") or 0), currency),
         )
 
     def _order(self, order: OrderSnapshot) -> OrderData:
@@ -210,7 +208,7 @@ class Composer:
             channel="store" if order.channel == "store" else "online",
             placed_at=order.placed_at,
             status=order.status,
-            amount=_money(order.amount_minor, order.currency),
+            amount=to_major(order.amount_minor, order.currency),
             currency=order.currency,
             items=items,
             shipped_at=order.shipped_at,
@@ -223,22 +221,12 @@ class Composer:
             expires_at=coupon.expires_at,
             percent=coupon.percent,
             amount=(
-                _money(coupon.amount_minor, coupon.currency or self.settings.currency)
+                to_major(coupon.amount_minor, coupon.currency or self.settings.currency)
                 if coupon.amount_minor is not None
                 else None
             ),
             currency=coupon.currency,
         )
-
-
-@cache
-def _precision(currency: str) -> int:
-    """Babel looks the currency up in its data on every call; once per currency is enough."""
-    return get_currency_precision(currency)
-
-
-def _money(minor: int, currency: str) -> Decimal:
-    return Decimal(minor).scaleb(-_precision(currency))
 
 
 def _full_name(profile: dict[str, Any]) -> str | None:

@@ -76,6 +76,7 @@ class _Loaded:
     coupons: dict[int, IssuedCoupon]
     strangers: dict[str, str]  # address of a non-customer -> suppression reason
     opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
+    verdicts: dict[int, str | None] = field(default_factory=dict)  # outbox id -> why not
 
 
 class Dispatcher:
@@ -165,8 +166,9 @@ class Dispatcher:
                 opted_out=opted_out_topics(session, customer_ids),
             )
             for send in claimed:
+                loaded.verdicts[send.id] = self._verdict(send, loaded)
                 offer = send.payload.get("coupon")
-                if offer and self._verdict(send, loaded) is None:
+                if offer and loaded.verdicts[send.id] is None:
                     loaded.coupons[send.id] = issue_for_send(
                         session, send.id, send.customer_id, _offer(offer, now), now
                     )
@@ -186,7 +188,7 @@ class Dispatcher:
             recipient = (
                 loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
             )
-            reason = self._verdict(send, loaded)
+            reason = loaded.verdicts[send.id]
             if reason is not None:
                 batch.settled.append(SendOutcome(send.id, "suppressed", reply=reason))
                 continue

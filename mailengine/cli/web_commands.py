@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +21,7 @@ from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.config import Settings
 from mailengine.errors import MailengineError
+from mailengine.money import to_major
 from mailengine.store.privacy import export_customer, forget_customer
 from mailengine.store.reporting import ReportRow, build_report
 from mailengine.web.api_keys import hash_api_key, new_api_key
@@ -131,8 +132,7 @@ def report_record(row: ReportRow, currency: str) -> dict[str, Any]:
 
 
 def _major(minor: float, currency: str) -> Decimal:
-    digits = get_currency_precision(currency)
-    return (Decimal(str(minor)).scaleb(-digits)).quantize(Decimal(1).scaleb(-digits))
+    return to_major(minor, currency)
 
 
 def _print_table(rows: list[ReportRow], settings: Settings, start: datetime) -> None:

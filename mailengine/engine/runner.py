@@ -16,7 +16,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.numbers import get_currency_precision
 from sqlmodel import Session
 
 from mailengine.config import Settings
@@ -24,6 +23,7 @@ from mailengine.engine.facts import HoldCheck, StoreFacts, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
 from mailengine.message import make_message_id
+from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database
 from mailengine.store.engine_queries import contacts_of, customer_in_audience, yearly_audience
@@ -79,7 +79,7 @@ class WorkflowRunner:
         return AudienceContext(
             now=now,
             zone=self.zone,
-            currency_exponent=get_currency_precision(self.settings.currency),
+            currency_exponent=decimals(self.settings.currency),
         )
 
     # Events
@@ -275,7 +275,7 @@ class WorkflowRunner:
             payload["coupon"] = {
                 "percent": coupon.percent,
                 "amount_minor": (
-                    int(coupon.amount.scaleb(get_currency_precision(self.settings.currency)))
+                    to_minor(coupon.amount, self.settings.currency)
                     if coupon.amount is not None
                     else None
                 ),

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from sqlmodel import Session
 
 from mailengine.config import Settings
 from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.tickets import TicketAssignment, bare_subject, thread_ids
 from mailengine.message import make_message_id
+from mailengine.money import to_major
 from mailengine.store.inbound_store import safe_text
 from mailengine.store.models import Customer, Order
 from mailengine.store.orders import orders_of
@@ -229,8 +228,7 @@ def _order(order: Order) -> dict[str, Any]:
 
 
 def _money(minor: int, currency: str) -> str:
-    digits = get_currency_precision(currency)
-    return f"{Decimal(minor).scaleb(-digits):.{digits}f} {currency}"
+    return f"{to_major(minor, currency)} {currency}"
 
 
 def _day(moment: datetime) -> str:

@@ -11,11 +11,11 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from mailengine.store.database import upsert_insert
-from mailengine.store.models import Enrollment, OutboxMessage, WorkflowVersion
+from mailengine.store.models import Enrollment, WorkflowVersion
+from mailengine.store.outbox import outbox_table
 
 enrollment_table = Enrollment.__table__  # type: ignore[attr-defined]
 version_table = WorkflowVersion.__table__  # type: ignore[attr-defined]
-outbox_table = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import PROFILE_FIELDS, consent_table, customer_table
 from mailengine.store.database import upsert_insert
 from mailengine.store.events import event_table, record_event
-from mailengine.store.inbound_models import InboundMail, Ticket
+from mailengine.store.inbound_store import inbound_table, ticket_table
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import FINAL_STATES, outbox_table
 from mailengine.store.suppressions import suppress, suppression_table
@@ -244,10 +244,6 @@ def _plain(value: Any) -> Any:
 class Erasure:
     customer_id: int | None  # None: no customer had this address (it is suppressed all the same)
     newly_suppressed: bool
-
-
-ticket_table = Ticket.__table__  # type: ignore[attr-defined]
-inbound_table = InboundMail.__table__  # type: ignore[attr-defined]
 
 
 def forget_customer(session: Session, email: str, now: datetime) -> Erasure:
