@@ -7,7 +7,8 @@ from sqlalchemy import select
 from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
-from mailengine.store.privacy import export_customer, forget_customer, inbound_table, ticket_table
+from mailengine.store.inbound_store import inbound_table, ticket_table
+from mailengine.store.privacy import export_customer, forget_customer
 from mailengine.store.records import CustomerUpsert
 from tests.conftest import NOW
 
