@@ -9,6 +9,9 @@ The misbehaving server acts on the recipient's local part:
   too-big   552 5.3.4 after the data   drop      closes after the data, no reply
   stall     no reply after the data (longer than any test timeout)
 and, with `smtpd_options(messages_per_session=N)`, answers MAIL with 421 after N messages.
+
+Both servers run twice: advertising PIPELINING (RFC 2920, as Postfix and most servers do, so
+the client sends MAIL, RCPT and DATA at once) and not (the client waits for each reply).
 """
 
 from __future__ import annotations
@@ -38,9 +41,23 @@ def _close(server: SMTP) -> None:
 
 
 class RecordingHandler:
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.messages: list[Received] = []
         self.resets = 0
+        self.pipelining = pipelining
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.resets += 1
@@ -60,8 +77,8 @@ class RecordingHandler:
 
 
 class MisbehavingHandler(RecordingHandler):
-    def __init__(self, messages_per_session: int = 0) -> None:
-        super().__init__()
+    def __init__(self, messages_per_session: int = 0, *, pipelining: bool = True) -> None:
+        super().__init__(pipelining=pipelining)
         self.messages_per_session = messages_per_session
         self._per_session: dict[int, int] = {}
 
@@ -147,19 +164,20 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(marker.kwargs) if marker else {}
 
 
-@pytest.fixture
+@pytest.fixture(params=[True, False], ids=["pipelining", "stepwise"])
 async def smtpd(request: pytest.FixtureRequest) -> AsyncIterator[SmtpServer]:
     """A well-behaved server recording every message and counting sessions."""
-    server = await start_server(RecordingHandler(), **_options(request))
+    handler = RecordingHandler(pipelining=request.param)
+    server = await start_server(handler, **_options(request))
     yield server
     await server.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=[True, False], ids=["pipelining", "stepwise"])
 async def bad_smtpd(request: pytest.FixtureRequest) -> AsyncIterator[SmtpServer]:
     """The misbehaving server (see the module docstring)."""
     options = _options(request)
-    handler = MisbehavingHandler(options.pop("messages_per_session", 0))
+    handler = MisbehavingHandler(options.pop("messages_per_session", 0), pipelining=request.param)
     server = await start_server(handler, **options)
     yield server
     await server.close()
