@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
 from mailengine.store.customers import customer_table
 from mailengine.store.orders import order_table
-from mailengine.store.suppressions import reasons_by_hash
+from mailengine.store.suppressions import reasons_by_hash, suppression_table
 
-_CUSTOMER_COLUMNS = (
-    "id",
+# What `RecipientSnapshot.profile` holds, in this order.
+_PROFILE_COLUMNS = (
     "email",
-    "email_hash",
     "first_name",
     "last_name",
     "locale",
@@ -34,19 +32,6 @@ _CUSTOMER_COLUMNS = (
     "orders_count",
     "total_spent_minor",
     "last_order_at",
-)
-_ORDER_COLUMNS = (
-    "customer_id",
-    "external_id",
-    "channel",
-    "store_location",
-    "amount_minor",
-    "currency",
-    "status",
-    "items",
-    "placed_at",
-    "shipped_at",
-    "expected_ship_date",
 )
 
 
@@ -64,6 +49,10 @@ class OrderSnapshot:
     expected_ship_date: date | None
 
 
+# Orders are read in the order of OrderSnapshot's fields and built by position.
+_ORDER_COLUMNS = tuple(item.name for item in fields(OrderSnapshot))
+
+
 @dataclass(frozen=True)
 class RecipientSnapshot:
     """A customer's profile, consent and recent orders (newest first), read at send time."""
@@ -78,46 +67,74 @@ class RecipientSnapshot:
     orders: list[OrderSnapshot] = field(default_factory=list)
 
 
+def _customers_statement() -> Any:
+    """The customers with these ids, each with the suppression reason of their address."""
+    c, s = customer_table.c, suppression_table.c
+    return (
+        select(c.id, c.email_hash, s.reason, *(c[name] for name in _PROFILE_COLUMNS))
+        .select_from(customer_table.outerjoin(suppression_table, s.address_hash == c.email_hash))
+        .where(c.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+def _orders_statement() -> Any:
+    """Each customer's `each` newest orders, newest first, after their customer id."""
+    o = order_table.c
+    newest_first = func.row_number().over(
+        partition_by=o.customer_id, order_by=(o.placed_at.desc(), o.id.desc())
+    )
+    ranked = (
+        select(o.customer_id, *(o[name] for name in _ORDER_COLUMNS), newest_first.label("rank"))
+        .where(o.customer_id.in_(bindparam("ids", expanding=True)))
+        .subquery()
+    )
+    r = ranked.c
+    return (
+        select(r.customer_id, *(r[name] for name in _ORDER_COLUMNS))
+        .where(r.rank <= bindparam("each"))
+        .order_by(r.customer_id, r.rank)
+    )
+
+
+# Built once: they do not depend on the customers asked for (the id list expands at execution).
+_CUSTOMERS = _customers_statement()
+_ORDERS = _orders_statement()
+
+
 def load_recipients(
     session: Session, customer_ids: Iterable[int], orders_each: int = 5
 ) -> dict[int, RecipientSnapshot]:
-    """Snapshots of these customers in two queries (customers, then their recent orders)."""
+    """Snapshots of these customers in two queries: their recent orders, then the customers
+    with the suppression of their address. Rows are read by position (the statements above
+    fix the order of their columns): this runs for every batch a dispatcher sends.
+    """
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    c, o = customer_table.c, order_table.c
-    rows = [
-        dict(row._mapping)
-        for row in session.execute(
-            select(*(c[name] for name in _CUSTOMER_COLUMNS)).where(c.id.in_(ids))
+    connection = session.connection()
+    orders: dict[int, list[OrderSnapshot]] = {}
+    if orders_each > 0:
+        for row in connection.execute(_ORDERS, {"ids": ids, "each": orders_each}).all():
+            mine = orders.get(row[0])
+            if mine is None:
+                orders[row[0]] = [OrderSnapshot(*row[1:])]
+            else:
+                mine.append(OrderSnapshot(*row[1:]))
+    snapshots: dict[int, RecipientSnapshot] = {}
+    for row in connection.execute(_CUSTOMERS, {"ids": ids}).all():
+        customer_id = row[0]
+        profile = dict(zip(_PROFILE_COLUMNS, row[3:], strict=True))
+        snapshots[customer_id] = RecipientSnapshot(
+            id=customer_id,
+            email=profile["email"],
+            email_hash=row[1],
+            profile=profile,
+            consent_status=profile["consent_status"],
+            forgotten=profile["forgotten_at"] is not None,
+            suppression=row[2],
+            orders=orders.get(customer_id, []),
         )
-    ]
-    blocked = reasons_by_hash(session, (row["email_hash"] for row in rows))
-    orders: dict[int, list[OrderSnapshot]] = defaultdict(list)
-    statement = (
-        select(*(o[name] for name in _ORDER_COLUMNS))
-        .where(o.customer_id.in_(ids))
-        .order_by(o.customer_id, o.placed_at.desc(), o.id.desc())
-    )
-    for row in session.execute(statement):
-        mine = orders[row.customer_id]
-        if len(mine) < orders_each:
-            values = dict(row._mapping)
-            del values["customer_id"]
-            mine.append(OrderSnapshot(**values))
-    return {
-        row["id"]: RecipientSnapshot(
-            id=row["id"],
-            email=row["email"],
-            email_hash=row["email_hash"],
-            profile={k: v for k, v in row.items() if k not in ("id", "email_hash")},
-            consent_status=row["consent_status"],
-            forgotten=row["forgotten_at"] is not None,
-            suppression=blocked.get(row["email_hash"]),
-            orders=orders.get(row["id"], []),
-        )
-        for row in rows
-    }
+    return snapshots
 
 
 def suppressions_of(session: Session, addresses: Iterable[str]) -> dict[str, str]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import select
 
 from mailengine.store.database import Database
 from mailengine.store.outbox import (
     claim_due,
     count_by_state,
     next_due_at,
+    outbox_table,
     pending_count,
     plan_sends,
     record_outcomes,
@@ -109,3 +114,175 @@ def test_suppression_is_by_hash_and_first_reason_wins(database: Database) -> Non
         assert is_suppressed(session, "ANN@example.com")
         assert not is_suppressed(session, "bob@example.com")
         assert suppression_reason(session, "ann@example.com") == "hard-bounce"
+
+
+def _stored(database: Database) -> list[dict[str, Any]]:
+    with database.session() as session:
+        rows = session.execute(select(outbox_table).order_by(outbox_table.c.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def test_keys_repeated_within_one_call_and_across_calls_are_stored_once(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        assert plan_sends(session, [planned(1), planned(2), planned(1), planned(3)], NOW) == 3
+    with database.transaction() as session:
+        assert plan_sends(session, [planned(3), planned(4), planned(4), planned(2)], NOW) == 1
+    assert [row["recipient"] for row in _stored(database)] == [
+        "c1@example.com",
+        "c2@example.com",
+        "c3@example.com",
+        "c4@example.com",
+    ]
+
+
+def test_planning_many_sends_keeps_their_order_and_skips_known_keys(database: Database) -> None:
+    # More than one batch, with repeats on both sides of the batch boundary.
+    numbers = [*range(2300), *range(990, 1010), *range(2290, 2310)]
+    with database.transaction() as session:
+        assert plan_sends(session, [planned(n) for n in range(500)], NOW) == 500
+        assert plan_sends(session, [planned(n) for n in numbers], NOW) == 1810
+    with database.transaction() as session:
+        assert plan_sends(session, [planned(n) for n in numbers], NOW) == 0
+    stored = _stored(database)
+    assert [row["recipient"] for row in stored] == [f"c{n}@example.com" for n in range(2310)]
+    assert len({row["id"] for row in stored}) == 2310
+
+
+def test_planned_rows_hold_every_value_and_holdouts_are_never_claimed(
+    database: Database,
+) -> None:
+    later = NOW + timedelta(hours=1)
+    sends = [
+        planned(1, held_out=True, payload={"coupon": {"percent": 10}}),
+        planned(
+            2,
+            kind="transactional",
+            workflow_version="v3",
+            preheader="Your order",
+            payload={"order": {"id": "W1", "lines": [1, 2]}, "note": "Grüße"},
+            not_before=later,
+        ),
+    ]
+    with database.transaction() as session:
+        assert plan_sends(session, sends, NOW) == 2
+    holdout, queued = _stored(database)
+    assert (holdout["state"], holdout["attempts"]) == ("suppressed", 0)
+    assert holdout["payload"] == {"coupon": {"percent": 10}, "holdout": True}
+    assert holdout["last_reply"] == "holdout: in the control group, not sent"
+    assert holdout["next_attempt_at"] == NOW
+    assert (queued["state"], queued["kind"], queued["workflow_version"]) == (
+        "queued",
+        "transactional",
+        "v3",
+    )
+    assert (queued["preheader"], queued["last_reply"], queued["customer_id"]) == (
+        "Your order",
+        None,
+        None,
+    )
+    assert queued["payload"] == {"order": {"id": "W1", "lines": [1, 2]}, "note": "Grüße"}
+    assert queued["next_attempt_at"] == later
+    for row in (holdout, queued):
+        assert (row["created_at"], row["updated_at"]) == (NOW, NOW)
+        assert row["created_at"].tzinfo == UTC
+        assert (row["sent_at"], row["claimed_by"], row["last_code"]) == (None, None, None)
+    with database.transaction() as session:
+        claimed = claim_due(session, "w1", later, limit=10, lease=LEASE)
+    assert [c.message_id for c in claimed] == ["<m2@shop.example>"]
+
+
+def test_outcomes_set_sent_at_only_when_sent_and_keep_the_due_time_unless_given(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(4)], NOW)
+    with database.transaction() as session:
+        claimed = claim_due(session, "w1", NOW, limit=10, lease=LEASE)
+    done = NOW + timedelta(minutes=1)
+    retry = NOW + timedelta(minutes=30, microseconds=1)
+    outcomes = [
+        SendOutcome(claimed[0].id, "sent", 250, "2.0.0 Ok"),
+        SendOutcome(claimed[1].id, "deferred", 451, "4.3.0 later", next_attempt_at=retry),
+        SendOutcome(claimed[2].id, "failed", 550, "x" * 1500),
+        SendOutcome(claimed[3].id, "suppressed", None, ""),
+    ]
+    with database.transaction() as session:
+        assert record_outcomes(session, "w1", outcomes, done) == 4
+    sent, deferred, failed, suppressed = _stored(database)
+    assert (sent["state"], sent["last_code"], sent["last_reply"]) == ("sent", 250, "2.0.0 Ok")
+    assert (sent["sent_at"], sent["next_attempt_at"]) == (done, NOW)
+    assert (deferred["state"], deferred["sent_at"], deferred["next_attempt_at"]) == (
+        "deferred",
+        None,
+        retry,
+    )
+    assert (failed["last_reply"], failed["sent_at"]) == ("x" * 1000, None)
+    assert (suppressed["last_code"], suppressed["last_reply"]) == (None, None)
+    for row in (sent, deferred, failed, suppressed):
+        assert (row["claimed_by"], row["updated_at"], row["claimed_at"]) == (None, done, NOW)
+        assert row["updated_at"].tzinfo == UTC
+    # The retry is due to the microsecond: stored times compare as the times they name.
+    with database.transaction() as session:
+        assert claim_due(session, "w1", retry - timedelta(microseconds=1), 10, LEASE) == []
+        assert [c.id for c in claim_due(session, "w1", retry, 10, LEASE)] == [claimed[1].id]
+
+
+def test_outcomes_for_messages_another_worker_claimed_are_left_alone(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(4)], NOW)
+    with database.transaction() as session:
+        mine = claim_due(session, "w1", NOW, limit=2, lease=LEASE)
+        theirs = claim_due(session, "w2", NOW, limit=2, lease=LEASE)
+    outcomes = [SendOutcome(send.id, "sent", 250) for send in [*mine, *theirs]]
+    with database.transaction() as session:
+        assert record_outcomes(session, "w1", outcomes, NOW) == 2
+    states = [(row["state"], row["claimed_by"]) for row in _stored(database)]
+    assert states == [("sent", None), ("sent", None), ("sending", "w2"), ("sending", "w2")]
+
+
+def test_the_first_of_two_outcomes_for_one_message_counts(database: Database) -> None:
+    with database.transaction() as session:
+        plan_sends(session, [planned(1)], NOW)
+    with database.transaction() as session:
+        (send,) = claim_due(session, "w1", NOW, limit=10, lease=LEASE)
+    twice = [SendOutcome(send.id, "sent", 250), SendOutcome(send.id, "failed", 550)]
+    with database.transaction() as session:
+        assert record_outcomes(session, "w1", twice, NOW) == 1
+    assert [(row["state"], row["last_code"]) for row in _stored(database)] == [("sent", 250)]
+
+
+def test_times_with_any_offset_are_stored_in_utc_and_naive_ones_refused(
+    database: Database,
+) -> None:
+    berlin = timezone(timedelta(hours=1))
+    with database.transaction() as session:
+        plan_sends(session, [planned(1)], NOW.astimezone(berlin))
+    with database.transaction() as session:
+        (send,) = claim_due(session, "w1", NOW, limit=10, lease=LEASE)
+    retry = (NOW + timedelta(minutes=5)).astimezone(berlin)
+    outcome = SendOutcome(send.id, "deferred", 451, next_attempt_at=retry)
+    with database.transaction() as session:
+        assert record_outcomes(session, "w1", [outcome], NOW.astimezone(berlin)) == 1
+    (row,) = _stored(database)
+    assert (row["created_at"], row["updated_at"], row["next_attempt_at"]) == (NOW, NOW, retry)
+    assert row["next_attempt_at"].tzinfo == UTC
+    if not database.is_postgresql:
+        # The text UTCDateTime writes on SQLite, whichever statement wrote it.
+        with database.session() as session:
+            stored = session.connection().exec_driver_sql(
+                "SELECT created_at, updated_at, next_attempt_at FROM outbox"
+            )
+            assert stored.one() == (
+                "2026-11-23 09:00:00.000000",
+                "2026-11-23 09:00:00.000000",
+                "2026-11-23 09:05:00.000000",
+            )
+    naive = NOW.replace(tzinfo=None)
+    with database.transaction() as session, pytest.raises(ValueError, match="naive"):
+        plan_sends(session, [planned(2)], naive)
+    with database.transaction() as session, pytest.raises(ValueError, match="naive"):
+        record_outcomes(session, "w1", [SendOutcome(send.id, "sent", next_attempt_at=naive)], NOW)
