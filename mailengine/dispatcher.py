@@ -23,7 +23,7 @@ from mailengine.errors import MailengineError, RenderError
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
-from mailengine.store.outbox import claim_due, record_outcomes
+from mailengine.store.outbox import claim_due, record_outcomes, release_claims
 from mailengine.store.privacy import opted_out_topics
 from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
 from mailengine.store.records import ClaimedSend, SendOutcome
@@ -65,6 +65,7 @@ class _Prepared:
 
 @dataclass
 class _Batch:
+    claimed: int
     prepared: list[_Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
     tracked: list[TrackedLinkRow] = field(default_factory=list)
@@ -106,45 +107,91 @@ class Dispatcher:
     async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
         """Send everything due now; returns what this call did."""
         before = DispatchReport(**vars(self.report))
-        while not (stop is not None and stop.is_set()):
-            if await self.dispatch_batch() == 0:
-                break
+        await self._run(stop or asyncio.Event(), idle_seconds=None)
         return DispatchReport(
             **{name: getattr(self.report, name) - getattr(before, name) for name in vars(before)}
         )
 
     async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Keep draining until `stop` is set; in-flight SMTP transactions finish first."""
-        while not stop.is_set():
-            try:
-                claimed = await self.dispatch_batch()
-            except Exception:  # a database hiccup must not stop the engine; try again soon
-                log.exception("dispatching a batch failed; retrying shortly")
-                claimed = 0
-            if claimed == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        await self._run(stop, idle_seconds)
 
     async def dispatch_batch(self) -> int:
         """Claim one batch and see every message of it to a recorded outcome."""
-        now = self.clock.now()
-        claimed = await asyncio.to_thread(self._claim, now)
-        if not claimed:
+        batch = await self._next_batch()
+        if batch is None:
             return 0
-        loaded = await asyncio.to_thread(self._load, claimed, now)
-        batch = await asyncio.to_thread(self._prepare, claimed, loaded, now)
-        if batch.settled or batch.tracked:
-            await asyncio.to_thread(self._settle, batch)
+        await self._send_all(batch.prepared)
+        return batch.claimed
+
+    async def _run(self, stop: asyncio.Event, idle_seconds: float | None) -> None:
+        """Batch after batch, the next one claimed and composed while this one is sent.
+
+        Composing (rendering, DKIM) runs in a thread and signing releases the GIL, so one
+        process keeps more than one core busy. A batch taken ahead when `stop` comes is
+        handed back unsent, for this or another dispatcher to take at once.
+        """
+        ahead: asyncio.Task[_Batch | None] | None = None
+        try:
+            while not stop.is_set():
+                taken, ahead = ahead, None
+                try:
+                    batch = await (taken or self._next_batch())
+                    if batch is not None:
+                        if not stop.is_set():
+                            ahead = asyncio.create_task(self._next_batch())
+                        await self._send_all(batch.prepared)
+                        continue
+                except Exception:
+                    if idle_seconds is None:
+                        raise
+                    # a database hiccup must not stop the engine; try again soon
+                    log.exception("dispatching a batch failed; retrying shortly")
+                if idle_seconds is None:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        finally:
+            if ahead is not None:
+                await self._hand_back(ahead)
+
+    async def _next_batch(self) -> _Batch | None:
+        batch = await asyncio.to_thread(self._take_batch, self.clock.now())
+        if batch is not None:
             for outcome in batch.settled:
                 self.report.add(outcome.state)
-        await self._send_all(batch.prepared)
+        return batch
+
+    async def _hand_back(self, ahead: asyncio.Task[_Batch | None]) -> None:
+        try:
+            batch = await ahead
+        except Exception:  # its rows come back when their lease runs out
+            log.exception("taking a batch ahead failed")
+            return
+        if batch is not None and batch.prepared:
+            ids = [item.send.id for item in batch.prepared]
+            await asyncio.to_thread(self._release, ids)
+            log.info("outbox: %d taken ahead and handed back unsent", len(ids))
+
+    def _take_batch(self, now: datetime) -> _Batch | None:
+        """Claim, load and compose one batch, and store what it settled without SMTP."""
+        claimed = self._claim(now)
+        if not claimed:
+            return None
+        batch = self._prepare(claimed, self._load(claimed, now), now)
+        if batch.settled or batch.tracked:
+            self._settle(batch)
         log.info(
-            "outbox: %d claimed, %d handed to the mail server, %d settled without sending",
+            "outbox: %d claimed, %d ready for the mail server, %d settled without sending",
             len(claimed),
             len(batch.prepared),
             len(batch.settled),
         )
-        return len(claimed)
+        return batch
+
+    def _release(self, outbox_ids: Sequence[int]) -> None:
+        with self.database.transaction() as session:
+            release_claims(session, self.worker_id, outbox_ids, self.clock.now())
 
     # Steps of a batch
 
@@ -183,7 +230,7 @@ class Dispatcher:
             self._write_outcomes([(outcome, None) for outcome in batch.settled])
 
     def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
-        batch = _Batch()
+        batch = _Batch(len(claimed))
         for send in claimed:
             recipient = (
                 loaded.recipients.get(send.customer_id) if send.customer_id is not None else None

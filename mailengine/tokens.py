@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 
 PURPOSES = ("unsubscribe", "preferences", "confirm")
@@ -24,7 +23,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(secret: bytes, purpose: str, subject: bytes) -> bytes:
-    return hmac.new(secret, purpose.encode() + b"\x00" + subject, hashlib.sha256).digest()
+    # hmac.digest is OpenSSL's one-shot HMAC: a third of the cost of hmac.new(...).digest().
+    return hmac.digest(secret, purpose.encode() + b"\x00" + subject, "sha256")
 
 
 def make_token(secret: bytes, purpose: str, address_hash: str) -> str:

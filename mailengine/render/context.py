@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal, NotRequired, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -333,6 +334,7 @@ def sender_context(sender: SenderData) -> SenderContext:
     }
 
 
+@lru_cache(maxsize=1024)
 def normalise_locale(value: str, default: str = DEFAULT_LOCALE) -> Locale:
     """`de-DE`, `de_DE` or `de` as a Babel locale; an unknown one falls back to `default`."""
     text = value.strip().replace("-", "_")
@@ -342,6 +344,7 @@ def normalise_locale(value: str, default: str = DEFAULT_LOCALE) -> Locale:
         return Locale.parse(default)
 
 
+@lru_cache(maxsize=1024)
 def normalise_timezone(value: str) -> str:
     """An IANA zone name; an unknown one falls back to UTC rather than failing every send."""
     try:

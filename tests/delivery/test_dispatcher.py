@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from mailengine.clock import FrozenClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
+from mailengine.dispatcher import Dispatcher, DispatchOptions
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.api_queries import find_link
 from mailengine.store.coupons import coupon_table
@@ -22,6 +25,7 @@ from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import save_preferences
 from mailengine.store.records import ConsentStatement, CustomerUpsert
 from mailengine.store.suppressions import is_suppressed, suppress
+from mailengine.transport.base import DeliveryResult, Envelope
 from mailengine.transport.memory import MemoryTransport
 from mailengine.verp import decode_bounce_address
 from tests.conftest import NOW
@@ -267,3 +271,56 @@ async def test_a_workflow_the_customer_opted_out_of_is_not_sent(
     report = await make_dispatcher(database, transport, composer, clock).drain()
     assert (report.sent, report.suppressed) == (1, 1)
     assert [e.rcpt_to for e in transport.outbox] == ["ben@example.com"]
+
+
+class _WatchedDispatcher(Dispatcher):
+    """Says when its second batch (the one taken ahead) is claimed and composed."""
+
+    taken = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.second_batch_taken = asyncio.Event()
+
+    async def _next_batch(self) -> Any:
+        batch = await super()._next_batch()
+        self.taken += 1
+        if self.taken == 2:
+            self.second_batch_taken.set()
+        return batch
+
+
+class _StopWhenTakenAhead(MemoryTransport):
+    """Holds each message of the first batch until the next batch is taken, then asks to stop."""
+
+    def __init__(self, stop: asyncio.Event, taken_ahead: asyncio.Event) -> None:
+        super().__init__()
+        self.stop = stop
+        self.taken_ahead = taken_ahead
+
+    async def _deliver(self, envelope: Envelope) -> DeliveryResult:
+        await self.taken_ahead.wait()
+        self.stop.set()
+        return await super()._deliver(envelope)
+
+
+async def test_the_batch_taken_ahead_is_handed_back_unsent_on_stop(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    people = [(f"p{i}@example.com", f"P{i}", "granted") for i in range(10)]
+    plan(database, add_customers(database, people))
+    stop = asyncio.Event()
+    options = DispatchOptions(batch_size=4)
+    dispatcher = _WatchedDispatcher(database, MemoryTransport(), composer, clock, options=options)
+    transport = _StopWhenTakenAhead(stop, dispatcher.second_batch_taken)
+    dispatcher.transport = transport
+    await asyncio.wait_for(dispatcher.serve(stop), timeout=30)
+    assert len(transport.outbox) == 4  # the batch in hand was finished, nothing more
+    with database.session() as session:
+        rows = session.execute(
+            select(outbox_table.c.state, outbox_table.c.attempts, outbox_table.c.claimed_by)
+        ).all()
+    assert sorted(state for state, _, _ in rows) == ["queued"] * 6 + ["sent"] * 4
+    assert {(attempts, by) for state, attempts, by in rows if state == "queued"} == {(0, None)}
+    again = await make_dispatcher(database, MemoryTransport(), composer, clock).drain()
+    assert again.sent == 6
