@@ -10,11 +10,12 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import HealthCheck, given, settings
 
 from mailengine.dkim import DkimError, DkimSigner
 from mailengine.errors import ConfigError
 from mailengine.message import MimeBytes, OutgoingMessage, build_mime
-from tests.test_message import BASE
+from tests.test_message import BASE, mjml_like_html, mostly_ascii
 
 
 def _pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -156,3 +157,36 @@ def test_dns_records(signer: DkimSigner) -> None:
     record = signer.dns_record()
     key_type = "rsa" if signer.algorithm == "rsa-sha256" else "ed25519"
     assert record.startswith(f"v=DKIM1; k={key_type}; p=")
+
+
+def test_quoted_printable_html_with_blanks_verifies(signer: DkimSigner) -> None:
+    """Indentation, runs of spaces, tabs and trailing blanks: the body build_mime writes needs
+    no relaxed canonicalisation, which the signer relies on for MimeBytes."""
+    html = mjml_like_html() + "\n\t\tTabs  and   runs \n    \n"
+    message = build_mime(replace(BASE, html=html, text="Hello  Jane,\there are  offers \n" * 9))
+    assert message.count(b"Content-Transfer-Encoding: quoted-printable") == 2
+    assert verify(signer.sign(message), signer)
+
+
+def test_other_bytes_with_folded_repeated_headers_verify(signer: DkimSigner) -> None:
+    raw = (
+        b"From:  Shop \t <a@shop.example>  \r\n"
+        b"To: b@example.com\r\n"
+        b"Subject:\tmany\r\n \t  folded \r\n\t words  \r\n"
+        b"Subject: second  subject\r\n"
+        b"X-Other: not signed\r\n"
+        b"\r\n"
+        b"\tindented  body \t \r\n  \r\nlast line  \r\n\r\n"
+    )
+    signed = signer.sign(raw)
+    assert verify(signed, signer)
+    head = signed.split(b"bh=", 1)[0]
+    assert head.count(b"subject") == 3  # two instances and the oversign
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(html=mostly_ascii(), text=mostly_ascii())
+def test_any_message_verifies(signer: DkimSigner, html: str, text: str) -> None:
+    assert verify(signer.sign(build_mime(replace(BASE, html=html, text=text))), signer)

@@ -66,8 +66,39 @@ def check_wire_rules(data: bytes) -> None:
     for line in lines_of(head):
         assert len(line) <= 998
     for line in lines_of(body):
-        assert len(line) <= 76, line
+        assert len(line) <= 78, line
         assert not line.startswith((b".", b"From "))
+    for part in parse(data).walk():
+        if part["Content-Transfer-Encoding"] in ("quoted-printable", "base64"):
+            payload = part.get_payload()
+            assert isinstance(payload, str)
+            assert max(map(len, payload.split("\n"))) <= 76 + 1  # (with its CR)
+    # what DKIM's relaxed body canonicalisation would change (the signer relies on it)
+    assert b"\t" not in body and b"  " not in body and b" \r\n" not in body
+
+
+def parts_of(data: bytes) -> tuple[EmailMessage, EmailMessage]:
+    plain, rich = parse(data).iter_parts()
+    assert isinstance(plain, EmailMessage) and isinstance(rich, EmailMessage)
+    return plain, rich
+
+
+def mjml_like_html(rows: int = 12) -> str:
+    """Long lines full of attributes ("="), indentation, a few € and ä, as MRML writes them."""
+    row = (
+        '<tr><td align="left" style="font-size:0px;padding:10px 25px;word-break:break-word;">'
+        '<div style="font-family:Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;">'
+        'Artikel {n}: {n}9,00 {currency} <a href="https://shop.example/p/{n}?c=1&amp;u=2">'
+        "Ansehen</a></div></td></tr>"
+    )
+    long_line = "".join(row.format(n=n, currency="EUR" if n % 4 else "€") for n in range(rows))
+    return (
+        '<!DOCTYPE html><html lang="de"><head><title>Angebote für Sie</title>\n'
+        '<style type="text/css">\n  .price { font-weight: bold; }\n</style></head>\n'
+        f'<body style="word-spacing:normal;"><table>{long_line}</table>\n'
+        "          \n          Ihre Angebote der Woche.\n"
+        f"<p>Beispiel GmbH, Musterstraße 1</p>{long_line}</body></html>"
+    )
 
 
 def test_headers_of_a_marketing_message() -> None:
@@ -268,3 +299,112 @@ def test_dots_from_lines_and_long_lines_in_a_single_part(text: str) -> None:
     data = build_mime(replace(BASE, text=text, html=None))
     check_wire_rules(data)
     assert same_text(parse(data).get_content(), text)
+
+
+ASCII_PARAGRAPH = "An ASCII paragraph, so that non-ASCII characters are rare.\n" * 30
+
+
+def test_mostly_ascii_html_goes_as_quoted_printable() -> None:
+    html, text = mjml_like_html(), "Hello Jane, here are your offers, from 9 €.\n" * 40
+    data = build_mime(replace(BASE, html=html, text=text))
+    check_wire_rules(data)
+    plain, rich = parts_of(data)
+    assert rich["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert same_text(rich.get_content(), html)
+    assert same_text(plain.get_content(), text)
+    body = data.split(b"\r\n\r\n", 2)[2]
+    assert b"f=C3=BCr Sie" in body and b"=E2=82=AC" in body and b'align=3D"left"' in body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Привет, как дела? Это письмо на русском языке.\n" * 20,
+        "日本語のメールです。よろしくお願いします。\n" * 20,
+        "Ελληνικά γράμματα σε ένα μήνυμα\n" * 20,
+        "Grüße aus Berlin, schöne Bücher für Sie.\n" * 20,  # cheaper as base64 to encode
+    ],
+)
+def test_text_with_many_non_ascii_letters_goes_as_base64(text: str) -> None:
+    data = build_mime(replace(BASE, text=text, html=f"<p>{text}</p>"))
+    check_wire_rules(data)
+    plain, rich = parts_of(data)
+    assert plain["Content-Transfer-Encoding"] == "base64"
+    assert rich["Content-Transfer-Encoding"] == "base64"
+    assert same_text(plain.get_content(), text)
+    lines = data.split(b"\r\n\r\n", 2)[2].split(b"\r\n")
+    assert max(map(len, lines)) == 76
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "x" * 76 + "\n" + "y" * 75 + "€\n" + "z" * 73 + "=\n",  # lines about 76 long
+        "a" * 74 + "=" + "b" * 200,  # an escape where the cut falls, no final newline
+        "a" * 73 + "€" + "b" * 200,
+        ("a" * 74 + ".b") * 30,  # a dot where the cut falls moves the cut back
+        ("a" * 74 + "From here") * 30,
+        "=" + "." * 300 + "\n" + "ä" + "." * 150,  # dots all the way: escaped
+        "." * 76 + "\n.\nFrom x\n",
+        "trailing spaces   \ntab\tin the middle\t\n        indented €\n",
+        "Grüße" + " aus Berlin" * 60 + "\r\nzwei Zeilen\rdrei Zeilen\n",
+        "ends in a space, after a €" + " " * 300,
+        "ends in a dot, after a €" + "." * 362,
+    ],
+)
+def test_quoted_printable_edges_read_back_exactly(html: str) -> None:
+    html = ASCII_PARAGRAPH + html
+    data = build_mime(replace(BASE, html=html))
+    check_wire_rules(data)
+    _, rich = parts_of(data)
+    assert rich["Content-Transfer-Encoding"] == "quoted-printable"
+    assert same_text(rich.get_content(), html)
+
+
+def test_control_characters_with_non_ascii_read_back_exactly() -> None:
+    text = "Grüße\n" + "\x00 \x01mark\x7f\x1b[0m  two spaces\ttab \n" * 30 + "Ende €"
+    data = build_mime(replace(BASE, text=text, html=text))
+    check_wire_rules(data)
+    plain, rich = parts_of(data)
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert same_text(plain.get_content(), text)
+    assert same_text(rich.get_content(), text)
+
+
+@st.composite
+def mostly_ascii(draw: st.DrawFn) -> str:
+    """ASCII with what quoted-printable has to escape or cut around, long lines, and now and
+    then (at most one in 300 characters) anything else: ä, €, an emoji, a control character."""
+    pieces = [*"abc =.F\t\n", "From ", "  ", "=3D", "\r\n", "\r", "x" * 70]
+    text = "".join(draw(st.lists(st.sampled_from(pieces), min_size=60, max_size=400)))
+    for _ in range(draw(st.integers(min(1, len(text) // 300), len(text) // 300))):
+        at = draw(st.integers(0, len(text)))
+        other = st.one_of(st.sampled_from("äöüß€é😀"), st.characters(codec="utf-8"))
+        text = text[:at] + draw(other) + text[at:]
+    return text * draw(st.integers(1, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(html=mostly_ascii())
+def test_any_mostly_ascii_text_reads_back_exactly(html: str) -> None:
+    data = build_mime(replace(BASE, html=html))
+    check_wire_rules(data)
+    _, rich = parts_of(data)
+    assert same_text(rich.get_content(), html)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.text(st.sampled_from("ab=. "), max_size=80),
+    run=st.sampled_from(["=", ".", "€", " ", "From ", "=3D", "x"]),
+    count=st.integers(min_value=1, max_value=120),
+    tail=st.text(st.sampled_from("ab=.F \n"), max_size=80),
+)
+def test_long_lines_are_cut_anywhere_safely(prefix: str, run: str, count: int, tail: str) -> None:
+    html = ASCII_PARAGRAPH + prefix + run * count + tail + "€"
+    data = build_mime(replace(BASE, html=html, text=html))
+    check_wire_rules(data)
+    plain, rich = parts_of(data)
+    assert same_text(plain.get_content(), html)
+    assert same_text(rich.get_content(), html)
