@@ -13,12 +13,13 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailengine.addresses import address_hash
 from mailengine.clock import Clock
-from mailengine.composer import Composer
+from mailengine.composer import ComposedMessage, Composer
 from mailengine.errors import MailengineError, RenderError
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DispatchOptions:
     batch_size: int = 200
+    compose_threads: int = 2
     lease: timedelta = timedelta(minutes=10)
     retry_for: timedelta = timedelta(hours=72)
     first_retry: timedelta = timedelta(minutes=2)
@@ -102,6 +104,7 @@ class Dispatcher:
         self.worker_id = worker_id or f"dispatcher-{uuid.uuid4().hex[:12]}"
         self._may_send = may_send
         self._recorder = _GroupCommit(self._write_outcomes)
+        self._composing: ThreadPoolExecutor | None = None
         self.report = DispatchReport()
 
     async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -231,29 +234,44 @@ class Dispatcher:
 
     def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
         batch = _Batch(len(claimed))
-        for send in claimed:
-            recipient = (
-                loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
-            )
-            reason = loaded.verdicts[send.id]
-            if reason is not None:
-                batch.settled.append(SendOutcome(send.id, "suppressed", reply=reason))
-                continue
-            if recipient is None:
-                recipient = _stranger(send)
-            try:
-                composed = self.composer.compose(send, recipient, now, loaded.coupons.get(send.id))
-            except RenderError as error:
-                log.warning("render error for outbox %s: %s", send.id, error)
-                batch.settled.append(SendOutcome(send.id, "failed", reply=f"render error: {error}"))
-                continue
-            except MailengineError as error:  # e.g. a header that cannot be written safely
-                log.warning("cannot build outbox %s: %s", send.id, error)
-                batch.settled.append(SendOutcome(send.id, "failed", reply=f"cannot build: {error}"))
-                continue
-            batch.prepared.append(_Prepared(send, composed.envelope))
-            batch.tracked.extend(composed.tracked)
+        composed = self._composers().map(lambda send: self._compose(send, loaded, now), claimed)
+        for send, result in zip(claimed, composed, strict=True):
+            if isinstance(result, SendOutcome):
+                batch.settled.append(result)
+            else:
+                batch.prepared.append(_Prepared(send, result.envelope))
+                batch.tracked.extend(result.tracked)
         return batch
+
+    def _composers(self) -> ThreadPoolExecutor:
+        """Threads composing a batch: while one waits for OpenSSL's signature (the GIL
+        released), another renders."""
+        if self._composing is None:
+            self._composing = ThreadPoolExecutor(
+                self.options.compose_threads, thread_name_prefix="compose"
+            )
+        return self._composing
+
+    def _compose(
+        self, send: ClaimedSend, loaded: _Loaded, now: datetime
+    ) -> ComposedMessage | SendOutcome:
+        """The finished message, or the outcome that settles this send without SMTP."""
+        reason = loaded.verdicts[send.id]
+        if reason is not None:
+            return SendOutcome(send.id, "suppressed", reply=reason)
+        recipient = (
+            loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
+        )
+        if recipient is None:
+            recipient = _stranger(send)
+        try:
+            return self.composer.compose(send, recipient, now, loaded.coupons.get(send.id))
+        except RenderError as error:
+            log.warning("render error for outbox %s: %s", send.id, error)
+            return SendOutcome(send.id, "failed", reply=f"render error: {error}")
+        except MailengineError as error:  # e.g. a header that cannot be written safely
+            log.warning("cannot build outbox %s: %s", send.id, error)
+            return SendOutcome(send.id, "failed", reply=f"cannot build: {error}")
 
     def _verdict(self, send: ClaimedSend, loaded: _Loaded) -> str | None:
         """Why this message must not go now, or None. Checked at send time, not at planning."""
