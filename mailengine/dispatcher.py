@@ -306,6 +306,7 @@ class Dispatcher:
                 self.report.add(outcome.state)
 
         workers = max(1, min(self.transport.concurrency, len(prepared)))
+        self._recorder.workers = workers
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     def _outcome(self, item: _Prepared, result: DeliveryResult) -> tuple[SendOutcome, str | None]:
@@ -340,22 +341,42 @@ class Dispatcher:
 
 
 class _GroupCommit:
-    """Workers wait for their outcome to be stored; outcomes arriving together share a commit."""
+    """Workers wait for their outcome to be stored; outcomes arriving together share a commit.
 
-    def __init__(self, write: Callable[[Sequence[tuple[SendOutcome, str | None]]], None]) -> None:
+    A commit waits up to `linger` seconds for more outcomes, until every worker sending has
+    one pending (none can come before that commit then): a transaction costs 0.3-1 ms of CPU
+    whether it stores one outcome or eight.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[tuple[SendOutcome, str | None]]], None],
+        linger: float = 0.002,
+    ) -> None:
         self._write = write
+        self._linger = linger
+        self.workers = 1  # sending now, so at most this many outcomes can be waiting
         self._pending: list[tuple[SendOutcome, str | None, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._all_in: asyncio.Future[None] | None = None
 
     async def record(self, outcome: SendOutcome, suppress_address: str | None) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((outcome, suppress_address, done))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
+        elif len(self._pending) >= self.workers and self._all_in and not self._all_in.done():
+            self._all_in.set_result(None)
         await done
 
     async def _flush(self) -> None:
         while self._pending:
+            if len(self._pending) < self.workers:
+                self._all_in = asyncio.get_running_loop().create_future()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._linger):
+                        await self._all_in
+                self._all_in = None
             items, self._pending = self._pending, []
             try:
                 await asyncio.to_thread(self._write, [(o, a) for o, a, _ in items])
