@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 
 PURPOSES = ("unsubscribe", "preferences", "confirm")
@@ -23,8 +24,10 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(secret: bytes, purpose: str, subject: bytes) -> bytes:
-    # hmac.digest is OpenSSL's one-shot HMAC: a third of the cost of hmac.new(...).digest().
-    return hmac.digest(secret, purpose.encode() + b"\x00" + subject, "sha256")
+    # Not hmac.digest: CPython releases the GIL around that one-shot call whatever the size,
+    # and getting it back while other threads compose mail can take a 5 ms switch interval
+    # (measured: 293 calls/s beside one busy thread, against 113,000/s for hmac.new).
+    return hmac.new(secret, purpose.encode() + b"\x00" + subject, hashlib.sha256).digest()
 
 
 def make_token(secret: bytes, purpose: str, address_hash: str) -> str:
