@@ -1,0 +1,127 @@
+"""Where one dispatcher's CPU goes, per message sent: each step timed with its thread's clock.
+
+    .venv/bin/python bench/dispatch_steps.py --messages 4000
+
+One dispatcher process on SQLite sends the pipeline bench's weekly offers (~40 KB, DKIM
+RSA-2048) into Postfix's smtp-sink (or an aiosmtpd sink). Each step is wrapped in
+`time.thread_time()`, which counts only the CPU of the thread running it, so steps that
+overlap on other threads are not counted twice. The event loop line is the main thread's CPU
+while the dispatcher runs (SMTP, scheduling, group commit). Also shown: the process's CPU,
+the sink's, and the whole machine's, per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mailengine import composer, dispatcher, dkim
+from mailengine.render import library
+
+if TYPE_CHECKING:
+    from bench import pipeline_bench as pipeline
+else:
+    import pipeline_bench as pipeline  # beside this script, which runs as a script
+
+SPENT: dict[str, float] = {}
+
+
+def timed(owner: Any, name: str, label: str) -> None:
+    """Replace owner.name with a wrapper adding its thread CPU time to SPENT[label]."""
+    function: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SPENT[label] = SPENT.get(label, 0.0) + time.thread_time() - started
+
+    setattr(owner, name, wrapper)
+
+
+def timed_loop() -> None:
+    """The main thread's CPU while a dispatcher runs: the event loop's share."""
+    run: Callable[..., Coroutine[Any, Any, None]] = dispatcher.Dispatcher._run
+
+    async def wrapper(self: dispatcher.Dispatcher, *args: Any, **kwargs: Any) -> None:
+        started = time.thread_time()
+        try:
+            await run(self, *args, **kwargs)
+        finally:
+            SPENT["event loop (SMTP, outcomes)"] = time.thread_time() - started
+
+    dispatcher.Dispatcher._run = wrapper  # type: ignore[method-assign]
+
+
+STEPS = [
+    (dispatcher.Dispatcher, "_claim", "claim"),
+    (dispatcher.Dispatcher, "_load", "load recipients"),
+    (composer.Composer, "compose", "compose (all of it)"),
+    (composer.Composer, "links", "  signed links"),
+    (composer.Composer, "context", "  context"),
+    (library.TemplateLibrary, "render", "  render"),
+    (composer, "build_mime", "  MIME"),
+    (dkim.DkimSigner, "sign", "  DKIM (all of it)"),
+    (dkim.DkimSigner, "_signature", "    RSA signature"),
+    (dispatcher.Dispatcher, "_write_outcomes", "record outcomes"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
+    args = parser.parse_args()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        templates, workflow = pipeline.write_shop(Path(folder))
+        url = f"sqlite:///{folder}/steps.db"
+        pipeline.load_customers(url, math.ceil(args.messages / pipeline.CONSENT_SHARE), 7)
+        planned, _, _ = pipeline.plan_part(url, workflow, args.messages)
+        for owner, name, label in STEPS:
+            timed(owner, name, label)
+        timed_loop()
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = int(probe.getsockname()[1])
+        with pipeline.sink(args.sink, port) as (sink_name, sink_pid):
+            job = pipeline.SendJob(url, templates, pem, port, args.connections)
+            before = (os.times(), pipeline.process_cpu_seconds(sink_pid))
+            machine = pipeline.machine_busy_seconds()
+            sent, _, started, ended, _ = pipeline.send_part(job, threading.Barrier(1))
+            after = (os.times(), pipeline.process_cpu_seconds(sink_pid))
+            machine = pipeline.machine_busy_seconds() - machine
+    process = (after[0].user + after[0].system) - (before[0].user + before[0].system)
+    print(
+        f"{sent:,} of {planned:,} messages sent in {ended - started:.1f} s "
+        f"({sent / (ended - started):,.0f} msg/s), one dispatcher on SQLite, into {sink_name}"
+    )
+    print("CPU per message sent, ms:")
+    for label, seconds in SPENT.items():
+        print(f"  {label:<30} {seconds * 1000 / sent:6.3f}")
+    print(f"  {'this process (all threads)':<30} {process * 1000 / sent:6.3f}")
+    print(f"  {'the sink':<30} {(after[1] - before[1]) * 1000 / sent:6.3f}")
+    print(f"  {'the whole machine':<30} {machine * 1000 / sent:6.3f}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+
+
+if __name__ == "__main__":
+    main()
