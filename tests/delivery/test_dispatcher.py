@@ -324,3 +324,21 @@ async def test_the_batch_taken_ahead_is_handed_back_unsent_on_stop(
     assert {(attempts, by) for state, attempts, by in rows if state == "queued"} == {(0, None)}
     again = await make_dispatcher(database, MemoryTransport(), composer, clock).drain()
     assert again.sent == 6
+
+
+class _CountingDispatcher(Dispatcher):
+    commits: int = 0
+
+    def _write_outcomes(self, items: Any) -> None:
+        self.commits += 1
+        super()._write_outcomes(items)
+
+
+async def test_outcomes_arriving_together_share_a_commit(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    people = [(f"p{i}@example.com", f"P{i}", "granted") for i in range(40)]
+    plan(database, add_customers(database, people))
+    dispatcher = _CountingDispatcher(database, MemoryTransport(), composer, clock)
+    assert (await dispatcher.drain()).sent == 40
+    assert dispatcher.commits <= 40 // 4  # 8 workers: groups of several outcomes, not one each

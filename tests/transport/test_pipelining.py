@@ -138,3 +138,12 @@ async def test_a_reply_nobody_asked_for_retires_the_connection() -> None:
     assert (first.status, second.status) == ("sent", "sent")
     assert len(script.messages) == 2
     assert script.sessions == 2  # the 421 was never taken for the next message's reply
+
+
+async def test_a_reply_that_is_not_smtp_defers_and_drops_the_connection() -> None:
+    garbled = _line_by_line(b"hello, this is not SMTP\r\n", b"250 queued\r\n")
+    async with _serve(garbled) as (port, script), _transport(port) as transport:
+        result = await transport.send(sample_envelope("jane@example.com", 1))
+    assert (result.status, result.smtp_code, result.stage) == ("deferred", None, "mail")
+    assert "not an SMTP reply" in result.reply
+    assert script.messages == []
