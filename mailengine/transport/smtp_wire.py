@@ -44,6 +44,7 @@ class SmtpWire(asyncio.Protocol):
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._buffer = bytearray()
+        self._continued: list[bytes] = []
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
@@ -125,7 +126,7 @@ class SmtpWire(asyncio.Protocol):
                 self._broken(MalformedReply("a reply longer than 64 KB"))
             return
         start = 0
-        lines: list[bytes] = []
+        lines = self._continued  # lines of a multi-line reply whose last line has not come
         while (end := buffer.find(b"\n", start)) >= 0:
             line = bytes(buffer[start:end]).rstrip(b"\r")
             start = end + 1
@@ -139,10 +140,10 @@ class SmtpWire(asyncio.Protocol):
                     part[4:].strip(b" \t").decode("utf-8", "surrogateescape") for part in lines
                 )
                 self._arrived(Reply(int(code), text))
-                lines = []
+                lines.clear()
         if start:
             del buffer[:start]
-        if len(buffer) > MAX_REPLY_BYTES:
+        if len(buffer) + sum(map(len, lines)) > MAX_REPLY_BYTES:
             self._broken(MalformedReply("a reply longer than 64 KB"))
 
     def eof_received(self) -> bool:

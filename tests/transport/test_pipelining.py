@@ -147,3 +147,29 @@ async def test_a_reply_that_is_not_smtp_defers_and_drops_the_connection() -> Non
     assert (result.status, result.smtp_code, result.stage) == ("deferred", None, "mail")
     assert "not an SMTP reply" in result.reply
     assert script.messages == []
+
+
+async def _slow_multiline_refusal(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, script: Script
+) -> None:
+    """Refuses the recipient with a two-line reply whose lines come in separate packets."""
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb == b"RCPT":
+            writer.write(b"550-5.1.1 the mailbox jane does not exist\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"550 5.1.1 see https://postmaster.example/550\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            return
+        else:
+            writer.write(b"503 no valid recipients\r\n" if verb == b"DATA" else b"250 ok\r\n")
+
+
+async def test_a_multiline_reply_split_across_packets_is_read_whole() -> None:
+    async with _serve(_slow_multiline_refusal) as (port, _), _transport(port) as transport:
+        result = await transport.send(sample_envelope("jane@example.com", 1))
+    assert (result.status, result.smtp_code, result.stage) == ("failed", 550, "rcpt")
+    assert "does not exist" in result.reply and "postmaster.example" in result.reply
+    assert result.hard_bounce
