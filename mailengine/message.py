@@ -4,45 +4,31 @@ The standard library's EmailMessage costs 3-5 ms per message; building the bytes
 fraction of a millisecond. The output is what `email.parser.BytesParser(policy=default)` reads
 back exactly: quoted-printable or base64 bodies (lines of at most 76 characters), RFC 2047
 encoded-words for non-ASCII subjects and display names, folded header lines. No line of the
-output starts with "." or "From ", so a transport can skip dot-stuffing.
+output starts with "." or "From ", so a transport can skip dot-stuffing. The bodies are
+encoded in `body_encoding`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import codecs
 import random
-import re
 import string
-import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from itertools import repeat
 
 from mailengine.addresses import InvalidAddressError, normalize_email
+from mailengine.body_encoding import encode_text_part
 from mailengine.clock import ensure_aware
 from mailengine.errors import MailengineError
 
 _CRLF = "\r\n"
-_FOLD_AT = 78  # preferred line length, of 7bit bodies too (RFC 5322 2.1.1); 998 is the limit
+_FOLD_AT = 78  # preferred length of a header line (RFC 5322 2.1.1); 998 is the limit
 _WORD_BYTES = 39  # UTF-8 bytes per encoded-word: `=?utf-8?b?` + 52 chars + `?=` is 64 columns
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
 _ID_TEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~.")
-# What the fast quoted-printable path takes as it is, and \x01, its mark for "=" in escapes.
-_QP_PLAIN = bytes(range(32, 127)) + b"\t\n\x01"
-_SIZE_SAMPLE = 1024  # characters counted to choose between quoted-printable and base64
-_EQUALS = ord("=")
-_BASE64_LINES = [struct.Struct("76s" * count) for count in range(65)]
-_DOT_OR_FROM = (b".", b"From ")
-# Up to 75 characters of an escaped line, not ending inside an =XX escape nor before "." or
-# "From " (a transport would have to stuff the dot; "From " is mangled by mbox). Only a run of
-# some 72 dots leaves no such place; findall then skips a character (see _soft_breaks).
-_QP_PIECE = re.compile(rb".{1,75}(?<!=)(?<!=.)(?!\.|From )", re.DOTALL)
-_LINE_START = re.compile(rb"\n(?:\.|From )[^\r\n]*")
 _HEADER_NAME = frozenset(chr(code) for code in range(33, 127)) - {":"}
 _OWN_HEADERS = frozenset(
     {
@@ -125,11 +111,11 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
     if message.bounce_address:  # empty: the null return path of automatic replies (RFC 3834)
         _check_address(message.bounce_address, "bounce address")
 
-    text_part = _text_part("plain", message.text, alone=message.html is None)
+    text_part = encode_text_part("plain", message.text, alone=message.html is None)
     if message.html is None:
         headers.extend(text_part[0])
         return MimeBytes((_CRLF.join(headers) + _CRLF + _CRLF).encode("ascii") + text_part[1])
-    html_part = _text_part("html", message.html)
+    html_part = encode_text_part("html", message.html)
     # "=_" never occurs in quoted-printable or base64 text, and 96 random bits keep the
     # boundary out of 7bit text; it needs no secrecy, so the Mersenne Twister does (os.urandom
     # is a system call, and releasing the GIL for it costs a thread switch under load).
@@ -150,201 +136,6 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
             )
         )
     )
-
-
-# Bodies
-
-
-def _text_part(subtype: str, content: str, *, alone: bool = False) -> tuple[list[str], bytes]:
-    """Content headers and encoded body (which may lack a final CRLF only when 7bit).
-
-    ASCII in lines of up to 78 goes as it is (7bit); other ASCII, and text with a few non-ASCII
-    characters, as quoted-printable; the rest as base64 (see _quoted_printable_pays).
-    """
-    if "\r" in content:
-        content = content.replace("\r\n", "\n").replace("\r", "\n")
-    if content.isascii():
-        data = content.encode("ascii")
-        if _is_plain_7bit(data) and not (alone and data and not data.endswith(b"\n")):
-            # (a lone part must end in CRLF; quoted-printable can add one that decodes to nothing)
-            encoding, body = "7bit", data.replace(b"\n", b"\r\n")
-        else:
-            encoding, body = "quoted-printable", _quoted_printable(content)
-    elif _quoted_printable_pays(content):
-        encoding, body = "quoted-printable", _quoted_printable(content)
-    else:
-        data = content.encode("utf-8")
-        encoding, body = "base64", _base64_lines(data.replace(b"\n", b"\r\n"))
-    headers = [
-        f"Content-Type: text/{subtype}; charset=utf-8",
-        f"Content-Transfer-Encoding: {encoding}",
-    ]
-    return headers, body
-
-
-def _is_plain_7bit(data: bytes) -> bool:
-    """No NUL, no line over 78 octets, none starting with "." or "From ", no blanks that
-    DKIM's relaxed canonicalisation would change (tabs, two spaces, a space at a line end).
-
-    The cheap checks come first: HTML with long lines fails on its first line.
-    """
-    if len(data) > _FOLD_AT and (
-        data.find(b"\n", 0, _FOLD_AT + 1) < 0 or max(map(len, data.split(b"\n"))) > _FOLD_AT
-    ):
-        return False
-    return not (
-        b"\x00" in data
-        or b"\t" in data
-        or data.startswith(_DOT_OR_FROM)
-        or data.endswith(b" ")
-        or b"\n." in data
-        or b"\nFrom " in data
-        or b"  " in data
-        or b" \n" in data
-    )
-
-
-def _quoted_printable_pays(text: str) -> bool:
-    """Whether text with non-ASCII characters goes as quoted-printable rather than base64: when
-    at most one character in 256 is non-ASCII (a few €, ä in HTML), and quoted-printable (3
-    octets per UTF-8 byte of those, "=" as "=3D") comes out no larger than base64 (4 octets per
-    3 bytes).
-
-    Size alone would allow some 9 % of characters from 2-byte scripts, but the encoder calls
-    its error handler once per run of non-ASCII characters (about 1 µs): German prose, 2 % of
-    letters with umlauts, would take several times longer than base64.
-
-    Counted on at most about 1,000 evenly spaced characters, as a pass over a whole 30 KB text
-    costs about as much as encoding it; a wrong guess only costs time or size.
-    """
-    sample = text[:: len(text) // _SIZE_SAMPLE + 1]
-    ascii_count = len(sample.encode("ascii", "ignore"))
-    if (len(sample) - ascii_count) * 256 > len(sample):
-        return False
-    utf8_count = len(sample.encode("utf-8"))
-    quoted = ascii_count + 2 * sample.count("=") + 3 * (utf8_count - ascii_count)
-    return 3 * quoted <= 4 * utf8_count
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """Base64 in lines of 76 characters, each ending in CRLF, cut by struct up to 64 lines at
-    a time rather than sliced one by one."""
-    encoded = base64.b64encode(data)
-    whole, rest = divmod(len(encoded), 76)
-    lines: list[bytes] = []
-    start = 0
-    while whole:
-        count = min(whole, len(_BASE64_LINES) - 1)
-        lines += _BASE64_LINES[count].unpack_from(encoded, start)
-        start += 76 * count
-        whole -= count
-    if rest:
-        lines.append(encoded[start:])
-    lines.append(b"")
-    return b"\r\n".join(lines)
-
-
-def _escape_non_ascii(error: UnicodeError) -> tuple[str, int]:
-    r"""Codec error handler: a run of non-ASCII characters as its UTF-8 bytes, each written
-    "\x01XX" (the "\x01" becomes "=" once the text's own "=" are escaped)."""
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    run = error.object[error.start : error.end]
-    escaped = _NON_ASCII_ESCAPES.get(run)
-    if escaped is None:
-        escaped = "\x01" + run.encode("utf-8").hex("\x01").upper()
-        if len(run) == 1:  # single letters (ä, é, €) recur; whole runs seldom do
-            _NON_ASCII_ESCAPES[run] = escaped
-    return escaped, error.end
-
-
-_NON_ASCII_ESCAPES: dict[str, str] = {}
-codecs.register_error("mailengine.qp", _escape_non_ascii)
-
-
-def _quoted_printable(text: str) -> bytes:
-    """Quoted-printable of LF-only text in CRLF lines, lines starting with "." or "From "
-    encoded (=2E, =46), ending in a line break (a soft one if the text does not end in one).
-
-    Text without control characters (HTML from MJML: long lines, many "=", a few non-ASCII
-    letters) takes a path of C-speed operations, about 1.5 times as fast as binascii.b2a_qp:
-    the ASCII encoder with an error handler called once per run of non-ASCII characters,
-    bytes.replace, checks mapped over the lines, a regex cutting long lines.
-    Spaces and tabs are escaped where DKIM's relaxed canonicalisation would change them.
-    """
-    data = text.encode("ascii", "mailengine.qp")
-    if "\x01" in text or data.translate(None, _QP_PLAIN):  # control characters
-        encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=True, istext=True, header=False)
-        encoded = encoded.replace(b"\n", b"\r\n")
-        if encoded.startswith(_DOT_OR_FROM) or b"\n." in encoded or b"\nFrom " in encoded:
-            encoded = _escape_line_starts(encoded)
-    else:
-        if b"\t" in data:
-            data = data.replace(b"\t", b"\x0109")
-        data = data.replace(b"  ", b" \x0120")  # every second space of a run as =20
-        lines = data.replace(b"=", b"=3D").replace(b"\x01", b"=").split(b"\n")
-        if any(map(bytes.endswith, lines, repeat(b" "))):
-            lines = [_escape_final_blank(line) for line in lines]
-        if max(map(len, lines)) > 76:
-            lines = [_soft_breaks(line) if len(line) > 76 else line for line in lines]
-        if any(map(bytes.startswith, lines, repeat(_DOT_OR_FROM))):
-            lines = [
-                _escape_start(line) if line.startswith(_DOT_OR_FROM) else line for line in lines
-            ]
-        encoded = b"\r\n".join(lines)
-    if encoded and not encoded.endswith(b"\n"):
-        return _end_with_soft_break(encoded)
-    return encoded
-
-
-def _escape_final_blank(line: bytes) -> bytes:
-    return line[:-1] + b"=20" if line.endswith(b" ") else line
-
-
-def _soft_breaks(line: bytes) -> bytes:
-    """One escaped line as pieces of at most 75 characters joined by soft breaks, never
-    inside an =XX escape nor before "." or "From " (see _QP_PIECE)."""
-    if len(line) <= 148:  # one cut: mostly where it falls, found without the regex
-        cut = 74 if line[74] == _EQUALS else 73 if line[73] == _EQUALS else 75
-        if not line.startswith(_DOT_OR_FROM, cut):
-            return line[:cut] + b"=\r\n" + line[cut:]
-    pieces = _QP_PIECE.findall(line)
-    wrapped = b"=\r\n".join(pieces)
-    if len(wrapped) != len(line) + 3 * len(pieces) - 3:  # a long run of dots: escape them
-        return _soft_breaks(line.replace(b".", b"=2E"))
-    return wrapped
-
-
-def _escape_line_starts(encoded: bytes) -> bytes:
-    """Encoded CRLF lines with each line starting with "." or "From " escaped."""
-    return _LINE_START.sub(_escape_line_start, b"\n" + encoded)[1:]
-
-
-def _escape_line_start(match: re.Match[bytes]) -> bytes:
-    return b"\n" + _escape_start(match[0][1:])
-
-
-def _escape_start(encoded: bytes) -> bytes:
-    """Encoded lines, the first starting with "." or "From ": that character as =2E or =46,
-    followed by a soft break where the line would pass 76 characters."""
-    pieces: list[bytes] = []
-    while encoded.startswith(_DOT_OR_FROM):
-        escape = b"=2E" if encoded.startswith(b".") else b"=46"
-        encoded = encoded[1:]
-        end = encoded.find(b"\r\n")
-        if (end if end >= 0 else len(encoded)) + 3 <= 76:
-            return b"".join(pieces) + escape + encoded
-        pieces.append(escape + b"=\r\n")
-    return b"".join(pieces) + encoded
-
-
-def _end_with_soft_break(encoded: bytes) -> bytes:
-    head, newline, last = encoded.rpartition(b"\n")
-    if len(last) < 76:
-        return encoded + b"=\r\n"
-    cut = -3 if last[-3:-2] == b"=" else -1  # never split an =XX escape
-    tail = b"=2E" if last[cut:] == b"." else last[cut:]
-    return head + newline + last[:cut] + b"=\r\n" + tail + b"=\r\n"
 
 
 # Headers
