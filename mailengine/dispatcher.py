@@ -67,7 +67,6 @@ class _Prepared:
 
 @dataclass
 class _Batch:
-    claimed: int
     prepared: list[_Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
     tracked: list[TrackedLinkRow] = field(default_factory=list)
@@ -118,14 +117,6 @@ class Dispatcher:
     async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Keep draining until `stop` is set; in-flight SMTP transactions finish first."""
         await self._run(stop, idle_seconds)
-
-    async def dispatch_batch(self) -> int:
-        """Claim one batch and see every message of it to a recorded outcome."""
-        batch = await self._next_batch()
-        if batch is None:
-            return 0
-        await self._send_all(batch.prepared)
-        return batch.claimed
 
     async def _run(self, stop: asyncio.Event, idle_seconds: float | None) -> None:
         """Batch after batch, the next one claimed and composed while this one is sent.
@@ -233,7 +224,7 @@ class Dispatcher:
             self._write_outcomes([(outcome, None) for outcome in batch.settled])
 
     def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
-        batch = _Batch(len(claimed))
+        batch = _Batch()
         composed = self._composers().map(lambda send: self._compose(send, loaded, now), claimed)
         for send, result in zip(claimed, composed, strict=True):
             if isinstance(result, SendOutcome):

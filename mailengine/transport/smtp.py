@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _END_OF_DATA = b".\r\n"
+# The replies to MAIL, RCPT and DATA that let a transaction go on.
+_ENVELOPE_ACCEPTS = ((MAIL, (250,)), (RCPT, (250, 251)), (DATA, (354,)))
 
 
 @dataclass(frozen=True)
@@ -302,28 +304,29 @@ class SmtpTransport(Transport):
         self, wire: SmtpWire, mail: bytes, rcpt: bytes
     ) -> tuple[int, str, str] | None:
         """MAIL, RCPT and DATA one after the other; the refusal, or None after 354."""
-        timeouts = self.options.timeouts
-        for command, timeout, stage, accepted in (
-            (mail, timeouts.mail, MAIL, (250,)),
-            (rcpt, timeouts.rcpt, RCPT, (250, 251)),
-            (b"DATA\r\n", timeouts.data_init, DATA, (354,)),
-        ):
+        replies: list[Reply] = []
+        for command, wait in zip((mail, rcpt, b"DATA\r\n"), self._envelope_waits(), strict=True):
             wire.send(command, 1)
-            reply = await wire.reply(timeout)
-            if reply.code not in accepted:
-                return reply.code, reply.text, stage
+            replies.append(await wire.reply(wait))
+            refusal = _first_refusal(replies)
+            if refusal is not None:
+                return refusal
         return None
+
+    def _envelope_waits(self) -> tuple[float, float, float]:
+        """How long to wait for the replies to MAIL, RCPT and DATA."""
+        timeouts = self.options.timeouts
+        return timeouts.mail, timeouts.rcpt, timeouts.data_init
 
     async def _pipelined_envelope(
         self, wire: SmtpWire, mail: bytes, rcpt: bytes
     ) -> tuple[int, str, str] | None:
         """MAIL, RCPT and DATA in one write (RFC 2920); the first refusal, or None after 354."""
-        timeouts = self.options.timeouts
         wire.send(mail + rcpt + b"DATA\r\n", 3)
         replies: list[Reply] = []
         try:
-            for timeout in (timeouts.mail, timeouts.rcpt, timeouts.data_init):
-                replies.append(await wire.reply(timeout))
+            for wait in self._envelope_waits():
+                replies.append(await wire.reply(wait))
         except (ConnectionLost, ReplyTimeout):
             # A refusal read before the break explains it ("421 closing", then gone).
             refusal = _first_refusal(replies)
@@ -336,16 +339,15 @@ class SmtpTransport(Transport):
             # message's end so that nothing is delivered, then report the refusal.
             try:
                 wire.send(b".\r\n", 1)
-                await wire.reply(timeouts.data_end)
+                await wire.reply(self.options.timeouts.data_end)
             except (ConnectionLost, ReplyTimeout):
                 wire.abort()  # the refusal stands; this connection is not reused
         return refusal
 
 
 def _first_refusal(replies: list[Reply]) -> tuple[int, str, str] | None:
-    for reply, stage, accepted in zip(
-        replies, (MAIL, RCPT, DATA), ((250,), (250, 251), (354,)), strict=False
-    ):
+    """(code, text, stage) of the first reply to MAIL, RCPT, DATA that ends the transaction."""
+    for reply, (stage, accepted) in zip(replies, _ENVELOPE_ACCEPTS, strict=False):
         if reply.code not in accepted:
             return reply.code, reply.text, stage
     return None
