@@ -6,7 +6,7 @@ from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from mailengine.store.database import Database
 from mailengine.store.outbox import (
@@ -64,6 +64,57 @@ def test_claims_are_ordered_exclusive_and_counted(database: Database) -> None:
         assert count_by_state(session) == {"sending": 5, "queued": 1}
         assert pending_count(session) == 6
         assert next_due_at(session) == NOW + timedelta(hours=1)
+
+
+def test_a_claim_takes_the_oldest_due_whatever_their_state(database: Database) -> None:
+    """Queued, deferred and lease-expired messages are read separately and merged by due time."""
+    with database.transaction() as session:
+        due = [planned(n, not_before=NOW + timedelta(minutes=n)) for n in range(6)]
+        plan_sends(session, due, NOW)
+    later = NOW + timedelta(hours=1)
+    with database.transaction() as session:
+        first = claim_due(session, "w1", NOW + timedelta(minutes=1), limit=2, lease=LEASE)
+        assert [c.recipient for c in first] == ["c0@example.com", "c1@example.com"]
+        # c0 is deferred to 3 minutes; c1 stays in `sending` (its dispatcher died).
+        retry = SendOutcome(first[0].id, "deferred", 451, "try later", NOW + timedelta(minutes=3))
+        record_outcomes(session, "w1", [retry], NOW)
+    with database.transaction() as session:
+        taken = claim_due(session, "w2", later, limit=4, lease=LEASE)
+    # Due at: c1 1 min (lease over), c2 2 min, c0 3 min (deferred), c3 3 min, then c4, c5.
+    assert {c.recipient for c in taken} == {f"c{n}@example.com" for n in (1, 2, 0, 3)}
+    assert {c.recipient: c.attempts for c in taken}["c0@example.com"] == 2
+    with database.transaction() as session:
+        rest = claim_due(session, "w2", later, limit=10, lease=LEASE)
+    assert [c.recipient for c in rest] == ["c4@example.com", "c5@example.com"]
+
+
+@pytest.mark.postgres
+def test_a_claim_reads_the_queue_in_index_order_on_postgresql(
+    database: Database, request: pytest.FixtureRequest
+) -> None:
+    """Taking a batch must not read and sort the whole queue (it grows with the campaign)."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan")
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(3000)], NOW)
+    statements: list[tuple[str, Any]] = []
+    with database.transaction() as session:
+        connection = session.connection()
+        connection.exec_driver_sql("ANALYZE outbox")
+
+        def capture(*args: Any) -> None:
+            statements.append((args[2], args[3]))
+
+        event.listen(connection, "before_cursor_execute", capture)
+        claim_due(session, "w1", NOW, limit=50, lease=LEASE)
+        event.remove(connection, "before_cursor_execute", capture)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("EXPLAIN " + statements[0][0], statements[0][1])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        session.rollback()
+    # The old single condition read every queued row and sorted them ("Sort Key: outbox...").
+    assert "Sort Key: outbox" not in plan, plan
+    assert plan.count("Index Scan using ix_outbox_state_due") == 3, plan
 
 
 def test_outcomes_finish_or_reschedule_messages(database: Database) -> None:
