@@ -2,8 +2,9 @@
 
 The standard library's EmailMessage costs 3-5 ms per message; building the bytes directly costs a
 fraction of a millisecond. The output is what `email.parser.BytesParser(policy=default)` reads
-back exactly: quoted-printable or base64 bodies (lines of at most 76 characters), RFC 2047
-encoded-words for non-ASCII subjects and display names, folded header lines. No line of the
+back exactly: 7bit bodies where the text allows (lines of at most 78 characters for text, 998
+for HTML shaped at compile time), else quoted-printable or base64 (lines of at most 76), RFC
+2047 encoded-words for non-ASCII subjects and display names, folded header lines. No line of the
 output starts with "." or "From ", so a transport can skip dot-stuffing. The bodies are
 encoded in `body_encoding`.
 """

@@ -23,6 +23,7 @@ from mailengine.render.mjml_cache import (
     jinja_template,
 )
 from mailengine.render.text_part import tidy_text
+from mailengine.render.wire_html import shape_rendered_html
 
 _LINE_TEMPLATES_MAX = 1024
 
@@ -94,7 +95,8 @@ class TemplateLibrary:
         """Render one customer's email; RenderError names template, line, variable, customer.
 
         The subject and preheader are templates too (no HTML escaping, one line). The HTML
-        sees them as `subject` and `preheader`.
+        sees them as `subject` and `preheader`; what customer data brought into it that would
+        keep it from going as 7bit is shaped away where that cannot change the document.
         """
         compiled = self.compiled(template_name)
         email = _customer_email(context)
@@ -105,7 +107,9 @@ class TemplateLibrary:
             else ""
         )
         values = {**context, "subject": subject_text, "preheader": preheader_text}
-        html = self._render_part(compiled, "html", values, email)
+        html = shape_rendered_html(
+            self._render_part(compiled, "html", values, email), compiled.html_shaping
+        )
         text = tidy_text(self._render_part(compiled, "text", values, email))
         return RenderedEmail(subject_text, preheader_text, html, text)
 

@@ -27,6 +27,7 @@ from mailengine.render.css_inlining import (
 from mailengine.render.environment import MailSandbox
 from mailengine.render.source_map import LineIndex, SourceMap
 from mailengine.render.text_part import html_to_text_template
+from mailengine.render.wire_html import RenderedShaping, shape_html_source
 
 TEMPLATE_SUFFIX = ".mjml"
 PARTIALS_DIR = "partials"
@@ -90,7 +91,11 @@ class IncludeLoader:
 
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """One MJML template, ready for Jinja: the HTML and text templates and how to map errors."""
+    """One MJML template, ready for Jinja: the HTML and text templates and how to map errors.
+
+    `html_source` is the HTML shaped for the wire (see `wire_html`) that `html` was compiled
+    from; `html_shaping` says what each rendered message may still need.
+    """
 
     name: str
     path: Path
@@ -102,6 +107,7 @@ class CompiledTemplate:
     source_map: SourceMap
     files: tuple[Path, ...]
     mtimes: tuple[int, ...]
+    html_shaping: RenderedShaping
 
 
 def read_source(file: Path, root: Path) -> str:
@@ -186,7 +192,11 @@ def check_jinja_syntax(env: MailSandbox, root: Path, file: Path, source: str) ->
 def compile_template(
     root: Path, name: str, html_env: MailSandbox, text_env: MailSandbox
 ) -> CompiledTemplate:
-    """Compile `name` once: MJML → HTML (Jinja kept) → inline CSS → HTML and text templates."""
+    """Compile `name` once: MJML → HTML (Jinja kept) → inline CSS → HTML and text templates.
+
+    The text template is made from the HTML as MRML wrote it; the HTML template from that
+    HTML shaped to travel as 7bit (same document, other bytes).
+    """
     file = template_path(root, name)
     source = read_source(file, root)
     check_jinja_syntax(html_env, root, file, source)
@@ -198,9 +208,10 @@ def compile_template(
         check_jinja_syntax(html_env, root, included, included_source)
         source_map.add_source(display_path(root, included), included_source)
     text_source = html_to_text_template(html_source)
+    shaped = shape_html_source(html_source)
     shown = display_path(root, file)
     try:
-        html = jinja_template(html_env, html_source, name, f"{shown}#html")
+        html = jinja_template(html_env, shaped.source, name, f"{shown}#html")
         text = jinja_template(text_env, text_source, name, f"{shown}#text")
     except TemplateSyntaxError as exc:
         raise SourceError(
@@ -213,13 +224,14 @@ def compile_template(
         name=name,
         path=file,
         display_path=shown,
-        html_source=html_source,
+        html_source=shaped.source,
         text_source=text_source,
         html=html,
         text=text,
         source_map=source_map,
         files=files,
         mtimes=tuple(f.stat().st_mtime_ns for f in files),
+        html_shaping=shaped.rendered,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def test_the_subject_reaches_the_html_title_escaped(library: TemplateLibrary) ->
     email = library.render("welcome/hello", context(), subject="{{ customer.first_name }}\r\n!")
     assert email.subject == f"{NASTY} !"
     title = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; O&#39;Brien !"
-    assert f"<title>{title}</title>" in email.html
+    # (a line break may come before a tag's ">": the HTML goes as 7bit in short lines)
+    assert re.search(rf"<title\s*>{re.escape(title)}</title\s*>", email.html)
 
 
 def test_templates_cannot_see_config_or_the_environment(

@@ -1,0 +1,114 @@
+"""Which body goes as 7bit: HTML in lines of up to 998 octets, text in lines of up to 78, both
+only as ASCII that keeps every wire rule as it is; anything else goes encoded, read back exact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailengine.body_encoding import RelaxedSafeText, encode_text_part
+from mailengine.message import build_mime
+from tests.test_message import BASE, check_wire_rules, parts_of, same_text
+
+LONG_HTML_LINE = '<td style="font-size:0px;padding:10px 25px;word-break:break-word;"'
+
+
+def encoding_of(subtype: str, content: str) -> str:
+    headers, _ = encode_text_part(subtype, content)
+    return headers[1].removeprefix("Content-Transfer-Encoding: ")
+
+
+def test_html_goes_as_7bit_in_lines_of_up_to_998_octets() -> None:
+    html = "<p>Hello</p>\n" + "x" * 998 + "\n<p>Bye</p>\n"
+    headers, body = encode_text_part("html", html)
+    assert headers == ["Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: 7bit"]
+    assert body == html.replace("\n", "\r\n").encode("ascii")
+    assert encoding_of("html", "<p>Hello</p>\n" + "x" * 999 + "\n") == "quoted-printable"
+    assert encoding_of("html", "x" * 999) == "quoted-printable"  # the first line alone
+
+
+def test_plain_text_keeps_lines_of_78() -> None:
+    assert encoding_of("plain", "a" * 78 + "\nok\n") == "7bit"
+    assert encoding_of("plain", "a" * 79 + "\nok\n") == "quoted-printable"
+    assert encoding_of("plain", "ok\n" + "a" * 79 + "\n") == "quoted-printable"
+
+
+@pytest.mark.parametrize(
+    "breaking",
+    [
+        "two  spaces",
+        "a space at the end \nof a line",
+        "a\ttab",
+        "a NUL \x00",
+        "\n.a line starting with a dot",
+        "\nFrom a line mbox would mangle",
+        "a non-ASCII €",
+        "ends in a space ",
+    ],
+)
+def test_html_breaking_a_wire_rule_goes_encoded_and_reads_back(breaking: str) -> None:
+    html = f"<p>{LONG_HTML_LINE * 8}>\n{breaking}"
+    assert encoding_of("html", html) != "7bit"
+    data = build_mime(replace(BASE, html=html))
+    check_wire_rules(data)
+    _, rich = parts_of(data)
+    assert same_text(rich.get_content(), html)
+
+
+def test_a_dot_or_from_at_the_very_start_is_not_7bit() -> None:
+    assert encoding_of("html", ".<p>x</p>\n") == "quoted-printable"
+    assert encoding_of("html", "From <p>x</p>\n") == "quoted-printable"
+    assert encoding_of("html", "<p>.x From y</p>\n") == "7bit"  # not at a line start
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(
+        st.one_of(st.integers(0, 120), st.integers(900, 1100)), min_size=1, max_size=60
+    )
+)
+def test_the_longest_line_is_found_wherever_it_is(lengths: list[int]) -> None:
+    html = "\n".join("x" * length for length in lengths)
+    expected = "7bit" if max(lengths) <= 998 else "quoted-printable"
+    assert encoding_of("html", html) == expected
+    plain = "7bit" if max(lengths) <= 78 else "quoted-printable"
+    assert encoding_of("plain", html) == plain
+
+
+def test_a_7bit_html_part_with_long_lines_keeps_the_wire_rules() -> None:
+    row = "<tr>" + "".join(f"{LONG_HTML_LINE}>cell {n}</td>" for n in range(12)) + "</tr>"
+    html = "<table>\n" + "\n".join([row] * 10) + "\n</table>\n"
+    text = "Hello Jane,\nhere are your offers.\n"
+    data = build_mime(replace(BASE, html=html, text=text))
+    check_wire_rules(data)
+    plain, rich = parts_of(data)
+    assert plain["Content-Transfer-Encoding"] == "7bit"
+    assert rich["Content-Transfer-Encoding"] == "7bit"
+    assert same_text(rich.get_content(), html)
+    assert 900 < len(row) <= 998
+    assert data.split(b"\r\n").count(row.encode()) == 10  # each row one line, as it is
+
+
+def test_html_without_a_final_line_break_goes_as_7bit_beside_text() -> None:
+    html = "<p>" + "word " * 100 + "end</p>"
+    data = build_mime(replace(BASE, html=html))
+    check_wire_rules(data)
+    _, rich = parts_of(data)
+    assert rich["Content-Transfer-Encoding"] == "7bit"
+    assert same_text(rich.get_content(), html)
+
+
+def test_text_searched_for_blanks_by_its_maker_is_not_searched_again() -> None:
+    html = "<p>Hello Anna,\nyour offers.</p>\n"
+    assert encode_text_part("html", RelaxedSafeText(html)) == encode_text_part("html", html)
+    # everything else is still checked: line starts, lengths, NUL, non-ASCII
+    for broken in ("\n.dot\n", "x" * 999, "\x00", "€"):
+        assert encoding_of("html", RelaxedSafeText(html + broken)) != "7bit"
+    # and what str methods make of it is a plain str, searched as any other
+    assert type(RelaxedSafeText(html).replace("Anna", "Anna  Maria")) is str
+    assert encoding_of("html", RelaxedSafeText(html).replace("Anna", "Anna  Maria")) != "7bit"
+    # a CR is made into a line break first, which the maker has not looked at
+    assert encoding_of("html", RelaxedSafeText("<p>a \r\nb</p>\n")) != "7bit"
