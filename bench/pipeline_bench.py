@@ -9,6 +9,9 @@ RSA-2048 key) send the ~45 KB messages into a loopback sink: one process on SQLi
 Postfix's `smtp-source` into `smtp-sink` when installed (else an aiosmtpd sink and our
 transport re-sending one message). Planning and sending run in fresh processes, whose peak
 memory (ru_maxrss) is shown for `--small` and `--messages` sends. Nothing is installed here.
+
+`--compose-processes N` has each dispatcher compose in N worker processes instead of on its
+two threads (DispatchOptions.compose_processes); their peak memory is added to its own.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -44,7 +48,7 @@ from mailengine import demo
 from mailengine.clock import FrozenClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchReport
+from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
 from mailengine.dkim import DkimSigner
 from mailengine.message import make_message_id
 from mailengine.render.library import TemplateLibrary
@@ -148,9 +152,9 @@ def make_composer(templates: Path, pem: bytes) -> Composer:
 # Work done in fresh processes (so that ru_maxrss is theirs alone)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak memory (VmHWM: Linux keeps ru_maxrss across exec, from the parent)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_rss_mb(process: str = "self") -> float:
+    """A process's peak memory (VmHWM: Linux keeps ru_maxrss across exec, from the parent)."""
+    for line in Path(f"/proc/{process}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -191,15 +195,23 @@ class SendJob:
     pem: bytes
     port: int
     connections: int
+    compose_processes: int = 0  # 0: the dispatcher composes on its threads
 
 
 def send_part(job: SendJob, barrier: Any) -> tuple[int, int, float, float, float]:
-    """Drain the outbox: (sent, not sent, started, ended, peak MB); times from perf_counter."""
+    """Drain the outbox: (sent, not sent, started, ended, peak MB); times from perf_counter.
+
+    Compose worker processes are started before the clock starts, as the templates are
+    compiled before it for threads: a serving engine pays either once, at start-up. Their
+    peak memory is added to the dispatcher's.
+    """
     database = Database(job.url)
     options = SmtpOptions(port=job.port, connections=job.connections, local_hostname="bench")
     transport = SmtpTransport(replace(options, timeouts=SmtpTimeouts().capped(60)))
     composer = make_composer(job.templates, job.pem)
-    dispatcher = Dispatcher(database, transport, composer, FrozenClock(NOW))
+    dispatch = DispatchOptions(compose_processes=job.compose_processes)
+    dispatcher = Dispatcher(database, transport, composer, FrozenClock(NOW), options=dispatch)
+    dispatcher.start()
 
     async def drain() -> DispatchReport:
         async with transport:
@@ -209,14 +221,21 @@ def send_part(job: SendJob, barrier: Any) -> tuple[int, int, float, float, float
     started = time.perf_counter()
     report = asyncio.run(drain())
     ended = time.perf_counter()
+    workers = sum(peak_rss_mb(str(child.pid)) for child in multiprocessing.active_children())
+    dispatcher.close()
     database.dispose()
-    return report.sent, report.handled - report.sent, started, ended, peak_rss_mb()
+    return report.sent, report.handled - report.sent, started, ended, peak_rss_mb() + workers
 
 
 def in_processes(function: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
-    """Run `function` once per argument tuple, each in a fresh (spawned) process, together."""
-    with multiprocessing.get_context("spawn").Pool(len(arguments)) as pool:
-        return [result.get() for result in [pool.apply_async(function, a) for a in arguments]]
+    """Run `function` once per argument tuple, each in a fresh (spawned) process, together.
+
+    Not a multiprocessing.Pool: its processes are daemons, which may not start the compose
+    workers of their dispatcher.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(arguments), mp_context=context) as pool:
+        return [future.result() for future in [pool.submit(function, *a) for a in arguments]]
 
 
 def send_with(job: SendJob, processes: int) -> tuple[float, int, int, float]:
@@ -392,7 +411,7 @@ class Result:
     def line(self) -> str:
         end_to_end = self.messages / (self.plan_seconds + self.messages / self.send_rate)
         return (
-            f"{self.label:<36} {self.messages:>7,} {self.messages / self.plan_seconds:>8,.0f} "
+            f"{self.label:<46} {self.messages:>7,} {self.messages / self.plan_seconds:>8,.0f} "
             f"{self.send_rate:>7,.0f} {end_to_end:>7,.0f} {self.cpu_ms:>7.2f} "
             f"{self.plan_mb:>7.0f} {self.send_mb:>7.0f}"
             + (f"  ({self.not_sent} not sent!)" if self.not_sent else "")
@@ -413,11 +432,15 @@ def run_variant(
     return Result(label, messages, plan_seconds, plan_mb, rate, send_mb, not_sent, cpu_ms)
 
 
+def composing(job: SendJob) -> str:
+    return f", {job.compose_processes} comp. proc." if job.compose_processes else ""
+
+
 def run_sqlite(args: argparse.Namespace, job: SendJob, workflow: Path) -> list[Result]:
     """One dispatcher process on SQLite, for the small and the full audience."""
     results = []
     for messages in sorted({args.small, args.messages}):
-        label = f"SQLite, 1 process x {job.connections} conn."
+        label = f"SQLite, 1 process x {job.connections} conn.{composing(job)}"
         results.append(run_variant(label, job.url, workflow, messages, job, 1))
         print(results[-1].line(), flush=True)
     return results
@@ -433,7 +456,7 @@ def run_postgres(args: argparse.Namespace, job: SendJob, workflow: Path) -> list
         print(f"loaded {customers:,} demo customers into PostgreSQL in {seconds:.1f} s")
         results = []
         for processes in sorted({1, args.processes}):
-            label = f"PostgreSQL, {processes} process(es) x {job.connections} conn."
+            label = f"PostgreSQL, {processes} proc. x {job.connections} conn.{composing(job)}"
             variant = replace(job, url=url)
             results.append(run_variant(label, url, workflow, args.messages, variant, processes))
             print(results[-1].line(), flush=True)
@@ -446,6 +469,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=5_000, help="the smaller run, for memory")
     parser.add_argument("--connections", type=int, default=8, help="SMTP connections per process")
     parser.add_argument("--processes", type=int, default=2, help="dispatchers on PostgreSQL")
+    parser.add_argument(
+        "--compose-processes",
+        type=int,
+        default=0,
+        help="worker processes composing for each dispatcher (0: its threads compose)",
+    )
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
     parser.add_argument(
         "--postgres",
@@ -477,7 +506,9 @@ def main() -> None:
             sink_ms = (process_cpu_seconds(sink_pid) - sink_cpu) * 1000 / args.messages
             print(f"raw ceiling ({how}): {ceiling:,.0f} msg/s", flush=True)
             print(f"the sink's CPU per message: {sink_ms:.2f} ms", flush=True)
-            job = SendJob(sqlite_url, templates, pem, port, args.connections)
+            job = SendJob(
+                sqlite_url, templates, pem, port, args.connections, args.compose_processes
+            )
             results = run_sqlite(args, job, workflow)
             results += run_postgres(args, job, workflow) if args.postgres else []
     print(
@@ -488,7 +519,7 @@ def main() -> None:
         f"{signature_ms:.2f} ms + the sink receiving it {sink_ms:.2f} ms; with nothing else, "
         f"{os.cpu_count()} CPUs top out at "
         f"{(os.cpu_count() or 1) * 1000 / (signature_ms + sink_ms):,.0f} msg/s\n"
-        f"{'variant':<36} {'sends':>7} {'plan/s':>8} {'send/s':>7} {'e2e/s':>7} {'CPU ms':>7} "
+        f"{'variant':<46} {'sends':>7} {'plan/s':>8} {'send/s':>7} {'e2e/s':>7} {'CPU ms':>7} "
         f"{'plan MB':>7} {'send MB':>7}\n"
         f"(CPU ms: busy CPU of the whole machine while sending, per message sent)"
     )

@@ -6,6 +6,7 @@ modules. It does no I/O: the dispatcher hands it everything it needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -64,6 +65,10 @@ class Composer:
             name=sender.from_name, address=sender.from_address, postal_address=sender.postal_address
         )
         self._public_url = settings.http.public_url.rstrip("/")
+
+    def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
+        """Pickled as what builds it: a compose worker process gets a composer of its own."""
+        return type(self), (self.settings, self.library, self._secret, self._signer)
 
     def context(
         self,

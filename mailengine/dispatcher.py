@@ -13,14 +13,20 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailengine.addresses import address_hash
 from mailengine.clock import Clock
-from mailengine.composer import ComposedMessage, Composer
-from mailengine.errors import MailengineError, RenderError
+from mailengine.compose_pool import (
+    Composed,
+    ComposeProcesses,
+    ComposeTask,
+    ComposeThreads,
+    ComposeWorkerLost,
+    Composing,
+)
+from mailengine.composer import Composer
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 class DispatchOptions:
     batch_size: int = 200
     compose_threads: int = 2
+    # More than 0: compose in this many worker processes instead of `compose_threads` threads.
+    compose_processes: int = 0
     lease: timedelta = timedelta(minutes=10)
     retry_for: timedelta = timedelta(hours=72)
     first_retry: timedelta = timedelta(minutes=2)
@@ -94,7 +102,11 @@ class Dispatcher:
         options: DispatchOptions | None = None,
         worker_id: str | None = None,
         may_send: Callable[[ClaimedSend], str | None] | None = None,
+        composing: Composing | None = None,
     ) -> None:
+        """`composing`, when given, is a pool the caller shares and closes (it composes with
+        the composer it was made from); by default the dispatcher starts its own from
+        `options` at the first batch and stops it with itself."""
         self.database = database
         self.transport = transport
         self.composer = composer
@@ -103,7 +115,8 @@ class Dispatcher:
         self.worker_id = worker_id or f"dispatcher-{uuid.uuid4().hex[:12]}"
         self._may_send = may_send
         self._recorder = _GroupCommit(self._write_outcomes)
-        self._composing: ThreadPoolExecutor | None = None
+        self._composing = composing
+        self._owns_composing = composing is None
         self.report = DispatchReport()
 
     async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -115,15 +128,40 @@ class Dispatcher:
         )
 
     async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        """Keep draining until `stop` is set; in-flight SMTP transactions finish first."""
-        await self._run(stop, idle_seconds)
+        """Keep draining until `stop` is set; in-flight SMTP transactions finish first.
+
+        The compose workers stop with it (a later call starts new ones).
+        """
+        try:
+            await self._run(stop, idle_seconds)
+        finally:
+            await asyncio.to_thread(self.close)
+
+    def start(self) -> None:
+        """Start the compose workers now, not with the first batch; returns once they are up.
+
+        Worker processes take a second or two to start; a serving engine starts them with
+        itself, so that one that cannot start stops it at once.
+        """
+        self._composition().start()
+
+    def close(self) -> None:
+        """Stop this dispatcher's compose threads or processes, once no batch is in hand.
+
+        `serve` does it when it returns; after `drain` the workers stay for the next call
+        until this is called. A shared pool given to the constructor is left to its owner.
+        """
+        if self._owns_composing and self._composing is not None:
+            composing, self._composing = self._composing, None
+            composing.close()
 
     async def _run(self, stop: asyncio.Event, idle_seconds: float | None) -> None:
         """Batch after batch, the next one claimed and composed while this one is sent.
 
-        Composing (rendering, DKIM) runs in a thread and signing releases the GIL, so one
-        process keeps more than one core busy. A batch taken ahead when `stop` comes is
-        handed back unsent, for this or another dispatcher to take at once.
+        Composing (rendering, DKIM) runs on threads, where signing releases the GIL, or in
+        worker processes (`compose_processes`), which keep every core busy. A batch taken
+        ahead when `stop` comes is handed back unsent, for this or another dispatcher to take
+        at once.
         """
         ahead: asyncio.Task[_Batch | None] | None = None
         try:
@@ -159,7 +197,7 @@ class Dispatcher:
     async def _hand_back(self, ahead: asyncio.Task[_Batch | None]) -> None:
         try:
             batch = await ahead
-        except Exception:  # its rows come back when their lease runs out
+        except Exception:  # handed back already, or back when their lease runs out
             log.exception("taking a batch ahead failed")
             return
         if batch is not None and batch.prepared:
@@ -172,7 +210,13 @@ class Dispatcher:
         claimed = self._claim(now)
         if not claimed:
             return None
-        batch = self._prepare(claimed, self._load(claimed, now), now)
+        try:
+            batch = self._prepare(claimed, self._load(claimed, now), now)
+        except ComposeWorkerLost:
+            # Nothing of the batch was sent or settled: hand it all back, due at once.
+            self._release([send.id for send in claimed])
+            log.error("outbox: a compose worker died; %d claimed handed back", len(claimed))
+            raise
         if batch.settled or batch.tracked:
             self._settle(batch)
         log.info(
@@ -224,45 +268,36 @@ class Dispatcher:
             self._write_outcomes([(outcome, None) for outcome in batch.settled])
 
     def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
+        """The verdicts are the database's and stay here; what may go is composed."""
+        tasks = [
+            ComposeTask(send, _recipient(send, loaded), loaded.coupons.get(send.id))
+            for send in claimed
+            if loaded.verdicts[send.id] is None
+        ]
+        results = self._composition().compose(tasks, now)
+        composed = {task.send.id: result for task, result in zip(tasks, results, strict=True)}
         batch = _Batch()
-        composed = self._composers().map(lambda send: self._compose(send, loaded, now), claimed)
-        for send, result in zip(claimed, composed, strict=True):
-            if isinstance(result, SendOutcome):
+        for send in claimed:
+            result: Composed | None = composed.get(send.id)
+            if result is None:
+                reason = loaded.verdicts[send.id]
+                batch.settled.append(SendOutcome(send.id, "suppressed", reply=reason))
+            elif isinstance(result, SendOutcome):
+                log.warning("outbox %s cannot be sent: %s", send.id, result.reply)
                 batch.settled.append(result)
             else:
                 batch.prepared.append(_Prepared(send, result.envelope))
                 batch.tracked.extend(result.tracked)
         return batch
 
-    def _composers(self) -> ThreadPoolExecutor:
-        """Threads composing a batch: while one waits for OpenSSL's signature (the GIL
-        released), another renders."""
+    def _composition(self) -> Composing:
+        """Threads, or worker processes (`compose_processes`), started at the first batch."""
         if self._composing is None:
-            self._composing = ThreadPoolExecutor(
-                self.options.compose_threads, thread_name_prefix="compose"
-            )
+            if self.options.compose_processes > 0:
+                self._composing = ComposeProcesses(self.composer, self.options.compose_processes)
+            else:
+                self._composing = ComposeThreads(self.composer, self.options.compose_threads)
         return self._composing
-
-    def _compose(
-        self, send: ClaimedSend, loaded: _Loaded, now: datetime
-    ) -> ComposedMessage | SendOutcome:
-        """The finished message, or the outcome that settles this send without SMTP."""
-        reason = loaded.verdicts[send.id]
-        if reason is not None:
-            return SendOutcome(send.id, "suppressed", reply=reason)
-        recipient = (
-            loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
-        )
-        if recipient is None:
-            recipient = _stranger(send)
-        try:
-            return self.composer.compose(send, recipient, now, loaded.coupons.get(send.id))
-        except RenderError as error:
-            log.warning("render error for outbox %s: %s", send.id, error)
-            return SendOutcome(send.id, "failed", reply=f"render error: {error}")
-        except MailengineError as error:  # e.g. a header that cannot be written safely
-            log.warning("cannot build outbox %s: %s", send.id, error)
-            return SendOutcome(send.id, "failed", reply=f"cannot build: {error}")
 
     def _verdict(self, send: ClaimedSend, loaded: _Loaded) -> str | None:
         """Why this message must not go now, or None. Checked at send time, not at planning."""
@@ -391,6 +426,11 @@ def _offer(offer: dict[str, object], now: datetime) -> CouponOffer:
         currency=str(offer["currency"]) if offer.get("currency") else None,
         expires_at=now + valid,
     )
+
+
+def _recipient(send: ClaimedSend, loaded: _Loaded) -> RecipientSnapshot:
+    recipient = loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
+    return recipient if recipient is not None else _stranger(send)
 
 
 def _stranger(send: ClaimedSend) -> RecipientSnapshot:

@@ -7,9 +7,10 @@ OpenSSL primitive takes under 1 ms, which is what a thousand messages a second n
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -82,6 +83,21 @@ class DkimSigner:
             f"DKIM-Signature: v=1; a={self.algorithm}; c=relaxed/relaxed; d={domain}; s={selector};"
         ).encode("ascii")
         self._folded_names: dict[bytes, bytes] = {}
+
+    def __reduce__(self) -> tuple[Callable[..., DkimSigner], tuple[str, str, bytes]]:
+        """Pickled as what builds it again (the key as PEM): compose workers get their own.
+
+        The pickle holds the private key, as the key file does; it is for worker processes on
+        this host, not for storing or sending anywhere.
+        """
+        pem = self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        headers = tuple(name.decode("ascii") for name in self._headers)
+        rebuild = functools.partial(type(self), headers=headers, oversign=self._oversign)
+        return rebuild, (self.domain, self.selector, pem)
 
     @classmethod
     def from_file(cls, domain: str, selector: str, path: Path) -> DkimSigner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -190,3 +191,26 @@ def test_other_bytes_with_folded_repeated_headers_verify(signer: DkimSigner) -> 
 @given(html=mostly_ascii(), text=mostly_ascii())
 def test_any_message_verifies(signer: DkimSigner, html: str, text: str) -> None:
     assert verify(signer.sign(build_mime(replace(BASE, html=html, text=text))), signer)
+
+
+def test_a_pickled_signer_signs_as_the_original(signer: DkimSigner) -> None:
+    """Compose workers get their signer by pickle: the same key, domain and selector."""
+    copy = pickle.loads(pickle.dumps(signer))
+    assert copy is not signer
+    message = build_mime(BASE)
+    assert copy.sign(message, timestamp=1_790_000_000) == signer.sign(
+        message, timestamp=1_790_000_000
+    )
+    assert copy.dns_record() == signer.dns_record()
+
+
+def test_a_pickled_signer_keeps_its_headers_and_oversigning(rsa_pem: bytes) -> None:
+    signer = DkimSigner(
+        "shop.example", "mail2026", rsa_pem, headers=("From", "Subject"), oversign=False
+    )
+    copy = pickle.loads(pickle.dumps(signer))
+    message = build_mime(BASE)
+    signed = copy.sign(message)
+    assert b"h=from:subject;" in signed
+    assert signed == signer.sign(message)
+    assert verify(signed, copy)

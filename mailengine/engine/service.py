@@ -89,7 +89,10 @@ class Engine:
             self.transport,
             self.composer,
             self.clock,
-            options=DispatchOptions(retry_for=timedelta(hours=settings.smtp.retry_for_hours)),
+            options=DispatchOptions(
+                retry_for=timedelta(hours=settings.smtp.retry_for_hours),
+                compose_processes=settings.engine.compose_processes,
+            ),
         )
         self.components = components or []
         self.leadership = Leadership(database)
@@ -128,6 +131,7 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.prepare()
+        await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:
             await component.start()
         bind(self)
@@ -195,7 +199,10 @@ class Engine:
             scheduler.shutdown(wait=False)
             await asyncio.to_thread(self.leadership.release)
         events, advanced = await self._work_until_idle()
-        dispatched = await self.dispatcher.drain()
+        try:
+            dispatched = await self.dispatcher.drain()
+        finally:
+            await asyncio.to_thread(self.dispatcher.close)
         await self.transport.aclose()
         return OnceReport(fired, enrolled, advanced, events, dispatched)
 

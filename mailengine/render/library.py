@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class TemplateLibrary:
 
     def __init__(self, templates_dir: Path, *, auto_reload: bool = False) -> None:
         self._root = Path(templates_dir)
+        self._auto_reload = auto_reload
         self._html_env = html_environment()
         self._text_env = text_environment()
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
@@ -223,6 +225,11 @@ class TemplateLibrary:
                 self._lines.clear()
             self._lines[source] = template
         return template
+
+    def __reduce__(self) -> tuple[Any, tuple[Path]]:
+        """Pickled as its folder and `auto_reload`: a compose worker process builds its own
+        library, compiles on first use and (with `auto_reload`) reloads changed files itself."""
+        return partial(type(self), auto_reload=self._auto_reload), (self._root,)
 
 
 def _customer_email(context: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,426 @@
+"""Composing in worker processes: the same mail as threads, a render error kept to its
+customer, signatures that verify, and nothing lost or sent twice when a worker is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import pickle
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
+
+from mailengine.addresses import address_hash
+from mailengine.clock import FrozenClock
+from mailengine.compose_pool import ComposeProcesses, ComposeTask, ComposeWorkerLost, ReadyToSend
+from mailengine.composer import ComposedMessage, Composer
+from mailengine.config import Settings
+from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.dkim import DkimSigner
+from mailengine.engine.service import Engine
+from mailengine.render.library import TemplateLibrary
+from mailengine.store.coupons import IssuedCoupon
+from mailengine.store.customers import upsert_customers
+from mailengine.store.database import Database
+from mailengine.store.outbox import outbox_table
+from mailengine.store.recipients import RecipientSnapshot
+from mailengine.store.records import ClaimedSend, CustomerUpsert
+from mailengine.transport.base import Transport
+from mailengine.transport.memory import MemoryTransport
+from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from tests.conftest import NOW
+from tests.delivery.conftest import REPO, SECRET, add_customers, plan, states
+from tests.engine.harness import EngineHarness
+from tests.transport.conftest import RecordingHandler, start_server
+
+PEOPLE = [
+    ("anna@example.com", "Anna", "granted"),
+    ("ben@example.com", "Ben", "granted"),
+    ("cleo@example.com", "Cleo", "withdrawn"),
+    ("dora@example.com", "Dora", "granted"),
+]
+STRICT = (
+    "<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ customer.last_name }}"
+    "</mj-text></mj-column></mj-section></mj-body></mjml>"
+)
+PLAIN = (
+    "<mjml><mj-body><mj-section><mj-column><mj-text>{text}"
+    "</mj-text></mj-column></mj-section></mj-body></mjml>"
+)
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped templates and one that fails for a customer without a last name."""
+    folder = tmp_path_factory.mktemp("compose") / "templates"
+    shutil.copytree(REPO / "templates", folder)
+    (folder / "strict").mkdir()
+    (folder / "strict" / "hello.mjml").write_text(STRICT, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def signer() -> DkimSigner:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return DkimSigner("shop.example", "mail2026", pem)
+
+
+@pytest.fixture(scope="module")
+def signing_composer(templates: Path, signer: DkimSigner) -> Composer:
+    return Composer(Settings(), TemplateLibrary(templates, auto_reload=True), SECRET, signer)
+
+
+@pytest.fixture(scope="module")
+def pool(signing_composer: Composer) -> Iterator[ComposeProcesses]:
+    """Two worker processes shared by the tests here (each takes a second or so to start)."""
+    workers = ComposeProcesses(signing_composer, 2)
+    workers.start()
+    yield workers
+    workers.close()
+
+
+def pooled(
+    pool: ComposeProcesses, database: Database, transport: Transport, composer: Composer
+) -> Dispatcher:
+    """A dispatcher composing with the shared pool, in batches of 3 (one taken ahead)."""
+    options = DispatchOptions(batch_size=3)
+    clock = FrozenClock(NOW)
+    return Dispatcher(database, transport, composer, clock, options=options, composing=pool)
+
+
+def verifies(message: bytes, signer: DkimSigner) -> bool:
+    """dkimpy's verdict, the public key served from the signer's own DNS record."""
+    record = signer.dns_record().encode("ascii")
+
+    def lookup(name: bytes | str, timeout: float = 5) -> bytes | None:
+        wanted = f"{signer.selector}._domainkey.{signer.domain}."
+        return record if (name.decode() if isinstance(name, bytes) else name) == wanted else None
+
+    return bool(dkim.verify(message, dnsfunc=lookup))
+
+
+def without_randomness(message: bytes) -> bytes:
+    """The message without its DKIM-Signature and with a constant MIME boundary: the boundary
+    is random per message, and the body hash and the signature cover it."""
+    unsigned = re.sub(rb"\ADKIM-Signature:.*?\r\n(?![ \t])", b"", message, flags=re.DOTALL)
+    boundary = re.search(rb'boundary="([^"]+)"', unsigned)
+    assert boundary is not None
+    return unsigned.replace(boundary.group(1), b"BOUNDARY")
+
+
+def task(send_id: int, email: str, template: str, first_name: str = "Anna") -> ComposeTask:
+    send = ClaimedSend(
+        id=send_id,
+        idempotency_key=f"test:{send_id}",
+        kind="marketing",
+        workflow="test",
+        step="1",
+        customer_id=send_id,
+        recipient=email,
+        template=template,
+        subject="Hallo {{ customer.first_name }}",
+        preheader=None,
+        payload={},
+        message_id=f"<test.{send_id}@shop.example>",
+        attempts=1,
+        created_at=NOW,
+    )
+    recipient = RecipientSnapshot(
+        id=send_id,
+        email=email,
+        email_hash=address_hash(email),
+        profile={"first_name": first_name},
+        consent_status="granted",
+        forgotten=False,
+        suppression=None,
+    )
+    return ComposeTask(send, recipient)
+
+
+def _give_last_name(database: Database, email: str, last_name: str) -> None:
+    with database.transaction() as session:
+        upsert_customers(
+            session, [CustomerUpsert(email=email, fields={"last_name": last_name})], NOW
+        )
+
+
+async def test_worker_processes_send_what_threads_send(
+    tmp_path: Path, pool: ComposeProcesses, signing_composer: Composer
+) -> None:
+    """One batch, over SMTP to a real server, composed on threads and in worker processes."""
+    received: dict[str, dict[bytes, bytes]] = {}
+    reports: dict[str, DispatchReport] = {}
+    outcomes: dict[str, dict[str, str]] = {}
+    for how in ("threads", "processes"):
+        database = Database(f"sqlite:///{tmp_path / how}.db")
+        database.upgrade()
+        ids = add_customers(database, PEOPLE)
+        plan(database, ids)
+        plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
+        server = await start_server(RecordingHandler())
+        options = SmtpOptions(
+            port=server.port,
+            connections=2,
+            timeouts=SmtpTimeouts().capped(10),
+            local_hostname="compose.test",
+        )
+        try:
+            async with SmtpTransport(options) as transport:
+                if how == "threads":
+                    batches = DispatchOptions(batch_size=3)
+                    dispatcher = Dispatcher(
+                        database, transport, signing_composer, FrozenClock(NOW), options=batches
+                    )
+                else:
+                    dispatcher = pooled(pool, database, transport, signing_composer)
+                reports[how] = await dispatcher.drain()
+                dispatcher.close()
+        finally:
+            await server.close()
+        outcomes[how] = states(database)
+        database.dispose()
+        received[how] = {}
+        for message in server.handler.messages:
+            found = re.search(rb"^Message-ID: (\S+)", message.data, re.MULTILINE)
+            assert found is not None
+            received[how][found.group(1)] = message.data
+    assert (reports["processes"].sent, reports["processes"].suppressed) == (7, 1)
+    assert reports["processes"] == reports["threads"]
+    assert outcomes["processes"] == outcomes["threads"]
+    assert received["processes"].keys() == received["threads"].keys()
+    for message_id, data in received["processes"].items():
+        assert without_randomness(data) == without_randomness(received["threads"][message_id])
+
+
+async def test_the_dkim_signatures_of_worker_processes_verify(
+    database: Database, pool: ComposeProcesses, signing_composer: Composer, signer: DkimSigner
+) -> None:
+    ids = add_customers(database, PEOPLE)
+    plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
+    transport = MemoryTransport()
+    assert (await pooled(pool, database, transport, signing_composer).drain()).sent == 4
+    for envelope in transport.outbox:
+        assert envelope.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+        assert verifies(envelope.data, signer), envelope.rcpt_to
+
+
+async def test_a_render_error_settles_only_that_customers_send(
+    database: Database, pool: ComposeProcesses, signing_composer: Composer
+) -> None:
+    ids = add_customers(database, PEOPLE[:2])
+    _give_last_name(database, "ben@example.com", "Berg")
+    plan(database, ids, template="strict/hello")
+    transport = MemoryTransport()
+    report = await pooled(pool, database, transport, signing_composer).drain()
+    assert (report.sent, report.failed) == (1, 1)
+    assert [envelope.rcpt_to for envelope in transport.outbox] == ["ben@example.com"]
+    assert b"Hi Berg" in transport.outbox[0].data
+    with database.session() as session:
+        state, reply = session.execute(
+            select(outbox_table.c.state, outbox_table.c.last_reply).where(
+                outbox_table.c.recipient == "anna@example.com"
+            )
+        ).one()
+    assert state == "failed"
+    assert reply.startswith("render error: ")
+    assert "anna@example.com" in reply
+    assert "last_name" in reply
+
+
+def test_a_worker_reloads_a_template_changed_on_disk(
+    pool: ComposeProcesses, templates: Path
+) -> None:
+    """The workers' libraries are their own; with auto_reload each sees the file change."""
+    (templates / "reload").mkdir()
+    probe = templates / "reload" / "probe.mjml"
+    probe.write_text(PLAIN.format(text="version one"), encoding="utf-8")
+    tasks = [task(n, f"p{n}@example.com", "reload/probe") for n in range(1, 17)]
+    assert all(b"version one" in _bytes(result) for result in pool.compose(tasks, NOW))
+    probe.write_text(PLAIN.format(text="version two"), encoding="utf-8")
+    later = time.time_ns() + 5_000_000_000  # a new mtime, whatever the file system's resolution
+    os.utime(probe, ns=(later, later))
+    assert all(b"version two" in _bytes(result) for result in pool.compose(tasks, NOW))
+
+
+def _bytes(result: ReadyToSend | object) -> bytes:
+    assert isinstance(result, ReadyToSend), result
+    return result.envelope.data
+
+
+class _StallingComposer(Composer):
+    """Stops, once, on the message to `victim`: writes its process id to `marker` and waits
+    to be killed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: TemplateLibrary,
+        secret: bytes,
+        signer: DkimSigner | None,
+        victim: str,
+        marker: Path,
+    ) -> None:
+        super().__init__(settings, library, secret, signer)
+        self.victim = victim
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
+        return type(self), (
+            self.settings,
+            self.library,
+            self._secret,
+            None,
+            self.victim,
+            self.marker,
+        )
+
+    def compose(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        coupon: IssuedCoupon | None = None,
+    ) -> ComposedMessage:
+        if recipient.email == self.victim:
+            try:
+                marker = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass  # killed once already: compose it now
+            else:
+                os.write(marker, str(os.getpid()).encode("ascii"))
+                os.close(marker)
+                time.sleep(60)
+        return super().compose(send, recipient, now, coupon)
+
+
+async def _kill_when_stalled(marker: Path) -> int:
+    """SIGKILL the worker process that wrote its id to `marker`; returns that id."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stalled = _written_pid(marker)
+        if stalled is not None:
+            os.kill(stalled, signal.SIGKILL)
+            return stalled
+        await asyncio.sleep(0.01)
+    raise AssertionError("no compose worker stalled on the victim's message")
+
+
+def _written_pid(marker: Path) -> int | None:
+    text = marker.read_text(encoding="ascii") if marker.exists() else ""
+    return int(text) if text else None
+
+
+async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
+    sqlite_database: Database, templates: Path, tmp_path: Path
+) -> None:
+    people = [(f"p{n}@example.com", f"P{n}", "granted") for n in range(9)]
+    plan(sqlite_database, add_customers(sqlite_database, people))
+    marker = tmp_path / "stalled.pid"
+    library = TemplateLibrary(templates)
+    # p4 is in the second batch, composed while the first one is sent
+    composer = _StallingComposer(Settings(), library, SECRET, None, "p4@example.com", marker)
+    options = DispatchOptions(batch_size=3, compose_processes=2)
+    transport = MemoryTransport()
+    dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
+    try:
+        killing = asyncio.create_task(_kill_when_stalled(marker))
+        with pytest.raises(ComposeWorkerLost):
+            await asyncio.wait_for(dispatcher.drain(), timeout=60)
+        killed = await killing
+        sent_first = sorted(envelope.rcpt_to for envelope in transport.outbox)
+        assert sent_first == ["p0@example.com", "p1@example.com", "p2@example.com"]
+        with sqlite_database.session() as session:
+            rows = session.execute(
+                select(outbox_table.c.state, outbox_table.c.attempts, outbox_table.c.claimed_by)
+            ).all()
+        # The batch that lost its worker was handed back at once, as if never claimed.
+        assert sorted(state for state, _, _ in rows) == ["queued"] * 6 + ["sent"] * 3
+        assert {(attempts, by) for state, attempts, by in rows if state == "queued"} == {(0, None)}
+
+        again = await asyncio.wait_for(dispatcher.drain(), timeout=60)
+    finally:
+        dispatcher.close()
+    assert again.sent == 6
+    recipients = [envelope.rcpt_to for envelope in transport.outbox]
+    assert sorted(recipients) == sorted(email for email, _, _ in people)  # each exactly once
+    assert set(states(sqlite_database).values()) == {"sent"}
+    with sqlite_database.session() as session:
+        assert set(session.execute(select(outbox_table.c.attempts)).scalars()) == {1}
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)
+
+
+def test_a_composer_pickles_into_one_that_composes_the_same(
+    signing_composer: Composer, signer: DkimSigner
+) -> None:
+    copy = pickle.loads(pickle.dumps(signing_composer))
+    assert copy is not signing_composer
+    original = signing_composer.compose(*_arguments(task(7, "anna@example.com", "welcome/hello")))
+    rebuilt = copy.compose(*_arguments(task(7, "anna@example.com", "welcome/hello")))
+    assert rebuilt.rendered == original.rendered
+    assert without_randomness(rebuilt.envelope.data) == without_randomness(original.envelope.data)
+    assert verifies(rebuilt.envelope.data, signer)
+
+
+def _arguments(one: ComposeTask) -> tuple[ClaimedSend, RecipientSnapshot, datetime]:
+    return one.send, one.recipient, NOW
+
+
+@pytest.mark.parametrize("auto_reload", [True, False])
+def test_a_template_library_pickles_with_its_folder_and_auto_reload(
+    tmp_path: Path, auto_reload: bool
+) -> None:
+    (tmp_path / "note").mkdir()
+    note = tmp_path / "note" / "hello.mjml"
+    note.write_text(PLAIN.format(text="version one"), encoding="utf-8")
+    copy = pickle.loads(pickle.dumps(TemplateLibrary(tmp_path, auto_reload=auto_reload)))
+    assert copy.templates_dir == tmp_path
+    assert "version one" in copy.render("note/hello", {}, subject="Hallo").text
+    note.write_text(PLAIN.format(text="version two"), encoding="utf-8")
+    later = time.time_ns() + 5_000_000_000
+    os.utime(note, ns=(later, later))
+    expected = "version two" if auto_reload else "version one"
+    assert expected in copy.render("note/hello", {}, subject="Hallo").text
+
+
+async def test_an_engine_set_to_compose_in_processes_sends_and_stops_them(
+    sqlite_database: Database, tmp_path: Path
+) -> None:
+    shop = EngineHarness(sqlite_database, FrozenClock(datetime(2026, 11, 23, 11, 0, tzinfo=UTC)))
+    shop.customer("ann@example.com", "Ann")
+    shop.event("ann@example.com", "customer.created")
+    shop.buy("ann@example.com", "W1")
+    settings = Settings.model_validate(
+        {
+            "paths": {
+                "workflows": str(REPO / "workflows"),
+                "templates": str(REPO / "templates"),
+                "var": str(tmp_path),
+            },
+            "engine": {"compose_processes": 1},
+        }
+    )
+    transport = MemoryTransport()
+    engine = Engine(settings, sqlite_database, clock=shop.clock, transport=transport)
+    assert engine.dispatcher.options.compose_processes == 1
+    before = set(multiprocessing.active_children())
+    report = await engine.run_once()
+    assert report.dispatched.sent == 2
+    assert sorted(envelope.rcpt_to for envelope in transport.outbox) == ["ann@example.com"] * 2
+    assert set(multiprocessing.active_children()) <= before  # its worker stopped with it
