@@ -14,6 +14,7 @@ which a forked child would inherit in whatever state they were in.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import pickle
@@ -38,8 +39,14 @@ from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, SendOutcome
 from mailengine.transport.base import Envelope
 
+log = logging.getLogger(__name__)
+
 PARENT_CHECK_SECONDS = 1.0
 """How often a worker looks whether the dispatcher that started it is still there."""
+
+WORKER_KILLED = "cannot build: composing this message killed the worker process composing it"
+"""The reply of a send that killed its worker when composed alone, after a worker had died
+composing its batch."""
 
 CHUNKS_PER_WORKER = 4
 """A batch goes to the workers in about this many chunks each: few enough that the pipe's
@@ -125,9 +132,9 @@ class ComposeProcesses:
     """Worker processes, each with a composer rebuilt from a pickle of `composer`.
 
     The pickle is made here, once: a composer that cannot cross (a signer of another kind) fails
-    at construction, not in a worker. Workers start with the first batch, or at `start`. One
-    that dies takes its batch with it: `compose` raises ComposeWorkerLost and the next batch
-    gets new workers.
+    at construction, not in a worker. Workers start with the first batch, or at `start`. When
+    one dies, new workers compose that batch again one message at a time: a message that kills
+    its worker again fails alone (see `_one_at_a_time`).
     """
 
     def __init__(self, composer: Composer, processes: int) -> None:
@@ -167,12 +174,45 @@ class ComposeProcesses:
         try:
             return list(executor.map(partial(_compose, now=now), tasks, chunksize=chunksize))
         except BrokenProcessPool as error:
+            self._discard(executor)
+            log.warning(
+                "a compose worker process died while composing a batch of %d messages (%s); "
+                "composing them one at a time",
+                len(tasks),
+                error,
+            )
+        return self._one_at_a_time(tasks, now)
+
+    def _one_at_a_time(self, tasks: Sequence[ComposeTask], now: datetime) -> list[Composed]:
+        """After a worker died: each message on its own, so that one that kills its worker
+        (a template exhausting memory on one customer's data) settles as failed and the rest
+        of its batch still goes. When most messages kill their worker (at least three), it is
+        no message's doing: the batch is given up (ComposeWorkerLost), its claims handed back.
+        """
+        results: list[Composed] = []
+        deaths = 0
+        for attempted, task in enumerate(tasks, start=1):
+            executor = self._workers()
+            try:
+                results.append(executor.submit(_compose, task, now).result())
+                continue
+            except BrokenProcessPool as error:
+                self._discard(executor)
+                deaths += 1
+                if deaths >= 3 and 2 * deaths > attempted:
+                    raise ComposeWorkerLost(
+                        f"compose worker processes died on {deaths} of {attempted} messages "
+                        f"composed one at a time ({error}); new workers are started for the "
+                        "next batch"
+                    ) from None
+            log.error("composing outbox %s killed its worker process", task.send.id)
+            results.append(SendOutcome(task.send.id, "failed", reply=WORKER_KILLED))
+        return results
+
+    def _discard(self, executor: ProcessPoolExecutor) -> None:
+        if self._executor is executor:
             self._executor = None
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise ComposeWorkerLost(
-                f"a compose worker process died while composing a batch of {len(tasks)} "
-                f"messages ({error}); new workers are started for the next batch"
-            ) from None
+        executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         executor, self._executor = self._executor, None

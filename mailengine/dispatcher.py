@@ -215,7 +215,7 @@ class Dispatcher:
         except ComposeWorkerLost:
             # Nothing of the batch was sent or settled: hand it all back, due at once.
             self._release([send.id for send in claimed])
-            log.error("outbox: a compose worker died; %d claimed handed back", len(claimed))
+            log.error("outbox: compose workers keep dying; %d claimed handed back", len(claimed))
             raise
         if batch.settled or batch.tracked:
             self._settle(batch)

@@ -23,7 +23,13 @@ from sqlalchemy import select
 
 from mailengine.addresses import address_hash
 from mailengine.clock import FrozenClock
-from mailengine.compose_pool import ComposeProcesses, ComposeTask, ComposeWorkerLost, ReadyToSend
+from mailengine.compose_pool import (
+    WORKER_KILLED,
+    ComposeProcesses,
+    ComposeTask,
+    ComposeWorkerLost,
+    ReadyToSend,
+)
 from mailengine.composer import ComposedMessage, Composer
 from mailengine.config import Settings
 from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
@@ -329,6 +335,7 @@ def _written_pid(marker: Path) -> int | None:
 async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
     sqlite_database: Database, templates: Path, tmp_path: Path
 ) -> None:
+    """A worker killed once (by the system, say) costs its batch a recompose, nothing else."""
     people = [(f"p{n}@example.com", f"P{n}", "granted") for n in range(9)]
     plan(sqlite_database, add_customers(sqlite_database, people))
     marker = tmp_path / "stalled.pid"
@@ -340,23 +347,11 @@ async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
     dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
     try:
         killing = asyncio.create_task(_kill_when_stalled(marker))
-        with pytest.raises(ComposeWorkerLost):
-            await asyncio.wait_for(dispatcher.drain(), timeout=60)
+        report = await asyncio.wait_for(dispatcher.drain(), timeout=60)
         killed = await killing
-        sent_first = sorted(envelope.rcpt_to for envelope in transport.outbox)
-        assert sent_first == ["p0@example.com", "p1@example.com", "p2@example.com"]
-        with sqlite_database.session() as session:
-            rows = session.execute(
-                select(outbox_table.c.state, outbox_table.c.attempts, outbox_table.c.claimed_by)
-            ).all()
-        # The batch that lost its worker was handed back at once, as if never claimed.
-        assert sorted(state for state, _, _ in rows) == ["queued"] * 6 + ["sent"] * 3
-        assert {(attempts, by) for state, attempts, by in rows if state == "queued"} == {(0, None)}
-
-        again = await asyncio.wait_for(dispatcher.drain(), timeout=60)
     finally:
         dispatcher.close()
-    assert again.sent == 6
+    assert report.sent == 9
     recipients = [envelope.rcpt_to for envelope in transport.outbox]
     assert sorted(recipients) == sorted(email for email, _, _ in people)  # each exactly once
     assert set(states(sqlite_database).values()) == {"sent"}
@@ -364,6 +359,71 @@ async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
         assert set(session.execute(select(outbox_table.c.attempts)).scalars()) == {1}
     with pytest.raises(ProcessLookupError):
         os.kill(killed, 0)
+
+
+class _KillingComposer(Composer):
+    """Kills the process composing it on every message to one of `victims`."""
+
+    def __init__(
+        self, settings: Settings, library: TemplateLibrary, secret: bytes, victims: frozenset[str]
+    ) -> None:
+        super().__init__(settings, library, secret, None)
+        self.victims = victims
+
+    def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
+        return type(self), (self.settings, self.library, self._secret, self.victims)
+
+    def compose(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        coupon: IssuedCoupon | None = None,
+    ) -> ComposedMessage:
+        if recipient.email in self.victims and multiprocessing.parent_process() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().compose(send, recipient, now, coupon)
+
+
+async def test_a_message_that_kills_its_worker_every_time_fails_alone(
+    sqlite_database: Database, templates: Path
+) -> None:
+    people = [(f"k{n}@example.com", f"K{n}", "granted") for n in range(6)]
+    plan(sqlite_database, add_customers(sqlite_database, people))
+    library = TemplateLibrary(templates)
+    # two poisonous messages, the first two of their batch
+    victims = frozenset({"k3@example.com", "k4@example.com"})
+    composer = _KillingComposer(Settings(), library, SECRET, victims)
+    options = DispatchOptions(batch_size=3, compose_processes=2)
+    transport = MemoryTransport()
+    dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
+    try:
+        report = await asyncio.wait_for(dispatcher.drain(), timeout=90)
+    finally:
+        dispatcher.close()
+    assert (report.sent, report.failed) == (4, 2)
+    assert sorted(e.rcpt_to for e in transport.outbox) == [
+        f"k{n}@example.com" for n in (0, 1, 2, 5)
+    ]
+    with sqlite_database.session() as session:
+        rows = session.execute(
+            select(outbox_table.c.recipient, outbox_table.c.state, outbox_table.c.last_reply)
+        ).all()
+    failed = {recipient: reply for recipient, state, reply in rows if state == "failed"}
+    assert set(failed) == victims
+    assert all(reply == WORKER_KILLED for reply in failed.values())
+
+
+def test_workers_dying_on_most_messages_give_the_batch_back(templates: Path) -> None:
+    """Not one message's doing: nothing is settled, the dispatcher hands the claims back."""
+    library = TemplateLibrary(templates)
+    everyone = frozenset(f"d{n}@example.com" for n in range(4))
+    pool = ComposeProcesses(_KillingComposer(Settings(), library, SECRET, everyone), 1)
+    try:
+        with pytest.raises(ComposeWorkerLost, match="died on 3 of 3 messages"):
+            pool.compose([task(n, f"d{n}@example.com", "welcome/hello") for n in range(1, 5)], NOW)
+    finally:
+        pool.close()
 
 
 def test_a_composer_pickles_into_one_that_composes_the_same(
