@@ -249,18 +249,25 @@ async def test_a_render_error_settles_only_that_customers_send(
     assert "last_name" in reply
 
 
+def write_version(template: Path, text: str) -> None:
+    """Write a plain template saying `text`, with an mtime seconds after the one it had, so
+    that a reload sees the change whatever the file system's resolution."""
+    template.parent.mkdir(exist_ok=True)
+    before = template.stat().st_mtime_ns if template.exists() else 0
+    template.write_text(PLAIN.format(text=text), encoding="utf-8")
+    stamp = max(time.time_ns(), before + 5_000_000_000)
+    os.utime(template, ns=(stamp, stamp))
+
+
 def test_a_worker_reloads_a_template_changed_on_disk(
     pool: ComposeProcesses, templates: Path
 ) -> None:
     """The workers' libraries are their own; with auto_reload each sees the file change."""
-    (templates / "reload").mkdir()
     probe = templates / "reload" / "probe.mjml"
-    probe.write_text(PLAIN.format(text="version one"), encoding="utf-8")
+    write_version(probe, "version one")
     tasks = [task(n, f"p{n}@example.com", "reload/probe") for n in range(1, 17)]
     assert all(b"version one" in _bytes(result) for result in pool.compose(tasks, NOW))
-    probe.write_text(PLAIN.format(text="version two"), encoding="utf-8")
-    later = time.time_ns() + 5_000_000_000  # a new mtime, whatever the file system's resolution
-    os.utime(probe, ns=(later, later))
+    write_version(probe, "version two")
     assert all(b"version two" in _bytes(result) for result in pool.compose(tasks, NOW))
 
 
@@ -446,15 +453,12 @@ def _arguments(one: ComposeTask) -> tuple[ClaimedSend, RecipientSnapshot, dateti
 def test_a_template_library_pickles_with_its_folder_and_auto_reload(
     tmp_path: Path, auto_reload: bool
 ) -> None:
-    (tmp_path / "note").mkdir()
     note = tmp_path / "note" / "hello.mjml"
-    note.write_text(PLAIN.format(text="version one"), encoding="utf-8")
+    write_version(note, "version one")
     copy = pickle.loads(pickle.dumps(TemplateLibrary(tmp_path, auto_reload=auto_reload)))
     assert copy.templates_dir == tmp_path
     assert "version one" in copy.render("note/hello", {}, subject="Hallo").text
-    note.write_text(PLAIN.format(text="version two"), encoding="utf-8")
-    later = time.time_ns() + 5_000_000_000
-    os.utime(note, ns=(later, later))
+    write_version(note, "version two")
     expected = "version two" if auto_reload else "version one"
     assert expected in copy.render("note/hello", {}, subject="Hallo").text
 
