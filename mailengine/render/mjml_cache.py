@@ -27,7 +27,8 @@ from mailengine.render.css_inlining import (
 from mailengine.render.environment import MailSandbox
 from mailengine.render.source_map import LineIndex, SourceMap
 from mailengine.render.text_part import html_to_text_template
-from mailengine.render.wire_html import RenderedShaping, shape_html_source
+from mailengine.render.wire_html import RenderedShaping
+from mailengine.render.wire_html_source import shape_html_source
 
 TEMPLATE_SUFFIX = ".mjml"
 PARTIALS_DIR = "partials"

@@ -276,32 +276,24 @@ def _bytes(result: ReadyToSend | object) -> bytes:
     return result.envelope.data
 
 
-class _StallingComposer(Composer):
-    """Stops, once, on the message to `victim`: writes its process id to `marker` and waits
-    to be killed."""
+class _MisbehavingComposer(Composer):
+    """On a message to one of `victims`, in a worker process: with a `marker`, stops once
+    (writes its process id there and waits to be killed); without, kills its process."""
 
     def __init__(
         self,
         settings: Settings,
         library: TemplateLibrary,
         secret: bytes,
-        signer: DkimSigner | None,
-        victim: str,
-        marker: Path,
+        victims: frozenset[str],
+        marker: Path | None = None,
     ) -> None:
-        super().__init__(settings, library, secret, signer)
-        self.victim = victim
+        super().__init__(settings, library, secret, None)
+        self.victims = victims
         self.marker = marker
 
     def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
-        return type(self), (
-            self.settings,
-            self.library,
-            self._secret,
-            None,
-            self.victim,
-            self.marker,
-        )
+        return type(self), (self.settings, self.library, self._secret, self.victims, self.marker)
 
     def compose(
         self,
@@ -310,16 +302,22 @@ class _StallingComposer(Composer):
         now: datetime,
         coupon: IssuedCoupon | None = None,
     ) -> ComposedMessage:
-        if recipient.email == self.victim:
-            try:
-                marker = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pass  # killed once already: compose it now
+        if recipient.email in self.victims and multiprocessing.parent_process() is not None:
+            if self.marker is None:
+                os.kill(os.getpid(), signal.SIGKILL)
             else:
-                os.write(marker, str(os.getpid()).encode("ascii"))
-                os.close(marker)
-                time.sleep(60)
+                self._stall_once(self.marker)
         return super().compose(send, recipient, now, coupon)
+
+    @staticmethod
+    def _stall_once(marker: Path) -> None:
+        try:
+            written = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return  # killed once already: compose it now
+        os.write(written, str(os.getpid()).encode("ascii"))
+        os.close(written)
+        time.sleep(60)
 
 
 async def _kill_when_stalled(marker: Path) -> int:
@@ -348,7 +346,8 @@ async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
     marker = tmp_path / "stalled.pid"
     library = TemplateLibrary(templates)
     # p4 is in the second batch, composed while the first one is sent
-    composer = _StallingComposer(Settings(), library, SECRET, None, "p4@example.com", marker)
+    victims = frozenset({"p4@example.com"})
+    composer = _MisbehavingComposer(Settings(), library, SECRET, victims, marker)
     options = DispatchOptions(batch_size=3, compose_processes=2)
     transport = MemoryTransport()
     dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
@@ -368,30 +367,6 @@ async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
         os.kill(killed, 0)
 
 
-class _KillingComposer(Composer):
-    """Kills the process composing it on every message to one of `victims`."""
-
-    def __init__(
-        self, settings: Settings, library: TemplateLibrary, secret: bytes, victims: frozenset[str]
-    ) -> None:
-        super().__init__(settings, library, secret, None)
-        self.victims = victims
-
-    def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
-        return type(self), (self.settings, self.library, self._secret, self.victims)
-
-    def compose(
-        self,
-        send: ClaimedSend,
-        recipient: RecipientSnapshot,
-        now: datetime,
-        coupon: IssuedCoupon | None = None,
-    ) -> ComposedMessage:
-        if recipient.email in self.victims and multiprocessing.parent_process() is not None:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().compose(send, recipient, now, coupon)
-
-
 async def test_a_message_that_kills_its_worker_every_time_fails_alone(
     sqlite_database: Database, templates: Path
 ) -> None:
@@ -400,7 +375,7 @@ async def test_a_message_that_kills_its_worker_every_time_fails_alone(
     library = TemplateLibrary(templates)
     # two poisonous messages, the first two of their batch
     victims = frozenset({"k3@example.com", "k4@example.com"})
-    composer = _KillingComposer(Settings(), library, SECRET, victims)
+    composer = _MisbehavingComposer(Settings(), library, SECRET, victims)
     options = DispatchOptions(batch_size=3, compose_processes=2)
     transport = MemoryTransport()
     dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
@@ -425,7 +400,7 @@ def test_workers_dying_on_most_messages_give_the_batch_back(templates: Path) -> 
     """Not one message's doing: nothing is settled, the dispatcher hands the claims back."""
     library = TemplateLibrary(templates)
     everyone = frozenset(f"d{n}@example.com" for n in range(4))
-    pool = ComposeProcesses(_KillingComposer(Settings(), library, SECRET, everyone), 1)
+    pool = ComposeProcesses(_MisbehavingComposer(Settings(), library, SECRET, everyone), 1)
     try:
         with pytest.raises(ComposeWorkerLost, match="died on 3 of 3 messages"):
             pool.compose([task(n, f"d{n}@example.com", "welcome/hello") for n in range(1, 5)], NOW)

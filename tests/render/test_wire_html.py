@@ -35,12 +35,8 @@ from mailengine.render.mjml_cache import IncludeLoader, compile_mjml, jinja_temp
 from mailengine.render.sample_data import sample_contexts
 from mailengine.render.source_map import CONSTRUCT
 from mailengine.render.text_part import html_to_text_template
-from mailengine.render.wire_html import (
-    FOLD_AT,
-    RenderedShaping,
-    shape_html_source,
-    shape_rendered_html,
-)
+from mailengine.render.wire_html import RenderedShaping, shape_rendered_html
+from mailengine.render.wire_html_source import FOLD_AT, shape_html_source
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.test_dkim import verify
 from tests.test_message import BASE, check_wire_rules, parse, parts_of, same_text
