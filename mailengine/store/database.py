@@ -48,9 +48,12 @@ class Database:
         else:
             options["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **options)
+        # Units of work (`transaction`) on SQLite take the write lock as they begin.
+        self._writing: Engine = self.engine
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+            self._writing = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
 
     @property
     def is_postgresql(self) -> bool:
@@ -61,8 +64,15 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work commits at the end of the block, or rolls back on error."""
-        with self.session() as session:
+        """A session whose work commits at the end of the block, or rolls back on error.
+
+        On SQLite it begins with the write lock (BEGIN IMMEDIATE), waiting up to the busy
+        timeout for another writer: a transaction that read first and wrote later would
+        otherwise fail at its first write whenever another connection (a thread, or another
+        dispatcher process) had committed in between (SQLITE_BUSY_SNAPSHOT, which no busy
+        timeout waits out). Reads outside a unit of work (`session`) do not take the lock.
+        """
+        with Session(self._writing, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()
@@ -112,7 +122,7 @@ def upsert_insert(session: Session) -> Any:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
 
 def include_object(

@@ -1,0 +1,67 @@
+"""Units of work on SQLite take the write lock as they begin, so read-then-write never fails."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from mailengine.store.database import Database
+
+
+@pytest.fixture
+def counters(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'units.db'}")
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE counter (name TEXT PRIMARY KEY, value INT)"))
+        session.execute(text("INSERT INTO counter VALUES ('sent', 0)"))
+    return database
+
+
+def test_a_unit_of_work_that_reads_first_is_not_undone_by_another_writer(
+    counters: Database,
+) -> None:
+    """Without the lock taken at BEGIN, the second writer commits between the read and the
+    write of the first, whose write then fails at once (SQLITE_BUSY_SNAPSHOT); with it, the
+    second waits, and both increments count."""
+    has_read = threading.Event()
+    failures: list[BaseException] = []
+
+    def other_writer() -> None:
+        has_read.wait(5)
+        try:
+            with counters.transaction() as session:
+                session.execute(text("UPDATE counter SET value = value + 1"))
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    with counters.transaction() as session:
+        value = session.execute(text("SELECT value FROM counter")).scalar_one()
+        has_read.set()
+        writer.join(0.3)  # the other writer is waiting for the lock, not committing
+        assert writer.is_alive()
+        session.execute(text("UPDATE counter SET value = :value"), {"value": value + 1})
+    writer.join(5)
+    assert failures == []
+    with counters.session() as session:
+        assert session.execute(text("SELECT value FROM counter")).scalar_one() == 2
+    counters.dispose()
+
+
+def test_plain_reads_do_not_take_the_write_lock(counters: Database, tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "units.db", timeout=0.1, isolation_level=None)
+    with counters.session() as session:
+        session.execute(text("SELECT value FROM counter")).scalar_one()
+        other.execute("BEGIN IMMEDIATE")  # would raise "database is locked"
+        other.execute("ROLLBACK")
+    with counters.transaction() as session:
+        session.execute(text("SELECT value FROM counter")).scalar_one()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.close()
+    counters.dispose()
