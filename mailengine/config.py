@@ -153,6 +153,7 @@ class EngineSettings(Section):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     hold_marketing_during_open_ticket: bool = True
     compose_processes: int = Field(default=0, ge=0, le=256)
+    dispatch_processes: int = Field(default=0, ge=0, le=256)
 
 
 class PathsSettings(Section):

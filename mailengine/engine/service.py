@@ -18,8 +18,13 @@ from typing import Protocol
 from mailengine.clock import Clock, SystemClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
-from mailengine.dkim import DkimSigner
+from mailengine.dispatcher import Dispatcher, DispatchReport
+from mailengine.engine.dispatching import (
+    DispatchProcesses,
+    check_dispatch_processes,
+    dispatch_options,
+    dkim_signer,
+)
 from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
@@ -81,7 +86,15 @@ class Engine:
             database, settings.paths.workflows, settings.paths.workflows.parent
         )
         self.library = TemplateLibrary(settings.paths.templates)
-        self.composer = Composer(settings, self.library, secret_key(settings), _signer(settings))
+        self.composer = Composer(
+            settings, self.library, secret_key(settings), dkim_signer(settings)
+        )
+        check_dispatch_processes(settings)
+        if transport is not None and settings.engine.dispatch_processes:
+            raise ConfigError(
+                "engine.dispatch_processes sends over smtp settings; a transport of the "
+                "caller's own cannot be shared with dispatcher processes"
+            )
         self.transport = transport or SmtpTransport.from_settings(settings.smtp)
         self.runner = WorkflowRunner(database, self.registry, settings, hold=hold)
         self.dispatcher = Dispatcher(
@@ -89,11 +102,10 @@ class Engine:
             self.transport,
             self.composer,
             self.clock,
-            options=DispatchOptions(
-                retry_for=timedelta(hours=settings.smtp.retry_for_hours),
-                compose_processes=settings.engine.compose_processes,
-            ),
+            options=dispatch_options(settings),
         )
+        # With engine.dispatch_processes, `run` sends from those; `run_once` from this process.
+        self.dispatch_processes: DispatchProcesses | None = None
         self.components = components or []
         self.leadership = Leadership(database)
         self._tick_lock = asyncio.Lock()
@@ -131,7 +143,10 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.prepare()
-        await asyncio.to_thread(self.dispatcher.start)
+        if self.settings.engine.dispatch_processes:
+            self.dispatch_processes = DispatchProcesses(self.settings)
+        else:
+            await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:
             await component.start()
         bind(self)
@@ -147,7 +162,7 @@ class Engine:
         self._scheduler.start()
         self.scheduler_running = True
         _handle_signals(stop, self.reload)
-        dispatching = asyncio.create_task(self.dispatcher.serve(stop), name="dispatcher")
+        dispatching = asyncio.create_task(self._dispatch(stop), name="dispatcher")
         leading = asyncio.create_task(self._seek_leadership(stop), name="leadership")
         try:
             await stop.wait()
@@ -165,6 +180,20 @@ class Engine:
             await self.transport.aclose()
             await asyncio.to_thread(self.leadership.release)
             bind(None)
+
+    async def _dispatch(self, stop: asyncio.Event) -> None:
+        """Send until `stop`: here, or from the dispatcher processes (started after the
+        servers, so that they find the SMTP capture server listening)."""
+        processes = self.dispatch_processes
+        if processes is None:
+            await self.dispatcher.serve(stop)
+            return
+        await asyncio.to_thread(processes.start)
+        log.info("sending from %d dispatcher processes", processes.count)
+        try:
+            await processes.watch(stop)
+        finally:
+            await asyncio.to_thread(processes.stop, SHUTDOWN_GRACE_SECONDS - 1)
 
     async def _seek_leadership(self, stop: asyncio.Event) -> None:
         while not stop.is_set() and not self.leadership.leading:
@@ -240,21 +269,6 @@ class Engine:
             advanced += walked
             if new_events == 0 and walked == 0:
                 return events, advanced
-
-
-def _signer(settings: Settings) -> DkimSigner | None:
-    dkim = settings.dkim
-    if not dkim.enabled:
-        return None
-    domain = dkim.domain or settings.sender.domain
-    if dkim.private_key is not None:
-        return DkimSigner(domain, dkim.selector, dkim.private_key.get_secret_value())
-    if dkim.private_key_file is not None:
-        return DkimSigner.from_file(domain, dkim.selector, dkim.private_key_file)
-    raise ConfigError(
-        "dkim.enabled is true but no key is set: give dkim.private_key_file or "
-        "MAILENGINE_DKIM__PRIVATE_KEY"
-    )
 
 
 def _handle_signals(stop: asyncio.Event, reload: Callable[[], object]) -> None:

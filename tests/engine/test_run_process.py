@@ -37,6 +37,31 @@ def _mailengine(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start_engine(
+    folder: Path, settings: str, *, customers: int, seed: int
+) -> subprocess.Popen[str]:
+    """`mailengine run` on a new SQLite database in `folder` with demo customers; `settings`
+    are YAML lines added to the database and paths."""
+    config = folder / "config.yaml"
+    config.write_text(
+        f"""
+database: {{url: "sqlite:///{folder / "shop.db"}"}}
+paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{folder}"}}
+{settings}""",
+        encoding="utf-8",
+    )
+    assert _mailengine(config, "db", "upgrade").returncode == 0
+    seeded = _mailengine(config, "demo-data", "--customers", str(customers), "--seed", str(seed))
+    assert seeded.returncode == 0, seeded.stderr
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailengine", "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def _subjects(folder: Path) -> list[str]:
     subjects = []
     for path in folder.glob("*"):
@@ -58,26 +83,16 @@ def _a_customer_with_orders(database: Path) -> str:
 def test_run_captures_welcome_and_thank_you_mails_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     http_port, inbound_port = _free_port(), _free_port()
-    config.write_text(
+    engine = _start_engine(
+        tmp_path,
         f"""
-database: {{url: "sqlite:///{tmp_path / "shop.db"}"}}
 smtp: {{port: {_free_port()}, capture: true}}
 http: {{port: {http_port}, public_url: "http://127.0.0.1:{http_port}"}}
 inbound: {{smtp: {{port: {inbound_port}}}}}
 engine: {{tick_seconds: 0.5}}
-paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}"}}
 """,
-        encoding="utf-8",
-    )
-    assert _mailengine(config, "db", "upgrade").returncode == 0
-    seeded = _mailengine(config, "demo-data", "--customers", "200", "--seed", "2")
-    assert seeded.returncode == 0, seeded.stderr
-    engine = subprocess.Popen(
-        [sys.executable, "-m", "mailengine", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        customers=200,
+        seed=2,
     )
     inbox = tmp_path / "mail" / "new"
     try:
@@ -132,3 +147,95 @@ paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", v
     assert engine.returncode == 0, output
     assert "stopping" in output
     assert not (tmp_path / "mailengine.pid").exists()
+
+
+def _children(pid: int) -> set[int]:
+    """The engine's dispatcher processes (not multiprocessing's resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+def _outbox_states(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+    return {str(state): int(count) for state, count in rows}
+
+
+def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_with_it(
+    tmp_path: Path,
+) -> None:
+    engine = _start_engine(
+        tmp_path,
+        f"""
+smtp: {{port: {_free_port()}, capture: true, connections: 4}}
+http: {{enabled: false}}
+inbound: {{smtp: {{port: {_free_port()}}}}}
+engine: {{tick_seconds: 0.5, dispatch_processes: 2}}
+""",
+        customers=300,
+        seed=3,
+    )
+    inbox = tmp_path / "mail" / "new"
+    dispatchers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(dispatchers) < 2:
+            dispatchers = {p for p in _children(engine.pid) if _alive(p)}
+            time.sleep(0.2)
+        assert len(dispatchers) == 2, dispatchers
+        deadline = time.monotonic() + 60
+        settled_since = time.monotonic()
+        states: dict[str, int] = {}
+        last: dict[str, int] = {}
+        while time.monotonic() < deadline:  # until the outbox rests for 3 s, all of it final
+            states = _outbox_states(tmp_path / "shop.db")
+            if states != last or not set(states) <= {"sent", "suppressed", "failed"}:
+                settled_since, last = time.monotonic(), states
+            elif time.monotonic() - settled_since > 3:
+                break
+            assert engine.poll() is None, engine.stdout.read() if engine.stdout else ""
+            time.sleep(0.3)
+        assert states.get("sent", 0) >= 10, states
+        assert set(states) <= {"sent", "suppressed", "failed"}, states
+        # kill -9 one dispatcher process: the engine starts another in its place
+        before = {p for p in _children(engine.pid) if _alive(p)}
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        replaced: set[int] = set()
+        while time.monotonic() < deadline and not replaced:
+            replaced = {p for p in _children(engine.pid) if _alive(p)} - before
+            time.sleep(0.5)
+        assert replaced, "no dispatcher process was started in place of the killed one"
+        running = {p for p in _children(engine.pid) if _alive(p)}
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        output, _ = engine.communicate(timeout=60)
+    assert engine.returncode == 0, output
+    assert "sending from 2 dispatcher processes" in output
+    assert "ended (exit code -9)" in output
+    assert "dispatcher process stopped:" in output  # each stopped cleanly, not killed
+    time.sleep(0.5)
+    assert not [p for p in running if _alive(p)], "dispatcher processes outlived the engine"
+    message_ids: list[str] = []
+    for path in inbox.glob("*"):
+        found = email.message_from_bytes(path.read_bytes())["Message-ID"]
+        message_ids.append(str(found))
+    assert len(message_ids) == len(set(message_ids))  # no message twice
+    assert len(message_ids) == _outbox_states(tmp_path / "shop.db")["sent"]

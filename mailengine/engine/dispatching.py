@@ -1,0 +1,253 @@
+"""Dispatchers built from settings, in the engine's process or in processes of their own.
+
+With `engine.dispatch_processes` N > 0 the engine starts N processes that each claim, compose
+and send (whole dispatchers, with SMTP connections of their own), and keeps only the scheduler
+and the servers in its own process: no message then crosses a process boundary, and every
+core works. They share one outbox as dispatchers on several machines do: SKIP LOCKED claims
+on PostgreSQL; on SQLite every unit of work takes the write lock as it begins.
+
+`smtp.connections`, `smtp.rate_per_second` and `smtp.per_domain_rate` stay totals: each
+process gets an even share (`share_of`), so at most `smtp.connections` messages are in flight
+in all, and a crash repeats no more than that.
+
+The processes are started with "spawn" (the engine has threads and open connections a fork
+would copy in whatever state they were in). Stopping sets a shared flag: each finishes its
+in-flight SMTP transactions and hands back what it had claimed ahead. One that dies is started
+again; the rows it held come back when their lease runs out. One whose engine died
+(kill -9) stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from multiprocessing import current_process, get_context
+from multiprocessing.context import SpawnProcess
+from multiprocessing.sharedctypes import Synchronized
+
+from mailengine.clock import SystemClock
+from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.dispatcher import Dispatcher, DispatchOptions
+from mailengine.dkim import DkimSigner
+from mailengine.errors import ConfigError
+from mailengine.render.library import TemplateLibrary
+from mailengine.secret import secret_key
+from mailengine.store.database import Database
+from mailengine.transport.smtp import SmtpTransport
+
+log = logging.getLogger(__name__)
+
+STOP_CHECK_SECONDS = 0.2
+"""How often a dispatcher process looks whether it is to stop, or its engine is gone."""
+RESTART_AFTER_SECONDS = 5.0
+"""A dispatcher process that died is started again after this long (not in a tight loop)."""
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+
+
+def dkim_signer(settings: Settings) -> DkimSigner | None:
+    """The DKIM signer `dkim` asks for, or None when signing is off."""
+    dkim = settings.dkim
+    if not dkim.enabled:
+        return None
+    domain = dkim.domain or settings.sender.domain
+    if dkim.private_key is not None:
+        return DkimSigner(domain, dkim.selector, dkim.private_key.get_secret_value())
+    if dkim.private_key_file is not None:
+        return DkimSigner.from_file(domain, dkim.selector, dkim.private_key_file)
+    raise ConfigError(
+        "dkim.enabled is true but no key is set: give dkim.private_key_file or "
+        "MAILENGINE_DKIM__PRIVATE_KEY"
+    )
+
+
+def dispatch_options(settings: Settings, *, in_engine_process: bool = True) -> DispatchOptions:
+    """A dispatcher in its own process composes on its threads: the processes use the cores."""
+    return DispatchOptions(
+        retry_for=timedelta(hours=settings.smtp.retry_for_hours),
+        compose_processes=settings.engine.compose_processes if in_engine_process else 0,
+    )
+
+
+def check_dispatch_processes(settings: Settings) -> None:
+    """Refuse settings that cannot be shared out among the dispatcher processes."""
+    processes = settings.engine.dispatch_processes
+    if processes == 0:
+        return
+    if settings.engine.compose_processes:
+        raise ConfigError(
+            "engine.dispatch_processes and engine.compose_processes are both set: choose "
+            "one (dispatch_processes, about one per core, also spreads the sending)"
+        )
+    if processes > settings.smtp.connections:
+        raise ConfigError(
+            f"engine.dispatch_processes is {processes} but smtp.connections is "
+            f"{settings.smtp.connections}: each dispatcher process needs a connection of its "
+            "own (smtp.connections is the total of all processes)"
+        )
+
+
+def share_of(settings: Settings, processes: int) -> Settings:
+    """The settings of one of `processes` dispatcher processes: an even share of the SMTP
+    connections (rounded down) and of every rate limit."""
+    smtp = settings.smtp
+    share = smtp.model_copy(
+        update={
+            "connections": max(1, smtp.connections // processes),
+            "rate_per_second": smtp.rate_per_second / processes,
+            "per_domain_rate": {
+                domain: rate / processes for domain, rate in smtp.per_domain_rate.items()
+            },
+        }
+    )
+    return settings.model_copy(update={"smtp": share})
+
+
+class DispatchProcesses:
+    """The engine's dispatcher processes: started, watched (and started again), stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        check_dispatch_processes(settings)
+        self.count = settings.engine.dispatch_processes
+        self._settings = share_of(settings, self.count)
+        self._context = get_context("spawn")
+        # A flag in shared memory, read without a lock: a process killed while holding the
+        # lock of a multiprocessing Event would leave every other waiting on it for ever.
+        self._stopping: Synchronized[int] = self._context.RawValue("i", 0)
+        self._processes: list[SpawnProcess | None] = [None] * self.count
+        self._died_at: list[float] = [0.0] * self.count
+        self.restarts = 0
+
+    def start(self) -> None:
+        """Start every process (each takes a second or so to import and begin claiming)."""
+        for slot in range(self.count):
+            self._start(slot)
+
+    def _start(self, slot: int) -> None:
+        process = self._context.Process(
+            target=serve_in_process,
+            args=(self._settings, self._stopping, logging.getLogger().getEffectiveLevel()),
+            name=f"dispatch-{slot + 1}",
+        )
+        process.start()
+        self._processes[slot] = process
+
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes if process and process.pid]
+
+    async def watch(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        """Until `stop`: start again any process that died."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if not stop.is_set():
+                await asyncio.to_thread(self.restart_dead)
+
+    def restart_dead(self) -> None:
+        now = time.monotonic()
+        for slot, process in enumerate(self._processes):
+            if process is None or process.is_alive() or self._stopping.value:
+                continue
+            if not self._died_at[slot]:
+                self._died_at[slot] = now
+                log.error(
+                    "dispatcher process %s ended (exit code %s); its claimed messages come "
+                    "back when their lease runs out; starting it again in %.0f s",
+                    process.name,
+                    process.exitcode,
+                    RESTART_AFTER_SECONDS,
+                )
+            elif now - self._died_at[slot] >= RESTART_AFTER_SECONDS:
+                self._died_at[slot] = 0.0
+                process.close()
+                self._start(slot)
+                self.restarts += 1
+
+    def stop(self, grace: float) -> None:
+        """Let in-flight transactions finish (up to `grace` seconds in all), then end the rest."""
+        self._stopping.value = 1
+        deadline = time.monotonic() + grace
+        for process in self._processes:
+            if process is not None and process.pid is not None:
+                process.join(max(0.0, deadline - time.monotonic()))
+        for process in self._processes:
+            if process is not None and process.is_alive():
+                log.warning("dispatcher process %s did not stop in time; ending it", process.name)
+                process.terminate()
+                process.join(5)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+
+
+# In a dispatcher process
+
+
+def serve_in_process(settings: Settings, stopping: Synchronized[int], log_level: int) -> None:
+    """Dispatch until the engine sets `stopping` or goes away.
+
+    Ctrl-C and SIGTERM reach the whole process group: stopping is the engine's to decide, so
+    that no SMTP transaction is cut short by them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    for noisy in ("aiosmtpd", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    asyncio.run(_serve(settings, stopping, os.getppid()))
+
+
+async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: int) -> None:
+    database = Database(settings.database.url)
+    library = TemplateLibrary(settings.paths.templates)
+    composer = Composer(settings, library, secret_key(settings), dkim_signer(settings))
+    transport = SmtpTransport.from_settings(settings.smtp)
+    name = f"{current_process().name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    dispatcher = Dispatcher(
+        database,
+        transport,
+        composer,
+        SystemClock(),
+        options=dispatch_options(settings, in_engine_process=False),
+        worker_id=name,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    threading.Thread(
+        target=_wait_for_stop,
+        args=(stopping, engine_pid, lambda: loop.call_soon_threadsafe(stop.set)),
+        name="stop-watch",
+        daemon=True,
+    ).start()
+    try:
+        await dispatcher.serve(stop)
+    finally:
+        await transport.aclose()
+        database.dispose()
+        report = dispatcher.report
+        log.info(
+            "dispatcher process stopped: %d sent, %d deferred, %d failed, %d suppressed",
+            report.sent,
+            report.deferred,
+            report.failed,
+            report.suppressed,
+        )
+
+
+def _wait_for_stop(
+    stopping: Synchronized[int], engine_pid: int, stop: Callable[[], object]
+) -> None:
+    while not stopping.value:
+        time.sleep(STOP_CHECK_SECONDS)
+        if os.getppid() != engine_pid:
+            log.warning("the engine went away; stopping after the messages in flight")
+            break
+    stop()

@@ -1,0 +1,58 @@
+"""Dispatcher processes from settings: an even share of connections and rates, clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailengine.config import Settings
+from mailengine.engine.dispatching import check_dispatch_processes, share_of
+from mailengine.engine.service import Engine
+from mailengine.errors import ConfigError
+from mailengine.store.database import Database
+from mailengine.transport.memory import MemoryTransport
+
+
+def _settings(tmp_path: Path, **engine: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "smtp": {
+                "connections": 8,
+                "rate_per_second": 100,
+                "per_domain_rate": {"gmail.com": 10, "web.de": 3},
+            },
+            "engine": engine,
+            "paths": {"var": str(tmp_path)},
+        }
+    )
+
+
+def test_each_process_gets_an_even_share_and_the_totals_hold(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, dispatch_processes=3)
+    share = share_of(settings, 3).smtp
+    assert share.connections == 2  # 3 x 2 = 6 in flight at most, never more than 8
+    assert share.rate_per_second == pytest.approx(100 / 3)
+    assert share.per_domain_rate == pytest.approx({"gmail.com": 10 / 3, "web.de": 1.0})
+    assert settings.smtp.connections == 8  # the engine's own settings stay as they were
+    assert share_of(settings, 3).sender == settings.sender
+
+
+def test_more_processes_than_connections_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dispatch_processes is 9 but smtp.connections is 8"):
+        check_dispatch_processes(_settings(tmp_path, dispatch_processes=9))
+
+
+def test_dispatch_and_compose_processes_together_are_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, dispatch_processes=2, compose_processes=2)
+    with pytest.raises(ConfigError, match="choose one"):
+        check_dispatch_processes(settings)
+
+
+def test_an_engine_with_a_transport_of_its_own_cannot_have_dispatch_processes(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'shop.db'}")
+    with pytest.raises(ConfigError, match="cannot be shared with dispatcher processes"):
+        Engine(_settings(tmp_path, dispatch_processes=2), database, transport=MemoryTransport())
+    database.dispose()
