@@ -49,8 +49,9 @@ from mailengine import demo
 from mailengine.clock import FrozenClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.dispatcher import Dispatcher, DispatchReport
 from mailengine.dkim import DkimSigner
+from mailengine.engine.dispatching import dispatch_options
 from mailengine.message import make_message_id
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.audience_queries import stream_audience
@@ -198,6 +199,7 @@ class SendJob:
     port: int
     connections: int
     compose_processes: int = 0  # 0: the dispatcher composes on its threads
+    beside_others: bool = False  # one of several dispatcher processes (dispatch_processes)
 
 
 def send_part(job: SendJob, barrier: Any) -> tuple[int, int, float, float, float]:
@@ -211,7 +213,10 @@ def send_part(job: SendJob, barrier: Any) -> tuple[int, int, float, float, float
     options = SmtpOptions(port=job.port, connections=job.connections, local_hostname="bench")
     transport = SmtpTransport(replace(options, timeouts=SmtpTimeouts().capped(60)))
     composer = make_composer(job.templates, job.pem)
-    dispatch = DispatchOptions(compose_processes=job.compose_processes)
+    dispatch = replace(
+        dispatch_options(Settings(), in_engine_process=not job.beside_others),
+        compose_processes=job.compose_processes,
+    )
     dispatcher = Dispatcher(database, transport, composer, FrozenClock(NOW), options=dispatch)
     dispatcher.start()
 
@@ -242,6 +247,7 @@ def in_processes(function: Any, arguments: list[tuple[Any, ...]]) -> list[Any]:
 
 def send_with(job: SendJob, processes: int) -> tuple[float, int, int, float]:
     """(msg/s, sent, not sent, largest peak MB) of `processes` dispatchers started together."""
+    job = replace(job, beside_others=processes > 1)
     with multiprocessing.get_context("spawn").Manager() as manager:
         parts = in_processes(send_part, [(job, manager.Barrier(processes))] * processes)
     sent = sum(part[0] for part in parts)

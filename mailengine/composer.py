@@ -6,6 +6,7 @@ modules. It does no I/O: the dispatcher hands it everything it needs.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -36,6 +37,8 @@ from mailengine.tokens import make_token
 from mailengine.transport.base import Envelope
 from mailengine.verp import encode_bounce_address
 from mailengine.web.tracking_links import rewrite_links
+
+_URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,14 @@ class Composer:
             unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash)
         mailto = None
         if unsubscribe is not None:
-            subject = quote("unsubscribe " + unsubscribe.rsplit("/", 1)[1])
+            token = unsubscribe.rsplit("/", 1)[1]
+            # A token is URL-safe base64 and a dot: only the space needs escaping (quote()
+            # takes some 20 us, for every message).
+            subject = (
+                "unsubscribe%20" + token
+                if _URL_SAFE.issuperset(token)
+                else quote("unsubscribe " + token)
+            )
             mailto = f"mailto:{sender.bounce_local_part}@{sender.domain}?subject={subject}"
         headers = [(str(name), str(value)) for name, value in send.payload.get("headers", [])]
         message = OutgoingMessage(

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.body_encoding import encode_text_part
@@ -231,21 +232,29 @@ def _address_header(header: str, name: str | None, address: str) -> str:
 
 
 def _check_address(address: str, role: str) -> None:
-    try:
-        normalize_email(address)
-    except InvalidAddressError as error:
+    problem = _address_problem(address)
+    if problem is not None:
         raise MessageHeaderError(
-            f"the {role} address is unusable: {error}; use one plain address (ASCII, no name)"
-        ) from None
+            f"the {role} address is unusable: {problem}; use one plain address (ASCII, no name)"
+        )
 
 
 def _check_domain(domain: str) -> None:
-    try:
-        normalize_email(f"postmaster@{domain}")
-    except InvalidAddressError:
+    if _address_problem(f"postmaster@{domain}") is not None:
         raise MessageHeaderError(
             f"'{domain}' is not a domain name; give the sender's domain, e.g. shop.example"
-        ) from None
+        )
+
+
+@lru_cache(maxsize=256)
+def _address_problem(address: str) -> str | None:
+    """Why the address cannot be used, or None. Remembered: the sender's addresses and domain
+    come back in every message (recipients pass through without crowding them out)."""
+    try:
+        normalize_email(address)
+    except InvalidAddressError as error:
+        return str(error)
+    return None
 
 
 def _checked_message_id(message_id: str) -> str:

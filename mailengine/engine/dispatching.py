@@ -70,11 +70,15 @@ def dkim_signer(settings: Settings) -> DkimSigner | None:
 
 
 def dispatch_options(settings: Settings, *, in_engine_process: bool = True) -> DispatchOptions:
-    """A dispatcher in its own process composes on its threads: the processes use the cores."""
-    return DispatchOptions(
-        retry_for=timedelta(hours=settings.smtp.retry_for_hours),
-        compose_processes=settings.engine.compose_processes if in_engine_process else 0,
-    )
+    """A dispatcher in a process of its own composes on one thread beside its event loop: the
+    processes keep the cores busy, and a second compose thread would only add hand-overs of
+    the interpreter lock."""
+    retry_for = timedelta(hours=settings.smtp.retry_for_hours)
+    if in_engine_process:
+        return DispatchOptions(
+            retry_for=retry_for, compose_processes=settings.engine.compose_processes
+        )
+    return DispatchOptions(retry_for=retry_for, compose_threads=1)
 
 
 def check_dispatch_processes(settings: Settings) -> None:
