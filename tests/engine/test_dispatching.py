@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mailengine.config import Settings
-from mailengine.engine.dispatching import check_dispatch_processes, share_of
+from mailengine.engine.dispatching import check_dispatch_processes, dispatch_options, share_of
 from mailengine.engine.service import Engine
 from mailengine.errors import ConfigError
 from mailengine.store.database import Database
@@ -56,3 +56,13 @@ def test_an_engine_with_a_transport_of_its_own_cannot_have_dispatch_processes(
     with pytest.raises(ConfigError, match="cannot be shared with dispatcher processes"):
         Engine(_settings(tmp_path, dispatch_processes=2), database, transport=MemoryTransport())
     database.dispose()
+
+
+def test_a_dispatcher_process_composes_on_one_thread_the_engine_as_configured(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, compose_processes=3)
+    alone = dispatch_options(settings, in_engine_process=False)
+    assert (alone.compose_threads, alone.compose_processes) == (1, 0)
+    assert dispatch_options(settings).compose_processes == 3
+    assert alone.retry_for == dispatch_options(settings).retry_for
