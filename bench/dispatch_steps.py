@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/dispatch_steps.py --messages 4000
 
-One dispatcher process on SQLite sends the pipeline bench's weekly offers (~40 KB, DKIM
+One dispatcher process on SQLite sends the pipeline bench's weekly offers (~47 KB, DKIM
 RSA-2048) into Postfix's smtp-sink (or an aiosmtpd sink). Each step is wrapped in
 `time.thread_time()`, which counts only the CPU of the thread running it, so steps that
 overlap on other threads are not counted twice. The event loop line is the main thread's CPU
