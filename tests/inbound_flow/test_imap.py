@@ -121,21 +121,35 @@ class _Cable:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._plugged = False
 
     async def plug(self) -> None:
+        self._plugged = True
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def unplug(self) -> None:
+        """Stop listening and cut every relayed connection, also one still being set up
+        (accepted before the close, its upstream not yet connected)."""
         assert self._server is not None
         self._server.close()
+        self._plugged = False
         for writer in self._writers:
             writer.close()
         self._writers.clear()
-        await self._server.wait_closed()
+        # This waits for the accepted connections to close too: a relay left open would
+        # hang the test rather than fail it.
+        await asyncio.wait_for(self._server.wait_closed(), 10)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._plugged:
+            writer.close()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        if not self._plugged:  # unplugged while connecting upstream
+            writer.close()
+            up_writer.close()
+            return
         self._writers += [writer, up_writer]
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
