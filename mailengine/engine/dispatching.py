@@ -138,7 +138,12 @@ class DispatchProcesses:
     def _start(self, slot: int) -> None:
         process = self._context.Process(
             target=serve_in_process,
-            args=(self._settings, self._stopping, logging.getLogger().getEffectiveLevel()),
+            args=(
+                self._settings,
+                self._stopping,
+                os.getpid(),
+                logging.getLogger().getEffectiveLevel(),
+            ),
             name=f"dispatch-{slot + 1}",
         )
         process.start()
@@ -195,8 +200,11 @@ class DispatchProcesses:
 # In a dispatcher process
 
 
-def serve_in_process(settings: Settings, stopping: Synchronized[int], log_level: int) -> None:
-    """Dispatch until the engine sets `stopping` or goes away.
+def serve_in_process(
+    settings: Settings, stopping: Synchronized[int], engine_pid: int, log_level: int
+) -> None:
+    """Dispatch until the engine (process `engine_pid`) sets `stopping` or goes away: told by
+    the engine, not read here, as the engine may be gone before this process is up.
 
     Ctrl-C and SIGTERM reach the whole process group: stopping is the engine's to decide, so
     that no SMTP transaction is cut short by them.
@@ -206,7 +214,7 @@ def serve_in_process(settings: Settings, stopping: Synchronized[int], log_level:
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     for noisy in ("aiosmtpd", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(_serve(settings, stopping, os.getppid()))
+    asyncio.run(_serve(settings, stopping, engine_pid))
 
 
 async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: int) -> None:

@@ -177,28 +177,39 @@ def _outbox_states(database: Path) -> dict[str, int]:
     return {str(state): int(count) for state, count in rows}
 
 
-def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_with_it(
-    tmp_path: Path,
-) -> None:
-    engine = _start_engine(
-        tmp_path,
+def _start_with_two_dispatchers(
+    folder: Path, *, customers: int, seed: int
+) -> subprocess.Popen[str]:
+    return _start_engine(
+        folder,
         f"""
 smtp: {{port: {_free_port()}, capture: true, connections: 4}}
 http: {{enabled: false}}
 inbound: {{smtp: {{port: {_free_port()}}}}}
 engine: {{tick_seconds: 0.5, dispatch_processes: 2}}
 """,
-        customers=300,
-        seed=3,
+        customers=customers,
+        seed=seed,
     )
-    inbox = tmp_path / "mail" / "new"
+
+
+def _wait_for_two_dispatchers(engine: int) -> set[int]:
+    deadline = time.monotonic() + 60
     dispatchers: set[int] = set()
+    while time.monotonic() < deadline and len(dispatchers) < 2:
+        dispatchers = {p for p in _children(engine) if _alive(p)}
+        time.sleep(0.2)
+    assert len(dispatchers) == 2, dispatchers
+    return dispatchers
+
+
+def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_with_it(
+    tmp_path: Path,
+) -> None:
+    engine = _start_with_two_dispatchers(tmp_path, customers=300, seed=3)
+    inbox = tmp_path / "mail" / "new"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(dispatchers) < 2:
-            dispatchers = {p for p in _children(engine.pid) if _alive(p)}
-            time.sleep(0.2)
-        assert len(dispatchers) == 2, dispatchers
+        _wait_for_two_dispatchers(engine.pid)
         deadline = time.monotonic() + 60
         settled_since = time.monotonic()
         states: dict[str, int] = {}
@@ -239,3 +250,17 @@ engine: {{tick_seconds: 0.5, dispatch_processes: 2}}
         message_ids.append(str(found))
     assert len(message_ids) == len(set(message_ids))  # no message twice
     assert len(message_ids) == _outbox_states(tmp_path / "shop.db")["sent"]
+
+
+def test_dispatch_processes_stop_by_themselves_when_the_engine_is_killed(tmp_path: Path) -> None:
+    engine = _start_with_two_dispatchers(tmp_path, customers=20, seed=4)
+    dispatchers: set[int] = set()
+    try:
+        dispatchers = _wait_for_two_dispatchers(engine.pid)
+    finally:
+        engine.kill()  # kill -9: the engine cannot tell them to stop
+        engine.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(p) for p in dispatchers):
+        time.sleep(0.2)
+    assert not [p for p in dispatchers if _alive(p)], "dispatcher processes outlived the engine"
