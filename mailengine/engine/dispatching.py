@@ -149,8 +149,9 @@ class DispatchProcesses:
         process.start()
         self._processes[slot] = process
 
-    def pids(self) -> list[int]:
-        return [process.pid for process in self._processes if process and process.pid]
+    def running(self) -> int:
+        """How many of the processes are alive now."""
+        return sum(1 for process in self._processes if process is not None and process.is_alive())
 
     async def watch(self, stop: asyncio.Event, every: float = 1.0) -> None:
         """Until `stop`: start again any process that died."""
@@ -189,12 +190,10 @@ class DispatchProcesses:
                 process.join(max(0.0, deadline - time.monotonic()))
         for process in self._processes:
             if process is not None and process.is_alive():
-                log.warning("dispatcher process %s did not stop in time; ending it", process.name)
-                process.terminate()
-                process.join(5)
-                if process.is_alive():
-                    process.kill()
-                    process.join()
+                # it ignores SIGTERM (see serve_in_process); its claims come back by lease
+                log.warning("dispatcher process %s did not stop in time; killing it", process.name)
+                process.kill()
+                process.join()
 
 
 # In a dispatcher process

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from mailengine.config import Settings
-from mailengine.engine.dispatching import check_dispatch_processes, dispatch_options, share_of
+from mailengine.config import DatabaseSettings, Settings
+from mailengine.engine.dispatching import (
+    DispatchProcesses,
+    check_dispatch_processes,
+    dispatch_options,
+    share_of,
+)
 from mailengine.engine.service import Engine
 from mailengine.errors import ConfigError
 from mailengine.store.database import Database
@@ -66,3 +72,18 @@ def test_a_dispatcher_process_composes_on_one_thread_the_engine_as_configured(
     assert (alone.compose_threads, alone.compose_processes) == (1, 0)
     assert dispatch_options(settings).compose_processes == 3
     assert alone.retry_for == dispatch_options(settings).retry_for
+
+
+def test_a_process_that_does_not_stop_in_time_is_killed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(tmp_path, dispatch_processes=1).model_copy(
+        update={"database": DatabaseSettings(url=f"sqlite:///{tmp_path / 'shop.db'}")}
+    )
+    processes = DispatchProcesses(settings)
+    processes.start()  # still importing when told to stop with no grace at all
+    assert processes.running() == 1
+    with caplog.at_level(logging.WARNING):
+        processes.stop(grace=0)
+    assert "did not stop in time; killing it" in caplog.text
+    assert processes.running() == 0
