@@ -128,7 +128,6 @@ class DispatchProcesses:
         self._stopping: Synchronized[int] = self._context.RawValue("i", 0)
         self._processes: list[SpawnProcess | None] = [None] * self.count
         self._died_at: list[float] = [0.0] * self.count
-        self.restarts = 0
 
     def start(self) -> None:
         """Start every process (each takes a second or so to import and begin claiming)."""
@@ -179,7 +178,6 @@ class DispatchProcesses:
                 self._died_at[slot] = 0.0
                 process.close()
                 self._start(slot)
-                self.restarts += 1
 
     def stop(self, grace: float) -> None:
         """Let in-flight transactions finish (up to `grace` seconds in all), then end the rest."""
