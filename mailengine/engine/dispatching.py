@@ -69,6 +69,11 @@ def dkim_signer(settings: Settings) -> DkimSigner | None:
     )
 
 
+def settings_composer(settings: Settings, library: TemplateLibrary) -> Composer:
+    """The composer for these settings: their sender, secret key and DKIM signer."""
+    return Composer(settings, library, secret_key(settings), dkim_signer(settings))
+
+
 def dispatch_options(settings: Settings, *, in_engine_process: bool = True) -> DispatchOptions:
     """A dispatcher in a process of its own composes on one thread beside its event loop: the
     processes keep the cores busy, and a second compose thread would only add hand-overs of
@@ -217,7 +222,7 @@ def serve_in_process(
 async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: int) -> None:
     database = Database(settings.database.url)
     library = TemplateLibrary(settings.paths.templates)
-    composer = Composer(settings, library, secret_key(settings), dkim_signer(settings))
+    composer = settings_composer(settings, library)
     transport = SmtpTransport.from_settings(settings.smtp)
     name = f"{current_process().name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     dispatcher = Dispatcher(

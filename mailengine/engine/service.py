@@ -16,15 +16,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from mailengine.clock import Clock, SystemClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
 from mailengine.dispatcher import Dispatcher, DispatchReport
-from mailengine.engine.dispatching import (
-    DispatchProcesses,
-    check_dispatch_processes,
-    dispatch_options,
-    dkim_signer,
-)
+from mailengine.engine.dispatching import DispatchProcesses, dispatch_options, settings_composer
 from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
@@ -38,7 +32,6 @@ from mailengine.scheduler import (
     sync_schedules,
     take_due_schedules,
 )
-from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.orders import refresh_all_figures
 from mailengine.transport.base import Transport
@@ -86,11 +79,13 @@ class Engine:
             database, settings.paths.workflows, settings.paths.workflows.parent
         )
         self.library = TemplateLibrary(settings.paths.templates)
-        self.composer = Composer(
-            settings, self.library, secret_key(settings), dkim_signer(settings)
+        self.composer = settings_composer(settings, self.library)
+        # With engine.dispatch_processes, `run` sends from those (started with it, refused
+        # here if the settings cannot be shared out); `run_once` from this process.
+        self.dispatch_processes = (
+            DispatchProcesses(settings) if settings.engine.dispatch_processes else None
         )
-        check_dispatch_processes(settings)
-        if transport is not None and settings.engine.dispatch_processes:
+        if transport is not None and self.dispatch_processes is not None:
             raise ConfigError(
                 "engine.dispatch_processes sends over smtp settings; a transport of the "
                 "caller's own cannot be shared with dispatcher processes"
@@ -104,8 +99,6 @@ class Engine:
             self.clock,
             options=dispatch_options(settings),
         )
-        # With engine.dispatch_processes, `run` sends from those; `run_once` from this process.
-        self.dispatch_processes: DispatchProcesses | None = None
         self.components = components or []
         self.leadership = Leadership(database)
         self._tick_lock = asyncio.Lock()
@@ -143,9 +136,7 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.prepare()
-        if self.settings.engine.dispatch_processes:
-            self.dispatch_processes = DispatchProcesses(self.settings)
-        else:
+        if self.dispatch_processes is None:
             await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:
             await component.start()
