@@ -76,6 +76,13 @@ class Transport(ABC):
     #: How many sends may usefully run at once (an SMTP transport: its pool size).
     concurrency: int = 1
 
+    @property
+    def longest_send_seconds(self) -> float:
+        """The longest one `send` can take, connecting included; a dispatcher starts a send
+        only while its claim on the message outlasts this. Transports that wait on a peer
+        bound every wait and say so here."""
+        return 60.0
+
     def __init__(self, *, rate_limiter: RateLimiter | None = None) -> None:
         self.rate_limiter = rate_limiter
         self.stats = TransportStats()
