@@ -88,6 +88,7 @@ class HttpSettings(Section):
     api_keys: list[str] = Field(default_factory=list)
     double_opt_in: bool = False
     attribution_days: int = Field(default=5, ge=1, le=90)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=104_857_600)
 
     @field_validator("api_keys")
     @classmethod

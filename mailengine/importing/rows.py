@@ -140,7 +140,9 @@ def _attributes(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if key.startswith(ATTRIBUTE_PREFIX):
             name = key[len(ATTRIBUTE_PREFIX) :]
-            cleaned = values.text(value, key, 1000) if isinstance(value, str) else value
+            cleaned = (
+                values.text(value, key, 1000, multiline=True) if isinstance(value, str) else value
+            )
             if cleaned is not None:
                 attributes[name] = cleaned
     for name in attributes:
@@ -155,7 +157,7 @@ def _consent(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> ConsentState
     status = values.choice(row.get("consent"), "consent", CONSENT_STATUSES)
     if status is None:
         for detail in ("consent_source", "consent_at", "consent_ip", "consent_wording"):
-            if values.text(row.get(detail), detail, 2000) is not None:
+            if values.text(row.get(detail), detail, 2000, multiline=True) is not None:
                 raise RowRejected(f"{detail}: given without a consent status")
         return None
     recorded_at = values.a_datetime(row.get("consent_at"), "consent_at", zone) or now
@@ -164,7 +166,7 @@ def _consent(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> ConsentState
         source=values.text(row.get("consent_source"), "consent_source", 60) or "import",
         recorded_at=recorded_at,
         ip=values.text(row.get("consent_ip"), "consent_ip", 45),
-        wording=values.text(row.get("consent_wording"), "consent_wording", 2000),
+        wording=values.text(row.get("consent_wording"), "consent_wording", 2000, multiline=True),
     )
 
 

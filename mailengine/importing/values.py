@@ -17,16 +17,17 @@ class RowRejected(ValueError):
     """One import row is unusable; the message names the column and the reason."""
 
 
-def text(value: Any, column: str, max_length: int) -> str | None:
+def text(value: Any, column: str, max_length: int, *, multiline: bool = False) -> str | None:
+    """Trimmed text, or None when empty. Only `multiline` fields may hold line breaks and
+    tabs: a line break in a name would end up in a mail header."""
     if not value:
         return None
     cleaned = (value if value.__class__ is str else str(value)).strip()
     if not cleaned:
         return None
-    bad = _UNWANTED.search(cleaned)
+    bad = (_UNWANTED if multiline else _UNWANTED_IN_A_LINE).search(cleaned)
     if bad is not None:
-        problem = "not valid UTF-8 text" if bad.group() >= "\udc80" else "control characters"
-        raise RowRejected(f"{column}: {problem}")
+        raise RowRejected(f"{column}: {unwanted_character(bad.group())}")
     if len(cleaned) > max_length:
         raise RowRejected(f"{column}: {len(cleaned)} characters, at most {max_length}")
     return cleaned
@@ -137,3 +138,15 @@ def country_code(value: Any, column: str) -> str | None:
 
 # Control characters, and undecodable bytes (lone surrogates: the reader uses surrogateescape).
 _UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\udc80-\udcff]")
+_UNWANTED_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\udc80-\udcff]")
+
+
+def unwanted_character(character: str) -> str:
+    """Why a character found by one of the patterns above is refused."""
+    if character >= "\udc80":
+        return "not valid UTF-8 text"
+    if character in "\r\n\x85\u2028\u2029":
+        return "a line break, where one line of text is expected"
+    if character == "\t":
+        return "a tab, where one line of text is expected"
+    return "control characters"

@@ -19,6 +19,7 @@ from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
 from mailengine.web import api, links, operations, tracking
 from mailengine.web.context import PreferenceTopic, WebContext
+from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
 ASSETS_FOLDER = "assets"
@@ -60,6 +61,7 @@ def create_app(
         redoc_url=None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
+    app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
     app.include_router(api.router)

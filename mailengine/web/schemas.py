@@ -23,20 +23,38 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.importing.rows import customer_from_row, order_from_row
-from mailengine.importing.values import RowRejected
+from mailengine.importing.values import RowRejected, unwanted_character
 from mailengine.store.api_queries import Confirmation
 from mailengine.store.records import CustomerUpsert, OrderUpsert
 
 MAX_DATA_BYTES = 16_384
+MAX_DATA_DEPTH = 16
 # Types the store writes itself; the API records them through /v1/customers and /v1/orders.
 RESERVED_EVENT_TYPES = frozenset({"customer.created", "order.placed", "consent.granted"})
 _UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_UNWANTED_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 
 
 def _clean(value: str) -> str:
-    if _UNWANTED.search(value):
-        raise ValueError("contains control characters or unpaired surrogates")
+    """One line of text: no line breaks, tabs or other control characters (as the import)."""
+    bad = _UNWANTED_IN_A_LINE.search(value)
+    if bad is not None:
+        raise ValueError(f"contains {_why(bad.group())}")
     return value
+
+
+def _clean_lines(value: str) -> str:
+    """Text that may run over several lines, without other control characters."""
+    bad = _UNWANTED.search(value)
+    if bad is not None:
+        raise ValueError(f"contains {_why(bad.group())}")
+    return value
+
+
+def _why(character: str) -> str:
+    if "\ud800" <= character <= "\udfff":
+        return "an unpaired surrogate"
+    return unwanted_character(character)
 
 
 def _plausible_moment(value: datetime) -> datetime:
@@ -59,27 +77,31 @@ def _ip(value: str) -> str:
 
 
 def _json_data(value: dict[str, Any]) -> dict[str, Any]:
-    _check_json(value)
+    _check_json(value, 1)
     if len(json.dumps(value)) > MAX_DATA_BYTES:
         raise ValueError(f"is over {MAX_DATA_BYTES} bytes as JSON")
     return value
 
 
-def _check_json(value: Any) -> None:
+def _check_json(value: Any, depth: int) -> None:
+    """Strings without control characters (keys on one line), finite numbers, and nesting
+    at most MAX_DATA_DEPTH deep, checked before anything walks the value recursively."""
     if isinstance(value, str):
-        _clean(value)
+        _clean_lines(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _clean(str(key))
-            _check_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item)
+    elif isinstance(value, dict | list):
+        if depth > MAX_DATA_DEPTH:
+            raise ValueError(f"nests objects and lists more than {MAX_DATA_DEPTH} levels deep")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                _clean(key)
+            _check_json(item, depth + 1)
 
 
 Text = Annotated[str, AfterValidator(_clean)]
+Lines = Annotated[str, AfterValidator(_clean_lines)]
 Moment = Annotated[datetime, AfterValidator(_plausible_moment)]
 Day = Annotated[date, AfterValidator(_plausible_day)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_data)]
@@ -96,7 +118,7 @@ class ConsentIn(Body):
     source: Annotated[Text, Field(max_length=60)] | None = None
     at: Moment | None = None
     ip: Annotated[str, Field(max_length=45), AfterValidator(_ip)] | None = None
-    wording: Annotated[Text, Field(max_length=2000)] | None = None
+    wording: Annotated[Lines, Field(max_length=2000)] | None = None
 
 
 class CustomerIn(Body):

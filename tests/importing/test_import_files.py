@@ -44,21 +44,21 @@ anna.weber@example.com,,,,,,,,,,,,39
 def test_customers_csv_good_rows_land_bad_rows_reported(database: Database, tmp_path: Path) -> None:
     path = _write(tmp_path / "customers.csv", CUSTOMERS_CSV)
     report = import_file(database, path, "customers", OPTIONS)
-    assert (report.inserted, report.updated) == (2, 1)
+    assert (report.inserted, report.updated) == (1, 1)
     assert [(r.line, r.reason) for r in report.rejected] == [
         (3, "email: 'not-an-address' is not a valid e-mail address"),
         (4, "birthday: '31/12/1980' is not a date like 1990-04-23"),
+        # a line break in a name would reach mail headers: every mail to her would fail
+        (5, "last_name: a line break, where one line of text is expected"),
         (7, "locale: 'xx_YY' is not a known locale like de_DE"),
         (8, "timezone: 'Mars/Olympus' is not a time zone like Europe/Berlin"),
     ]
     with database.session() as session:
         anna = get_customer(session, "anna.weber@example.com")
         cleo = get_customer(session, "cleo@example.com")
-    assert anna is not None and cleo is not None
+    assert anna is not None and cleo is None
     assert (anna.first_name, anna.country, anna.consent_status) == ("Anna", "DE", "granted")
     assert anna.attributes == {"shoe_size": "39"}  # the later row for the same address wins
-    assert cleo.last_name == "Multi\nLine"
-    assert cleo.consent_status == "withdrawn"
 
 
 def test_customers_jsonl_with_nested_attributes(database: Database, tmp_path: Path) -> None:

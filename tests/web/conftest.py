@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from mailengine.tokens import make_token
 from mailengine.web.api_keys import hash_api_key
 from mailengine.web.app import create_app
 from mailengine.web.context import PreferenceTopic
+from mailengine.web.server import serve
 from tests.conftest import NOW
 
 SECRET = b"a-web-test-secret-long-enough"
@@ -129,3 +131,26 @@ def plan_marketing(
             .where(o.workflow == workflow, o.step == step)
         )
         return {recipient: outbox_id for recipient, outbox_id in rows}
+
+
+@pytest.fixture
+def served_app(sqlite_database: Database, settings: Settings, clock: FrozenClock) -> FastAPI:
+    return create_app(settings, sqlite_database, clock=clock, secret=SECRET, topics=TOPICS)
+
+
+@pytest.fixture
+async def base_url(served_app: FastAPI) -> AsyncIterator[str]:
+    """The app served by real uvicorn on 127.0.0.1 (a free port), stopped afterwards."""
+    stop = asyncio.Event()
+    ports: list[int] = []
+    task = asyncio.create_task(serve(served_app, "127.0.0.1", 0, stop, on_started=ports.append))
+    try:
+        for _ in range(1000):
+            if ports or task.done():
+                break
+            await asyncio.sleep(0.01)
+        assert ports, "the server did not start"
+        yield f"http://127.0.0.1:{ports[0]}"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)

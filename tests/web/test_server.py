@@ -7,42 +7,18 @@ import shutil
 import socket
 import struct
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from mailengine.clock import FrozenClock
-from mailengine.config import Settings
 from mailengine.store.customers import get_customer
 from mailengine.store.database import Database
-from mailengine.web.app import create_app
 from mailengine.web.server import WebServerError, serve
-from tests.web.conftest import SECRET, TOPICS, add_customers, token
+from tests.web.conftest import add_customers, token
 
 ADA = "ada@example.com"
-
-
-@pytest.fixture
-def served_app(sqlite_database: Database, settings: Settings, clock: FrozenClock) -> FastAPI:
-    return create_app(settings, sqlite_database, clock=clock, secret=SECRET, topics=TOPICS)
-
-
-@pytest.fixture
-async def base_url(served_app: FastAPI) -> AsyncIterator[str]:
-    stop = asyncio.Event()
-    ports: list[int] = []
-    task = asyncio.create_task(serve(served_app, "127.0.0.1", 0, stop, on_started=ports.append))
-    for _ in range(500):
-        if ports or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert ports, "the server did not start"
-    yield f"http://127.0.0.1:{ports[0]}"
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
 
 
 async def test_one_click_over_tcp_and_a_clean_stop(
