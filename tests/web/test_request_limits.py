@@ -179,7 +179,7 @@ async def test_nesting_up_to_the_limit_is_kept(
     assert count(database, event_table) == 1
 
 
-SINGLE_LINE_FIELDS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+SINGLE_LINE_FIELDS: list[tuple[str, dict[str, Any], tuple[str | int, ...]]] = [
     ("/v1/customers", {**CUSTOMER, "first_name": "Ada\r\nBcc: x@evil.example"}, ("first_name",)),
     ("/v1/customers", {**CUSTOMER, "last_name": "Love\nlace"}, ("last_name",)),
     ("/v1/customers", {**CUSTOMER, "city": "Ber\tlin"}, ("city",)),
@@ -203,7 +203,7 @@ async def test_a_line_break_in_a_single_line_field_is_a_422(
     database: Database,
     path: str,
     body: dict[str, Any],
-    field: tuple[str, ...],
+    field: tuple[str | int, ...],
 ) -> None:
     response = await client.post(
         path, content=json.dumps(body), headers={**AUTH, "Content-Type": "application/json"}
