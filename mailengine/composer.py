@@ -76,11 +76,12 @@ class Composer:
     def context(
         self,
         recipient: RecipientSnapshot,
+        now: datetime,
         coupon: IssuedCoupon | None = None,
         payload: dict[str, Any] | None = None,
         links: LinksData | None = None,
     ) -> dict[str, Any]:
-        """The plain dict a template renders from, for this customer as they are now."""
+        """The plain dict a template renders from, for this customer as they are `now`."""
         payload = payload or {}
         ticket = payload.get("ticket")
         extra = {"support": payload["support"]} if "support" in payload else {}
@@ -88,18 +89,19 @@ class Composer:
             build_context(
                 customer=self._customer(recipient),
                 orders=[self._order(order) for order in recipient.orders],
-                links=links or self.links(recipient.email_hash),
+                links=links or self.links(recipient.email_hash, now),
                 sender=self._sender,
                 coupon=self._coupon(coupon) if coupon is not None else None,
                 ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
             )
         )
 
-    def links(self, address_hash: str) -> LinksData:
-        preferences = make_token(self._secret, "preferences", address_hash)
-        confirm = make_token(self._secret, "confirm", address_hash)
+    def links(self, address_hash: str, now: datetime) -> LinksData:
+        """The customer's signed links, issued `now` (they expire after http.link_validity_days)."""
+        preferences = make_token(self._secret, "preferences", address_hash, now)
+        confirm = make_token(self._secret, "confirm", address_hash, now)
         return LinksData(
-            unsubscribe_url=self._unsubscribe_url(address_hash),
+            unsubscribe_url=self._unsubscribe_url(address_hash, now),
             preferences_url=f"{self._public_url}/preferences/{preferences}",
             shop_url=self.settings.sender.shop_url,
             assets_url=f"{self._public_url}/assets",
@@ -115,8 +117,8 @@ class Composer:
     ) -> ComposedMessage:
         """Render and build the message; raises RenderError naming template and customer."""
         # The signed links are made once: the body and the List-Unsubscribe header share them.
-        links = self.links(recipient.email_hash)
-        context = self.context(recipient, coupon, send.payload, links)
+        links = self.links(recipient.email_hash, now)
+        context = self.context(recipient, now, coupon, send.payload, links)
         rendered = self.library.render(
             send.template, context, subject=send.subject, preheader=send.preheader
         )
@@ -141,7 +143,7 @@ class Composer:
         automatic = send.kind == "autoreply"
         unsubscribe = None
         if not automatic:
-            unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash)
+            unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash, now)
         mailto = None
         if unsubscribe is not None:
             token = unsubscribe.rsplit("/", 1)[1]
@@ -178,8 +180,9 @@ class Composer:
             data = self._signer.sign(data)
         return Envelope(message.bounce_address, recipient.email, data, send.message_id)
 
-    def _unsubscribe_url(self, address_hash: str) -> str:
-        return f"{self._public_url}/u/{make_token(self._secret, 'unsubscribe', address_hash)}"
+    def _unsubscribe_url(self, address_hash: str, now: datetime) -> str:
+        token = make_token(self._secret, "unsubscribe", address_hash, now)
+        return f"{self._public_url}/u/{token}"
 
     def bounce_address(self, send_id: int) -> str:
         sender = self.settings.sender

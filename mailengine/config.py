@@ -89,6 +89,8 @@ class HttpSettings(Section):
     double_opt_in: bool = False
     attribution_days: int = Field(default=5, ge=1, le=90)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=104_857_600)
+    # CAN-SPAM wants an unsubscribe link to work for at least 30 days after the mail.
+    link_validity_days: int = Field(default=365, ge=30, le=3650)
 
     @field_validator("api_keys")
     @classmethod

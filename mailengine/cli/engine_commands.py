@@ -192,7 +192,7 @@ def simulate_command(state: CliContext, workflow_name: str, email: str, days: in
     composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
     with database.session() as session:
         recipient = load_recipients(session, [customer.id])[customer.id]
-    context = composer.context(recipient)
+    context = composer.context(recipient, start)
     zone = runner.zone
     click.echo(
         f"{workflow.name} for {email}, {days} days from {start.astimezone(zone):%Y-%m-%d %H:%M}:"

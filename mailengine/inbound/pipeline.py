@@ -19,7 +19,7 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlmodel import Session
@@ -411,7 +411,8 @@ class InboundPipeline:
     def _unsubscribe(self, session: Session, msg: InboundMessage, now: datetime) -> _Acted:
         match = _UNSUBSCRIBE_SUBJECT.match(msg.subject)
         assert match is not None
-        digest = read_token(self._secret, "unsubscribe", match.group(1))
+        validity = timedelta(days=self.settings.http.link_validity_days)
+        digest = read_token(self._secret, "unsubscribe", match.group(1), now, validity)
         if digest is None:
             return _Acted(notes=["unsubscribe with a forged or altered token"])
         changed = unsubscribe(session, digest, "mailto-unsubscribe", None, now)

@@ -10,6 +10,7 @@ a message must not be able to say yes for the reader.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -36,7 +37,8 @@ ONE_CLICK_VALUE = "One-Click"
 
 
 def _holder_hash(context: WebContext, purpose: str, token: str) -> str | None:
-    return read_token(context.secret, purpose, token)
+    validity = timedelta(days=context.settings.http.link_validity_days)
+    return read_token(context.secret, purpose, token, context.clock.now(), validity)
 
 
 @router.get("/u/{token}", summary="Unsubscribe page")
@@ -48,7 +50,7 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     with context.database.session() as session:
         holder = link_holder(session, digest)
     done = holder.suppression is not None or holder.consent_status == "withdrawn"
-    preferences = make_token(context.secret, "preferences", digest)
+    preferences = make_token(context.secret, "preferences", digest, context.clock.now())
     return page(
         context.settings,
         "unsubscribe.html",

@@ -57,7 +57,8 @@ def invalid_link(settings: Settings) -> HTMLResponse:
     return message_page(
         settings,
         "This link does not work",
-        "It may have been cut short or changed on the way. Open it again from the email, "
+        "It may have been cut short or changed on the way, or it is from an email more than "
+        f"{settings.http.link_validity_days} days old. Open it again from a recent email, "
         "copying the whole link, or simply reply to the email and we will help.",
         status_code=400,
     )

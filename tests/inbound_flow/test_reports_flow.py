@@ -207,8 +207,8 @@ async def test_a_mailto_unsubscribe_withdraws_consent(
             [CustomerUpsert(email=BEN, consent=ConsentStatement("granted", "test", NOW))],
             NOW,
         )
-    token = make_token(SECRET, "unsubscribe", address_hash(BEN))
-    forged = make_token(b"another-secret-entirely-here", "unsubscribe", address_hash(BEN))
+    token = make_token(SECRET, "unsubscribe", address_hash(BEN), NOW)
+    forged = make_token(b"another-secret-entirely-here", "unsubscribe", address_hash(BEN), NOW)
     for subject in (f"unsubscribe {forged}", f"unsubscribe {token}"):
         raw = f"From: {BEN}\r\nTo: bounces@shop.example\r\nSubject: {subject}\r\n\r\n\r\n"
         await deliver(listener.port, raw.encode(), mail_from=BEN, to=["bounces@shop.example"])

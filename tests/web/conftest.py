@@ -80,7 +80,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def token(purpose: str, email: str) -> str:
-    return make_token(SECRET, purpose, address_hash(email))
+    return make_token(SECRET, purpose, address_hash(email), NOW)
 
 
 def add_customers(

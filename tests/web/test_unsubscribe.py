@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -183,3 +184,22 @@ async def test_unsubscribing_from_the_preferences_page(
         assert suppression_reason(session, ADA) == "unsubscribe"
     forged = await client.post(f"/preferences/{token('unsubscribe', ADA)}", data={})
     assert forged.status_code == 400
+
+
+async def test_a_link_older_than_its_validity_says_so_and_changes_nothing(
+    client: httpx.AsyncClient, database: Database, clock: FrozenClock
+) -> None:
+    add_customers(database, [(ADA, "granted")])
+    old = token("unsubscribe", ADA)
+    clock.advance(timedelta(days=366))
+    page = await client.get(f"/u/{old}")
+    one_click = await client.post(
+        f"/u/{old}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert page.status_code == one_click.status_code == 400
+    assert "more than 365 days old" in page.text
+    with database.session() as session:
+        customer = get_customer(session, ADA)
+    assert customer is not None and customer.consent_status == "granted"
