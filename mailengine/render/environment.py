@@ -1,15 +1,18 @@
-"""The Jinja sandboxes templates run in: strict about missing data, immutable, Babel-aware."""
+"""The Jinja sandboxes templates run in: strict about missing data, immutable, Babel-aware,
+and on a budget per render (`render.limits`)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from jinja2 import StrictUndefined, UndefinedError
+from jinja2 import StrictUndefined, Template, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from mailengine.render import limits
 from mailengine.render.formatting import FILTERS
 
 
@@ -70,12 +73,29 @@ class MissingValue(StrictUndefined):
         self._fail_with_undefined_error()
 
 
+class BudgetTemplate(Template):
+    """A template whose `render` runs on the budget of `render.limits`."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        context = self.new_context(dict(*args, **kwargs))
+        try:
+            return limits.run_on_budget(lambda: self.root_render_func(context))
+        except Exception:
+            self.environment.handle_exception()
+
+
 class MailSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with dict keys found before dict methods.
+    """The sandbox, with dict keys found before dict methods, and every render on a budget.
 
     Jinja looks up `order.items` as an attribute first, which on a plain dict is the `items`
-    method; templates read plain dicts, so a key of that name must win.
+    method; templates read plain dicts, so a key of that name must win. Operators that can
+    make large values, calls, loops and `~` are checked against `render.limits` (intercepted
+    operators are also no longer folded into constants while compiling, where a bomb would
+    have gone off in `validate`).
     """
+
+    template_class = BudgetTemplate
+    intercepted_binops = limits.INTERCEPTED_BINOPS
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
@@ -83,6 +103,47 @@ class MailSandbox(ImmutableSandboxedEnvironment):
             if value is not missing:
                 return value
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        return limits.checked_binop(operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        limits.check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """The parsed template, with each loop's items counted and each `~` checked."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            items = cast(nodes.Expr, loop.iter)
+            loop.iter = _call(_COUNTED, [items], items.lineno)
+        join = _MARKUP_JOIN if self.autoescape else _STR_JOIN
+        for parent in [tree, *tree.find_all(nodes.Node)]:
+            for field, value in parent.iter_fields():
+                if isinstance(value, nodes.Concat):
+                    setattr(parent, field, _checked_concat(value, join))
+                elif isinstance(value, list):
+                    value[:] = [
+                        _checked_concat(item, join) if isinstance(item, nodes.Concat) else item
+                        for item in value
+                    ]
+        tree.set_environment(self)
+        return tree
+
+
+_COUNTED = "mailengine.render.limits.counted"
+_CHECKED_CONCAT = "mailengine.render.limits.checked_concat"
+_MARKUP_JOIN = "jinja2.runtime.markup_join"
+_STR_JOIN = "jinja2.runtime.str_join"
+
+
+def _call(function: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.ImportedName(function), args, [], None, None, lineno=lineno)
+
+
+def _checked_concat(concat: nodes.Concat, join: str) -> nodes.Call:
+    parts = nodes.List(concat.nodes, lineno=concat.lineno)
+    return _call(_CHECKED_CONCAT, [parts, nodes.ImportedName(join)], concat.lineno)
 
 
 def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
@@ -103,6 +164,8 @@ def _make(*, autoescape: bool) -> MailSandbox:
     env.filters.update(FILTERS)
     env.filters["default"] = _default
     env.filters["d"] = _default
+    for name, function in list(env.filters.items()):
+        env.filters[name] = limits.checked_filter(name, function)
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,26 @@ def test_audience_of_an_unknown_workflow(project: Path) -> None:
     state.close()
     assert result.exit_code == 1
     assert str(result.exception).startswith("no workflow named 'win-bak'")
+
+
+def test_validate_does_not_hang_on_a_template_bomb(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jinja folded `'a' * 10**9` into a constant while compiling: validate took minutes and
+    gigabytes. Operators that can make large values are checked when rendering instead."""
+    monkeypatch.chdir(project)
+    template = project / "templates" / "win-back" / "we-miss-you.mjml"
+    text = template.read_text(encoding="utf-8")
+    template.write_text(
+        text.replace(
+            "</mj-body>",
+            "<mj-section><mj-column><mj-text>{{ 'a' * 10**9 }}"
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+            "</mj-text></mj-column></mj-section></mj-body>",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    invoke(project, validate, [])
+    assert time.monotonic() - started < 20
