@@ -91,6 +91,7 @@ class HttpSettings(Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=104_857_600)
     # CAN-SPAM wants an unsubscribe link to work for at least 30 days after the mail.
     link_validity_days: int = Field(default=365, ge=30, le=3650)
+    docs: bool = True
 
     @field_validator("api_keys")
     @classmethod

@@ -17,7 +17,7 @@ from mailengine.config import Settings
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
-from mailengine.web import api, links, operations, tracking
+from mailengine.web import api, docs, links, operations, tracking
 from mailengine.web.context import PreferenceTopic, WebContext
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
@@ -58,7 +58,9 @@ def create_app(
         title="mailengine",
         version=__version__,
         summary="Customers, orders and events in; unsubscribe, preferences and tracking out.",
+        docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.http.docs else None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
     app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
@@ -68,6 +70,9 @@ def create_app(
     app.include_router(links.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
+    app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_FOLDER), name="static")
+    if settings.http.docs:
+        app.include_router(docs.router)
     assets = settings.paths.templates / ASSETS_FOLDER
     if assets.is_dir():
         app.mount("/assets", StaticFiles(directory=assets), name="assets")

@@ -101,11 +101,20 @@ def save_preferences_page(
     topic: Annotated[list[str] | None, Form()] = None,
     action: Annotated[str, Form(max_length=20)] = "save",
 ) -> HTMLResponse:
-    """`topic`: the topics to keep (the others stop); `action=unsubscribe` stops all."""
+    """`topic`: the topics to keep (the others stop); `action=unsubscribe` stops all.
+    Only a form sent from this site's own page counts (Origin, or else Referer)."""
     context = web_context(request)
     digest = _holder_hash(context, "preferences", token)
     if digest is None:
         return invalid_link(context.settings)
+    if not sent_from_here(request, context.settings.http.public_url):
+        return message_page(
+            context.settings,
+            "Nothing was changed",
+            "This form was sent from another site. Open the preferences link in your email "
+            "and choose there.",
+            status_code=403,
+        )
     now = context.clock.now()
     with context.database.transaction() as session:
         if action == "unsubscribe":
@@ -117,6 +126,24 @@ def save_preferences_page(
                 choices = {item.name: item.name in kept for item in context.topics}
                 save_preferences(session, holder.customer_id, choices, now)
     return _preferences(context, digest, saved=True)
+
+
+def sent_from_here(request: Request, public_url: str) -> bool:
+    """Whether a form post came from one of our own pages: its Origin (or, without one, its
+    Referer) is the public URL's origin or the one the request was made to. A post with
+    neither header is taken, as old or privacy-minded browsers send none; a browser that
+    carries a post from another site always names that site."""
+    ours = {_origin(public_url), _origin(str(request.base_url))}
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin.rstrip("/").lower() in ours
+    referer = request.headers.get("referer")
+    return referer is None or _origin(referer) in ours
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
 
 
 def _preferences(context: WebContext, digest: str, *, saved: bool) -> HTMLResponse:

@@ -203,3 +203,29 @@ async def test_a_link_older_than_its_validity_says_so_and_changes_nothing(
     with database.session() as session:
         customer = get_customer(session, ADA)
     assert customer is not None and customer.consent_status == "granted"
+
+
+@pytest.mark.parametrize(
+    ("headers", "accepted"),
+    [
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "null"}, False),  # a sandboxed frame or a redirect chain
+        ({"Referer": "https://evil.example/page"}, False),
+        ({"Origin": "https://mail.shop.example"}, True),  # http.public_url
+        ({"Referer": "https://mail.shop.example/preferences/x"}, True),
+        ({}, True),  # browsers that send neither
+    ],
+)
+async def test_the_preferences_form_counts_only_from_our_own_pages(
+    client: httpx.AsyncClient, database: Database, headers: dict[str, str], accepted: bool
+) -> None:
+    ids = add_customers(database, [(ADA, "granted")])
+    url = f"/preferences/{token('preferences', ADA)}"
+    response = await client.post(url, data={"action": "unsubscribe"}, headers=headers)
+    assert response.status_code == (200 if accepted else 403)
+    with database.session() as session:
+        customer = get_customer(session, ADA)
+        history = consent_history(session, ids[ADA])
+    assert customer is not None
+    assert (customer.consent_status == "withdrawn") is accepted
+    assert (history[-1].source == "preferences-page") is accepted
