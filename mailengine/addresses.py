@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from mailengine.errors import quoted
+
 # Deliberately strict: one mailbox, no display name, no comments, a dotted domain.
 _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -21,10 +23,10 @@ def normalize_email(raw: str) -> str:
     if len(address) > 254:
         raise InvalidAddressError(f"address is {len(address)} characters long (at most 254)")
     if not _ADDRESS.match(address):
-        raise InvalidAddressError(f"'{raw}' is not a valid e-mail address")
+        raise InvalidAddressError(f"{quoted(raw)} is not a valid e-mail address")
     local = address.rsplit("@", 1)[0]
     if len(local) > 64:
-        raise InvalidAddressError(f"the part before '@' in '{raw}' is over 64 characters")
+        raise InvalidAddressError(f"the part before '@' in {quoted(raw)} is over 64 characters")
     return address.lower()
 
 

@@ -57,3 +57,11 @@ class RenderError(MailengineError, ValueError):
 
 class DeliveryError(MailengineError, RuntimeError):
     """A message could not be handed to the mail server."""
+
+
+def quoted(value: object, limit: int = 24) -> str:
+    """A refused value as an error message shows it: quoted, control characters escaped, and
+    cut to `limit` characters, so that a message never carries back what a stranger sent."""
+    text = str(value)
+    shown = text[:limit].encode("unicode_escape").decode("ascii")
+    return f"'{shown}…'" if len(text) > limit else f"'{shown}'"

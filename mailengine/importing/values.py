@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision
 
+from mailengine.errors import quoted
+
 
 class RowRejected(ValueError):
     """One import row is unusable; the message names the column and the reason."""
@@ -39,7 +41,7 @@ def choice(value: Any, column: str, allowed: tuple[str, ...]) -> str | None:
         return None
     word = word.lower()
     if word not in allowed:
-        raise RowRejected(f"{column}: '{word}' is not one of {', '.join(allowed)}")
+        raise RowRejected(f"{column}: {quoted(word)} is not one of {', '.join(allowed)}")
     return word
 
 
@@ -50,7 +52,7 @@ def a_date(value: Any, column: str) -> date | None:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise RowRejected(f"{column}: '{raw}' is not a date like 1990-04-23") from None
+        raise RowRejected(f"{column}: {quoted(raw)} is not a date like 1990-04-23") from None
 
 
 def a_datetime(value: Any, column: str, zone: ZoneInfo) -> datetime | None:
@@ -65,7 +67,7 @@ def a_datetime(value: Any, column: str, zone: ZoneInfo) -> datetime | None:
             parsed = datetime.combine(date.fromisoformat(raw), time())
         except ValueError:
             raise RowRejected(
-                f"{column}: '{raw}' is not a date-time like 2025-03-01T14:30:00+01:00"
+                f"{column}: {quoted(raw)} is not a date-time like 2025-03-01T14:30:00+01:00"
             ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
@@ -80,13 +82,13 @@ def money_minor(value: Any, column: str, currency: str) -> int | None:
     try:
         amount = Decimal(raw)
     except InvalidOperation:
-        raise RowRejected(f"{column}: '{raw}' is not an amount like 59.90") from None
+        raise RowRejected(f"{column}: {quoted(raw)} is not an amount like 59.90") from None
     if not amount.is_finite() or amount < 0:
-        raise RowRejected(f"{column}: '{raw}' must be zero or more")
+        raise RowRejected(f"{column}: {quoted(raw)} must be zero or more")
     digits = get_currency_precision(currency)
     scaled = amount.scaleb(digits)
     if scaled != scaled.to_integral_value():
-        raise RowRejected(f"{column}: '{raw}' has more than {digits} decimals for {currency}")
+        raise RowRejected(f"{column}: {quoted(raw)} has more than {digits} decimals for {currency}")
     return int(scaled)
 
 
@@ -96,7 +98,7 @@ def currency_code(value: Any, column: str) -> str | None:
         return None
     code = raw.upper()
     if len(code) != 3 or not code.isalpha():
-        raise RowRejected(f"{column}: '{raw}' is not a currency code like EUR")
+        raise RowRejected(f"{column}: {quoted(raw)} is not a currency code like EUR")
     return code
 
 
@@ -110,7 +112,7 @@ def _known_locale(raw: str, column: str) -> str:
     try:
         return str(Locale.parse(raw.replace("-", "_")))
     except (UnknownLocaleError, ValueError):
-        raise RowRejected(f"{column}: '{raw}' is not a known locale like de_DE") from None
+        raise RowRejected(f"{column}: {quoted(raw)} is not a known locale like de_DE") from None
 
 
 def timezone_name(value: Any, column: str) -> str | None:
@@ -123,7 +125,9 @@ def _known_zone(raw: str, column: str) -> str:
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RowRejected(f"{column}: '{raw}' is not a time zone like Europe/Berlin") from None
+        raise RowRejected(
+            f"{column}: {quoted(raw)} is not a time zone like Europe/Berlin"
+        ) from None
     return raw
 
 
@@ -132,7 +136,7 @@ def country_code(value: Any, column: str) -> str | None:
     if raw is None:
         return None
     if len(raw) != 2 or not raw.isalpha():
-        raise RowRejected(f"{column}: '{raw}' is not a two-letter country code like DE")
+        raise RowRejected(f"{column}: {quoted(raw)} is not a two-letter country code like DE")
     return raw.upper()
 
 

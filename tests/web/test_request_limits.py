@@ -224,3 +224,22 @@ async def test_line_breaks_stay_allowed_where_text_runs_over_lines(
     assert (await client.post("/v1/customers", json=customer, headers=AUTH)).status_code == 201
     event = {"type": "review.written", "email": CUSTOMER["email"], "data": {"text": "a\nb"}}
     assert (await client.post("/v1/events", json=event, headers=AUTH)).status_code in (201, 202)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**CUSTOMER, "email": "x" * 300 + "SECRETTAIL"}, "email"),
+        ({**CUSTOMER, "locale": "qq_" + "Z" * 25 + "SECRETTAIL"}, "locale"),
+        ({**CUSTOMER, "timezone": "Mars/" + "Q" * 40 + "SECRETTAIL"}, "timezone"),
+        ({**CUSTOMER, "birthday": "1990-13-45SECRETTAIL"}, "birthday"),
+    ],
+)
+async def test_a_422_never_echoes_more_than_a_few_characters_of_a_refused_value(
+    client: httpx.AsyncClient, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/v1/customers", json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert ["body", field] in [item["loc"] for item in response.json()["detail"]]
+    assert "SECRETTAIL" not in response.text
+    assert "x" * 30 not in response.text and "Z" * 26 not in response.text
