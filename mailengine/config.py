@@ -7,6 +7,7 @@ allowed. `config.yaml` at the top of the repository documents every key with its
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -92,6 +93,17 @@ class HttpSettings(Section):
     # CAN-SPAM wants an unsubscribe link to work for at least 30 days after the mail.
     link_validity_days: int = Field(default=365, ge=30, le=3650)
     docs: bool = True
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @field_validator("api_keys")
     @classmethod

@@ -114,7 +114,7 @@ def _web_component(engine: Engine) -> Component:
         clock=engine.clock,
         secret=secret_key(settings),
     )
-    return WebComponent(app, settings.http.host, settings.http.port)
+    return WebComponent(app, settings.http.host, settings.http.port, settings.http.trusted_proxies)
 
 
 async def _once(engine: Engine, components: list[Component]) -> OnceReport:

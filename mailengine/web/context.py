@@ -45,5 +45,6 @@ def web_context(request: Request) -> WebContext:
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address as the server saw it (behind a proxy: set forwarded_allow_ips)."""
+    """The caller's address: the connection's peer, or, when that peer is one of
+    http.trusted_proxies, the client the proxy names in X-Forwarded-For."""
     return request.client.host if request.client is not None else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import uvicorn
 from fastapi import FastAPI
@@ -38,7 +38,16 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def make_server(app: FastAPI, host: str, port: int, *, grace_seconds: int = 10) -> EmbeddedServer:
+def make_server(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    grace_seconds: int = 10,
+    trusted_proxies: Sequence[str] = (),
+) -> EmbeddedServer:
+    """`trusted_proxies`: the addresses (or networks) whose X-Forwarded-For and
+    X-Forwarded-Proto are believed; from anyone else they are ignored."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -47,7 +56,8 @@ def make_server(app: FastAPI, host: str, port: int, *, grace_seconds: int = 10) 
         log_config=None,  # keep the engine's logging set-up
         access_log=False,
         server_header=False,
-        proxy_headers=True,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
         timeout_graceful_shutdown=grace_seconds,
     )
     return EmbeddedServer(config)
@@ -79,10 +89,13 @@ async def serve(
     *,
     on_started: Callable[[int], None] | None = None,
     grace_seconds: int = 10,
+    trusted_proxies: Sequence[str] = (),
 ) -> None:
     """Serve until `stop_event` is set; `on_started(port)` is called once listening."""
     sock = bind(host, port)
-    server = make_server(app, host, port, grace_seconds=grace_seconds)
+    server = make_server(
+        app, host, port, grace_seconds=grace_seconds, trusted_proxies=trusted_proxies
+    )
     try:
         running = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
@@ -104,8 +117,11 @@ async def serve(
 class WebComponent:
     """The HTTP app as a part of the running engine: started and stopped with it."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, host: str, port: int, trusted_proxies: Sequence[str] = ()
+    ) -> None:
         self._app = app
+        self._trusted_proxies = tuple(trusted_proxies)
         self._host = host
         self._requested_port = port
         self._stop = asyncio.Event()
@@ -121,7 +137,14 @@ class WebComponent:
 
         self._stop.clear()
         self._task = asyncio.create_task(
-            serve(self._app, self._host, self._requested_port, self._stop, on_started=on_started),
+            serve(
+                self._app,
+                self._host,
+                self._requested_port,
+                self._stop,
+                on_started=on_started,
+                trusted_proxies=self._trusted_proxies,
+            ),
             name="http",
         )
         waiting = asyncio.create_task(started.wait())

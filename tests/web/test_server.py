@@ -12,10 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
-from mailengine.store.customers import get_customer
+from mailengine.config import Settings
+from mailengine.store.customers import consent_history, get_customer
 from mailengine.store.database import Database
-from mailengine.web.server import WebServerError, serve
+from mailengine.web.server import WebComponent, WebServerError, serve
 from tests.web.conftest import add_customers, token
 
 ADA = "ada@example.com"
@@ -117,3 +119,38 @@ async def test_unsubscribe_and_preferences_pages_render_in_a_browser(
         width, height, colours = png_size_and_colours(target)
         assert (width, height) == (WIDTH, HEIGHT)
         assert colours > 20, f"the {name} page looks blank"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "recorded"),
+    [((), "127.0.0.1"), (("127.0.0.1",), "198.51.100.23"), (("10.0.0.0/8",), "127.0.0.1")],
+)
+async def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
+    served_app: FastAPI,
+    sqlite_database: Database,
+    trusted: tuple[str, ...],
+    recorded: str,
+) -> None:
+    ids = add_customers(sqlite_database, [(ADA, "granted")])
+    server = WebComponent(served_app, "127.0.0.1", 0, trusted)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            response = await client.post(
+                f"/u/{token('unsubscribe', ADA)}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Forwarded-For": "198.51.100.23",
+                },
+            )
+    finally:
+        await server.stop()
+    assert response.status_code == 200
+    with sqlite_database.session() as session:
+        assert consent_history(session, ids[ADA])[-1].ip == recorded
+
+
+def test_a_trusted_proxy_must_be_an_address_or_network() -> None:
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings(http={"trusted_proxies": ["localhost"]})
