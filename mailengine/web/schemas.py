@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.importing.rows import customer_from_row, order_from_row
@@ -100,13 +100,59 @@ def _check_json(value: Any, depth: int) -> None:
             _check_json(item, depth + 1)
 
 
+def _iso_moment(value: Any) -> Any:
+    """Only ISO 8601 text: pydantic would also take a number as a Unix time."""
+    if not isinstance(value, str) or not _ISO_MOMENT.match(value):
+        raise ValueError("must be a date-time like 2025-03-01T14:30:00+01:00")
+    return value
+
+
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}|$)")
+_MOMENT_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "description": (
+        "ISO 8601; without an offset it is read in the shop's time zone, a date alone is "
+        "its midnight"
+    ),
+    "examples": ["2025-03-01T14:30:00+01:00"],
+}
+# What the server takes: a number, or a decimal in a string ("59.90", exact: preferred).
+_MONEY_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,3})?$", "examples": ["59.90"]},
+        {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99},
+    ],
+    "description": "An amount with at most the currency's decimals; a string keeps it exact",
+}
+# The address as matched after trimming (addresses.py): one plain mailbox, at most 254.
+_EMAIL_PATTERN = (
+    r"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\s*$"
+)
+
 Text = Annotated[str, AfterValidator(_clean)]
 Lines = Annotated[str, AfterValidator(_clean_lines)]
-Moment = Annotated[datetime, AfterValidator(_plausible_moment)]
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_iso_moment),
+    AfterValidator(_plausible_moment),
+    WithJsonSchema(_MOMENT_SCHEMA),
+]
 Day = Annotated[date, AfterValidator(_plausible_day)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_data)]
-Email = Annotated[str, Field(min_length=3, max_length=320, examples=["ada@example.com"])]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, allow_inf_nan=False)]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=254, examples=["ada@example.com"]),
+    WithJsonSchema(
+        {"type": "string", "format": "email", "pattern": _EMAIL_PATTERN, "maxLength": 254}
+    ),
+]
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=15, decimal_places=3, allow_inf_nan=False),
+    WithJsonSchema(_MONEY_SCHEMA),
+]
 
 
 class Body(BaseModel):

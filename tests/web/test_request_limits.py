@@ -243,3 +243,34 @@ async def test_a_422_never_echoes_more_than_a_few_characters_of_a_refused_value(
     assert ["body", field] in [item["loc"] for item in response.json()["detail"]]
     assert "SECRETTAIL" not in response.text
     assert "x" * 30 not in response.text and "Z" * 26 not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/orders", {**ORDER, "placed_at": 1764000000}, "placed_at"),  # a Unix time
+        ("/v1/orders", {**ORDER, "placed_at": "1764000000"}, "placed_at"),
+        ("/v1/orders", {**ORDER, "amount": "59,90"}, "amount"),
+        ("/v1/customers", {**CUSTOMER, "email": "a" * 250 + "@x.example"}, "email"),
+    ],
+)
+async def test_what_the_document_does_not_allow_is_refused(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert ["body", field] in [item["loc"] for item in response.json()["detail"]]
+
+
+async def test_the_document_describes_money_moments_and_addresses_as_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    amount = schemas["OrderIn"]["properties"]["amount"]
+    assert {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,3})?$", "examples": ["59.90"]} in (
+        amount["anyOf"]
+    )
+    placed_at = schemas["OrderIn"]["properties"]["placed_at"]
+    assert (placed_at["type"], placed_at["format"]) == ("string", "date-time")
+    email = schemas["CustomerIn"]["properties"]["email"]
+    assert (email["format"], email["maxLength"]) == ("email", 254)
