@@ -196,11 +196,10 @@ class SmtpTransport(Transport):
                 async with asyncio.timeout(deadline.left()):
                     await self._slots.acquire()
             except TimeoutError:
-                reason = (
-                    f"{TIMEOUT}: no free connection to {self.backoff.destination} within "
-                    f"{deadline.total:g} s (all {self.options.connections} busy)"
-                )
-                return connection_failure(reason, stage=POOL, message_id=envelope.message_id)
+                return self._no_free_connection(envelope, deadline)
+            if deadline.spent:
+                self._slots.release()
+                return self._no_free_connection(envelope, deadline)
         else:
             await self._slots.acquire()
         try:
@@ -223,6 +222,13 @@ class SmtpTransport(Transport):
                 return opened
             result, _ = await self._transaction(opened, envelope, deadline)
         return result
+
+    def _no_free_connection(self, envelope: Envelope, deadline: Deadline) -> DeliveryResult:
+        reason = (
+            f"{TIMEOUT}: no free connection to {self.backoff.destination} within "
+            f"{deadline.total:g} s (all {self.options.connections} busy)"
+        )
+        return connection_failure(reason, stage=POOL, message_id=envelope.message_id)
 
     def _tell_backoff(self, admission: Admission, result: DeliveryResult) -> None:
         """Connection-level failures count towards backing the server off; a reply to a

@@ -126,7 +126,7 @@ class SessionOpener:
         if isinstance(error, TimeoutError):
             if not isinstance(error, aiosmtplib.SMTPException):
                 detail = f"the message's time limit of {deadline.total:g} s ran out"
-            return SessionFailed(f"{TIMEOUT}: {step} {where}: {detail}")
+            return SessionFailed(f"{TIMEOUT}: {where} at {step}: {detail}")
         cause = error.__cause__
         if isinstance(error, ConnectionRefusedError) or isinstance(cause, ConnectionRefusedError):
             return SessionFailed(f"{CONNECTION_REFUSED}: {where}: {detail}")
