@@ -55,6 +55,7 @@ class SmtpSettings(Section):
     rate_per_second: float = Field(default=0, ge=0)
     per_domain_rate: dict[str, float] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=300, gt=0)
+    message_timeout_seconds: float = Field(default=120, gt=0)
     retry_for_hours: float = Field(default=72, gt=0)
     capture: bool = True
 

@@ -82,6 +82,8 @@ def test_upgrade_demo_data_and_status(config: Path, capsys: pytest.CaptureFixtur
     code, out, _ = run(["--config", str(config), "status"], capsys)
     assert code == 0
     assert "customers" in out and "40" in out and "revenue from the top 20 %" in out
+    for state in ("queued", "sending", "sent", "deferred", "failed", "suppressed"):
+        assert f"outbox {state}" in out
 
 
 def test_import_reports_rejections_and_exits_1(

@@ -99,7 +99,7 @@ def test_unknown_key_names_the_place_and_the_allowed_keys(tmp_path: Path) -> Non
         load_settings(path, environ={})
     message = str(caught.value)
     assert f"{path}:3:3: unknown key 'prot' in smtp (did you mean 'port'?); allowed: " in message
-    assert "connections, host, password" in message
+    assert "connections, host, message_timeout_seconds, password" in message
 
 
 def test_wrong_values_name_the_key_and_what_is_allowed(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.outbox_status import outbox_rows
 from mailengine.clock import ensure_aware
 from mailengine.importing.importer import (
     ImportKind,
@@ -22,6 +23,7 @@ from mailengine.importing.importer import (
     import_file,
 )
 from mailengine.store.customers import count_customers
+from mailengine.store.outbox_health import outbox_health
 from mailengine.store.summary import summarize
 
 SHOWN_REJECTIONS = 200
@@ -187,11 +189,14 @@ def _parse_now(text: str) -> datetime:
 @click.command()
 @pass_context
 def status(state: CliContext) -> None:
-    """A summary of the customer view: customers, consent, orders, revenue, lapsed buyers."""
+    """A summary: customers, consent, orders, revenue, lapsed buyers, and the outbox (queued,
+    being sent, deferred and failed by cause, the longest waits)."""
     settings = state.settings
     database = state.ready_database()
+    now = state.clock.now()
     with database.session() as session:
-        summary = summarize(session, state.clock.now())
+        summary = summarize(session, now)
+        outbox = outbox_health(session)
     table = Table(title=f"mailengine — {database.safe_url}", show_header=False)
     table.add_column("what")
     table.add_column("figure", justify="right")
@@ -206,5 +211,8 @@ def status(state: CliContext) -> None:
     table.add_row("  lapsed (no order in 90 days)", f"{summary.lapsed_buyers:,}")
     table.add_row("  revenue from the top 20 %", f"{summary.top_fifth_revenue_share:.0%}")
     last = summary.last_order_at
-    table.add_row("last order", last.astimezone(settings.zone).isoformat() if last else "none")
+    shown = last.astimezone(settings.zone).replace(microsecond=0).isoformat() if last else "none"
+    table.add_row("last order", shown)
+    for what, figure in outbox_rows(outbox, now, settings.zone):
+        table.add_row(what, figure)
     Console().print(table)

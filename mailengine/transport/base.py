@@ -1,21 +1,24 @@
 """The transport contract: one template method here, delivery hooks in each transport.
 
 `Transport.send` checks the envelope, waits for the rate limiter, calls the transport's
-`_deliver` hook and counts the outcome; a transport only says how bytes reach the other side
-and what the reply means. Failures come back as a `DeliveryResult`, never as an exception:
-an exception from `send` means a programming or configuration error.
+`_deliver` hook, counts the outcome and reports each fault (rate-limited warnings, see
+`fault_log`); a transport only says how bytes reach the other side and what the reply means.
+Failures come back as a `DeliveryResult`, never as an exception: an exception from `send`
+means a programming or configuration error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mailengine.errors import DeliveryError
 from mailengine.message import OutgoingMessage
+from mailengine.transport.fault_log import FaultLog
 from mailengine.transport.ratelimit import RateLimiter
 
 _FORBIDDEN_IN_ADDRESS = frozenset("<> \t\r\n\x00")
@@ -51,7 +54,7 @@ class DeliveryResult:
     enhanced_code: str | None = None  # e.g. "5.1.1"
     reply: str = ""
     hard_bounce: bool = False
-    stage: str = ""  # where it ended: connect, mail, rcpt, data, data-end, file, memory
+    stage: str = ""  # where it ended: pool, connect, mail, rcpt, data, data-end, file, memory
 
     @property
     def sent(self) -> bool:
@@ -83,9 +86,18 @@ class Transport(ABC):
         bound every wait and say so here."""
         return 60.0
 
-    def __init__(self, *, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        destination: str = "",
+    ) -> None:
+        """`clock`: monotonic seconds, for the fault log (and a transport's own timing);
+        `destination`: where the mail goes, for log lines (host:port, a folder)."""
         self.rate_limiter = rate_limiter
         self.stats = TransportStats()
+        self.faults = FaultLog(destination, clock=clock)
         self._closed = False
 
     async def send(self, envelope: Envelope) -> DeliveryResult:
@@ -97,6 +109,8 @@ class Transport(ABC):
             await self.rate_limiter.acquire(envelope.rcpt_to.rpartition("@")[2])
         result = await self._deliver(envelope)
         self._count(result)
+        if result.status is not DeliveryStatus.SENT:
+            self.faults.note(result, envelope.rcpt_to)
         return result
 
     async def send_many(self, envelopes: Iterable[Envelope]) -> list[DeliveryResult]:
@@ -114,7 +128,10 @@ class Transport(ABC):
     async def aclose(self) -> None:
         """Release connections and files; later sends raise DeliveryError."""
         self._closed = True
-        await self._close()
+        try:
+            await self._close()
+        finally:
+            self.faults.flush()
 
     async def __aenter__(self) -> Transport:
         return self

@@ -22,7 +22,7 @@ class MaildirTransport(Transport):
     def __init__(
         self, directory: Path, *, fsync: bool = False, rate_limiter: RateLimiter | None = None
     ) -> None:
-        super().__init__(rate_limiter=rate_limiter)
+        super().__init__(rate_limiter=rate_limiter, destination=str(directory))
         self.writer = MaildirWriter(directory, fsync=fsync)
 
     async def _deliver(self, envelope: Envelope) -> DeliveryResult:

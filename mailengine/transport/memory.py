@@ -7,7 +7,8 @@ assert [e.rcpt_to for e in transport.outbox] == ["jane@example.com"]
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from mailengine.transport.base import DeliveryResult, Envelope, Transport
 from mailengine.transport.ratelimit import RateLimiter
@@ -26,8 +27,9 @@ class MemoryTransport(Transport):
         *,
         replies: Mapping[str, tuple[int, str]] | None = None,
         rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(rate_limiter=rate_limiter)
+        super().__init__(rate_limiter=rate_limiter, clock=clock, destination="memory")
         self.outbox: list[Envelope] = []
         self.rejected: list[tuple[Envelope, DeliveryResult]] = []
         self.replies = {address.lower(): reply for address, reply in (replies or {}).items()}

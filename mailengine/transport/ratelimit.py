@@ -56,6 +56,18 @@ class RateLimiter:
     def unlimited(self) -> bool:
         return self._global is None and not self._domains
 
+    def longest_wait(self, concurrent: int) -> float:
+        """The longest `acquire` can wait while at most `concurrent` callers wait at once.
+
+        Reservations are first come, first served and a slot is left once its time has
+        come, so a caller finds at most `concurrent - 1` others ahead of it on its domain's
+        schedule, then on the global one: one interval each, and its own.
+        """
+        intervals = [schedule.interval for schedule in self._domains.values()]
+        slowest_domain = max(intervals, default=0.0)
+        global_interval = self._global.interval if self._global is not None else 0.0
+        return max(1, concurrent) * (slowest_domain + global_interval)
+
     async def acquire(self, domain: str) -> None:
         """Wait until one message to `domain` may go.
 

@@ -8,9 +8,11 @@ mail transactions then run over `SmtpWire`, which takes the connection over, bec
   aiosmtplib's protocol keeps a single reply and drops data that arrives before it is read,
   so it cannot read pipelined replies.
 * Each command gets its own timeout, as RFC 5321 4.5.3.2 asks (MAIL 5 min, RCPT 5 min, DATA
-  initiation 2 min, data block 3 min, DATA termination 10 min).
-* Messages built by `build_mime` (`MimeBytes`) already have CRLF line endings and no line
-  starting with "."; they are written as they are, with no regular-expression pass.
+  initiation 2 min, data block 3 min, DATA termination 10 min), and a message as a whole gets
+  `message_timeout` (connecting, waiting for a free connection and the retry included): every
+  wait is the smaller of its stage's timeout and what is left (`deadline`).
+
+The transaction itself is `smtp_dialogue`; opening a session, step by step, `smtp_connect`.
 
 After any refusal the connection is reset (RSET) before it is used again, and dropped if the
 reset fails, or after a timeout or a 421: a connection is never reused dirty ("503 sender
@@ -18,58 +20,46 @@ already specified"). A pooled connection the server closed while idle (or that g
 nobody asked for, such as "421 idle timeout") is replaced transparently: if the first replies
 on a reused connection find it gone (or say 421), the message is tried once more on a fresh
 connection — before any message data was sent, so nothing can arrive twice.
+
+After repeated connection-level failures the whole server is backed off (`backoff`): its
+messages are deferred at once, without a connection attempt each, until a probe gets through.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
 import ssl
-from dataclasses import dataclass, field, fields, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import aiosmtplib
 
-from mailengine.message import MimeBytes
+from mailengine.delivery_faults import TIMEOUT
+from mailengine.transport.backoff import Admission, DestinationBackoff
 from mailengine.transport.base import DeliveryResult, Envelope, Transport
+from mailengine.transport.deadline import Deadline
 from mailengine.transport.ratelimit import RateLimiter
 from mailengine.transport.replies import (
     CONNECT,
-    DATA,
     DATA_END,
     MAIL,
-    RCPT,
     classify_reply,
     connection_failure,
 )
-from mailengine.transport.smtp_wire import ConnectionLost, Reply, ReplyTimeout, SmtpWire
+from mailengine.transport.smtp_connect import SessionFailed, SessionOpener
+from mailengine.transport.smtp_dialogue import Dropped, SmtpTimeouts, run_dialogue
+from mailengine.transport.smtp_wire import ConnectionLost, ReplyTimeout, SmtpWire
 
 if TYPE_CHECKING:
     from mailengine.config import SmtpSettings
 
-_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-_END_OF_DATA = b".\r\n"
-# The replies to MAIL, RCPT and DATA that let a transaction go on.
-_ENVELOPE_ACCEPTS = ((MAIL, (250,)), (RCPT, (250, 251)), (DATA, (354,)))
+__all__ = ["SmtpOptions", "SmtpTimeouts", "SmtpTransport"]
 
-
-@dataclass(frozen=True)
-class SmtpTimeouts:
-    """Seconds to wait for each reply; defaults are RFC 5321 4.5.3.2's minimums."""
-
-    connect: float = 300.0  # TCP, TLS, greeting, EHLO, STARTTLS, AUTH (each)
-    mail: float = 300.0
-    rcpt: float = 300.0
-    data_init: float = 120.0
-    data_block: float = 180.0  # for the server to take the message bytes
-    data_end: float = 600.0  # for the reply to the final "."
-    command: float = 300.0  # RSET, QUIT
-
-    def capped(self, seconds: float) -> SmtpTimeouts:
-        """Every timeout at most `seconds` (config: smtp.timeout_seconds)."""
-        return replace(self, **{f.name: min(getattr(self, f.name), seconds) for f in fields(self)})
+POOL = "pool"  # the stage of a message that found no free connection in time
+# Beyond the message's deadline, a send may take this long: closing a connection, scheduling.
+_SLACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +76,10 @@ class SmtpOptions:
     tls_context: ssl.SSLContext | None = None  # default: system CAs, hostname checked
     local_hostname: str | None = None  # EHLO name; default: this machine's FQDN
     max_messages_per_connection: int = 0  # 0 = no limit
+    message_timeout: float = 120.0  # one message, connecting and the one retry included
+    backoff_after: int = 5  # connection-level failures in a row that back the server off
+    backoff_first_pause: float = 5.0  # seconds; doubling after each failed probe ...
+    backoff_longest_pause: float = 300.0  # ... up to this
 
     @classmethod
     def from_settings(cls, settings: SmtpSettings) -> SmtpOptions:
@@ -97,6 +91,7 @@ class SmtpOptions:
             password=settings.password.get_secret_value() if settings.password else None,
             connections=settings.connections,
             timeouts=SmtpTimeouts().capped(settings.timeout_seconds),
+            message_timeout=settings.message_timeout_seconds,
         )
 
 
@@ -118,27 +113,48 @@ class _Connection:
         self.smtp.close()
 
 
-class _Dropped(Exception):
-    """The connection broke during a transaction."""
-
-    def __init__(self, reason: str, *, data_sent: bool) -> None:
-        super().__init__(reason)
-        self.data_sent = data_sent
-
-
 class SmtpTransport(Transport):
-    """Sends each envelope over one of at most `options.connections` pooled connections."""
+    """Sends each envelope over one of at most `options.connections` pooled connections.
 
-    def __init__(self, options: SmtpOptions, *, rate_limiter: RateLimiter | None = None) -> None:
-        super().__init__(rate_limiter=rate_limiter)
+    `clock` (monotonic seconds) times the back-off and the fault log; waits on the server run
+    on the event loop's clock.
+    """
+
+    def __init__(
+        self,
+        options: SmtpOptions,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if options.connections < 1:
             raise ValueError("an SMTP transport needs at least one connection")
+        if options.message_timeout <= 0:
+            raise ValueError(f"message_timeout must be above 0, not {options.message_timeout}")
+        where = f"{options.host}:{options.port}"
+        super().__init__(rate_limiter=rate_limiter, clock=clock, destination=where)
         self.options = options
         self.concurrency = options.connections
         self.connections_opened = 0
+        self.backoff = DestinationBackoff(
+            where,
+            after=options.backoff_after,
+            first_pause=options.backoff_first_pause,
+            longest_pause=options.backoff_longest_pause,
+            clock=clock,
+        )
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(options.connections)
-        self._local_hostname = options.local_hostname
+        self._opener = SessionOpener(
+            host=options.host,
+            port=options.port,
+            tls=options.tls,
+            tls_context=options.tls_context,
+            username=options.username,
+            password=options.password,
+            local_hostname=options.local_hostname,
+            connect_timeout=options.timeouts.connect,
+        )
 
     @classmethod
     def from_settings(
@@ -148,28 +164,86 @@ class SmtpTransport(Transport):
             rate_limiter = RateLimiter(settings.rate_per_second, settings.per_domain_rate)
         return cls(SmtpOptions.from_settings(settings), rate_limiter=rate_limiter)
 
+    @property
+    def longest_send_seconds(self) -> float:
+        """`message_timeout` bounds everything `_deliver` waits for: a free connection,
+        connecting, the transaction, the one retry on a fresh connection, RSET and QUIT.
+        Before it, `send` waits for the rate limiter: at most `concurrency` sends at once
+        (as `send_many` and the dispatcher run them) wait at most one interval of the
+        slowest domain and of the global rate each. A second covers closing and scheduling.
+        """
+        limiter = self.rate_limiter
+        rate_wait = 0.0 if limiter is None else limiter.longest_wait(self.concurrency)
+        return self.options.message_timeout + rate_wait + _SLACK_SECONDS
+
     # The template's hooks
 
     async def _deliver(self, envelope: Envelope) -> DeliveryResult:
-        async with self._slots:
-            connection = self._take_idle()
-            reused = connection is not None
-            if connection is None:
-                opened = await self._open(envelope.message_id)
-                if isinstance(opened, DeliveryResult):
-                    return opened
-                connection = opened
-            result, retry = await self._transaction(connection, envelope)
-            if retry and reused:
-                opened = await self._open(envelope.message_id)
-                if isinstance(opened, DeliveryResult):
-                    return opened
-                result, _ = await self._transaction(opened, envelope)
-            return result
+        admission = self.backoff.admit()
+        if isinstance(admission, str):
+            return connection_failure(admission, stage=CONNECT, message_id=envelope.message_id)
+        try:
+            result = await self._deliver_by(envelope, Deadline(self.options.message_timeout))
+        except BaseException:  # cancelled: the server said nothing about itself
+            self.backoff.abandoned(admission)
+            raise
+        self._tell_backoff(admission, result)
+        return result
+
+    async def _deliver_by(self, envelope: Envelope, deadline: Deadline) -> DeliveryResult:
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(deadline.left()):
+                    await self._slots.acquire()
+            except TimeoutError:
+                return self._no_free_connection(envelope, deadline)
+            if deadline.spent:
+                self._slots.release()
+                return self._no_free_connection(envelope, deadline)
+        else:
+            await self._slots.acquire()
+        try:
+            return await self._deliver_on_pool(envelope, deadline)
+        finally:
+            self._slots.release()
+
+    async def _deliver_on_pool(self, envelope: Envelope, deadline: Deadline) -> DeliveryResult:
+        connection = self._take_idle()
+        reused = connection is not None
+        if connection is None:
+            opened = await self._open(envelope.message_id, deadline)
+            if isinstance(opened, DeliveryResult):
+                return opened
+            connection = opened
+        result, retry = await self._transaction(connection, envelope, deadline)
+        if retry and reused:
+            opened = await self._open(envelope.message_id, deadline)
+            if isinstance(opened, DeliveryResult):
+                return opened
+            result, _ = await self._transaction(opened, envelope, deadline)
+        return result
+
+    def _no_free_connection(self, envelope: Envelope, deadline: Deadline) -> DeliveryResult:
+        reason = (
+            f"{TIMEOUT}: no free connection to {self.backoff.destination} within "
+            f"{deadline.total:g} s (all {self.options.connections} busy)"
+        )
+        return connection_failure(reason, stage=POOL, message_id=envelope.message_id)
+
+    def _tell_backoff(self, admission: Admission, result: DeliveryResult) -> None:
+        """Connection-level failures count towards backing the server off; a reply to a
+        transaction ends it; a message that found no free connection says nothing."""
+        if result.stage == POOL:
+            self.backoff.abandoned(admission)
+        elif result.stage == CONNECT or result.smtp_code in (None, 421):
+            self.backoff.failed(result.reply, admission)
+        else:
+            self.backoff.answered()
 
     async def _close(self) -> None:
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(self._quit(connection) for connection in idle))
+        wait = self.options.timeouts.command
+        await asyncio.gather(*(self._quit(connection, wait) for connection in idle))
 
     # Connections
 
@@ -181,72 +255,47 @@ class SmtpTransport(Transport):
             connection.close()
         return None
 
-    async def _open(self, message_id: str) -> _Connection | DeliveryResult:
-        options = self.options
-        if self._local_hostname is None:
-            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
-        smtp = aiosmtplib.SMTP(
-            hostname=options.host,
-            port=options.port,
-            use_tls=options.tls == "tls",
-            start_tls=options.tls == "starttls",
-            tls_context=options.tls_context,
-            username=options.username,
-            password=options.password,
-            local_hostname=self._local_hostname,
-            timeout=options.timeouts.connect,
-        )
+    async def _open(self, message_id: str, deadline: Deadline) -> _Connection | DeliveryResult:
         try:
-            await smtp.connect()
-            if smtp.is_ehlo_or_helo_needed:
-                await smtp.ehlo()
-        except aiosmtplib.SMTPResponseException as error:
-            smtp.close()
-            return classify_reply(error.code, error.message, stage=CONNECT, message_id=message_id)
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
-            smtp.close()
-            where = f"{options.host}:{options.port}"
-            return connection_failure(
-                f"cannot connect to {where}: {error}", stage=CONNECT, message_id=message_id
-            )
-        if smtp.transport is None or not smtp.is_connected:
-            smtp.close()
-            return connection_failure(
-                "the server closed the connection after EHLO", stage=CONNECT, message_id=message_id
-            )
+            smtp = await self._opener.open(deadline)
+        except SessionFailed as failed:
+            return failed.result(message_id)
         self.connections_opened += 1
+        assert smtp.transport is not None  # checked by the opener
         wire = SmtpWire.take_over(smtp.transport)
         return _Connection(smtp, wire, smtp.supports_extension("pipelining"))
 
-    async def _release(self, connection: _Connection) -> None:
+    async def _release(self, connection: _Connection, deadline: Deadline) -> None:
         """Back to the pool if it is clean and wanted; otherwise closed."""
         limit = self.options.max_messages_per_connection
         if self._closed or (limit and connection.messages >= limit):
-            await self._quit(connection)
+            await self._quit(connection, deadline.wait(self.options.timeouts.command))
         elif connection.wire.usable:
             self._idle.append(connection)
         else:
             connection.close()
 
-    async def _quit(self, connection: _Connection) -> None:
+    async def _quit(self, connection: _Connection, wait: float) -> None:
         try:
-            if connection.wire.usable:
+            if connection.wire.usable and wait > 0:
                 connection.wire.send(b"QUIT\r\n", 1)
-                await connection.wire.reply(self.options.timeouts.command)
+                await connection.wire.reply(wait)
         except (ConnectionLost, ReplyTimeout, OSError):
             pass
         finally:
             connection.close()
 
-    async def _reset_or_drop(self, connection: _Connection) -> None:
-        """RSET after a refusal; a connection that will not reset cleanly is closed."""
+    async def _reset_or_drop(self, connection: _Connection, deadline: Deadline) -> None:
+        """RSET after a refusal; a connection that will not reset cleanly (or in the time
+        left) is closed."""
         wire = connection.wire
-        if not wire.usable:
+        wait = deadline.wait(self.options.timeouts.command)
+        if not wire.usable or wait <= 0:
             connection.close()
             return
         try:
             wire.send(b"RSET\r\n", 1)
-            reply = await wire.reply(self.options.timeouts.command)
+            reply = await wire.reply(wait)
         except (ConnectionLost, ReplyTimeout, OSError):
             connection.abort()
             return
@@ -256,12 +305,14 @@ class SmtpTransport(Transport):
     # One message
 
     async def _transaction(
-        self, connection: _Connection, envelope: Envelope
+        self, connection: _Connection, envelope: Envelope, deadline: Deadline
     ) -> tuple[DeliveryResult, bool]:
         """Run MAIL, RCPT, DATA; the result, and whether a fresh connection may retry it."""
         try:
-            code, text, stage = await self._dialogue(connection, envelope)
-        except _Dropped as dropped:
+            code, text, stage = await run_dialogue(
+                connection.wire, connection.pipelining, envelope, self.options.timeouts, deadline
+            )
+        except Dropped as dropped:
             connection.abort()
             stage = DATA_END if dropped.data_sent else MAIL
             result = connection_failure(str(dropped), stage=stage, message_id=envelope.message_id)
@@ -272,91 +323,6 @@ class SmtpTransport(Transport):
             connection.close()
             return result, stage != DATA_END and connection.messages > 1
         if not result.sent:
-            await self._reset_or_drop(connection)
-        await self._release(connection)
+            await self._reset_or_drop(connection, deadline)
+        await self._release(connection, deadline)
         return result, False
-
-    async def _dialogue(self, connection: _Connection, envelope: Envelope) -> tuple[int, str, str]:
-        """(code, text, stage) of the reply that ended the dialogue; _Dropped if it broke."""
-        timeouts = self.options.timeouts
-        wire = connection.wire
-        mail = b"MAIL FROM:<" + envelope.mail_from.encode("ascii") + b">\r\n"
-        rcpt = b"RCPT TO:<" + envelope.rcpt_to.encode("ascii") + b">\r\n"
-        data_sent = False
-        try:
-            if connection.pipelining:
-                refusal = await self._pipelined_envelope(wire, mail, rcpt)
-            else:
-                refusal = await self._stepwise_envelope(wire, mail, rcpt)
-            if refusal is not None:
-                return refusal
-            data_sent = True
-            wire.send(_wire_form(envelope.data), 1)
-            await wire.drain(timeouts.data_block)
-            reply = await wire.reply(timeouts.data_end)
-            return reply.code, reply.text, DATA_END
-        except ReplyTimeout as error:
-            raise _Dropped(f"no reply in time: {error}", data_sent=data_sent) from error
-        except (ConnectionLost, OSError) as error:
-            raise _Dropped(f"connection lost: {error}", data_sent=data_sent) from error
-
-    async def _stepwise_envelope(
-        self, wire: SmtpWire, mail: bytes, rcpt: bytes
-    ) -> tuple[int, str, str] | None:
-        """MAIL, RCPT and DATA one after the other; the refusal, or None after 354."""
-        replies: list[Reply] = []
-        for command, wait in zip((mail, rcpt, b"DATA\r\n"), self._envelope_waits(), strict=True):
-            wire.send(command, 1)
-            replies.append(await wire.reply(wait))
-            refusal = _first_refusal(replies)
-            if refusal is not None:
-                return refusal
-        return None
-
-    def _envelope_waits(self) -> tuple[float, float, float]:
-        """How long to wait for the replies to MAIL, RCPT and DATA."""
-        timeouts = self.options.timeouts
-        return timeouts.mail, timeouts.rcpt, timeouts.data_init
-
-    async def _pipelined_envelope(
-        self, wire: SmtpWire, mail: bytes, rcpt: bytes
-    ) -> tuple[int, str, str] | None:
-        """MAIL, RCPT and DATA in one write (RFC 2920); the first refusal, or None after 354."""
-        wire.send(mail + rcpt + b"DATA\r\n", 3)
-        replies: list[Reply] = []
-        try:
-            for wait in self._envelope_waits():
-                replies.append(await wire.reply(wait))
-        except (ConnectionLost, ReplyTimeout):
-            # A refusal read before the break explains it ("421 closing", then gone).
-            refusal = _first_refusal(replies)
-            if refusal is None:
-                raise
-            return refusal
-        refusal = _first_refusal(replies)
-        if refusal is not None and replies[2].code == 354:
-            # DATA accepted although MAIL or RCPT was not (RFC 2920 3.1): send an empty
-            # message's end so that nothing is delivered, then report the refusal.
-            try:
-                wire.send(b".\r\n", 1)
-                await wire.reply(self.options.timeouts.data_end)
-            except (ConnectionLost, ReplyTimeout):
-                wire.abort()  # the refusal stands; this connection is not reused
-        return refusal
-
-
-def _first_refusal(replies: list[Reply]) -> tuple[int, str, str] | None:
-    """(code, text, stage) of the first reply to MAIL, RCPT, DATA that ends the transaction."""
-    for reply, (stage, accepted) in zip(replies, _ENVELOPE_ACCEPTS, strict=False):
-        if reply.code not in accepted:
-            return reply.code, reply.text, stage
-    return None
-
-
-def _wire_form(data: bytes) -> bytes:
-    """The DATA payload: CRLF line endings, leading dots doubled, the final "." line."""
-    if not isinstance(data, MimeBytes):
-        data = _LEADING_DOT.sub(b"..", _ANY_LINE_END.sub(b"\r\n", data))
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-    return data + _END_OF_DATA

@@ -186,4 +186,4 @@ class SmtpWire(asyncio.Protocol):
 
 def _time_out(future: asyncio.Future[None], what: str, timeout: float) -> None:
     if not future.done():
-        future.set_exception(ReplyTimeout(f"{what} ({timeout:g} s)"))
+        future.set_exception(ReplyTimeout(f"{what} ({timeout:.3g} s)"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,9 +12,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailengine.delivery_faults import FAULT_CLASSES
 from mailengine.store.api_queries import ping
 from mailengine.store.models import OUTBOX_STATES
-from mailengine.store.outbox import count_by_state, pending_count
+from mailengine.store.outbox_health import CLASSIFIED_STATES, OutboxHealth, outbox_health
 from mailengine.store.reporting import render_error_count, tracking_counts
 from mailengine.store.web_models import TRACKING_KINDS
 from mailengine.web.context import WebContext, web_context
@@ -66,21 +68,10 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         with self._context.database.session() as session:
-            states = count_by_state(session)
-            depth = pending_count(session)
+            outbox = outbox_health(session)
             render_errors = render_error_count(session)
             tracking = tracking_counts(session)
-        by_state = GaugeMetricFamily(
-            "mailengine_outbox_messages", "Messages in the outbox, by state", labels=["state"]
-        )
-        for state in OUTBOX_STATES:
-            by_state.add_metric([state], states.get(state, 0))
-        yield by_state
-        yield GaugeMetricFamily(
-            "mailengine_outbox_queue_depth",
-            "Messages queued, being sent or deferred (not yet final)",
-            value=depth,
-        )
+        yield from outbox_metrics(outbox, self._context.clock.now())
         yield GaugeMetricFamily(
             "mailengine_render_errors",
             "Messages that failed because their template did not render",
@@ -103,6 +94,47 @@ class StoreCollector(Collector):
             for outcome, count in sorted(self._context.inbound_counts().items()):
                 inbound.add_metric([outcome], count)
             yield inbound
+
+
+def outbox_metrics(outbox: OutboxHealth, now: datetime) -> Iterable[Metric]:
+    """Messages by state, deferred and failed ones by fault class, and the longest waits."""
+    by_state = GaugeMetricFamily(
+        "mailengine_outbox_messages", "Messages in the outbox, by state", labels=["state"]
+    )
+    for state in OUTBOX_STATES:
+        by_state.add_metric([state], outbox.count(state))
+    yield by_state
+    yield GaugeMetricFamily(
+        "mailengine_outbox_queue_depth",
+        "Messages queued, being sent or deferred (not yet final)",
+        value=outbox.pending,
+    )
+    for state in CLASSIFIED_STATES:
+        by_class = GaugeMetricFamily(
+            f"mailengine_outbox_{state}_messages",
+            f"Messages {state}, by the fault class of their last attempt",
+            labels=["reason"],
+        )
+        counts = outbox.classes(state)
+        for fault in FAULT_CLASSES:
+            by_class.add_metric([fault], counts.get(fault, 0))
+        yield by_class
+    overdue = GaugeMetricFamily(
+        "mailengine_outbox_oldest_due_age_seconds",
+        "How long the message due longest ago has waited since it was due (0: none due)",
+        labels=["state"],
+    )
+    oldest = GaugeMetricFamily(
+        "mailengine_outbox_oldest_age_seconds",
+        "Age of the oldest message, since it was planned (sending: since it was claimed)",
+        labels=["state"],
+    )
+    for state in ("queued", "deferred"):
+        overdue.add_metric([state], outbox.overdue_seconds(state, now))
+    for state in ("queued", "sending", "deferred"):
+        oldest.add_metric([state], outbox.age_seconds(state, now))
+    yield overdue
+    yield oldest
 
 
 def metrics_registry(context: WebContext) -> CollectorRegistry:

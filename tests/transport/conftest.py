@@ -6,6 +6,7 @@ require_starttls, authenticator, auth_require_tls, timeout, ...).
 The misbehaving server acts on the recipient's local part:
   unknown   550 5.1.1 at RCPT          full      452 4.2.2 at RCPT
   greylist  451 4.7.1 at RCPT          goodbye   421 4.7.0 at RCPT, then closes
+  busy      450 4.2.1 at RCPT
   too-big   552 5.3.4 after the data   drop      closes after the data, no reply
   stall     no reply after the data (longer than any test timeout)
 and, with `smtpd_options(messages_per_session=N)`, answers MAIL with 421 after N messages.
@@ -17,7 +18,7 @@ the client sends MAIL, RCPT and DATA at once) and not (the client waits for each
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,8 @@ class MisbehavingHandler(RecordingHandler):
             return "452 4.2.2 mailbox full, try again later"
         if local == "greylist":
             return "451 4.7.1 greylisted, please try again in 5 minutes"
+        if local == "busy":
+            return "450 4.2.1 mailbox busy, try again later"
         if local == "goodbye":
             asyncio.get_running_loop().call_later(0.01, _close, server)
             return "421 4.7.0 too many connections from your host, closing"
@@ -202,3 +205,78 @@ async def mid_data_dropper() -> AsyncIterator[int]:
     yield int(server.sockets[0].getsockname()[1])
     server.close()
     await server.wait_closed()
+
+
+ScriptedSession = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class BareServer:
+    """A hand-written server on 127.0.0.1, port 0, for misbehaviour aiosmtpd cannot show:
+    `session` talks to each connection (and may be swapped while it runs); `connections`
+    counts them. Connections still open are cut at close, which ends their sessions."""
+
+    def __init__(self, session: ScriptedSession) -> None:
+        self.session = session
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+        self._ended = asyncio.Condition()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> BareServer:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._open.add(writer)
+        try:
+            await self.session(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            self._open.discard(writer)
+            async with self._ended:
+                self._ended.notify_all()
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._open):
+            writer.transport.abort()
+        async with self._ended:
+            await asyncio.wait_for(self._ended.wait_for(lambda: not self._open), timeout=10)
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def bare_server() -> AsyncIterator[Callable[[ScriptedSession], Awaitable[BareServer]]]:
+    """Start BareServers; every one is closed at the end, whatever the test did."""
+    started: list[BareServer] = []
+
+    async def start(session: ScriptedSession) -> BareServer:
+        server = await BareServer(session).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.close()
+
+
+class SteppedClock:
+    """A monotonic clock (seconds) that moves only when told to: `clock()`, `advance(s)`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

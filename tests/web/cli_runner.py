@@ -1,4 +1,5 @@
-"""Run the web-side commands the way `mailengine` does, over a test database and clock."""
+"""Run commands the way `mailengine` does (the web-side ones and `status`), over a test
+database and clock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 from click.testing import CliRunner, Result
 
 from mailengine.cli.context import CliContext
+from mailengine.cli.data_commands import status
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.clock import Clock
 from mailengine.config import Settings
@@ -26,6 +28,7 @@ def run(
     root.add_command(report)
     root.add_command(customer)
     root.add_command(api_key)
+    root.add_command(status)
     result = CliRunner().invoke(root, list(args), input=stdin, env={"COLUMNS": "160"})
     if isinstance(result.exception, MailengineError):
         result.exit_code = 1  # what `mailengine`'s main() turns these into

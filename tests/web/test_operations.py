@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
@@ -9,7 +11,8 @@ from sqlalchemy import update
 from mailengine.config import Settings
 from mailengine.store.api_queries import record_tracking_event
 from mailengine.store.database import Database
-from mailengine.store.outbox import outbox_table
+from mailengine.store.outbox import claim_due, outbox_table, record_outcomes
+from mailengine.store.records import SendOutcome
 from mailengine.web.app import create_app
 from tests.conftest import NOW
 from tests.web.conftest import SECRET, AppFactory, add_customers, plan_marketing
@@ -78,3 +81,42 @@ async def test_metrics_show_sends_by_state_queue_render_errors_and_inbound(
     assert samples[("mailengine_render_errors", ())] == 2
     assert samples[("mailengine_tracking_events_total", (("kind", "open"),))] == 1
     assert samples[("mailengine_inbound_messages_total", (("outcome", "bounce"),))] == 3
+
+
+async def test_metrics_show_deferrals_by_cause_and_the_longest_waits(
+    make_app: AppFactory, database: Database
+) -> None:
+    """Planned 40 min before the clock; two sends deferred 30 min before it, due again 10 min
+    before it (450, a dropped connection); one claimed 5 min before it; one still queued."""
+    people = [(f"c{n}@example.com", "granted") for n in range(4)]
+    plan_marketing(database, add_customers(database, people), now=NOW - timedelta(minutes=40))
+    with database.transaction() as session:
+        claimed = claim_due(session, "w", NOW - timedelta(minutes=30), 2, timedelta(minutes=10))
+        due = NOW - timedelta(minutes=10)
+        outcomes = [
+            SendOutcome(claimed[0].id, "deferred", 450, "4.2.1 mailbox busy", due),
+            SendOutcome(claimed[1].id, "deferred", None, "connection dropped: lost", due),
+        ]
+        record_outcomes(session, "w", outcomes, NOW - timedelta(minutes=30))
+        claim_due(session, "w", NOW - timedelta(minutes=5), 1, timedelta(minutes=10))
+    response = await get(make_app(), "/metrics")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+    def sample(name: str, label: str, value: str) -> float:
+        return samples[(f"mailengine_outbox_{name}", ((label, value),))]
+
+    assert sample("messages", "state", "deferred") == 2
+    assert sample("deferred_messages", "reason", "mailbox busy (450)") == 1
+    assert sample("deferred_messages", "reason", "connection dropped") == 1
+    assert sample("deferred_messages", "reason", "timeout") == 0
+    assert sample("failed_messages", "reason", "refused (550)") == 0
+    assert sample("oldest_due_age_seconds", "state", "deferred") == 600
+    assert sample("oldest_due_age_seconds", "state", "queued") == 2400
+    assert sample("oldest_age_seconds", "state", "queued") == 2400
+    assert sample("oldest_age_seconds", "state", "sending") == 300
+    assert sample("oldest_age_seconds", "state", "deferred") == 2400
+    assert samples[("mailengine_outbox_queue_depth", ())] == 4
