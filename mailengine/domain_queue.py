@@ -45,13 +45,14 @@ class DomainQueue:
         self._in_flight: Counter[str] = Counter()
         self._moved: dict[str, float] = {}  # domain -> when one of it was last taken or done
         self._count = 0
-        self._changed = _Signal()
+        self._arrived = _Signal()  # workers wait on it: a message came, or a domain has room
+        self._left = _Signal()  # the producer waits on it: a message was taken or done
 
     def put(self, items: Iterable[Prepared]) -> None:
         for item in items:
             self._by_domain.setdefault(item.domain, deque()).append(item)
             self._count += 1
-        self._changed.wake()
+        self._arrived.wake()
 
     async def take(self) -> Prepared | None:
         """The next message to send, or None once closed or drained."""
@@ -61,29 +62,32 @@ class DomainQueue:
                 return item
             if self._complete and not self._count:
                 return None
-            await self._changed.wait()
+            await self._arrived.wait()
         return None
 
     def done(self, item: Prepared) -> None:
         """Its connection is free again."""
         self._in_flight[item.domain] -= 1
         self._moved[item.domain] = asyncio.get_running_loop().time()
-        self._changed.wake()
+        self._arrived.wake()
+        self._left.wake()
 
     async def room_for(self, ready: int, waiting: int) -> None:
         """Until fewer than `ready` messages can go now and fewer than `waiting` wait in
         all, or closed."""
         while not self.closed and (self._ready() >= ready or self._count >= waiting):
             with contextlib.suppress(TimeoutError):  # a domain may stall meanwhile
-                await asyncio.wait_for(self._changed.wait(), STALLED_AFTER)
+                async with asyncio.timeout(STALLED_AFTER):
+                    await self._left.wait()
 
     def complete(self) -> None:
         self._complete = True
-        self._changed.wake()
+        self._arrived.wake()
 
     def close(self) -> None:
         self.closed = True
-        self._changed.wake()
+        self._arrived.wake()
+        self._left.wake()
 
     def remove(self, which: Callable[[Prepared], bool]) -> list[Prepared]:
         removed: list[Prepared] = []
@@ -96,7 +100,7 @@ class DomainQueue:
             else:
                 del self._by_domain[domain]
         self._count -= len(removed)
-        self._changed.wake()
+        self._left.wake()
         return removed
 
     def take_all(self) -> list[Prepared]:
@@ -113,7 +117,7 @@ class DomainQueue:
             self._in_flight[domain] += 1
             self._moved[domain] = asyncio.get_running_loop().time()
             self._count -= 1
-            self._changed.wake()
+            self._left.wake()
             return item
         return None
 
@@ -143,7 +147,13 @@ class _Signal:
                 self._waiters.remove(waiter)
 
     def wake(self) -> None:
+        if not self._waiters:
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
