@@ -81,7 +81,7 @@ STEPS = [
     (composer, "build_mime", "  MIME"),
     (dkim.DkimSigner, "sign", "  DKIM (all of it)"),
     (dkim.DkimSigner, "_signature", "    RSA signature"),
-    (dispatcher.Dispatcher, "_write_outcomes", "record outcomes"),
+    (dispatcher.Dispatcher, "write_outcomes", "record outcomes"),
 ]
 
 

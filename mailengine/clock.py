@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -34,6 +35,18 @@ class FrozenClock:
 
     def set(self, moment: datetime) -> None:
         self._now = ensure_aware(moment)
+
+
+class RunningClock:
+    """A clock that starts at a given moment and runs at the real pace: for tests in which
+    real waits (leases, timeouts) pass, while the dates never depend on the day they run."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = ensure_aware(start)
+        self._started = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._started)
 
 
 def ensure_aware(moment: datetime) -> datetime:

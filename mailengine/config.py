@@ -52,6 +52,7 @@ class SmtpSettings(Section):
     username: str | None = None
     password: SecretStr | None = None
     connections: int = Field(default=4, ge=1, le=256)
+    per_domain_connections: int | None = Field(default=None, ge=1, le=256)
     rate_per_second: float = Field(default=0, ge=0)
     per_domain_rate: dict[str, float] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=300, gt=0)
@@ -171,6 +172,7 @@ class EngineSettings(Section):
     hold_marketing_during_open_ticket: bool = True
     compose_processes: int = Field(default=0, ge=0, le=256)
     dispatch_processes: int = Field(default=0, ge=0, le=256)
+    lease_seconds: float | None = Field(default=None, gt=0)
 
 
 class PathsSettings(Section):

@@ -1,8 +1,10 @@
 """The dispatcher: claims due outbox rows, checks consent at send time, renders, sends, records.
 
-Each SMTP worker records its message's outcome (group-committed with the other workers')
-before it takes the next one, so a crash can leave at most one sent-but-unrecorded message
-per connection; those are sent again with the same Message-ID once their lease runs out.
+Sending is continuous (`sending`): SMTP workers take the next message as soon as they are
+free while the next batch is claimed and composed. Each worker records its message's outcome
+(group-committed with the other workers') before it takes the next one, so a crash can leave
+at most one sent-but-unrecorded message per connection; those are sent again with the same
+Message-ID once a dispatcher on the same host sees their holder gone, or their lease runs out.
 """
 
 from __future__ import annotations
@@ -11,33 +13,44 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailengine.addresses import address_hash
 from mailengine.clock import Clock
 from mailengine.compose_pool import (
     Composed,
     ComposeProcesses,
     ComposeTask,
     ComposeThreads,
-    ComposeWorkerLost,
     Composing,
 )
 from mailengine.composer import Composer
+from mailengine.domain_queue import Prepared
+from mailengine.errors import ConfigError
+from mailengine.group_commit import Recorded
+from mailengine.leases import Leases
+from mailengine.owners import owner_identity, owner_running
+from mailengine.send_checks import Checked, check_at_send_time
+from mailengine.sending import SendingFlow
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
-from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
-from mailengine.store.outbox import claim_due, record_outcomes, release_claims
-from mailengine.store.privacy import opted_out_topics
-from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
+from mailengine.store.outbox import (
+    claim_due,
+    claim_holders,
+    hand_back_claims,
+    record_outcomes,
+    release_claims,
+    renew_claims,
+)
 from mailengine.store.records import ClaimedSend, SendOutcome
-from mailengine.store.suppressions import blocks, suppress
-from mailengine.transport.base import DeliveryResult, DeliveryStatus, Envelope, Transport
+from mailengine.store.suppressions import suppress
+from mailengine.transport.base import DeliveryResult, DeliveryStatus, Transport
 
 log = logging.getLogger(__name__)
+
+HOLDERS_CHECK_SECONDS = 10.0
+"""How often a serving dispatcher looks for claims whose holder on this host has ended."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,19 @@ class DispatchOptions:
     compose_threads: int = 2
     # More than 0: compose in this many worker processes instead of `compose_threads` threads.
     compose_processes: int = 0
-    lease: timedelta = timedelta(minutes=10)
+    # How long a claim lasts unrenewed; None: twice the transport's longest send.
+    lease: timedelta | None = None
+    # SMTP connections one recipient domain may use at once; None: `domain_share`.
+    per_domain_connections: int | None = None
     retry_for: timedelta = timedelta(hours=72)
     first_retry: timedelta = timedelta(minutes=2)
     longest_retry: timedelta = timedelta(hours=4)
+
+
+def domain_share(connections: int) -> int:
+    """The default share of one recipient domain: three quarters of the connections, and
+    never all of them when there are more than one."""
+    return max(1, connections - max(1, connections // 4))
 
 
 @dataclass
@@ -67,26 +89,11 @@ class DispatchReport:
         return self.sent + self.deferred + self.failed + self.suppressed
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    send: ClaimedSend
-    envelope: Envelope
-
-
 @dataclass
 class _Batch:
-    prepared: list[_Prepared] = field(default_factory=list)
+    prepared: list[Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
     tracked: list[TrackedLinkRow] = field(default_factory=list)
-
-
-@dataclass
-class _Loaded:
-    recipients: dict[int, RecipientSnapshot]
-    coupons: dict[int, IssuedCoupon]
-    strangers: dict[str, str]  # address of a non-customer -> suppression reason
-    opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
-    verdicts: dict[int, str | None] = field(default_factory=dict)  # outbox id -> why not
 
 
 class Dispatcher:
@@ -106,35 +113,44 @@ class Dispatcher:
     ) -> None:
         """`composing`, when given, is a pool the caller shares and closes (it composes with
         the composer it was made from); by default the dispatcher starts its own from
-        `options` at the first batch and stops it with itself."""
+        `options` at the first batch and stops it with itself. `worker_id` names it as the
+        holder of its claims; by default an `owners.owner_identity`, which lets another
+        dispatcher on this host hand its claims back at once should this process die."""
         self.database = database
         self.transport = transport
         self.composer = composer
         self.clock = clock
         self.options = options or DispatchOptions()
-        self.worker_id = worker_id or f"dispatcher-{uuid.uuid4().hex[:12]}"
+        self.worker_id = worker_id or owner_identity()
         self._may_send = may_send
-        self._recorder = _GroupCommit(self._write_outcomes)
         self._composing = composing
         self._owns_composing = composing is None
         self.report = DispatchReport()
+        self._leases()  # refuse a lease no send fits in now, not at the first batch
 
     async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
         """Send everything due now; returns what this call did."""
         before = DispatchReport(**vars(self.report))
-        await self._run(stop or asyncio.Event(), idle_seconds=None)
+        await self._run(stop or asyncio.Event(), idle_seconds=None, grace_seconds=None)
         return DispatchReport(
             **{name: getattr(self.report, name) - getattr(before, name) for name in vars(before)}
         )
 
-    async def serve(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        """Keep draining until `stop` is set; in-flight SMTP transactions finish first.
+    async def serve(
+        self, stop: asyncio.Event, idle_seconds: float = 1.0, grace_seconds: float | None = None
+    ) -> None:
+        """Keep sending until `stop` is set; in-flight SMTP transactions then get up to
+        `grace_seconds` (None: as long as they take) to finish, and every message still held
+        is handed back at once, due again.
 
         The compose workers stop with it (a later call starts new ones).
         """
+        watching = asyncio.create_task(self._watch_holders(stop))
         try:
-            await self._run(stop, idle_seconds)
+            await self._run(stop, idle_seconds, grace_seconds)
         finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
             await asyncio.to_thread(self.close)
 
     def start(self) -> None:
@@ -155,70 +171,114 @@ class Dispatcher:
             composing, self._composing = self._composing, None
             composing.close()
 
-    async def _run(self, stop: asyncio.Event, idle_seconds: float | None) -> None:
-        """Batch after batch, the next one claimed and composed while this one is sent.
-
-        Composing (rendering, DKIM) runs on threads, where signing releases the GIL, or in
-        worker processes (`compose_processes`), which keep every core busy. A batch taken
-        ahead when `stop` comes is handed back unsent, for this or another dispatcher to take
-        at once.
-        """
-        ahead: asyncio.Task[_Batch | None] | None = None
+    def _leases(self) -> Leases:
+        longest = timedelta(seconds=self.transport.longest_send_seconds)
+        lease = self.options.lease or 2 * longest
         try:
-            while not stop.is_set():
-                taken, ahead = ahead, None
-                try:
-                    batch = await (taken or self._next_batch())
-                    if batch is not None:
-                        if not stop.is_set():
-                            ahead = asyncio.create_task(self._next_batch())
-                        await self._send_all(batch.prepared)
-                        continue
-                except Exception:
-                    if idle_seconds is None:
-                        raise
-                    # a database hiccup must not stop the engine; try again soon
-                    log.exception("dispatching a batch failed; retrying shortly")
+            return Leases(lease, longest)
+        except ValueError as error:
+            raise ConfigError(f"{type(self.transport).__name__}: {error}") from None
+
+    async def _run(
+        self, stop: asyncio.Event, idle_seconds: float | None, grace_seconds: float | None
+    ) -> None:
+        """Sending flows, one after another should one fail (serving only)."""
+        await self._take_back_from_ended_holders()
+        share = self.options.per_domain_connections or domain_share(self.transport.concurrency)
+        while True:
+            flow = SendingFlow(
+                self, self._leases(), batch_size=self.options.batch_size, share=share
+            )
+            try:
+                await flow.run(stop, idle_seconds, grace_seconds)
+                return
+            except Exception:
                 if idle_seconds is None:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
-        finally:
-            if ahead is not None:
-                await self._hand_back(ahead)
+                    raise
+                log.exception("sending stopped on an error; starting again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+            if stop.is_set():
+                return
 
-    async def _next_batch(self) -> _Batch | None:
-        batch = await asyncio.to_thread(self._take_batch, self.clock.now())
-        if batch is not None:
-            for outcome in batch.settled:
-                self.report.add(outcome.state)
-        return batch
+    async def _watch_holders(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=HOLDERS_CHECK_SECONDS)
+            if not stop.is_set():
+                await self._take_back_from_ended_holders()
 
-    async def _hand_back(self, ahead: asyncio.Task[_Batch | None]) -> None:
+    async def _take_back_from_ended_holders(self) -> None:
         try:
-            batch = await ahead
-        except Exception:  # handed back already, or back when their lease runs out
-            log.exception("taking a batch ahead failed")
-            return
-        if batch is not None and batch.prepared:
-            ids = [item.send.id for item in batch.prepared]
-            await asyncio.to_thread(self._release, ids)
-            log.info("outbox: %d taken ahead and handed back unsent", len(ids))
+            await asyncio.to_thread(self._hand_back_ended_holders)
+        except Exception:
+            log.exception("looking for claims of dispatchers that ended failed")
 
-    def _take_batch(self, now: datetime) -> _Batch | None:
-        """Claim, load and compose one batch, and store what it settled without SMTP."""
-        claimed = self._claim(now)
+    def _hand_back_ended_holders(self) -> int:
+        """Claims whose holder ran on this host and has ended are due again at once (the
+        rest come back by lease); a holder still running is never touched."""
+        with self.database.session() as session:
+            holders = claim_holders(session)
+        ended = sorted(h for h in holders if h != self.worker_id and owner_running(h) is False)
+        if not ended:
+            return 0
+        with self.database.transaction() as session:
+            count = hand_back_claims(
+                session, ended, self.clock.now(), "handed back: its dispatcher had ended"
+            )
+        log.warning(
+            "outbox: %d messages held by %s, which ended, are due again", count, ", ".join(ended)
+        )
+        return count
+
+    # What the sending flow asks of its dispatcher
+
+    async def next_batch(self, leases: Leases) -> list[Prepared] | None:
+        """Claim (the claims held in `leases`), load and compose one batch, and store what it
+        settled without SMTP; None when nothing is due."""
+        now = self.clock.now()
+        claimed = await asyncio.to_thread(self._claim, now)
         if not claimed:
             return None
+        ids = [send.id for send in claimed]
+        leases.hold(ids, now)
+        try:
+            batch = await asyncio.to_thread(self._take_batch, claimed, now)
+        except BaseException:
+            leases.let_go(ids)
+            raise
+        leases.let_go(outcome.outbox_id for outcome in batch.settled)
+        for outcome in batch.settled:
+            self.report.add(outcome.state)
+        return batch.prepared
+
+    def counted(self, state: str) -> None:
+        self.report.add(state)
+
+    def renew(self, outbox_ids: Sequence[int], now: datetime) -> set[int]:
+        with self.database.transaction() as session:
+            return renew_claims(session, self.worker_id, outbox_ids, now)
+
+    def release(self, outbox_ids: Sequence[int]) -> None:
+        with self.database.transaction() as session:
+            release_claims(session, self.worker_id, outbox_ids, self.clock.now())
+
+    def hand_back(self, outbox_ids: Sequence[int], reason: str) -> None:
+        with self.database.transaction() as session:
+            hand_back_claims(session, [self.worker_id], self.clock.now(), reason, outbox_ids)
+
+    def _take_batch(self, claimed: Sequence[ClaimedSend], now: datetime) -> _Batch:
+        """Load and compose a claimed batch, and store what it settled without SMTP. If that
+        fails, nothing of it was sent: it is all handed back, due at once."""
         try:
             batch = self._prepare(claimed, self._load(claimed, now), now)
-        except ComposeWorkerLost:
-            # Nothing of the batch was sent or settled: hand it all back, due at once.
-            self._release([send.id for send in claimed])
-            log.error("outbox: compose workers keep dying; %d claimed handed back", len(claimed))
+            if batch.settled or batch.tracked:
+                self._settle(batch)
+        except Exception:
+            with contextlib.suppress(Exception):  # else they come back by lease
+                self.release([send.id for send in claimed])
+            log.error("outbox: %d claimed could not be composed; handed back", len(claimed))
             raise
-        if batch.settled or batch.tracked:
-            self._settle(batch)
         log.info(
             "outbox: %d claimed, %d ready for the mail server, %d settled without sending",
             len(claimed),
@@ -227,37 +287,16 @@ class Dispatcher:
         )
         return batch
 
-    def _release(self, outbox_ids: Sequence[int]) -> None:
-        with self.database.transaction() as session:
-            release_claims(session, self.worker_id, outbox_ids, self.clock.now())
-
     # Steps of a batch
 
     def _claim(self, now: datetime) -> list[ClaimedSend]:
+        lease = self._leases().lease
         with self.database.transaction() as session:
-            return claim_due(
-                session, self.worker_id, now, self.options.batch_size, self.options.lease
-            )
+            return claim_due(session, self.worker_id, now, self.options.batch_size, lease)
 
-    def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> _Loaded:
-        customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
+    def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> Checked:
         with self.database.transaction() as session:
-            loaded = _Loaded(
-                recipients=load_recipients(session, customer_ids),
-                coupons={},
-                strangers=suppressions_of(
-                    session, (s.recipient for s in claimed if s.customer_id is None)
-                ),
-                opted_out=opted_out_topics(session, customer_ids),
-            )
-            for send in claimed:
-                loaded.verdicts[send.id] = self._verdict(send, loaded)
-                offer = send.payload.get("coupon")
-                if offer and loaded.verdicts[send.id] is None:
-                    loaded.coupons[send.id] = issue_for_send(
-                        session, send.id, send.customer_id, _offer(offer, now), now
-                    )
-        return loaded
+            return check_at_send_time(session, claimed, now, self._may_send)
 
     def _settle(self, batch: _Batch) -> None:
         """Store what was decided without SMTP, and the tracked links before their mail goes."""
@@ -265,12 +304,12 @@ class Dispatcher:
             with self.database.transaction() as session:
                 store_tracked_links(session, batch.tracked)
         if batch.settled:
-            self._write_outcomes([(outcome, None) for outcome in batch.settled])
+            self.write_outcomes([(outcome, None) for outcome in batch.settled])
 
-    def _prepare(self, claimed: Sequence[ClaimedSend], loaded: _Loaded, now: datetime) -> _Batch:
+    def _prepare(self, claimed: Sequence[ClaimedSend], loaded: Checked, now: datetime) -> _Batch:
         """The verdicts are the database's and stay here; what may go is composed."""
         tasks = [
-            ComposeTask(send, _recipient(send, loaded), loaded.coupons.get(send.id))
+            ComposeTask(send, loaded.recipient(send), loaded.coupons.get(send.id))
             for send in claimed
             if loaded.verdicts[send.id] is None
         ]
@@ -286,7 +325,7 @@ class Dispatcher:
                 log.warning("outbox %s cannot be sent: %s", send.id, result.reply)
                 batch.settled.append(result)
             else:
-                batch.prepared.append(_Prepared(send, result.envelope))
+                batch.prepared.append(Prepared(send, result.envelope))
                 batch.tracked.extend(result.tracked)
         return batch
 
@@ -299,43 +338,7 @@ class Dispatcher:
                 self._composing = ComposeThreads(self.composer, self.options.compose_threads)
         return self._composing
 
-    def _verdict(self, send: ClaimedSend, loaded: _Loaded) -> str | None:
-        """Why this message must not go now, or None. Checked at send time, not at planning."""
-        if send.customer_id is None:
-            if send.kind == "marketing":
-                return "marketing mail needs a customer with consent"
-            reason = loaded.strangers.get(send.recipient)
-            return f"address suppressed ({reason})" if blocks(reason, send.kind) else None
-        recipient = loaded.recipients.get(send.customer_id)
-        if recipient is None:
-            return "the customer no longer exists"
-        if recipient.forgotten:
-            return "the customer asked to be forgotten"
-        if blocks(recipient.suppression, send.kind):
-            return f"address suppressed ({recipient.suppression})"
-        if send.kind == "marketing" and recipient.consent_status != "granted":
-            return f"no marketing consent at send time ({recipient.consent_status})"
-        if send.kind == "marketing" and send.workflow in loaded.opted_out.get(recipient.id, ()):
-            return f"the customer opted out of {send.workflow} mail"
-        if self._may_send is not None:
-            return self._may_send(send)
-        return None
-
-    async def _send_all(self, prepared: Sequence[_Prepared]) -> None:
-        pending = iter(prepared)
-
-        async def worker() -> None:
-            for item in pending:
-                result = await self.transport.send(item.envelope)
-                outcome, suppress_address = self._outcome(item, result)
-                await self._recorder.record(outcome, suppress_address)
-                self.report.add(outcome.state)
-
-        workers = max(1, min(self.transport.concurrency, len(prepared)))
-        self._recorder.workers = workers
-        await asyncio.gather(*(worker() for _ in range(workers)))
-
-    def _outcome(self, item: _Prepared, result: DeliveryResult) -> tuple[SendOutcome, str | None]:
+    def outcome(self, item: Prepared, result: DeliveryResult) -> Recorded:
         send = item.send
         reply = f"{result.enhanced_code or ''} {result.reply}".strip()[:1000]
         if result.status is DeliveryStatus.SENT:
@@ -357,90 +360,10 @@ class Dispatcher:
         capped: timedelta = min(base, self.options.longest_retry)
         return capped * random.uniform(0.8, 1.2)
 
-    def _write_outcomes(self, items: Sequence[tuple[SendOutcome, str | None]]) -> None:
+    def write_outcomes(self, items: Sequence[Recorded]) -> None:
         now = self.clock.now()
         with self.database.transaction() as session:
             record_outcomes(session, self.worker_id, [outcome for outcome, _ in items], now)
             for outcome, address in items:
                 if address is not None:
                     suppress(session, address, "hard-bounce", now, outcome.reply or "")
-
-
-class _GroupCommit:
-    """Workers wait for their outcome to be stored; outcomes arriving together share a commit.
-
-    A commit waits up to `linger` seconds for more outcomes, until every worker sending has
-    one pending (none can come before that commit then): a transaction costs 0.3-1 ms of CPU
-    whether it stores one outcome or eight.
-    """
-
-    def __init__(
-        self,
-        write: Callable[[Sequence[tuple[SendOutcome, str | None]]], None],
-        linger: float = 0.002,
-    ) -> None:
-        self._write = write
-        self._linger = linger
-        self.workers = 1  # sending now, so at most this many outcomes can be waiting
-        self._pending: list[tuple[SendOutcome, str | None, asyncio.Future[None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
-        self._all_in: asyncio.Future[None] | None = None
-
-    async def record(self, outcome: SendOutcome, suppress_address: str | None) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((outcome, suppress_address, done))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
-        elif len(self._pending) >= self.workers and self._all_in and not self._all_in.done():
-            self._all_in.set_result(None)
-        await done
-
-    async def _flush(self) -> None:
-        while self._pending:
-            if len(self._pending) < self.workers:
-                self._all_in = asyncio.get_running_loop().create_future()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._linger):
-                        await self._all_in
-                self._all_in = None
-            items, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._write, [(o, a) for o, a, _ in items])
-            except Exception as error:  # the workers see it and stop; rows come back by lease
-                for _, _, done in items:
-                    if not done.done():
-                        done.set_exception(error)
-                continue
-            for _, _, done in items:
-                if not done.done():
-                    done.set_result(None)
-
-
-def _offer(offer: dict[str, object], now: datetime) -> CouponOffer:
-    valid = timedelta(seconds=float(str(offer.get("valid_seconds", 14 * 86400))))
-    percent = offer.get("percent")
-    amount = offer.get("amount_minor")
-    return CouponOffer(
-        percent=int(str(percent)) if percent is not None else None,
-        amount_minor=int(str(amount)) if amount is not None else None,
-        currency=str(offer["currency"]) if offer.get("currency") else None,
-        expires_at=now + valid,
-    )
-
-
-def _recipient(send: ClaimedSend, loaded: _Loaded) -> RecipientSnapshot:
-    recipient = loaded.recipients.get(send.customer_id) if send.customer_id is not None else None
-    return recipient if recipient is not None else _stranger(send)
-
-
-def _stranger(send: ClaimedSend) -> RecipientSnapshot:
-    """Someone who is not a customer (an autoreply to an unknown sender)."""
-    return RecipientSnapshot(
-        id=0,
-        email=send.recipient,
-        email_hash=address_hash(send.recipient),
-        profile={},
-        consent_status="unknown",
-        forgotten=False,
-        suppression=None,
-    )

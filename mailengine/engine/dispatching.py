@@ -12,9 +12,10 @@ in all, and a crash repeats no more than that.
 
 The processes are started with "spawn" (the engine has threads and open connections a fork
 would copy in whatever state they were in). Stopping sets a shared flag: each finishes its
-in-flight SMTP transactions and hands back what it had claimed ahead. One that dies is started
-again; the rows it held come back when their lease runs out. One whose engine died
-(kill -9) stops by itself.
+in-flight SMTP transactions (for up to SEND_GRACE_SECONDS) and hands back at once what it
+still held. One that dies is started again, and the new one (or any other dispatcher on this
+host, within seconds) hands back the rows the dead one held: their holder is named by host
+and pid (`owners`). One whose engine died (kill -9) stops by itself.
 """
 
 from __future__ import annotations
@@ -26,22 +27,23 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
-from multiprocessing import current_process, get_context
+from multiprocessing import get_context
 from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 
 from mailengine.clock import SystemClock
 from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions
+from mailengine.dispatcher import Dispatcher, DispatchOptions, domain_share
 from mailengine.dkim import DkimSigner
 from mailengine.errors import ConfigError
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
+from mailengine.transport.base import Transport
 from mailengine.transport.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,9 @@ STOP_CHECK_SECONDS = 0.2
 """How often a dispatcher process looks whether it is to stop, or its engine is gone."""
 RESTART_AFTER_SECONDS = 5.0
 """A dispatcher process that died is started again after this long (not in a tight loop)."""
+SEND_GRACE_SECONDS = 25.0
+"""After a stop, in-flight SMTP transactions get this long to finish; then they are cut short
+and handed back, with everything else still held (the engine waits 30 s in all)."""
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 
@@ -78,12 +83,29 @@ def dispatch_options(settings: Settings, *, in_engine_process: bool = True) -> D
     """A dispatcher in a process of its own composes on one thread beside its event loop: the
     processes keep the cores busy, and a second compose thread would only add hand-overs of
     the interpreter lock."""
-    retry_for = timedelta(hours=settings.smtp.retry_for_hours)
+    lease = settings.engine.lease_seconds
+    common = DispatchOptions(
+        retry_for=timedelta(hours=settings.smtp.retry_for_hours),
+        lease=timedelta(seconds=lease) if lease is not None else None,
+        per_domain_connections=settings.smtp.per_domain_connections,
+    )
     if in_engine_process:
-        return DispatchOptions(
-            retry_for=retry_for, compose_processes=settings.engine.compose_processes
+        return replace(common, compose_processes=settings.engine.compose_processes)
+    return replace(common, compose_threads=1)
+
+
+def check_lease(settings: Settings, transport: Transport) -> None:
+    """Refuse a lease on claimed messages that one send could outlast: a message whose claim
+    ran out mid-send could be taken up and sent again by another dispatcher."""
+    lease = settings.engine.lease_seconds
+    longest = transport.longest_send_seconds
+    if lease is not None and lease <= longest:
+        raise ConfigError(
+            f"engine.lease_seconds is {lease:g} but one SMTP send can take up to {longest:g} s "
+            f"(bounded by smtp.timeout_seconds): a claim must outlast the longest send; set "
+            f"engine.lease_seconds above {longest:g} (unset, it is twice the longest send), "
+            "or lower smtp.timeout_seconds"
         )
-    return DispatchOptions(retry_for=retry_for, compose_threads=1)
 
 
 def check_dispatch_processes(settings: Settings) -> None:
@@ -106,11 +128,14 @@ def check_dispatch_processes(settings: Settings) -> None:
 
 def share_of(settings: Settings, processes: int) -> Settings:
     """The settings of one of `processes` dispatcher processes: an even share of the SMTP
-    connections (rounded down) and of every rate limit."""
+    connections (rounded down), of a recipient domain's connections, and of every rate
+    limit."""
     smtp = settings.smtp
+    per_domain = smtp.per_domain_connections or domain_share(smtp.connections)
     share = smtp.model_copy(
         update={
             "connections": max(1, smtp.connections // processes),
+            "per_domain_connections": max(1, per_domain // processes),
             "rate_per_second": smtp.rate_per_second / processes,
             "per_domain_rate": {
                 domain: rate / processes for domain, rate in smtp.per_domain_rate.items()
@@ -173,8 +198,8 @@ class DispatchProcesses:
             if not self._died_at[slot]:
                 self._died_at[slot] = now
                 log.error(
-                    "dispatcher process %s ended (exit code %s); its claimed messages come "
-                    "back when their lease runs out; starting it again in %.0f s",
+                    "dispatcher process %s ended (exit code %s); starting it again in %.0f s, "
+                    "and it takes up the messages the old one held",
                     process.name,
                     process.exitcode,
                     RESTART_AFTER_SECONDS,
@@ -193,7 +218,8 @@ class DispatchProcesses:
                 process.join(max(0.0, deadline - time.monotonic()))
         for process in self._processes:
             if process is not None and process.is_alive():
-                # it ignores SIGTERM (see serve_in_process); its claims come back by lease
+                # it ignores SIGTERM (see serve_in_process); its claims are handed back by
+                # the next dispatcher on this host
                 log.warning("dispatcher process %s did not stop in time; killing it", process.name)
                 process.kill()
                 process.join()
@@ -224,14 +250,12 @@ async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: in
     library = TemplateLibrary(settings.paths.templates)
     composer = settings_composer(settings, library)
     transport = SmtpTransport.from_settings(settings.smtp)
-    name = f"{current_process().name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     dispatcher = Dispatcher(
         database,
         transport,
         composer,
         SystemClock(),
         options=dispatch_options(settings, in_engine_process=False),
-        worker_id=name,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,7 +266,7 @@ async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: in
         daemon=True,
     ).start()
     try:
-        await dispatcher.serve(stop)
+        await dispatcher.serve(stop, grace_seconds=SEND_GRACE_SECONDS)
     finally:
         await transport.aclose()
         database.dispose()

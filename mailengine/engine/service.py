@@ -18,7 +18,13 @@ from typing import Protocol
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
 from mailengine.dispatcher import Dispatcher, DispatchReport
-from mailengine.engine.dispatching import DispatchProcesses, dispatch_options, settings_composer
+from mailengine.engine.dispatching import (
+    SEND_GRACE_SECONDS,
+    DispatchProcesses,
+    check_lease,
+    dispatch_options,
+    settings_composer,
+)
 from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
@@ -91,6 +97,7 @@ class Engine:
                 "caller's own cannot be shared with dispatcher processes"
             )
         self.transport = transport or SmtpTransport.from_settings(settings.smtp)
+        check_lease(settings, self.transport)
         self.runner = WorkflowRunner(database, self.registry, settings, hold=hold)
         self.dispatcher = Dispatcher(
             database,
@@ -177,7 +184,7 @@ class Engine:
         servers, so that they find the SMTP capture server listening)."""
         processes = self.dispatch_processes
         if processes is None:
-            await self.dispatcher.serve(stop)
+            await self.dispatcher.serve(stop, grace_seconds=SEND_GRACE_SECONDS)
             return
         await asyncio.to_thread(processes.start)
         log.info("sending from %d dispatcher processes", processes.count)

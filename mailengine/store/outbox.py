@@ -3,7 +3,9 @@
 Claiming is one UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING: on
 PostgreSQL any number of dispatchers take disjoint rows; on SQLite the single statement is
 atomic, so one dispatcher claims safely. A row left in `sending` by a dispatcher that died is
-claimed again once its lease runs out, and resent with the same Message-ID.
+claimed again once its lease runs out, and resent with the same Message-ID; a dispatcher
+renews the claims it holds (`renew_claims`), and one that finds the holder of a claim gone
+makes its rows due again at once (`hand_back_claims`).
 """
 
 from __future__ import annotations
@@ -186,6 +188,63 @@ def release_claims(session: Session, worker: str, outbox_ids: Sequence[int], now
             state=case((o.attempts > 1, "deferred"), else_="queued"),
             attempts=o.attempts - 1,
             claimed_by=None,
+            updated_at=now,
+        )
+    )
+    return int(session.connection().execute(statement).rowcount)
+
+
+def renew_claims(
+    session: Session, worker: str, outbox_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Start the lease of `worker`'s claims on these messages again from `now`; returns the
+    ones renewed (a message another dispatcher took over, or already final, is not)."""
+    if not outbox_ids:
+        return set()
+    o = outbox_table.c
+    statement = (
+        update(outbox_table)
+        .where(o.id.in_(outbox_ids), o.claimed_by == worker, o.state == "sending")
+        .values(claimed_at=now)
+        .returning(o.id)
+    )
+    return set(session.scalars(statement))
+
+
+def claim_holders(session: Session) -> set[str]:
+    """Everyone holding a claim on a message now."""
+    o = outbox_table.c
+    statement = select(o.claimed_by).where(o.state == "sending", o.claimed_by.is_not(None))
+    return set(session.scalars(statement.distinct()))
+
+
+def hand_back_claims(
+    session: Session,
+    holders: Sequence[str],
+    now: datetime,
+    reason: str,
+    outbox_ids: Sequence[int] | None = None,
+) -> int:
+    """Make messages claimed by `holders` (only `outbox_ids`, if given) due again at once.
+
+    For messages whose SMTP transaction may have begun: a transaction cut short at shutdown,
+    or a holder that no longer runs. They count as tried (their server may have them) and
+    are deferred with `reason`; sent again, they keep their Message-ID.
+    """
+    if not holders or (outbox_ids is not None and not outbox_ids):
+        return 0
+    o = outbox_table.c
+    conditions = [o.claimed_by.in_(holders), o.state == "sending"]
+    if outbox_ids is not None:
+        conditions.append(o.id.in_(outbox_ids))
+    statement = (
+        update(outbox_table)
+        .where(*conditions)
+        .values(
+            state="deferred",
+            claimed_by=None,
+            last_reply=reason[:1000],
+            next_attempt_at=case((o.next_attempt_at > now, now), else_=o.next_attempt_at),
             updated_at=now,
         )
     )

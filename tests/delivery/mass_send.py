@@ -159,7 +159,8 @@ class WorkerProcess:
 async def start_worker(
     folder: Path, name: str, database_url: str, port: int, templates: Path, *options: str
 ) -> WorkerProcess:
-    """Start one dispatcher process; `options` as `dispatch_worker` takes them."""
+    """Start one dispatcher process; `options` as `dispatch_worker` takes them. It holds its
+    claims as a dispatcher of `mailengine run` does, named by host and pid."""
     output, errors = folder / f"{name}.out", folder / f"{name}.err"
     with output.open("wb") as stdout, errors.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -169,8 +170,6 @@ async def start_worker(
             database_url,
             str(port),
             str(templates),
-            "--worker-id",
-            name,
             *options,
             cwd=REPO,
             stdout=stdout,

@@ -21,7 +21,7 @@ from mailengine.store.api_queries import find_link
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
-from mailengine.store.outbox import outbox_table
+from mailengine.store.outbox import count_by_state, outbox_table
 from mailengine.store.privacy import save_preferences
 from mailengine.store.records import ConsentStatement, CustomerUpsert
 from mailengine.store.suppressions import is_suppressed, suppress
@@ -273,65 +273,66 @@ async def test_a_workflow_the_customer_opted_out_of_is_not_sent(
     assert [e.rcpt_to for e in transport.outbox] == ["ben@example.com"]
 
 
-class _WatchedDispatcher(Dispatcher):
-    """Says when its second batch (the one taken ahead) is claimed and composed."""
+class _GatedTransport(MemoryTransport):
+    """Two connections; each message waits at the gate before it is taken."""
 
-    taken = 0
+    concurrency = 2
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.second_batch_taken = asyncio.Event()
-
-    async def _next_batch(self) -> Any:
-        batch = await super()._next_batch()
-        self.taken += 1
-        if self.taken == 2:
-            self.second_batch_taken.set()
-        return batch
-
-
-class _StopWhenTakenAhead(MemoryTransport):
-    """Holds each message of the first batch until the next batch is taken, then asks to stop."""
-
-    def __init__(self, stop: asyncio.Event, taken_ahead: asyncio.Event) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.stop = stop
-        self.taken_ahead = taken_ahead
+        self.gate = asyncio.Event()
 
     async def _deliver(self, envelope: Envelope) -> DeliveryResult:
-        await self.taken_ahead.wait()
-        self.stop.set()
+        await self.gate.wait()
         return await super()._deliver(envelope)
 
 
-async def test_the_batch_taken_ahead_is_handed_back_unsent_on_stop(
+def _sending(database: Database) -> int:
+    with database.session() as session:
+        return count_by_state(session).get("sending", 0)
+
+
+async def test_messages_held_but_not_begun_are_handed_back_unsent_on_stop(
     database: Database, composer: Composer, clock: FrozenClock
 ) -> None:
     people = [(f"p{i}@example.com", f"P{i}", "granted") for i in range(10)]
     plan(database, add_customers(database, people))
     stop = asyncio.Event()
-    options = DispatchOptions(batch_size=4)
-    dispatcher = _WatchedDispatcher(database, MemoryTransport(), composer, clock, options=options)
-    transport = _StopWhenTakenAhead(stop, dispatcher.second_batch_taken)
-    dispatcher.transport = transport
-    await asyncio.wait_for(dispatcher.serve(stop), timeout=30)
-    assert len(transport.outbox) == 4  # the batch in hand was finished, nothing more
+    transport = _GatedTransport()
+    options = DispatchOptions(batch_size=4, per_domain_connections=2)
+    dispatcher = Dispatcher(database, transport, composer, clock, options=options)
+    serving = asyncio.create_task(dispatcher.serve(stop))
+    try:
+        # Two in flight at the gate, two more of the first batch and a second batch held.
+        for _ in range(600):
+            if _sending(database) >= 8:
+                break
+            await asyncio.sleep(0.05)
+        assert _sending(database) >= 8
+        stop.set()
+        transport.gate.set()
+        await asyncio.wait_for(serving, timeout=30)
+    finally:
+        stop.set()
+        transport.gate.set()
+        await asyncio.gather(serving, return_exceptions=True)
+    assert len(transport.outbox) == 2  # the messages in flight were finished, nothing more
     with database.session() as session:
         rows = session.execute(
             select(outbox_table.c.state, outbox_table.c.attempts, outbox_table.c.claimed_by)
         ).all()
-    assert sorted(state for state, _, _ in rows) == ["queued"] * 6 + ["sent"] * 4
+    assert sorted(state for state, _, _ in rows) == ["queued"] * 8 + ["sent"] * 2
     assert {(attempts, by) for state, attempts, by in rows if state == "queued"} == {(0, None)}
     again = await make_dispatcher(database, MemoryTransport(), composer, clock).drain()
-    assert again.sent == 6
+    assert again.sent == 8
 
 
 class _CountingDispatcher(Dispatcher):
     commits: int = 0
 
-    def _write_outcomes(self, items: Any) -> None:
+    def write_outcomes(self, items: Any) -> None:
         self.commits += 1
-        super()._write_outcomes(items)
+        super().write_outcomes(items)
 
 
 async def test_outcomes_arriving_together_share_a_commit(

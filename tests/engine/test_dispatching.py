@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from mailengine.config import DatabaseSettings, Settings
+from mailengine.dispatcher import domain_share
 from mailengine.engine.dispatching import (
     DispatchProcesses,
     check_dispatch_processes,
@@ -20,7 +22,7 @@ from mailengine.store.database import Database
 from mailengine.transport.memory import MemoryTransport
 
 
-def _settings(tmp_path: Path, **engine: int) -> Settings:
+def _settings(tmp_path: Path, **engine: float) -> Settings:
     return Settings.model_validate(
         {
             "smtp": {
@@ -42,6 +44,35 @@ def test_each_process_gets_an_even_share_and_the_totals_hold(tmp_path: Path) -> 
     assert share.per_domain_rate == pytest.approx({"gmail.com": 10 / 3, "web.de": 1.0})
     assert settings.smtp.connections == 8  # the engine's own settings stay as they were
     assert share_of(settings, 3).sender == settings.sender
+
+
+def test_a_domain_never_gets_every_connection_unless_there_is_one(tmp_path: Path) -> None:
+    assert [domain_share(n) for n in (1, 2, 4, 8, 32)] == [1, 1, 3, 6, 24]
+    settings = _settings(tmp_path, dispatch_processes=2)
+    assert share_of(settings, 2).smtp.per_domain_connections == 3  # 6 of 8 in all
+    assert dispatch_options(share_of(settings, 2)).per_domain_connections == 3
+    explicit = settings.model_copy(
+        update={"smtp": settings.smtp.model_copy(update={"per_domain_connections": 5})}
+    )
+    assert share_of(explicit, 2).smtp.per_domain_connections == 2
+
+
+def test_a_lease_that_one_send_could_outlast_stops_start_up(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'shop.db'}")
+    transport = MemoryTransport()
+    too_short = transport.longest_send_seconds
+    try:
+        with pytest.raises(ConfigError) as refused:
+            Engine(_settings(tmp_path, lease_seconds=too_short), database, transport=transport)
+        assert "engine.lease_seconds" in str(refused.value)
+        assert "smtp.timeout_seconds" in str(refused.value)
+        fits = _settings(tmp_path, lease_seconds=too_short + 1)
+        engine = Engine(fits, database, transport=transport)
+        assert engine.dispatcher.options.lease == timedelta(seconds=too_short + 1)
+        with pytest.raises(ConfigError, match=r"engine\.lease_seconds"):
+            Engine(_settings(tmp_path, lease_seconds=1), database)  # its SMTP transport
+    finally:
+        database.dispose()
 
 
 def test_more_processes_than_connections_is_refused(tmp_path: Path) -> None:

@@ -11,12 +11,15 @@ from sqlalchemy import event, select
 from mailengine.store.database import Database
 from mailengine.store.outbox import (
     claim_due,
+    claim_holders,
     count_by_state,
+    hand_back_claims,
     next_due_at,
     outbox_table,
     pending_count,
     plan_sends,
     record_outcomes,
+    renew_claims,
 )
 from mailengine.store.records import PlannedSend, SendOutcome
 from mailengine.store.suppressions import is_suppressed, suppress, suppression_reason
@@ -155,6 +158,47 @@ def test_a_dead_dispatchers_messages_are_claimed_again_after_the_lease(
     with database.transaction() as session:
         assert record_outcomes(session, "dead", [SendOutcome(again[0].id, "failed")], NOW) == 0
         assert record_outcomes(session, "alive", [SendOutcome(again[0].id, "sent", 250)], NOW) == 1
+
+
+def test_a_renewed_claim_outlasts_its_first_lease_and_only_its_holder_renews(
+    database: Database,
+) -> None:
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(3)], NOW)
+    with database.transaction() as session:
+        mine = [c.id for c in claim_due(session, "w1", NOW, limit=2, lease=LEASE)]
+        (theirs,) = [c.id for c in claim_due(session, "w2", NOW, limit=2, lease=LEASE)]
+    renewal = NOW + timedelta(minutes=4)
+    with database.transaction() as session:
+        assert renew_claims(session, "w1", [*mine, theirs], renewal) == set(mine)
+        record_outcomes(session, "w1", [SendOutcome(mine[1], "sent", 250)], renewal)
+        assert renew_claims(session, "w1", mine, renewal) == {mine[0]}  # the final one is not
+    with database.transaction() as session:
+        later = NOW + timedelta(minutes=6)  # past the first lease, inside the renewed one
+        assert [c.id for c in claim_due(session, "w3", later, 10, LEASE)] == [theirs]
+        assert claim_holders(session) == {"w1", "w3"}
+
+
+def test_claims_handed_back_are_due_at_once_and_count_as_tried(database: Database) -> None:
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(3)], NOW)
+        plan_sends(session, [planned(9, not_before=NOW + timedelta(hours=1))], NOW)
+    later = NOW + timedelta(hours=2)
+    with database.transaction() as session:
+        taken = {c.id for c in claim_due(session, "gone", later, limit=10, lease=LEASE)}
+        assert len(taken) == 4
+    with database.transaction() as session:
+        assert hand_back_claims(session, ["alive"], later, "not theirs") == 0
+        assert hand_back_claims(session, ["gone"], later, "its dispatcher had ended") == 4
+        assert claim_holders(session) == set()
+    rows = _stored(database)
+    assert {(r["state"], r["attempts"], r["claimed_by"]) for r in rows} == {("deferred", 1, None)}
+    assert {r["last_reply"] for r in rows} == {"its dispatcher had ended"}
+    assert all(r["next_attempt_at"] <= later for r in rows)
+    with database.transaction() as session:
+        again = claim_due(session, "new", later, limit=10, lease=LEASE)
+    assert {c.id for c in again} == taken
+    assert {c.attempts for c in again} == {2}
 
 
 def test_suppression_is_by_hash_and_first_reason_wins(database: Database) -> None:

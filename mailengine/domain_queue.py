@@ -1,0 +1,159 @@
+"""Composed messages waiting for an SMTP worker, by recipient domain.
+
+The domains take turns, and a domain with its share of the connections in flight waits
+until one of its messages is done: a domain whose server stalls holds no more than its share.
+A domain at its share none of whose messages has been done for `STALLED_AFTER` seconds is
+taken as stalled: its waiting messages no longer count as ready to go, so that the producer
+claims past them and the other domains' mail keeps coming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mailengine.store.records import ClaimedSend
+from mailengine.transport.base import Envelope
+
+STALLED_AFTER = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A claimed message, composed and ready for the mail server."""
+
+    send: ClaimedSend
+    envelope: Envelope
+
+    @property
+    def domain(self) -> str:
+        return self.envelope.rcpt_to.rpartition("@")[2].lower()
+
+
+class DomainQueue:
+    """Composed messages waiting for a worker, by recipient domain, taken in turn; a domain
+    with `share` messages in flight waits until one of them is done."""
+
+    def __init__(self, share: int) -> None:
+        self.share = max(1, share)
+        self.closed = False  # no more takes: stopping
+        self._complete = False  # nothing more will come (all due was claimed)
+        self._by_domain: dict[str, deque[Prepared]] = {}
+        self._in_flight: Counter[str] = Counter()
+        self._moved: dict[str, float] = {}  # domain -> when one of it was last taken or done
+        self._count = 0
+        self._arrived = _Signal()  # workers wait on it: a message came, or a domain has room
+        self._left = _Signal()  # the producer waits on it: a message was taken or done
+
+    def put(self, items: Iterable[Prepared]) -> None:
+        for item in items:
+            self._by_domain.setdefault(item.domain, deque()).append(item)
+            self._count += 1
+        self._arrived.wake()
+
+    async def take(self) -> Prepared | None:
+        """The next message to send, or None once closed or drained."""
+        while not self.closed:
+            item = self._pick()
+            if item is not None:
+                return item
+            if self._complete and not self._count:
+                return None
+            await self._arrived.wait()
+        return None
+
+    def done(self, item: Prepared) -> None:
+        """Its connection is free again."""
+        self._in_flight[item.domain] -= 1
+        self._moved[item.domain] = asyncio.get_running_loop().time()
+        self._arrived.wake()
+        self._left.wake()
+
+    async def room_for(self, ready: int, waiting: int) -> None:
+        """Until fewer than `ready` messages can go now and fewer than `waiting` wait in
+        all, or closed."""
+        while not self.closed and (self._ready() >= ready or self._count >= waiting):
+            with contextlib.suppress(TimeoutError):  # a domain may stall meanwhile
+                async with asyncio.timeout(STALLED_AFTER):
+                    await self._left.wait()
+
+    def complete(self) -> None:
+        self._complete = True
+        self._arrived.wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._arrived.wake()
+        self._left.wake()
+
+    def remove(self, which: Callable[[Prepared], bool]) -> list[Prepared]:
+        removed: list[Prepared] = []
+        for domain, items in list(self._by_domain.items()):
+            kept: deque[Prepared] = deque()
+            for item in items:
+                (removed if which(item) else kept).append(item)
+            if kept:
+                self._by_domain[domain] = kept
+            else:
+                del self._by_domain[domain]
+        self._count -= len(removed)
+        self._left.wake()
+        return removed
+
+    def take_all(self) -> list[Prepared]:
+        return self.remove(lambda item: True)
+
+    def _pick(self) -> Prepared | None:
+        for domain, items in self._by_domain.items():
+            if self._in_flight[domain] >= self.share:
+                continue
+            item = items.popleft()
+            del self._by_domain[domain]
+            if items:  # to the back of the line: the domains take turns
+                self._by_domain[domain] = items
+            self._in_flight[domain] += 1
+            self._moved[domain] = asyncio.get_running_loop().time()
+            self._count -= 1
+            self._left.wake()
+            return item
+        return None
+
+    def _ready(self) -> int:
+        """How many waiting messages will go soon: those of domains not stalled."""
+        stalled_before = asyncio.get_running_loop().time() - STALLED_AFTER
+        return sum(
+            len(items)
+            for domain, items in self._by_domain.items()
+            if self._in_flight[domain] < self.share or self._moved[domain] > stalled_before
+        )
+
+
+class _Signal:
+    """Wakes every task waiting on it; a task checks its condition and waits again."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def wake(self) -> None:
+        if not self._waiters:
+            return
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            _wake(waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

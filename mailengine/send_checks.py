@@ -1,0 +1,110 @@
+"""Send-time checks of a claimed batch: who may still get their message (consent,
+suppression, opt-outs, the caller's own hold), checked when it goes, not when it was
+planned; and the coupons of those who may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from mailengine.addresses import address_hash
+from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
+from mailengine.store.privacy import opted_out_topics
+from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
+from mailengine.store.records import ClaimedSend
+from mailengine.store.suppressions import blocks
+
+
+@dataclass
+class Checked:
+    """What the database says about a claimed batch at send time."""
+
+    recipients: dict[int, RecipientSnapshot]
+    coupons: dict[int, IssuedCoupon]
+    strangers: dict[str, str]  # address of a non-customer -> suppression reason
+    opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
+    verdicts: dict[int, str | None] = field(default_factory=dict)  # outbox id -> why not
+
+    def recipient(self, send: ClaimedSend) -> RecipientSnapshot:
+        """The customer, or a stranger (an autoreply to someone who is not a customer)."""
+        customer = self.recipients.get(send.customer_id) if send.customer_id is not None else None
+        return customer if customer is not None else _stranger(send)
+
+
+def check_at_send_time(
+    session: Session,
+    claimed: Sequence[ClaimedSend],
+    now: datetime,
+    may_send: Callable[[ClaimedSend], str | None] | None = None,
+) -> Checked:
+    """Load what the checks need, give each message its verdict (None: it may go), and issue
+    the coupons of those that may go."""
+    customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
+    checked = Checked(
+        recipients=load_recipients(session, customer_ids),
+        coupons={},
+        strangers=suppressions_of(session, (s.recipient for s in claimed if s.customer_id is None)),
+        opted_out=opted_out_topics(session, customer_ids),
+    )
+    for send in claimed:
+        checked.verdicts[send.id] = _verdict(send, checked, may_send)
+        offer = send.payload.get("coupon")
+        if offer and checked.verdicts[send.id] is None:
+            checked.coupons[send.id] = issue_for_send(
+                session, send.id, send.customer_id, _offer(offer, now), now
+            )
+    return checked
+
+
+def _verdict(
+    send: ClaimedSend, loaded: Checked, may_send: Callable[[ClaimedSend], str | None] | None
+) -> str | None:
+    """Why this message must not go now, or None. Checked at send time, not at planning."""
+    if send.customer_id is None:
+        if send.kind == "marketing":
+            return "marketing mail needs a customer with consent"
+        reason = loaded.strangers.get(send.recipient)
+        return f"address suppressed ({reason})" if blocks(reason, send.kind) else None
+    recipient = loaded.recipients.get(send.customer_id)
+    if recipient is None:
+        return "the customer no longer exists"
+    if recipient.forgotten:
+        return "the customer asked to be forgotten"
+    if blocks(recipient.suppression, send.kind):
+        return f"address suppressed ({recipient.suppression})"
+    if send.kind == "marketing" and recipient.consent_status != "granted":
+        return f"no marketing consent at send time ({recipient.consent_status})"
+    if send.kind == "marketing" and send.workflow in loaded.opted_out.get(recipient.id, ()):
+        return f"the customer opted out of {send.workflow} mail"
+    if may_send is not None:
+        return may_send(send)
+    return None
+
+
+def _offer(offer: dict[str, object], now: datetime) -> CouponOffer:
+    valid = timedelta(seconds=float(str(offer.get("valid_seconds", 14 * 86400))))
+    percent = offer.get("percent")
+    amount = offer.get("amount_minor")
+    return CouponOffer(
+        percent=int(str(percent)) if percent is not None else None,
+        amount_minor=int(str(amount)) if amount is not None else None,
+        currency=str(offer["currency"]) if offer.get("currency") else None,
+        expires_at=now + valid,
+    )
+
+
+def _stranger(send: ClaimedSend) -> RecipientSnapshot:
+    """Someone who is not a customer (an autoreply to an unknown sender)."""
+    return RecipientSnapshot(
+        id=0,
+        email=send.recipient,
+        email_hash=address_hash(send.recipient),
+        profile={},
+        consent_status="unknown",
+        forgotten=False,
+        suppression=None,
+    )
