@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+# `../shared/corpus` beside the project; MAILENGINE_TEST_CORPUS names it elsewhere (a worktree).
+CORPUS = Path(
+    os.environ.get("MAILENGINE_TEST_CORPUS")
+    or Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+)
 SISIMAI = CORPUS / "bounces" / "sisimai"
 FLANKER_BOUNCES = CORPUS / "bounces" / "flanker"
 _NOT_MAIL = {".csv", ".md", ".txt"}

@@ -15,8 +15,8 @@ from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.database import Database
 from mailengine.store.inbound_store import bounce_table, count_by_state
+from tests.inbound.corpus import CORPUS
 from tests.inbound_flow.conftest import (
-    CORPUS,
     SMTP_LIMIT,
     deliver,
     inbound_rows,
