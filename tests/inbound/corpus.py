@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-# `../shared/corpus` beside the project; MAILENGINE_TEST_CORPUS names it elsewhere (a worktree).
+# `../shared/corpus` beside the project; MAIL_CORPUS_DIR names it elsewhere (a worktree). Not
+# MAILENGINE_*: the configuration reads every such variable as a setting.
 CORPUS = Path(
-    os.environ.get("MAILENGINE_TEST_CORPUS")
+    os.environ.get("MAIL_CORPUS_DIR")
     or Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
 )
 SISIMAI = CORPUS / "bounces" / "sisimai"
