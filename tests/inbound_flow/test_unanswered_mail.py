@@ -118,3 +118,39 @@ async def test_an_auto_reply_to_a_team_notification_is_not_shown_again(
     assert not result.team_notified
     assert "answers a team notification: not shown (loop guard)" in result.notes[0]
     assert len(outbox_rows(database)) == 1
+
+
+async def test_an_out_of_office_reply_known_only_by_its_words_is_not_acknowledged(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+) -> None:
+    add_customer_with_order(database)
+    away = question(
+        subject="Re: Your order SO-1042 has shipped",
+        message_id="<ooo-1@customer.example>",
+        body="Vielen Dank für Ihre Nachricht. Ich bin bis zum 4. Dezember nicht im Büro.\n",
+    )
+    asking = question(
+        sender="Bob <bob@elsewhere.example>",
+        subject="Re: Your order SO-2001 has shipped",
+        message_id="<bob-2@elsewhere.example>",
+        body="I was away, where is my parcel?\n",
+    )
+    await deliver(listener.port, away)
+    await deliver(listener.port, asking, mail_from="bob@elsewhere.example")
+    absent, person = await pipeline.drain()
+    assert (absent.classification, absent.acknowledged, absent.team_notified) == (
+        "auto_reply",
+        False,
+        True,
+    )
+    assert absent.notes == ("not answered: auto_reply (absence_notice_text)",)
+    assert (person.classification, person.acknowledged, person.team_notified) == (
+        "human",
+        True,
+        True,
+    )
+    assert [row["recipient"] for row in outbox_rows(database, step="acknowledge")] == [
+        "bob@elsewhere.example"
+    ]
