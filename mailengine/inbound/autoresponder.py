@@ -1,6 +1,10 @@
 """What support mail plans in the outbox: the customer's acknowledgement and the team's copy.
 
-Nothing here sends. The acknowledgement is an outbox row of kind `autoreply` that the
+The team gets a copy of every message that is not a bounce or complaint we acted on: people's
+mail with its ticket, and, marked with a notice saying why nobody answered or nothing was
+done, suspected auto-replies, list mail, invalid or oversized messages and reports that do not
+prove they concern our mail. So no customer's words are lost to a wrong guess. Nothing here
+sends. The acknowledgement is an outbox row of kind `autoreply` that the
 dispatcher renders and sends like any other (null return path, no List-Unsubscribe), with
 the guards of RFC 3834 and Mailman's replybot before it: only a message the rule chain calls
 human, only for a new ticket, at most once per sender per window, and once per stored message
@@ -40,6 +44,14 @@ TEAM_TEMPLATE = "support/team-notification"
 _MAX_SUBJECT = 200
 _MAX_REFERENCES = 10
 _MESSAGE_EXCERPT = 4_000
+
+
+@dataclass(frozen=True)
+class TeamNotice:
+    """Why the team sees a message nobody answers: a short label for the subject, the reason."""
+
+    label: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -133,18 +145,39 @@ def _why_not_acknowledge(
     return None
 
 
+def show_to_team(
+    session: Session,
+    settings: Settings,
+    *,
+    inbound_id: int,
+    msg: InboundMessage,
+    sender: str | None,
+    customer: Customer | None,
+    notice: TeamNotice,
+    now: datetime,
+) -> bool:
+    """Plan the team's copy of a message nobody answers, with no ticket, marked with `notice`."""
+    return _notify_team(session, settings, inbound_id, msg, sender, customer, None, now, notice)
+
+
 def _notify_team(
     session: Session,
     settings: Settings,
     inbound_id: int,
     msg: InboundMessage,
-    sender: str,
+    sender: str | None,
     customer: Customer | None,
-    ticket: TicketRow,
+    ticket: TicketRow | None,
     now: datetime,
+    notice: TeamNotice | None = None,
 ) -> bool:
     bare = bare_subject(safe_text(msg.subject))[:_MAX_SUBJECT]
-    subject = f"[{ticket.reference}] {sender}: {bare}"
+    author = sender or _unusable_sender(msg)
+    tag = ticket.reference if ticket is not None else notice.label if notice else "support"
+    subject = f"[{tag}] {author}: {bare}"
+    context = support_context(session, msg, author, customer, ticket, now)
+    if notice is not None:
+        context["notice"] = {"label": notice.label, "reason": safe_text(notice.reason)}
     send = PlannedSend(
         idempotency_key=f"support:team:{inbound_id}",
         workflow=WORKFLOW,
@@ -156,8 +189,10 @@ def _notify_team(
         message_id=make_message_id(settings.sender.domain),
         kind="transactional",
         payload={
-            "ticket": {"reference": ticket.reference, "subject": ticket.subject},
-            "support": support_context(session, msg, sender, customer, ticket, now),
+            "ticket": (
+                {"reference": ticket.reference, "subject": ticket.subject} if ticket else None
+            ),
+            "support": context,
             "headers": [
                 ["Auto-Submitted", "auto-generated"],
                 ["X-Loop", settings.inbound.support_address],
@@ -166,8 +201,14 @@ def _notify_team(
     )
     if plan_sends(session, [send], now) == 0:
         return False
-    add_to_thread(session, ticket.id, [send.message_id])
+    if ticket is not None:
+        add_to_thread(session, ticket.id, [send.message_id])
     return True
+
+
+def _unusable_sender(msg: InboundMessage) -> str:
+    shown = " ".join(safe_text(msg.from_header).split())[:100]
+    return f"(no usable sender: {shown})" if shown else "(no sender)"
 
 
 def support_context(
@@ -175,19 +216,21 @@ def support_context(
     msg: InboundMessage,
     sender: str,
     customer: Customer | None,
-    ticket: TicketRow,
+    ticket: TicketRow | None,
     now: datetime,
 ) -> dict[str, Any]:
     """The plain, JSON-safe context the team sees: who wrote, what, their orders and tickets."""
     others = [
         {"reference": other.reference, "subject": other.subject, "opened": _day(other.opened_at)}
         for other in open_tickets_of(session, customer.id if customer else None, sender)
-        if other.id != ticket.id
+        if ticket is None or other.id != ticket.id
     ]
     context: dict[str, Any] = {
-        "ticket_number": ticket.id,
+        "ticket_number": ticket.id if ticket is not None else None,
+        "notice": None,
         "author": {"address": sender, "name": safe_text(msg.from_name)},
         "received": now.isoformat(timespec="seconds"),
+        "subject": safe_text(msg.subject)[:_MAX_SUBJECT],
         "message": safe_text(msg.body_text[:_MESSAGE_EXCERPT]),
         "message_truncated": msg.body_truncated or len(msg.body_text) > _MESSAGE_EXCERPT,
         "customer": None,

@@ -278,6 +278,8 @@ SECURITY = words(
 SYNTAX = words(r"syntax error|unrecognized command|command not recognized|bad sequence")
 MAILER_ERROR = words(r"x-unix|mailer error|procmail|command died|exit (?:code|status)|program")
 VACATION = words(r"out of (?:the )?office|on vacation|auto(?:matic)?[- ]?reply")
+# A name server's authoritative "no such host": permanent, whatever else a transcript says.
+AUTHORITATIVE_NO_HOST = words(r"host unknown \(authoritative answer from name server\)")
 TEMPORARY = words(r"\btemporar(?:y|ily)\b|\bpersistent\b|try again later|deferred")
 
 # A status saying "no such user" is not believed when the words say something else.

@@ -24,7 +24,7 @@ _COMMAND = re.compile(
     r"|>>> (rcpt to|mail from|data|helo|ehlo|starttls)"
     r"|(rcpt to|mail from|data) response|did not like our (rcpt to|mail from|data)"
     r"|\[(rcpt_to|mail_from|data)\]|(rcpt to|mail from):? command|after (rcpt|mail|data) command"
-    r"|smtp:(rcpt|mail|data)\b"
+    r"|smtp:(rcpt|mail|data)\b|does not like (recipient)"
     r"|while (?:sending|talking)[^.]*?(rcpt to|mail from|data)",
     re.IGNORECASE,
 )
@@ -114,7 +114,7 @@ def smtp_command(text: str) -> str | None:
     if not match:
         return None
     word = next(group for group in match.groups() if group).lower()
-    if "rcpt" in word:
+    if "rcpt" in word or word == "recipient":
         return "RCPT"
     if "mail" in word:
         return "MAIL"
@@ -169,10 +169,14 @@ def find_reason(
             return "filtered"
     for reason, pattern in _LATER_PROBES:
         if pattern.search(lowered):
-            if reason == "hostunknown" and (
-                (status or "").startswith("4")
-                or phrases.TEMPORARY.search(lowered)
-                or "not found, try again" in lowered
+            if (
+                reason == "hostunknown"
+                and not phrases.AUTHORITATIVE_NO_HOST.search(lowered)
+                and (
+                    (status or "").startswith("4")
+                    or phrases.TEMPORARY.search(lowered)
+                    or "not found, try again" in lowered
+                )
             ):
                 return "networkerror"
             return reason

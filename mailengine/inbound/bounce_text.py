@@ -59,6 +59,9 @@ _HEADER_LINE = re.compile(
     r"^\s*(?:to|from|cc|subject|sent|date|reply-to|return-path|message-id|sender)\s*:",
     re.IGNORECASE,
 )
+# sendmail's transcript line about a host ("550 example.org (smtp)... 550 Host unknown"): it
+# belongs to the recipient named next, not to the one before it.
+_HOST_LINE = re.compile(r"^\s*[245]\d\d[ -][^\s@<>]+ \([\w-]+\)\.\.\. ")
 _SYSTEM_LOCAL = re.compile(r"^(?:mailer-daemon|postmaster|abuse|noreply|no-reply)$", re.I)
 _URL = re.compile(r"\b(?:https?|mailto):\S+", re.IGNORECASE)
 
@@ -131,7 +134,11 @@ def text_failures(text: str, exclude: Iterable[str]) -> list[TextFailure]:
     for address in order:
         start = first_line[address]
         end = next(
-            (n for n in range(start + 1, len(lines)) if on_line[n] and address not in on_line[n]),
+            (
+                n
+                for n in range(start + 1, len(lines))
+                if (on_line[n] and address not in on_line[n]) or _HOST_LINE.match(lines[n])
+            ),
             len(lines),
         )
         failures.append(TextFailure(address, "\n".join(lines[start:end]), preamble))

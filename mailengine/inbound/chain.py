@@ -75,6 +75,7 @@ def default_chain(
         (rules.AutoReplyHeaders(), Classification.AUTO_REPLY),
         (rules.AutoResponseSuppress(), Classification.AUTO_REPLY),
         (rules.AutoReplySubject(), Classification.AUTO_REPLY),
+        (rules.AbsenceNoticeText(), Classification.AUTO_REPLY),
         (rules.XLoop(), Classification.AUTO_REPLY),
         (rules.NoReplySender(), Classification.AUTO_REPLY),
         (rules.NullReturnPath(), Classification.AUTO_REPLY),

@@ -38,11 +38,16 @@ def delivery_status_fields(text: str) -> list[tuple[str, str]]:
 
 
 def parse_delivery_status(text: str) -> list[DsnRecipient]:
-    """Per-recipient records, one per block; robust to blocks run together."""
+    """Per-recipient records, one per block; robust to blocks run together.
+
+    Fields written before a block's first recipient line (Status, Diagnostic-Code, Action
+    ahead of Final-Recipient, as some servers order them) belong to that recipient.
+    """
     records: list[DsnRecipient] = []
     normal = text.replace("\r\n", "\n").replace("\r", "\n")
     for block in re.split(r"\n[ \t]*\n", normal):
         current: DsnRecipient | None = None
+        ahead: list[tuple[str, str]] = []
         for name, value in delivery_status_fields(block):
             if name in ("final-recipient", "original-recipient"):
                 attribute = name.replace("-", "_")
@@ -50,8 +55,13 @@ def parse_delivery_status(text: str) -> list[DsnRecipient]:
                     current = DsnRecipient()
                     records.append(current)
                 setattr(current, attribute, address_of(value))
+                for early_name, early_value in ahead:
+                    _set_field(current, early_name, early_value)
+                ahead.clear()
             elif current is not None:
                 _set_field(current, name, value)
+            else:
+                ahead.append((name, value))
     return [record for record in records if record.final_recipient or record.original_recipient]
 
 

@@ -23,6 +23,15 @@ from mailengine.inbound.pipeline import InboundPipeline
 log = logging.getLogger(__name__)
 
 
+class _LongLineSMTP(SMTP):
+    """aiosmtpd's SMTP with a line length limit per server instead of RFC 5321's 1,001."""
+
+    def __init__(self, handler: Any, *, line_length_limit: int, **options: Any) -> None:
+        # aiosmtpd sizes its stream reader from this attribute inside __init__.
+        self.line_length_limit = line_length_limit
+        super().__init__(handler, **options)
+
+
 class SupportMailHandler:
     """aiosmtpd handler: refuse strangers' recipients, store accepted messages, wake the worker."""
 
@@ -84,8 +93,10 @@ class InboundSmtpListener:
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def _protocol(self) -> SMTP:
-        protocol = SMTP(
+        protocol = _LongLineSMTP(
             self.handler,
+            # A line may be as long as the whole message, plus a transparency dot and CRLF.
+            line_length_limit=self.settings.max_message_bytes + 3,
             data_size_limit=self.settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from mailengine.inbound import signals
+from mailengine.inbound.absence import looks_like_absence_notice
 from mailengine.inbound.bounce_text import looks_like_bounce_text
 from mailengine.inbound.complaints import looks_like_complaint
 from mailengine.inbound.message import InboundMessage
@@ -173,6 +174,16 @@ class AutoReplySubject:
 
     def check(self, msg: InboundMessage) -> bool:
         return bool(signals.AUTO_REPLY_SUBJECT.search(msg.subject))
+
+
+class AbsenceNoticeText:
+    name = "absence_notice_text"
+    description = (
+        "A reply whose own words are an out-of-office notice ('I am out of the office until')."
+    )
+
+    def check(self, msg: InboundMessage) -> bool:
+        return looks_like_absence_notice(msg)
 
 
 class NullReturnPath:

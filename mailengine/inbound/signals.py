@@ -27,22 +27,43 @@ LIST_SENDER = re.compile(
     re.IGNORECASE,
 )
 
-_REPLY_PREFIX = r"^(?:\s*(?:re|aw|sv|vs|antw|antwort|wg|fw|fwd|tr|rv|ref)\s*:\s*)*\s*[\[(]?\s*"
-
-# Auto-reply and out-of-office subjects in the languages the shop is likely to see. Strong
-# phrases match anywhere; phrases a person might also write only at the start of the subject.
+# The subjects auto-responders write, matched only at the very start of the subject (after an
+# optional bracket): a person asking "Question about your auto reply" or "Out of office hours
+# delivery?" is no auto-reply, nor is anyone answering one ("Re: Automatic reply: ...").
+# A phrase must be followed by the end, punctuation or "until"; a single everyday word only
+# by a colon or a closing bracket ("Auto: ...", "[OOO] ...").
+_AUTO_REPLY_PHRASES = (
+    # English (Outlook, Exchange, Gmail, Lotus Notes, vacation programs)
+    r"auto(?:matic)?[- ]?(?:reply|response|respond(?:er)?|answer)",
+    r"out[- ]of[- ](?:the[- ])?office(?:[- ]auto[- ]?reply)?",
+    r"away from (?:the )?office",
+    r"vacation (?:reply|notice|message|response)",
+    r"absence (?:notice|notification)",
+    # German, French, Spanish, Portuguese, Italian, Dutch
+    r"abwesenheitsnotiz|automatische antwort",
+    r"r[ée]ponse automatique|absence du bureau|absent du bureau|message d'absence",
+    r"respuesta autom[áa]tica|fuera de (?:la )?oficina",
+    r"resposta autom[áa]tica|fora do escrit[óo]rio",
+    r"risposta automatica|fuori (?:ufficio|sede)",
+    r"automatisch antwoord|niet aanwezig|buiten kantoor",
+    # Nordic, Finnish, Polish, Czech, Russian, Japanese, Chinese
+    r"autosvar|automatiskt svar|automatisk svar|automatisk besked",
+    r"automaattinen vastaus",
+    r"automatyczna odpowied[źz]",
+    r"automatick[áa] odpov[ěe][ďd]",
+    r"автоматический ответ|автоответ",
+    r"自動応答|自動返信|不在通知|自动回复",
+)
+_AUTO_REPLY_WORDS = (
+    r"auto|ooo|abwesenheit|nicht im büro|afwezig(?:heid)?|frånvaro|fravær|poissa"
+    r"|nieobecno[śs][ćc]|on (?:vacation|holiday|leave)"
+)
 AUTO_REPLY_SUBJECT = re.compile(
-    r"\bauto(?:matic|matische|matisch|matiskt?|matisk|maattinen|matica|mática|matique"
-    r"|matyczna|matická)?[-_ ]?(?:reply|response|respond(?:er)?|answer|antwort|antwoord|svar"
-    r"|vastaus|risposta|respuesta|resposta|réponse|reponse|odpowiedź|odpověď)"
-    r"|risposta automatica|respuesta automática|resposta automática|réponse automatique"
-    r"|reponse automatique|abwesenheitsnotiz|automatische antwort|automatisch antwoord"
-    r"|автоматический ответ|автоответ|自動応答|自動返信|自动回复|不在通知"
-    r"|" + _REPLY_PREFIX + r"(?:out[- ]of[- ](?:the[- ])?office|ooo\b|on vacation|vacation "
-    r"(?:reply|notice|message)|away from (?:the )?office|abwesen(?:d|heit)|nicht im büro"
-    r"|im urlaub|absence du bureau|absent du bureau|message d'absence|fuera de la oficina"
-    r"|fuori ufficio|fuori sede|assente|buiten kantoor|afwezig|niet aanwezig|fora do escritório"
-    r"|frånvaro|fravær|poissa|nieobecność|auto:)",
+    r"^\s*[\[(]?\s*(?:"
+    r"(?:" + "|".join(_AUTO_REPLY_PHRASES) + r")"
+    r"\s*(?:$|[:：\-–—(\[\])|/,.!]|(?:until|till|bis|jusqu|hasta|fino|tot)\b)"
+    r"|(?:" + _AUTO_REPLY_WORDS + r")\s*[:：\])]"
+    r")",
     re.IGNORECASE,
 )
 

@@ -237,19 +237,37 @@ def count_by_state(session: Session) -> dict[str, int]:
 # Bounces and complaints
 
 
-def sent_message(
-    session: Session, *, outbox_id: int | None = None, message_id: str | None = None
-) -> SentMessage | None:
-    """The outbox row a report names, by VERP send id or by the original Message-ID."""
+def sent_message(session: Session, outbox_id: int) -> SentMessage | None:
+    """The outbox row a genuine VERP bounce address names."""
     o = outbox_table.c
-    if outbox_id is not None:
-        condition = o.id == outbox_id
-    elif usable_message_id(message_id) is not None:
-        condition = o.message_id == usable_message_id(message_id)
-    else:
-        return None
-    row = session.execute(select(o.id, o.recipient, o.state).where(condition)).first()
+    row = session.execute(select(o.id, o.recipient, o.state).where(o.id == outbox_id)).first()
     return SentMessage(row.id, row.recipient, row.state) if row is not None else None
+
+
+def sent_to(session: Session, message_id: str | None, recipient: str) -> SentMessage | None:
+    """The send with this Message-ID, if it went to `recipient` (a normalised address).
+
+    A report that names both proves it is about our own mail; a Message-ID alone does not,
+    nor does an address alone.
+    """
+    usable = usable_message_id(message_id)
+    if usable is None:
+        return None
+    o = outbox_table.c
+    row = session.execute(
+        select(o.id, o.recipient, o.state).where(o.message_id == usable, o.recipient == recipient)
+    ).first()
+    return SentMessage(row.id, row.recipient, row.state) if row is not None else None
+
+
+def sent_to_address(session: Session, message_ids: Sequence[str], address: str) -> bool:
+    """Whether any of these Message-IDs is one of ours sent to `address` (a normalised one)."""
+    usable = [found for found in map(usable_message_id, message_ids) if found is not None]
+    if not usable:
+        return False
+    o = outbox_table.c
+    statement = select(o.id).where(o.message_id.in_(usable), o.recipient == address).limit(1)
+    return session.execute(statement).first() is not None
 
 
 def mark_send_bounced(session: Session, outbox_id: int, reply: str, now: datetime) -> bool:

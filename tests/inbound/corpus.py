@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+# `../shared/corpus` beside the project; MAIL_CORPUS_DIR names it elsewhere (a worktree). Not
+# MAILENGINE_*: the configuration reads every such variable as a setting.
+CORPUS = Path(
+    os.environ.get("MAIL_CORPUS_DIR")
+    or Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"
+)
 SISIMAI = CORPUS / "bounces" / "sisimai"
 FLANKER_BOUNCES = CORPUS / "bounces" / "flanker"
 _NOT_MAIL = {".csv", ".md", ".txt"}

@@ -1,49 +1,101 @@
 """Hard-bounce detection scored against sisimai's expected results for 584 real bounces.
 
-Goal from issue 8: at least 95 % of hard bounces detected as hard (they suppress the address),
-and no soft bounce marked hard. A file counts as hard when any recipient in it is.
+A wrong hard bounce suppresses a customer for good, so no soft bounce may read as hard, and
+as many hard ones as the words allow should. Scored per file (hard when any recipient is)
+and per recipient (where we read as many recipients as the labels name; a recipient is hard
+when sisimai's reason is userunknown, hostunknown or hasmoved, or notaccept with a 5xx).
+
+Measured: 177/182 files and 180/185 recipients read hard, no soft one (issue 17 started at
+176/182 files, 176/185 recipients, 2 soft recipients read hard). The five misses are no
+longer a matter of words: lhost-opensmtpd-12 is a "delayed" 4.0.0 notice (a delay never
+suppresses); rhost-aol-06 says what lhost-postfix-17 says word for word, labelled soft;
+rhost-messagelabs-02 ("550 user@host... No such user", no command) and lhost-verizon-02
+("no such user here", no command) read like lhost-mcafee-04, lhost-surfcontrol-01 and
+lhost-mailfoundry-01, labelled filtered (soft); rhost-messagelabs-03 says only "542
+Rejected". sisimai tells them apart by the reporting vendor; rules per vendor for five files
+would fit this corpus, not the mail we will get.
 """
 
 from __future__ import annotations
 
 import csv
 
-from mailengine.inbound.bounces import parse_bounce
+from mailengine.inbound.bounces import BounceReport, parse_bounce
 from mailengine.inbound.parse import parse_inbound
 from tests.inbound.corpus import SISIMAI, corpus_or_skip
 
+_HARD_REASONS = ("userunknown", "hostunknown", "hasmoved")
 
-def test_hard_bounces_are_found_and_soft_ones_are_not_suppressed() -> None:
-    corpus_or_skip()
+
+def _labelled() -> list[dict[str, str]]:
     with (SISIMAI / "labels_maildir-bsd.csv").open(newline="") as handle:
-        rows = [
+        return [
             row
             for row in csv.DictReader(handle)
             if row["category"] == "bounce(DSN/NDR)" and row["hardbounce_any"] in ("0", "1")
         ]
-    matrix = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
-    missed, suppressed_soft = [], []
+
+
+def _labelled_hard_recipients(row: dict[str, str]) -> list[bool]:
+    reasons = row["reasons"].split("|")
+    count = len(reasons)
+    statuses = (row["dsn_status"].split("|") * count)[:count] if row["dsn_status"] else [""] * count
+    codes = (row["reply_codes"].split("|") * count)[:count] if row["reply_codes"] else [""] * count
+    return [
+        reason in _HARD_REASONS
+        or (reason == "notaccept" and (status.startswith("5") or code.startswith("5")))
+        for reason, status, code in zip(reasons, statuses, codes, strict=True)
+    ]
+
+
+def _matrix(name: str, counts: dict[tuple[bool, bool], int]) -> str:
+    hard = counts[(True, True)] + counts[(True, False)]
+    soft = counts[(False, True)] + counts[(False, False)]
+    return (
+        f"{name:10} hard read hard {counts[(True, True)]:3}/{hard} "
+        f"({counts[(True, True)] / hard:.1%}); soft read hard {counts[(False, True)]}/{soft}"
+    )
+
+
+def test_hard_bounces_are_found_and_soft_ones_are_not_suppressed() -> None:
+    corpus_or_skip()
+    rows = _labelled()
+    files = {(a, b): 0 for a in (True, False) for b in (True, False)}
+    recipients = dict(files)
+    missed: list[str] = []
+    soft_read_hard: list[str] = []
+    uncounted = 0
     for row in rows:
         report = parse_bounce(parse_inbound((SISIMAI / "maildir-bsd" / row["file"]).read_bytes()))
         labelled_hard = row["hardbounce_any"] == "1"
-        matrix[(labelled_hard, report.hard)] += 1
-        if labelled_hard and not report.hard:
-            missed.append(f"{row['file']} ({row['reasons']})")
-        if report.hard and not labelled_hard:
-            suppressed_soft.append(f"{row['file']} ({row['reasons']})")
-    hard_total = matrix[(True, True)] + matrix[(True, False)]
-    recall = matrix[(True, True)] / hard_total
+        files[(labelled_hard, report.hard)] += 1
+        if labelled_hard != report.hard:
+            (missed if labelled_hard else soft_read_hard).append(
+                f"{row['file']} ({row['reasons']})"
+            )
+        uncounted += _count_recipients(recipients, _labelled_hard_recipients(row), report)
+    recall = files[(True, True)] / (files[(True, True)] + files[(True, False)])
     print(
-        f"\n{len(rows)} labelled bounces ({hard_total} hard)\n"
-        f"                 detected hard  detected soft\n"
-        f"labelled hard    {matrix[(True, True)]:13}  {matrix[(True, False)]:13}\n"
-        f"labelled soft    {matrix[(False, True)]:13}  {matrix[(False, False)]:13}\n"
-        f"hard-bounce recall {recall:.1%}; soft bounces marked hard: {len(suppressed_soft)}\n"
-        f"missed: {missed}\nsoft marked hard: {suppressed_soft}"
+        f"\n{len(rows)} labelled bounces\n{_matrix('files', files)}\n"
+        f"{_matrix('recipients', recipients)} ({uncounted} files with another recipient count)\n"
+        f"missed: {missed}\nsoft read hard: {soft_read_hard}"
     )
     assert len(rows) == 584  # 606 bounces, of which 22 carry no expected result
-    assert recall >= 0.95
-    assert suppressed_soft == []
+    assert recall >= 0.97
+    assert soft_read_hard == []
+    assert recipients[(False, True)] == 0
+    assert recipients[(True, True)] >= 180
+
+
+def _count_recipients(
+    counts: dict[tuple[bool, bool], int], labels: list[bool], report: BounceReport
+) -> int:
+    """Add one file's recipients to `counts`; 1 when its recipients cannot be paired."""
+    if len(labels) != len(report.recipients):
+        return 1
+    for labelled_hard, recipient in zip(labels, report.recipients, strict=True):
+        counts[(labelled_hard, recipient.hard)] += 1
+    return 0
 
 
 def test_per_recipient_results_carry_codes_and_the_original_message_id() -> None:

@@ -191,8 +191,15 @@ def test_each_rule_matches_its_signal_and_the_chain_never_answers(
         "Réponse automatique : votre question",
         "Risposta automatica: domanda",
         "Respuesta automática: pregunta",
-        "Question (Auto-Reply)",
-        "RE: Out of the office until Monday",
+        "Auto: Where is my order",
+        "[Auto-Reply] Your order",
+        "Out of office until Monday",
+        "Out of Office AutoReply: Question",
+        "Abwesenheitsnotiz",
+        "Automatisch antwoord: Uw vraag",
+        "Autosvar: Din fråga",
+        "[OOO] Question",
+        "自動応答: ご質問",
     ],
 )
 def test_auto_reply_subjects_without_headers_are_recognised(subject: str) -> None:
@@ -209,6 +216,16 @@ def test_auto_reply_subjects_without_headers_are_recognised(subject: str) -> Non
         "Question about out of office hours delivery",
         "Order delayed",
         "Automatic payments",
+        # Only a known auto-reply prefix at the start counts, never the words anywhere.
+        "Question about your auto reply",
+        "Your autoreply says you are closed?",
+        "Re: Automatic reply: Question about my order",
+        "RE: Out of the office until Monday",
+        "Question (Auto-Reply)",
+        "On vacation next week, can you deliver earlier?",
+        "Abwesenheit - bitte beim Nachbarn abgeben",
+        "Afwezig op dinsdag, graag woensdag leveren",
+        "Auto parts for my order",
     ],
 )
 def test_customers_writing_about_deliveries_are_still_answered(subject: str) -> None:

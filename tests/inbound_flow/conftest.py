@@ -35,7 +35,6 @@ from tests.conftest import NOW
 from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / ".." / "shared" / "corpus"
 SECRET = b"a-test-secret-that-is-long-enough"
 SMTP_LIMIT = 200_000
 FAST = SmtpTimeouts(connect=3, mail=3, rcpt=3, data_init=3, data_block=3, data_end=3, command=3)

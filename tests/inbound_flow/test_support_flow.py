@@ -3,14 +3,22 @@ join the ticket; strangers get the general acknowledgement; nobody is answered t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
 
 from mailengine.clock import FrozenClock
+from mailengine.config import Settings
 from mailengine.dispatcher import Dispatcher
+from mailengine.inbound.actions import Acted, MessageActions, Route
+from mailengine.inbound.chain import Verdict
 from mailengine.inbound.listener import InboundSmtpListener
+from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.database import Database
+from mailengine.store.inbound_store import ReceivedMessage
 from tests.inbound_flow.conftest import (
+    SECRET,
     add_customer_with_order,
     deliver,
     inbound_rows,
@@ -196,12 +204,26 @@ async def test_the_same_message_twice_is_answered_once(
     assert len(outbox_rows(database, step="notify-team")) == 1
 
 
-class _CrashAfterActing(InboundPipeline):
+class _CrashAfterActing(MessageActions):
     """Acts, then dies before the transaction commits (as a killed process would)."""
 
-    def _act(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
-        super()._act(*args, **kwargs)  # type: ignore[arg-type]
+    def act(
+        self,
+        session: Session,
+        row: ReceivedMessage,
+        msg: InboundMessage,
+        verdict: Verdict,
+        route: Route,
+        now: datetime,
+    ) -> Acted:
+        super().act(session, row, msg, verdict, route, now)
         raise RuntimeError("simulated crash")
+
+
+def _crashing(database: Database, settings: Settings, clock: FrozenClock) -> InboundPipeline:
+    pipeline = InboundPipeline(database, settings, SECRET, clock)
+    pipeline.actions = _CrashAfterActing(settings, SECRET, pipeline.verp)
+    return pipeline
 
 
 async def test_reprocessing_after_a_crash_answers_once(
@@ -211,9 +233,7 @@ async def test_reprocessing_after_a_crash_answers_once(
     clock: FrozenClock,
 ) -> None:
     await deliver(listener.port, question())
-    crashing = _CrashAfterActing(
-        database, pipeline.settings, b"a-test-secret-that-is-long-enough", clock
-    )
+    crashing = _crashing(database, pipeline.settings, clock)
     assert await crashing.drain() == []
     [row] = inbound_rows(database)
     assert (row["state"], row["attempts"]) == ("received", 1)
@@ -240,9 +260,7 @@ async def test_a_message_that_keeps_failing_is_marked_failed(
     database: Database, listener: InboundSmtpListener, pipeline: InboundPipeline, clock: FrozenClock
 ) -> None:
     await deliver(listener.port, question())
-    crashing = _CrashAfterActing(
-        database, pipeline.settings, b"a-test-secret-that-is-long-enough", clock
-    )
+    crashing = _crashing(database, pipeline.settings, clock)
     for _ in range(3):
         await crashing.drain()
     [row] = inbound_rows(database)

@@ -1,0 +1,249 @@
+"""Only a report that proves it is about our own mail suppresses: back at the send's signed
+VERP address, or naming a Message-ID we sent to the very address it reports. Anything else
+(a stranger's DSN or ARF report from `<>` to the support address) suppresses nobody and is
+shown to the team, saying why it was not acted on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mailengine.dispatcher import Dispatcher
+from mailengine.inbound.listener import InboundSmtpListener
+from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.store.customers import upsert_customers
+from mailengine.store.database import Database
+from mailengine.store.outbox import plan_sends
+from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
+from mailengine.store.suppressions import suppression_reason
+from tests.conftest import NOW
+from tests.inbound_flow.conftest import deliver, outbox_rows, received, text_of
+from tests.transport.conftest import SmtpServer
+
+BEN = "ben@customer.example"
+VICTIM = "victim@customer.example"
+BEN_MESSAGE_ID = "<confirmation.ben@shop.example>"
+
+
+async def _mail_ben(database: Database, dispatcher: Dispatcher, outgoing: SmtpServer) -> str:
+    """Ben and the victim are customers; Ben gets one order confirmation. Returns its VERP."""
+    with database.transaction() as session:
+        ids = upsert_customers(
+            session,
+            [
+                CustomerUpsert(email=email, consent=ConsentStatement("granted", "test", NOW))
+                for email in (BEN, VICTIM)
+            ],
+            NOW,
+        ).customer_ids
+        plan_sends(
+            session,
+            [
+                PlannedSend(
+                    idempotency_key="test:confirmation:ben",
+                    workflow="thank-you",
+                    step="1",
+                    customer_id=ids[BEN],
+                    recipient=BEN,
+                    template="thank-you/order-confirmed",
+                    subject="Thank you",
+                    message_id=BEN_MESSAGE_ID,
+                    kind="transactional",
+                )
+            ],
+            NOW,
+        )
+    report = await dispatcher.drain()
+    assert report.sent == 1
+    return outgoing.handler.messages[-1].mail_from
+
+
+def _dsn(to: str, failed: Sequence[str], original_id: str, status: str = "5.1.1") -> bytes:
+    """A standard multipart/report DSN saying each of `failed` does not exist."""
+    records: list[str] = []
+    for address in failed:
+        records += [
+            f"Final-Recipient: rfc822; {address}",
+            "Action: failed",
+            f"Status: {status}",
+            f"Diagnostic-Code: smtp; 550 {status} <{address}>: Recipient address rejected: "
+            "User unknown in virtual mailbox table",
+            "",
+        ]
+    lines = [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>",
+        f"To: {to}",
+        "Subject: Undelivered Mail Returned to Sender",
+        "Date: Mon, 23 Nov 2026 09:05:00 +0000",
+        "Message-ID: <dsn-1@mx.customer.example>",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"',
+        "",
+        "--b1",
+        "Content-Type: text/plain",
+        "",
+        "I'm sorry to have to inform you that your message could not be delivered.",
+        "",
+        "--b1",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.customer.example",
+        "",
+        *records,
+        "--b1",
+        "Content-Type: text/rfc822-headers",
+        "",
+        "From: Example Shop <hello@shop.example>",
+        f"To: {failed[0]}",
+        "Subject: Thank you",
+        f"Message-ID: {original_id}",
+        "",
+        "--b1--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+def _arf(to: str, complainer: str, original_id: str) -> bytes:
+    """An ARF abuse report (RFC 5965) naming `complainer`."""
+    lines = [
+        "From: feedback@isp.example",
+        f"To: {to}",
+        "Subject: complaint about message",
+        "Message-ID: <arf-1@isp.example>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"',
+        "",
+        "--b",
+        "Content-Type: text/plain",
+        "",
+        "This is an email abuse report.",
+        "--b",
+        "Content-Type: message/feedback-report",
+        "",
+        "Feedback-Type: abuse",
+        "User-Agent: isp-fbl/1.0",
+        "Version: 1",
+        f"Original-Rcpt-To: {complainer}",
+        "",
+        "--b",
+        "Content-Type: message/rfc822",
+        "",
+        "From: hello@shop.example",
+        f"To: {complainer}",
+        f"Message-ID: {original_id}",
+        "Subject: Thank you",
+        "",
+        "body",
+        "--b--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+def _reason(database: Database, address: str) -> str | None:
+    with database.session() as session:
+        return suppression_reason(session, address)
+
+
+async def test_a_forged_dsn_and_arf_report_to_support_suppress_nobody_and_reach_the_team(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    await _mail_ben(database, dispatcher, outgoing)
+    forged = "<never-sent-by-the-shop@shop.example>"
+    await deliver(listener.port, _dsn("support@shop.example", [VICTIM], forged), mail_from="")
+    await deliver(listener.port, _arf("support@shop.example", VICTIM, forged), mail_from="")
+    results = await pipeline.drain()
+    assert [r.classification for r in results] == ["bounce", "complaint"]
+    assert [(r.acknowledged, r.team_notified, r.ticket_id) for r in results] == [
+        (False, True, None),
+        (False, True, None),
+    ]
+    assert _reason(database, VICTIM) is None
+    assert _reason(database, BEN) is None
+    assert [row["step"] for row in outbox_rows(database)] == ["1", "notify-team", "notify-team"]
+
+    await dispatcher.drain()
+    copies = received(outgoing, "team@shop.example")
+    assert len(copies) == 2
+    for copy, what in zip(copies, ("delivery report", "complaint report"), strict=True):
+        assert copy["Subject"].startswith("[report not acted on] ")
+        text = " ".join(text_of(copy).split())
+        assert text.startswith("Report not acted on")
+        assert (
+            f"{what} not acted on for {VICTIM}: it did not come back to a signed bounce address"
+            f" of ours, and Message-ID {forged} is not one we sent to that address"
+        ) in text
+
+
+async def test_a_report_naming_a_message_id_we_sent_to_that_address_suppresses(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    """Some servers bounce to From or Reply-To (support) instead of the envelope sender."""
+    await _mail_ben(database, dispatcher, outgoing)
+    await deliver(listener.port, _dsn("support@shop.example", [BEN], BEN_MESSAGE_ID), mail_from="")
+    [result] = await pipeline.drain()
+    assert result.notes == ("hard bounce (userunknown)",)
+    assert not result.team_notified
+    assert _reason(database, BEN) == "hard-bounce"
+    [send] = outbox_rows(database)
+    assert send["state"] == "failed"
+
+
+async def test_our_message_id_with_another_address_proves_nothing(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    await _mail_ben(database, dispatcher, outgoing)
+    report = _dsn("support@shop.example", [VICTIM], BEN_MESSAGE_ID)
+    await deliver(listener.port, report, mail_from="")
+    await deliver(listener.port, _arf("support@shop.example", VICTIM, BEN_MESSAGE_ID), mail_from="")
+    results = await pipeline.drain()
+    assert all(r.team_notified for r in results)
+    assert "is not one we sent to that address" in results[0].notes[0]
+    assert _reason(database, VICTIM) is None
+    assert _reason(database, BEN) is None
+    assert outbox_rows(database)[0]["state"] == "sent"
+
+
+async def test_a_complaint_naming_our_message_to_the_complainer_suppresses(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    await _mail_ben(database, dispatcher, outgoing)
+    await deliver(listener.port, _arf("support@shop.example", BEN, BEN_MESSAGE_ID), mail_from="")
+    [result] = await pipeline.drain()
+    assert (result.classification, result.team_notified) == ("complaint", False)
+    assert _reason(database, BEN) == "complaint"
+
+
+async def test_at_the_verp_address_only_the_sends_recipient_is_suppressed(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    """A genuine bounce address proves the send, not every address the report lists."""
+    verp = await _mail_ben(database, dispatcher, outgoing)
+    await deliver(listener.port, _dsn(verp, [VICTIM, BEN], "<other@elsewhere.example>"), to=[verp])
+    [result] = await pipeline.drain()
+    assert result.route == "bounce"
+    assert _reason(database, BEN) == "hard-bounce"
+    assert _reason(database, VICTIM) is None
+    assert result.team_notified  # the part it could not act on is shown
+    assert f"not acted on for {VICTIM}" in result.notes[-1]
