@@ -168,6 +168,7 @@ class ContactPressureSettings(Section):
 class EngineSettings(Section):
     tick_seconds: float = Field(default=2.0, gt=0)
     misfire_grace_hours: float = Field(default=12, gt=0)
+    leadership_check_seconds: float = Field(default=15, gt=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
     hold_marketing_during_open_ticket: bool = True
     compose_processes: int = Field(default=0, ge=0, le=256)

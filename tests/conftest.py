@@ -1,12 +1,21 @@
-"""Fixtures shared by every test: databases of both kinds, a frozen clock."""
+"""Fixtures shared by every test: databases of both kinds, a frozen clock.
+
+`MAILENGINE_TEST_NOW=<ISO instant with offset>` runs the whole session at that instant (the
+wall clock starts there and ticks on), so that a test that depends on today's date fails on
+any day, not only on the unlucky ones; `MAILENGINE_TEST_TZ=<IANA zone>` also makes that the
+process's local zone. `.ci/clock-matrix` runs the date-sensitive tests at several instants.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 import mailengine.store.models  # noqa: F401  (the tables)
 from mailengine.clock import FrozenClock
@@ -18,6 +27,44 @@ from tests.databases import (
 )
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+_session_travel: time_machine.travel | None = None
+
+
+def session_instant() -> datetime | None:
+    """The instant MAILENGINE_TEST_NOW (and MAILENGINE_TEST_TZ) ask for, if any."""
+    text = os.environ.get("MAILENGINE_TEST_NOW", "").strip()
+    if not text:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise pytest.UsageError(f"MAILENGINE_TEST_NOW={text!r}: {error}") from error
+    if instant.utcoffset() is None:
+        raise pytest.UsageError(f"MAILENGINE_TEST_NOW={text!r} needs an offset, e.g. +01:00")
+    zone = os.environ.get("MAILENGINE_TEST_TZ", "").strip()
+    return instant.astimezone(ZoneInfo(zone)) if zone else instant
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_travel
+    instant = session_instant()
+    if instant is not None:
+        _session_travel = time_machine.travel(instant, tick=True)
+        _session_travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _session_travel
+    if _session_travel is not None:
+        _session_travel.stop()
+        _session_travel = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    instant = session_instant()
+    if instant is None:
+        return None
+    return f"clock: the session starts at {instant.isoformat()} ({instant.tzname()})"
 
 
 @pytest.fixture

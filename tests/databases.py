@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 import mailengine.store.models  # noqa: F401  (the tables)
-from mailengine.store.database import Database
+from mailengine.store.database import FOREIGN_TABLES, Database
 
 POSTGRES_URL = os.environ.get(
     "MAILENGINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -48,8 +48,12 @@ def scratch_postgres_database() -> Iterator[str]:
 
 
 def empty_tables(database: Database) -> None:
+    """Every table of ours, and APScheduler's stored jobs (a test's schedules must not run
+    in the next test)."""
     tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
     with database.engine.begin() as connection:
+        for name in sorted(FOREIGN_TABLES):
+            connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
         if database.is_postgresql:
             names = ", ".join(f'"{name}"' for name in tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -12,8 +12,9 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
@@ -29,12 +30,13 @@ from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
+from mailengine.engine.schedules import ScheduleHost
 from mailengine.errors import ConfigError
 from mailengine.render.library import TemplateLibrary
 from mailengine.scheduler import (
     bind,
     build_scheduler,
-    persistent_job_store,
+    latest_fire_time,
     sync_schedules,
     take_due_schedules,
 )
@@ -45,7 +47,6 @@ from mailengine.transport.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
-LEADERSHIP_RETRY_SECONDS = 30.0
 
 
 class Component(Protocol):
@@ -108,8 +109,12 @@ class Engine:
         )
         self.components = components or []
         self.leadership = Leadership(database)
+        self.schedules = ScheduleHost(settings, database.url, self.leadership)
         self._tick_lock = asyncio.Lock()
-        self.scheduler_running = False
+
+    @property
+    def scheduler_running(self) -> bool:
+        return self.schedules.running
 
     # Start-up
 
@@ -134,8 +139,7 @@ class Engine:
             return result
         for workflow in self.registry.current().values():
             self.library.preload(workflow.templates())
-        if self.scheduler_running and self.leadership.leading:
-            sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
+        self.schedules.sync(self.registry.current())
         log.info("workflows reloaded; changed: %s", ", ".join(result.changed) or "none")
         return result
 
@@ -148,27 +152,18 @@ class Engine:
         for component in self.components:
             await component.start()
         bind(self)
-        self._scheduler = build_scheduler(
-            self.database.url,
-            self.settings.zone,
-            timedelta(hours=self.settings.engine.misfire_grace_hours),
-            self.settings.engine.tick_seconds,
-            persistent=await asyncio.to_thread(self.leadership.try_lead),
-        )
-        if self.leadership.leading:
-            sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
-        self._scheduler.start()
-        self.scheduler_running = True
+        await self.schedules.start(self.registry.current)
         _handle_signals(stop, self.reload)
         dispatching = asyncio.create_task(self._dispatch(stop), name="dispatcher")
-        leading = asyncio.create_task(self._seek_leadership(stop), name="leadership")
+        leading = asyncio.create_task(
+            self.schedules.keep_leading(stop, self.registry.current), name="leadership"
+        )
         try:
             await stop.wait()
         finally:
             log.info("stopping: no new work is claimed; in-flight messages finish")
-            self._scheduler.shutdown(wait=False)
-            self.scheduler_running = False
             leading.cancel()
+            await self.schedules.stop()
             try:
                 await asyncio.wait_for(dispatching, SHUTDOWN_GRACE_SECONDS)
             except TimeoutError:
@@ -176,7 +171,6 @@ class Engine:
             for component in reversed(self.components):
                 await component.stop()
             await self.transport.aclose()
-            await asyncio.to_thread(self.leadership.release)
             bind(None)
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
@@ -193,13 +187,6 @@ class Engine:
         finally:
             await asyncio.to_thread(processes.stop, SHUTDOWN_GRACE_SECONDS - 1)
 
-    async def _seek_leadership(self, stop: asyncio.Event) -> None:
-        while not stop.is_set() and not self.leadership.leading:
-            await asyncio.sleep(LEADERSHIP_RETRY_SECONDS)
-            if await asyncio.to_thread(self.leadership.try_lead):
-                self._scheduler.add_jobstore(persistent_job_store(self.database.url), "default")
-                sync_schedules(self._scheduler, self.registry.current(), self.settings.zone)
-
     async def run_once(self) -> OnceReport:
         """Fire the schedules that are due, enroll on events, advance, drain the outbox."""
         self.prepare()
@@ -215,8 +202,11 @@ class Engine:
         scheduler.start(paused=True)
         try:
             if self.leadership.leading:
-                sync_schedules(scheduler, self.registry.current(), self.settings.zone)
-                for workflow, fire_time in take_due_schedules(scheduler, self.clock.now()):
+                now = self.clock.now()
+                sync_schedules(scheduler, self.registry.current(), self.settings.zone, now)
+                for workflow, fire_time in await asyncio.to_thread(
+                    take_due_schedules, scheduler, now
+                ):
                     enrolled += await asyncio.to_thread(
                         self.runner.fire_schedule, workflow, fire_time, self.clock.now()
                     )
@@ -235,8 +225,10 @@ class Engine:
 
     # ScheduledWork, called by the scheduler's jobs
 
-    async def fire_schedule(self, workflow: str, fire_time: datetime) -> None:
-        await asyncio.to_thread(self.runner.fire_schedule, workflow, fire_time, self.clock.now())
+    async def fire_schedule(self, workflow: str, cron: str, zone: ZoneInfo) -> None:
+        now = self.clock.now()
+        fire_time = await asyncio.to_thread(latest_fire_time, cron, zone, now)
+        await asyncio.to_thread(self.runner.fire_schedule, workflow, fire_time, now)
         await self.tick()
 
     async def tick(self) -> None:

@@ -9,9 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from mailengine.cron import crontab_trigger
+from mailengine.cron import CronExpression
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.workflows import phrases
 from mailengine.workflows.conditions import parse_condition, parse_data_filter
@@ -223,7 +222,7 @@ def _parse_schedule(value: Any, at: PathKey, log: ProblemLog) -> ScheduleTrigger
         log.at(at, f'expected a cron expression in quotes such as "0 9 * * *", got {value!r}')
         return None
     try:
-        crontab_trigger(value, ZoneInfo("UTC"))
+        CronExpression.parse(value)
     except ValueError as error:
         log.at(at, f"invalid cron expression '{value}': {error} (minute hour day month weekday)")
         return None

@@ -93,9 +93,8 @@ def test_unquoted_time_of_day_read_as_a_number(
 def test_bad_cron_expression(tmp_path: Path, write_workflow: WriteWorkflow) -> None:
     write_workflow("w.yaml", 'name: w\ntrigger:\n  schedule: "0 25 * * *"\nsteps:\n' + SEND)
     assert problems(tmp_path) == [
-        "workflows/w.yaml:3:3: invalid cron expression '0 25 * * *': Error validating "
-        "expression '25': the last value (25) is higher than the maximum value (23) "
-        "(minute hour day month weekday)"
+        "workflows/w.yaml:3:3: invalid cron expression '0 25 * * *': '25' is not an hour "
+        "(0-23) (minute hour day month weekday)"
     ]
 
 
