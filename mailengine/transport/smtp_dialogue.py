@@ -72,8 +72,8 @@ async def run_dialogue(
             return refusal
         data_sent = True
         wire.send(_wire_form(envelope.data), 1)
-        await wire.drain(deadline.wait(timeouts.data_block))
-        reply = await wire.reply(deadline.wait(timeouts.data_end))
+        await wire.drain(timeouts.data_block, deadline.ends_at)
+        reply = await wire.reply(timeouts.data_end, deadline.ends_at)
         return reply.code, reply.text, DATA_END
     except ReplyTimeout as error:
         where = "after the data" if data_sent else "to the envelope"
@@ -93,7 +93,7 @@ async def _stepwise_envelope(
     commands = (mail, rcpt, b"DATA\r\n")
     for command, timeout in zip(commands, _envelope_timeouts(timeouts), strict=True):
         wire.send(command, 1)
-        replies.append(await wire.reply(deadline.wait(timeout)))
+        replies.append(await wire.reply(timeout, deadline.ends_at))
         refusal = _first_refusal(replies)
         if refusal is not None:
             return refusal
@@ -113,7 +113,7 @@ async def _pipelined_envelope(
     replies: list[Reply] = []
     try:
         for timeout in _envelope_timeouts(timeouts):
-            replies.append(await wire.reply(deadline.wait(timeout)))
+            replies.append(await wire.reply(timeout, deadline.ends_at))
     except (ConnectionLost, ReplyTimeout):
         # A refusal read before the break explains it ("421 closing", then gone).
         refusal = _first_refusal(replies)
@@ -126,7 +126,7 @@ async def _pipelined_envelope(
         # message's end so that nothing is delivered, then report the refusal.
         try:
             wire.send(b".\r\n", 1)
-            await wire.reply(deadline.wait(timeouts.data_end))
+            await wire.reply(timeouts.data_end, deadline.ends_at)
         except (ConnectionLost, ReplyTimeout):
             wire.abort()  # the refusal stands; this connection is not reused
     return refusal

@@ -13,6 +13,8 @@ the connection unusable, so it is never paired with the next command.
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -76,30 +78,36 @@ class SmtpWire(asyncio.Protocol):
         self._owed += replies
         self._transport.write(data)
 
-    async def drain(self, within: float) -> None:
-        """Wait until the transport's buffer is below its high-water mark again."""
+    async def drain(self, within: float, until: float = math.inf) -> None:
+        """Wait until the transport's buffer is below its high-water mark again: `within`
+        seconds, and not past `until` (a deadline in `time.monotonic` seconds)."""
         if not self._paused:
             return
         if self._lost is not None:
             raise self._lost
         self._writable = self._loop.create_future()
-        await self._wait(self._writable, within, "the server took no more data")
+        await self._wait(self._writable, within, until, "the server took no more data")
         if self._lost is not None:
             raise self._lost
 
     # Reading
 
-    async def reply(self, within: float) -> Reply:
-        """The next reply; ReplyTimeout after `within` seconds, ConnectionLost if it broke."""
+    async def reply(self, within: float, until: float = math.inf) -> Reply:
+        """The next reply; ReplyTimeout after `within` seconds or at `until` (a deadline in
+        `time.monotonic` seconds), whichever comes first; ConnectionLost if it broke."""
         while not self._replies:
             if self._lost is not None:
                 raise self._lost
             self._waiter = self._loop.create_future()
-            await self._wait(self._waiter, within, "no reply in time")
+            await self._wait(self._waiter, within, until, "no reply in time")
         self._owed -= 1
         return self._replies.popleft()
 
-    async def _wait(self, future: asyncio.Future[None], within: float, what: str) -> None:
+    async def _wait(
+        self, future: asyncio.Future[None], within: float, until: float, what: str
+    ) -> None:
+        if until != math.inf:
+            within = min(within, max(0.0, until - time.monotonic()))
         timer = self._loop.call_later(within, _time_out, future, what, within)
         try:
             await future
