@@ -46,7 +46,8 @@ class DomainQueue:
         self._moved: dict[str, float] = {}  # domain -> when one of it was last taken or done
         self._count = 0
         self._arrived = _Signal()  # workers wait on it: a message came, or a domain has room
-        self._left = _Signal()  # the producer waits on it: a message was taken or done
+        self._left = _Signal()  # the producer waits on it: fewer wait than it asks for
+        self._refill_below = 0  # the producer's `ready`, while it waits
 
     def put(self, items: Iterable[Prepared]) -> None:
         for item in items:
@@ -67,18 +68,21 @@ class DomainQueue:
 
     def done(self, item: Prepared) -> None:
         """Its connection is free again."""
-        self._in_flight[item.domain] -= 1
-        self._moved[item.domain] = asyncio.get_running_loop().time()
-        self._arrived.wake()
-        self._left.wake()
+        domain = item.domain
+        self._in_flight[domain] -= 1
+        self._moved[domain] = asyncio.get_running_loop().time()
+        if self._in_flight[domain] == self.share - 1 and domain in self._by_domain:
+            self._arrived.wake()  # one of its waiting messages may go now
 
     async def room_for(self, ready: int, waiting: int) -> None:
         """Until fewer than `ready` messages can go now and fewer than `waiting` wait in
         all, or closed."""
+        self._refill_below = ready
         while not self.closed and (self._ready() >= ready or self._count >= waiting):
             with contextlib.suppress(TimeoutError):  # a domain may stall meanwhile
                 async with asyncio.timeout(STALLED_AFTER):
                     await self._left.wait()
+        self._refill_below = 0
 
     def complete(self) -> None:
         self._complete = True
@@ -101,6 +105,8 @@ class DomainQueue:
                 del self._by_domain[domain]
         self._count -= len(removed)
         self._left.wake()
+        if self._complete and not self._count:
+            self._arrived.wake()  # drained: the workers are done
         return removed
 
     def take_all(self) -> list[Prepared]:
@@ -117,7 +123,8 @@ class DomainQueue:
             self._in_flight[domain] += 1
             self._moved[domain] = asyncio.get_running_loop().time()
             self._count -= 1
-            self._left.wake()
+            if self._count < self._refill_below:
+                self._left.wake()
             return item
         return None
 

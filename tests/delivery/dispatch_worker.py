@@ -38,8 +38,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--until",
         choices=["idle", "all-final"],
         default="idle",
-        help="idle: stop when nothing can be claimed; all-final: also wait out the leases "
-        "of rows another (dead) dispatcher left in 'sending', until no row is pending",
+        help="idle: stop when nothing can be claimed; all-final: also wait for rows another "
+        "dispatcher holds in 'sending' (taken up at once if it died on this host, else when "
+        "their lease runs out), until no row is pending",
     )
     parser.add_argument("--deadline-seconds", type=float, default=120.0)
     parser.add_argument("--worker-id", default=None)
