@@ -146,6 +146,7 @@ class Engine:
     # Serving
 
     async def run(self, stop: asyncio.Event) -> None:
+        _handle_signals(stop, self.reload)  # first: a SIGTERM during start-up stops cleanly
         self.prepare()
         if self.dispatch_processes is None:
             await asyncio.to_thread(self.dispatcher.start)
@@ -153,7 +154,6 @@ class Engine:
             await component.start()
         bind(self)
         await self.schedules.start(self.registry.current)
-        _handle_signals(stop, self.reload)
         dispatching = asyncio.create_task(self._dispatch(stop), name="dispatcher")
         leading = asyncio.create_task(
             self.schedules.keep_leading(stop, self.registry.current), name="leadership"
