@@ -160,7 +160,7 @@ def event(state: CliContext, event_type: str, email: str, data_text: str, key: s
 def reload(state: CliContext) -> None:
     """Check the workflow files, then tell the running engine to pick them up (SIGHUP)."""
     settings = state.settings
-    if run_validate(settings, []) != 0:
+    if run_validate(settings, [], now=state.clock.now()) != 0:
         raise click.exceptions.Exit(1)
     pid_file = settings.paths.var / PID_FILE
     try:

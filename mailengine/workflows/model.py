@@ -214,6 +214,8 @@ class SendStep:
     subject: str
     preheader: str | None = None
     coupon: Coupon | None = None
+    subject_at: SourceLocation | None = None  # where the subject and preheader are written
+    preheader_at: SourceLocation | None = None
 
 
 @dataclass(frozen=True, slots=True)
