@@ -74,11 +74,6 @@ class StepTrial:
         return list(shown.values())[:FAILURES_SHOWN]
 
 
-def send_steps(workflow: Workflow) -> list[SendStep]:
-    """The workflow's send steps in the order a customer meets them: send 1, send 2, ..."""
-    return [step for step in workflow.all_steps() if isinstance(step, SendStep)]
-
-
 class RenderTrials:
     """Tries workflows' mail for customers; `database` None tries the sample data only."""
 
@@ -103,7 +98,7 @@ class RenderTrials:
         self.out_of_time = False
 
     def run(self, workflow: Workflow) -> list[StepTrial]:
-        trials = [StepTrial(workflow, n, step) for n, step in enumerate(send_steps(workflow), 1)]
+        trials = [StepTrial(workflow, n, step) for n, step in enumerate(workflow.sends(), 1)]
         recipients = self._recipients(workflow)
         self.customers_tried = max(self.customers_tried, len(recipients))
         for trial in trials:
@@ -193,7 +188,7 @@ class RenderTrials:
 
 def guaranteed_by_trigger(workflow: Workflow) -> frozenset[str]:
     """What every customer the trigger enrolls has, before any step (see `guarantees`)."""
-    steps = send_steps(workflow)
+    steps = workflow.sends()
     return guaranteed(workflow, steps[0]) - {"coupon"} if steps else frozenset()
 
 

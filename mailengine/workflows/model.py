@@ -287,6 +287,10 @@ class Workflow:
         """Every step, depth first, in the order a customer could meet them."""
         return walk_steps(self.steps)
 
+    def sends(self) -> list[SendStep]:
+        """The send steps in the order a customer could meet them: send 1, send 2, ..."""
+        return [step for step in self.all_steps() if isinstance(step, SendStep)]
+
     def templates(self) -> list[str]:
         """Every template the workflow may send, in order of appearance, without repeats."""
         names = (step.template for step in self.all_steps() if isinstance(step, SendStep))
