@@ -199,7 +199,8 @@ def simulate_command(state: CliContext, workflow_name: str, email: str, days: in
     )
     hold = open_ticket_hold if settings.engine.hold_marketing_during_open_ticket else None
     start = state.clock.now()
-    result = simulate(database, runner, workflow, customer_id, start, days, hold)
+    others = load_workflows([settings.paths.workflows]).workflows.values()
+    result = simulate(database, runner, workflow, customer_id, start, days, hold, others)
     with database.session() as session:
         recipient = load_recipients(session, [customer_id])[customer_id]
     zone = zone_of(recipient.profile.get("timezone"), runner.zone)

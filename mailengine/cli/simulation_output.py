@@ -59,6 +59,10 @@ def print_simulation(
         echo("not enrolled:" if result.mails else "why:")
         for miss in result.misses:
             echo(f"  {_span(miss, zone)}: {'; '.join(miss.reasons)}")
+    if result.other_mails and result.mails:
+        echo("other marketing mail they would get, counted by the frequency cap:")
+        for mail in result.other_mails:
+            echo(f"  {_moment(mail.at, zone)}  {mail.workflow} send {mail.number}  {mail.template}")
     if result.truncated:
         echo(f"  (only the first {result.occurrences} fires of the trigger were simulated)")
     if result.decisions:

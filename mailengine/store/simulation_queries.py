@@ -84,8 +84,28 @@ def on_yearly_day(
     return session.execute(statement).first() is not None
 
 
-def enrolled_occurrences(session: Session, workflow: str, customer_id: int) -> set[str]:
-    """The occurrences (`schedule:...`, `yearly:2026`) that enrolled this customer already."""
+@dataclass(frozen=True)
+class StoredEnrollment:
+    id: int
+    workflow: str
+    workflow_version: str
+    occurrence: str
+    state: str
+    step_id: str | None
+    next_run_at: datetime | None
+    entered_at: datetime
+    holdout: bool
+
+
+def customer_enrollments(session: Session, customer_id: int) -> list[StoredEnrollment]:
+    """Every enrollment of this customer, oldest first (the engine walks ties in this order)."""
     n = enrollment_table.c
-    statement = select(n.occurrence).where(n.workflow == workflow, n.customer_id == customer_id)
-    return set(session.execute(statement).scalars())
+    statement = (
+        select(
+            n.id, n.workflow, n.workflow_version, n.occurrence, n.state, n.step_id,
+            n.next_run_at, n.entered_at, n.holdout,
+        )
+        .where(n.customer_id == customer_id)
+        .order_by(n.id)
+    )  # fmt: skip
+    return [StoredEnrollment(*row) for row in session.execute(statement)]
