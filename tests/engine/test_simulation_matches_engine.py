@@ -24,7 +24,10 @@ DAYS = 16
 
 
 @pytest.mark.slow
-async def test_simulated_mails_are_the_engines_mails(database: Database) -> None:
+async def test_simulated_mails_are_the_engines_mails(sqlite_database: Database) -> None:
+    """On SQLite only: 385 engine ticks take a while; the queries simulate uses are checked
+    on both databases in tests/store/test_simulation_queries.py."""
+    database = sqlite_database
     settings = Settings(contact_pressure=ContactPressureSettings(max_marketing_emails=1))
     shop = EngineHarness(database, FrozenClock(START), settings)
     # The only buyer, so a VIP now; her last order turns 90 days old in five days and her
