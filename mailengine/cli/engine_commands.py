@@ -16,7 +16,7 @@ import click
 from mailengine.capture import CaptureServer
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.simulation_output import print_simulation, trigger_line
-from mailengine.cli.workflow_commands import find_workflow, run_validate
+from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
 from mailengine.composer import Composer
 from mailengine.config import Settings
 from mailengine.engine.audience_reasons import why_not_selected
@@ -246,9 +246,7 @@ def preview(
         recipient = load_recipients(session, [customer_id])[customer_id]
         facts = customer_facts(session, customer_id)
         assert facts is not None
-        context = WorkflowRunner(database, WorkflowRegistry(database, settings.paths.workflows),
-                                 settings).context(now)  # fmt: skip
-        reasons = why_not_selected(session, workflow, facts, context)
+        reasons = why_not_selected(session, workflow, facts, audience_context(settings, now))
     if reasons:
         click.echo(
             f"warning: {recipient.email} is not in {workflow.name}'s audience now: "

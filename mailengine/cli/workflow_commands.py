@@ -151,7 +151,9 @@ def reachable_database(settings: Settings) -> tuple[Database | None, str]:
         name = url.database
         if not name or name == ":memory:" or not Path(name).is_file():
             return None, f"no database file at {name or 'memory'}"
-    database = Database(settings.database.url)
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": "5"})  # validate never hangs on it
+    database = Database(url.render_as_string(hide_password=False))
     try:
         database.check_schema()
     except StoreError as error:
