@@ -6,15 +6,21 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from mailengine.capture import CaptureServer
 from mailengine.cli.context import CliContext, pass_context
-from mailengine.cli.workflow_commands import find_workflow, run_validate
+from mailengine.cli.simulation_output import print_simulation, trigger_line
+from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
 from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.engine.audience_reasons import why_not_selected
+from mailengine.engine.facts import zone_of
 from mailengine.engine.registry import WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.service import Component, Engine, OnceReport
@@ -25,9 +31,11 @@ from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import get_customer
+from mailengine.store.database import Database
 from mailengine.store.events import record_event
-from mailengine.store.recipients import load_recipients
+from mailengine.store.recipients import RecipientSnapshot, load_recipients
 from mailengine.store.records import ClaimedSend
+from mailengine.store.simulation_queries import customer_facts
 from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.app import create_app, topics_from_workflows
 from mailengine.web.server import WebComponent
@@ -160,7 +168,7 @@ def event(state: CliContext, event_type: str, email: str, data_text: str, key: s
 def reload(state: CliContext) -> None:
     """Check the workflow files, then tell the running engine to pick them up (SIGHUP)."""
     settings = state.settings
-    if run_validate(settings, []) != 0:
+    if run_validate(settings, [], now=state.clock.now()) != 0:
         raise click.exceptions.Exit(1)
     pid_file = settings.paths.var / PID_FILE
     try:
@@ -177,43 +185,42 @@ def reload(state: CliContext) -> None:
 @click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True)
 @pass_context
 def simulate_command(state: CliContext, workflow_name: str, email: str, days: int) -> None:
-    """Which mails a customer would get from WORKFLOW, and when; nothing is sent."""
+    """Which mails a customer would get from WORKFLOW, and when, or why none; nothing is sent.
+
+    The trigger fires when the engine would fire it; the audience, consent, suppression,
+    re-entry, frequency cap and quiet hours apply as in the engine, on the customer's data
+    as it is now."""
     settings = state.settings
     database = state.ready_database()
     workflow = find_workflow(settings, workflow_name)
-    with database.session() as session:
-        customer = get_customer(session, email.strip().lower())
-    if customer is None or customer.id is None:
-        raise UnknownCustomerError(f"no customer has the address {email}")
-    registry = WorkflowRegistry(database, settings.paths.workflows)
-    runner = WorkflowRunner(database, registry, settings)
-    start = state.clock.now()
-    result = simulate(database, runner, workflow, customer.id, customer.timezone, start, days)
-    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
-    with database.session() as session:
-        recipient = load_recipients(session, [customer.id])[customer.id]
-    context = composer.context(recipient, start)
-    zone = runner.zone
-    click.echo(
-        f"{workflow.name} for {email}, {days} days from {start.astimezone(zone):%Y-%m-%d %H:%M}:"
+    customer_id = _customer_id(database, email)
+    runner = WorkflowRunner(
+        database, WorkflowRegistry(database, settings.paths.workflows), settings
     )
-    for mail in result.mails:
-        subject = composer.library.render(mail.template, context, subject=mail.subject).subject
-        click.echo(
-            f"  {mail.at.astimezone(zone):%Y-%m-%d %H:%M}  step {mail.step_id:<8} "
-            f"{mail.template:<28} {subject}"
-        )
-    if not result.mails:
-        click.echo("  no mail")
-    click.echo("decisions:")
-    for moment, decision in result.decisions:
-        click.echo(f"  {moment.astimezone(zone):%Y-%m-%d %H:%M}  {decision}")
-    click.echo(f"after {days} days: {result.outcome}")
+    hold = open_ticket_hold if settings.engine.hold_marketing_during_open_ticket else None
+    start = state.clock.now()
+    others = load_workflows([settings.paths.workflows]).workflows.values()
+    result = simulate(database, runner, workflow, customer_id, start, days, hold, others)
+    with database.session() as session:
+        recipient = load_recipients(session, [customer_id])[customer_id]
+    zone = zone_of(recipient.profile.get("timezone"), runner.zone)
+    click.echo(
+        f"{workflow.name} for {recipient.email}, {days} days from "
+        f"{start.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone.key}):"
+    )
+    click.echo(trigger_line(workflow, result, runner.zone, zone))
+    print_simulation(click.echo, workflow, result, _composer(settings), recipient, zone, days)
 
 
 @click.command()
 @click.argument("workflow_name", metavar="WORKFLOW")
-@click.option("--step", "step_ref", help="A send step: its number among the sends (1, 2...) or id.")
+@click.option(
+    "--step",
+    "send_number",
+    type=click.IntRange(min=1),
+    help="The N-th send step (1, 2, ... as `simulate` lists them) [default: 1].",
+)
+@click.option("--step-id", help="A send step by its id instead (1, 3, 5.then.1, ...).")
 @click.option("--customer", "email", required=True)
 @click.option("--format", "output", type=click.Choice(["html", "text", "eml"]), default="html")
 @click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False))
@@ -221,49 +228,34 @@ def simulate_command(state: CliContext, workflow_name: str, email: str, days: in
 def preview(
     state: CliContext,
     workflow_name: str,
-    step_ref: str | None,
+    send_number: int | None,
+    step_id: str | None,
     email: str,
     output: str,
     output_file: Path | None,
 ) -> None:
-    """Exactly what a customer would receive from a step (nothing sent, no coupon used)."""
+    """Exactly what a customer would receive from a send step (nothing sent, no coupon used);
+    a warning on stderr when the customer is not in the workflow's audience, and why."""
     settings = state.settings
     database = state.ready_database()
     workflow = find_workflow(settings, workflow_name)
-    step = _send_step(workflow, step_ref)
-    with database.session() as session:
-        customer = get_customer(session, email.strip().lower())
-        if customer is None or customer.id is None:
-            raise UnknownCustomerError(f"no customer has the address {email}")
-        recipient = load_recipients(session, [customer.id])[customer.id]
+    step = choose_send_step(workflow, send_number, step_id)
+    customer_id = _customer_id(database, email)
     now = state.clock.now()
-    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
-    send = ClaimedSend(
-        id=0,
-        idempotency_key="preview",
-        kind="transactional" if workflow.transactional else "marketing",
-        workflow=workflow.name,
-        step=step.id,
-        customer_id=customer.id,
-        recipient=recipient.email,
-        template=step.template,
-        subject=step.subject,
-        preheader=step.preheader,
-        payload={},
-        message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
-        attempts=0,
-        created_at=now,
-    )
-    coupon = None
-    if step.coupon is not None:
-        coupon = IssuedCoupon(
-            code="PREVIEW-CODE",
-            percent=step.coupon.percent,
-            amount_minor=None if step.coupon.amount is None else int(step.coupon.amount * 100),
-            currency=settings.currency if step.coupon.amount is not None else None,
-            expires_at=now + step.coupon.valid_for,
+    with database.session() as session:
+        recipient = load_recipients(session, [customer_id])[customer_id]
+        facts = customer_facts(session, customer_id)
+        assert facts is not None
+        reasons = why_not_selected(session, workflow, facts, audience_context(settings, now))
+    if reasons:
+        click.echo(
+            f"warning: {recipient.email} is not in {workflow.name}'s audience now: "
+            + "; ".join(reasons),
+            err=True,
         )
-    composed = composer.compose(send, recipient, now, coupon)
+    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
+    composed = composer.compose(_preview_send(workflow, step, recipient, settings, now), recipient,
+                                now, _preview_coupon(step, settings, now))  # fmt: skip
     if output == "html":
         content: bytes = composed.rendered.html.encode()
     elif output == "text":
@@ -277,18 +269,74 @@ def preview(
         click.echo(f"wrote {output_file} ({len(content)} bytes): {composed.rendered.subject}")
 
 
-def _send_step(workflow: Workflow, reference: str | None) -> SendStep:
-    sends = [step for step in workflow.all_steps() if isinstance(step, SendStep)]
+def choose_send_step(workflow: Workflow, number: int | None, step_id: str | None) -> SendStep:
+    """The `number`-th send step (1-based), or the send step with id `step_id`; the first
+    when neither is given. Anything else is an error listing the valid choices."""
+    sends = workflow.sends()
     if not sends:
         raise MailengineError(f"workflow {workflow.name} sends nothing")
-    if reference is None:
+    choices = ", ".join(f"{n} (step id {s.id}, {s.template})" for n, s in enumerate(sends, 1))
+    if number is not None and step_id is not None:
+        raise click.UsageError("give --step or --step-id, not both")
+    if step_id is not None:
+        for step in sends:
+            if step.id == step_id:
+                return step
+        raise MailengineError(
+            f"workflow {workflow.name} has no send step with id {step_id!r}; sends: {choices}"
+        )
+    if number is None:
         return sends[0]
-    for step in sends:
-        if step.id == reference:
-            return step
-    if reference.isdigit() and 1 <= int(reference) <= len(sends):
-        return sends[int(reference) - 1]
-    choices = ", ".join(f"{n} (step {s.id}, {s.template})" for n, s in enumerate(sends, 1))
-    raise MailengineError(
-        f"workflow {workflow.name} has no send step {reference}; sends: {choices}"
+    if number > len(sends):
+        raise MailengineError(
+            f"workflow {workflow.name} has {len(sends)} send step(s), not {number}: {choices}"
+        )
+    return sends[number - 1]
+
+
+def _preview_send(
+    workflow: Workflow, step: SendStep, recipient: RecipientSnapshot, settings: Settings,
+    now: datetime,
+) -> ClaimedSend:  # fmt: skip
+    return ClaimedSend(
+        id=0,
+        idempotency_key="preview",
+        kind="transactional" if workflow.transactional else "marketing",
+        workflow=workflow.name,
+        step=step.id,
+        customer_id=recipient.id,
+        recipient=recipient.email,
+        template=step.template,
+        subject=step.subject,
+        preheader=step.preheader,
+        payload={},
+        message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
+        attempts=0,
+        created_at=now,
     )
+
+
+def _preview_coupon(step: SendStep, settings: Settings, now: datetime) -> IssuedCoupon | None:
+    if step.coupon is None:
+        return None
+    return IssuedCoupon(
+        code="PREVIEW-CODE",
+        percent=step.coupon.percent,
+        amount_minor=None if step.coupon.amount is None else int(step.coupon.amount * 100),
+        currency=settings.currency if step.coupon.amount is not None else None,
+        expires_at=now + step.coupon.valid_for,
+    )
+
+
+def _customer_id(database: Database, email: str) -> int:
+    with database.session() as session:
+        customer = get_customer(session, email.strip().lower())
+    if customer is None or customer.id is None:
+        raise UnknownCustomerError(f"no customer has the address {email}")
+    return customer.id
+
+
+def _composer(settings: Settings) -> Composer:
+    """A composer for showing subjects: its links are never shown, so a throwaway key signs
+    them (no key file is made for a look)."""
+    return Composer(settings, TemplateLibrary(settings.paths.templates), secrets.token_bytes(32))

@@ -9,12 +9,16 @@ import click
 from babel.numbers import get_currency_precision
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.config import Settings
-from mailengine.errors import SourceError
+from mailengine.errors import SourceError, StoreError
+from mailengine.render.library import TemplateLibrary
+from mailengine.render.mjml_cache import display_path
+from mailengine.render_trials import TIME_BUDGET, RenderTrials, StepTrial
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
-from mailengine.store.database import Database
+from mailengine.store.database import Database, normalize_url
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow
@@ -23,10 +27,16 @@ from mailengine.workflows.validation import validate_workflows
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--no-render",
+    is_flag=True,
+    help="Only check the files; do not render each send step for sample customers.",
+)
 @pass_context
-def validate(state: CliContext, paths: tuple[Path, ...]) -> None:
-    """Check workflow files (default: the workflows folder) and the templates they send."""
-    if run_validate(state.settings, list(paths)) != 0:
+def validate(state: CliContext, paths: tuple[Path, ...], no_render: bool) -> None:
+    """Check workflow files (default: the workflows folder) and the templates they send,
+    then render each send step for sample customers (from the database too, if there is one)."""
+    if run_validate(state.settings, list(paths), now=state.clock.now(), render=not no_render):
         raise click.exceptions.Exit(1)
 
 
@@ -42,23 +52,127 @@ def audience(state: CliContext, workflow: str, limit: int, show_sql: bool) -> No
     )
 
 
-def run_validate(settings: Settings, paths: list[Path], console: Console | None = None) -> int:
-    """Print every problem as `path:line:col: message` and a summary; 1 if any, else 0."""
+def run_validate(
+    settings: Settings,
+    paths: list[Path],
+    console: Console | None = None,
+    *,
+    now: datetime,
+    render: bool = True,
+) -> int:
+    """Print every problem as `path:line:col: message` and a summary; 1 if any, else 0.
+
+    With `render`, each send step of the workflows without problems is then rendered for
+    sample customers (see `render_trials`); a step that fails for some counts as a problem.
+    """
     out = console or Console(highlight=False, soft_wrap=True)
     targets = paths or [settings.paths.workflows]
-    result = validate_workflows(targets, settings.paths.templates, Path.cwd())
+    library = TemplateLibrary(settings.paths.templates)
+    result = validate_workflows(targets, settings.paths.templates, Path.cwd(), library)
     for problem in result.problems:
         out.print(str(problem), markup=False)
-    files = sorted({problem.location.path for problem in result.problems})
-    if result.problems:
+    count = len(result.problems)
+    files = {problem.location.path for problem in result.problems}
+    summary = None
+    if render:
+        clean = [w for w in result.workflows.values() if not _files_of(w, library) & files]
+        failed, summary = _render_trials(settings, library, clean, now, out)
+        count += len(failed)
+        files.update(failed)
+    if count:
         out.print(
-            f"{len(result.problems)} problem(s) in {len(files)} file(s); "
+            f"{count} problem(s) in {len(files)} file(s); "
             f"{len(result.workflows)} workflow(s) loaded",
             markup=False,
         )
         return 1
     out.print(f"{len(result.workflows)} workflow(s) OK: {', '.join(sorted(result.workflows))}")
+    if summary:
+        out.print(summary, markup=False)
     return 0
+
+
+def _render_trials(
+    settings: Settings,
+    library: TemplateLibrary,
+    workflows: list[Workflow],
+    now: datetime,
+    out: Console,
+) -> tuple[list[str], str]:
+    """Render the workflows' send steps for sample customers; (the workflow file of each
+    failed step, summary)."""
+    database, why_not = reachable_database(settings)
+    try:
+        trials = RenderTrials(settings, library, now, database)
+        failed: list[str] = []
+        steps = renders = 0
+        for workflow in workflows:
+            for trial in trials.run(workflow):
+                steps += 1
+                renders += trial.tried
+                if trial.failures:
+                    failed.append(workflow.path)
+                    _print_failures(trial, out)
+    finally:
+        if database is not None:
+            database.dispose()
+    source = (
+        f"up to {trials.sample_size} customers of each audience in the database"
+        if database is not None
+        else f"no customers from the database ({why_not})"
+    )
+    summary = (
+        f"rendered {steps} send step(s) {renders} times: {source} and "
+        f"{trials.sample_size} built-in sample customers"
+    )
+    if trials.out_of_time:
+        summary += f" (stopped after {TIME_BUDGET:g} s)"
+    return failed, summary
+
+
+def _print_failures(trial: StepTrial, out: Console) -> None:
+    step = trial.step
+    out.print(
+        f"{step.location}: send {trial.number} ({step.template}) fails for {trial.failed} "
+        f"of {trial.tried} customers tried{' (tried no more)' if trial.given_up else ''}; "
+        "first:",
+        markup=False,
+    )
+    for failure in trial.first_failures():
+        where = f"{failure.location}: " if failure.location else ""
+        out.print(f"  {failure.customer}: {where}{failure.message}", markup=False)
+
+
+def reachable_database(settings: Settings) -> tuple[Database | None, str]:
+    """The configured database if it exists and is at the current schema, else why not.
+    A SQLite file that is not there is not created."""
+    url = make_url(normalize_url(settings.database.url))
+    if url.get_backend_name() == "sqlite":
+        name = url.database
+        if not name or name == ":memory:" or not Path(name).is_file():
+            return None, f"no database file at {name or 'memory'}"
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": "5"})  # validate never hangs on it
+    database = Database(url.render_as_string(hide_password=False))
+    try:
+        database.check_schema()
+    except StoreError as error:
+        database.dispose()
+        return None, error.message
+    return database, ""
+
+
+def _files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
+    """The workflow's file and the template files it sends (includes too), as problems name
+    them."""
+    files = {workflow.path}
+    for name in workflow.templates():
+        try:
+            compiled = library.compiled(name)
+        except SourceError:
+            continue
+        files.update(display_path(library.templates_dir, file) for file in compiled.files)
+    return files
 
 
 def run_audience(

@@ -162,7 +162,7 @@ class WorkflowRunner:
                         session, workflow, trigger, [day], self.context(now)
                     ):
                         starts = {
-                            customer_id: _local_start(day, trigger.at, zone_of(tz, self.zone), now)
+                            customer_id: yearly_start(day, trigger.at, zone_of(tz, self.zone), now)
                             for customer_id, tz in batch
                         }
                         enrolled += len(
@@ -299,6 +299,6 @@ class WorkflowRunner:
         )
 
 
-def _local_start(day: date, at: time, zone: ZoneInfo, now: datetime) -> datetime:
+def yearly_start(day: date, at: time, zone: ZoneInfo, now: datetime) -> datetime:
     """`at` o'clock on `day` in the customer's zone; a moment already past means now."""
     return max(datetime.combine(day, at, tzinfo=zone), now)

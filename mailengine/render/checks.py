@@ -5,6 +5,7 @@ Problems are data (`TemplateProblem`) so `validate` can print them as `path:line
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,11 +51,29 @@ _ATTRIBUTE_DEFAULTS = re.compile(r"<mj-attributes\b.*?</mj-attributes\s*>", re.D
 _SECTION = re.compile(r"<mj-(section|group)\b.*?</mj-\1\s*>", re.DOTALL)
 Reporter = Callable[[int, str], None]
 _COMPUTED_WIDTH = {"mj-image", "mj-column", "mj-group", "mj-body"}
+# The components MRML (mjml-python 1.4) knows; any other `mj-` tag is copied into the HTML
+# as an unknown element: a misspelt <mj-sectoin> loses its layout without an error.
+MRML_TAGS = frozenset(
+    {
+        "mjml", "mj-head", "mj-body", "mj-include", "mj-attributes", "mj-all", "mj-class",
+        "mj-breakpoint", "mj-font", "mj-preview", "mj-style", "mj-title", "mj-raw",
+        "mj-accordion", "mj-accordion-element", "mj-accordion-text", "mj-accordion-title",
+        "mj-button", "mj-carousel", "mj-carousel-image", "mj-column", "mj-divider",
+        "mj-group", "mj-hero", "mj-image", "mj-navbar", "mj-navbar-link", "mj-section",
+        "mj-social", "mj-social-element", "mj-spacer", "mj-table", "mj-text", "mj-wrapper",
+    }
+)  # fmt: skip
 _IMAGE_TAGS = {"mj-image", "img"}
 
 
-def find_problems(root: Path, name: str, html_env: MailSandbox) -> list[TemplateProblem]:
-    """Every problem found in template `name` and the files it includes."""
+def find_problems(
+    root: Path,
+    name: str,
+    html_env: MailSandbox,
+    compile_named: Callable[[str], object] | None = None,
+) -> list[TemplateProblem]:
+    """Every problem found in template `name` and the files it includes; when none is found
+    the template is compiled (by `compile_named`, e.g. a cache's) to find what MRML says."""
     try:
         main = template_path(root, name)
     except SourceError as exc:
@@ -66,7 +85,10 @@ def find_problems(root: Path, name: str, html_env: MailSandbox) -> list[Template
         problems.extend(_file_problems(root, file, html_env))
     if not problems:
         try:
-            compile_template(root, name, html_env, html_env)
+            if compile_named is None:
+                compile_template(root, name, html_env, html_env)
+            else:
+                compile_named(name)
         except SourceError as exc:
             where = exc.location or SourceLocation(display_path(root, main))
             problems.append(TemplateProblem(where.path, where.line, where.column, exc.message))
@@ -146,6 +168,12 @@ def _blank(text: str, items: list[Construct]) -> str:
 
 def _tag_problems(tag: re.Match[str], text: str, items: list[Construct], report: Reporter) -> None:
     name = tag.group("name").lower()
+    if (name == "mjml" or name.startswith("mj-")) and name not in MRML_TAGS:
+        report(
+            tag.start("name"),
+            f"unknown MJML component <{name}>{_did_you_mean(name)}: MRML "
+            "copies it into the HTML as it is, and what is inside loses its layout",
+        )
     attributes = {
         m.group("name").lower(): (tag.start("attrs") + m.start("value"), m.group("value"))
         for m in _ATTRIBUTE.finditer(tag.group("attrs"))
@@ -171,6 +199,11 @@ def _tag_problems(tag: re.Match[str], text: str, items: list[Construct], report:
             )
     if name in _IMAGE_TAGS and "alt" not in attributes:
         report(tag.start(), f'<{name}> has no alt text; add alt="..." (alt="" if decorative)')
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(MRML_TAGS), n=1, cutoff=0.6)
+    return f" (did you mean <{close[0]}>?)" if close else ""
 
 
 def _loop_problems(text: str, items: list[Construct], report: Reporter) -> None:

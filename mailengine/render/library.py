@@ -23,6 +23,7 @@ from mailengine.render.mjml_cache import (
     PerRecipientCompiler,
     jinja_template,
 )
+from mailengine.render.template_lint import lint
 from mailengine.render.text_part import tidy_text
 from mailengine.render.wire_html import shape_rendered_html
 
@@ -148,7 +149,7 @@ class TemplateLibrary:
 
     def check(self, template_name: str) -> list[TemplateProblem]:
         """Static problems of one template and its includes (empty when it is fine)."""
-        return find_problems(self._root, template_name, self._html_env)
+        return find_problems(self._root, template_name, self._html_env, self._cache.get)
 
     def check_all(self) -> list[TemplateProblem]:
         """Static problems of every sendable template, each include reported once."""
@@ -159,14 +160,41 @@ class TemplateLibrary:
         return list(seen.values())
 
     def check_line(
-        self, source: str, *, path: str, line: int | None = None
+        self,
+        source: str,
+        *,
+        path: str,
+        line: int | None = None,
+        column: int | None = None,
+        present: frozenset[str] = frozenset(),
     ) -> list[TemplateProblem]:
-        """Syntax problems of a subject or preheader template written at `path:line`."""
+        """Problems of a subject or preheader template written at `path:line:column`:
+        syntax, and what it uses against what templates see (`present`: see `lint`)."""
+        env = self._text_env
+        return [
+            TemplateProblem(path, line, column, finding.message)
+            for finding in lint(source, env.filters, env.tests, present)
+        ]
+
+    def lint(
+        self, template_name: str, present: frozenset[str] = frozenset()
+    ) -> list[TemplateProblem]:
+        """What in the template (its includes too) will fail at send time, at its place: unknown
+        names, fields, filters and tests, values some customers lack used unguarded.
+        `present` holds the values the sending workflow guarantees (`last_order`, ...).
+        Empty when the template does not compile: `check` reports that."""
         try:
-            self._text_env.parse(source)
-        except TemplateSyntaxError as exc:
-            return [TemplateProblem(path, line, None, f"Jinja syntax error: {exc.message}")]
-        return []
+            compiled = self.compiled(template_name)
+        except SourceError:
+            return []
+        env = self._html_env
+        problems = []
+        for finding in lint(compiled.html_source, env.filters, env.tests, present):
+            where = compiled.source_map.locate_token(
+                compiled.html_source, finding.line, finding.token
+            ) or SourceLocation(compiled.display_path)
+            problems.append(TemplateProblem(where.path, where.line, where.column, finding.message))
+        return problems
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -99,6 +99,39 @@ class SourceMap:
             return _location(candidates[0])
         return None
 
+    def locate_token(self, compiled: str, line: int, token: str) -> SourceLocation | None:
+        """Where `token` on `line` of `compiled` was written: the file, its line and column.
+
+        The construct around `line` (a multi-line one counts for each of its lines) is found
+        in the sources by its text; `token` (a name, a filter) gives the column inside it.
+        """
+        everything = list(constructs(compiled))
+        around = [c for c in everything if c.line <= line <= c.line + c.text.count("\n")]
+        if token:
+            around = [c for c in around if token in c.text] or around
+        for construct in around:
+            candidates = self._by_key.get(construct.key)
+            if not candidates:
+                continue
+            same = [c for c in everything if c.key == construct.key]
+            found = candidates[0]
+            if len(candidates) > 1 and len(same) == len(candidates):
+                found = candidates[same.index(construct)]
+            return _token_location(found, token)
+        return None
+
+
+def _token_location(found: Located, token: str) -> SourceLocation:
+    text = found.construct.text
+    offset = text.find(token) if token else -1
+    if offset < 0:
+        return _location(found)
+    before = text[:offset]
+    line = found.construct.line + before.count("\n")
+    start = before.rfind("\n")
+    column = offset - start if start >= 0 else found.construct.column + offset
+    return SourceLocation(found.path, line, column)
+
 
 def _location(found: Located) -> SourceLocation:
     return SourceLocation(found.path, found.construct.line, found.construct.column)

@@ -214,6 +214,8 @@ class SendStep:
     subject: str
     preheader: str | None = None
     coupon: Coupon | None = None
+    subject_at: SourceLocation | None = None  # where the subject and preheader are written
+    preheader_at: SourceLocation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +286,10 @@ class Workflow:
     def all_steps(self) -> Iterator[Step]:
         """Every step, depth first, in the order a customer could meet them."""
         return walk_steps(self.steps)
+
+    def sends(self) -> list[SendStep]:
+        """The send steps in the order a customer could meet them: send 1, send 2, ..."""
+        return [step for step in self.all_steps() if isinstance(step, SendStep)]
 
     def templates(self) -> list[str]:
         """Every template the workflow may send, in order of appearance, without repeats."""

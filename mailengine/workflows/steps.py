@@ -110,6 +110,8 @@ def _parse_send(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str
         subject=str(subject),
         preheader=preheader,
         coupon=coupon,
+        subject_at=log.document.location((*at, "subject")),
+        preheader_at=log.document.location((*at, "preheader")) if preheader else None,
     )
 
 

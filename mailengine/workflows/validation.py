@@ -6,15 +6,19 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mailengine.errors import SourceLocation
-from mailengine.render import TemplateLibrary
+from mailengine.render import TemplateLibrary, TemplateProblem
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
+from mailengine.workflows.guarantees import guaranteed
 from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import SendStep, Workflow
 from mailengine.workflows.problems import Problem
 
 
 def validate_workflows(
-    paths: Iterable[Path], templates_dir: Path, display_base: Path | None = None
+    paths: Iterable[Path],
+    templates_dir: Path,
+    display_base: Path | None = None,
+    library: TemplateLibrary | None = None,
 ) -> WorkflowSet:
     """Load the workflows and check every template they send; problems of both kinds.
 
@@ -22,10 +26,13 @@ def validate_workflows(
     problems are listed: callers that must refuse to start check `ok`.
     """
     result = load_workflows(paths, display_base)
-    library = TemplateLibrary(templates_dir)
+    library = library or TemplateLibrary(templates_dir)
     checked: dict[str, list[Problem]] = {}
+    found: dict[str, Problem] = {}
     for workflow in result.workflows.values():
-        result.problems.extend(check_templates(workflow, library, checked))
+        for problem in check_templates(workflow, library, checked):
+            found.setdefault(str(problem), problem)  # a partial two templates include: once
+    result.problems.extend(found.values())
     return result
 
 
@@ -35,7 +42,8 @@ def check_templates(
     checked: dict[str, list[Problem]] | None = None,
 ) -> list[Problem]:
     """Missing template files at the step that names them; problems inside a template (and
-    Jinja errors in subjects) at their own place. `checked` caches template results."""
+    in subjects and preheaders) at their own place. `checked` caches results by template
+    and by what the workflow guarantees (see `guarantees`), so each is reported once."""
     cache = {} if checked is None else checked
     problems: list[Problem] = []
     for step in workflow.all_steps():
@@ -48,15 +56,29 @@ def check_templates(
                 Problem(step.location, f"template '{step.template}' not found: expected {shown}")
             )
             continue
+        present = guaranteed(workflow, step)
         if step.template not in cache:
-            cache[step.template] = [
-                Problem(SourceLocation(found.path, found.line, found.column), found.message)
-                for found in library.check(step.template)
-            ]
+            cache[step.template] = _problems(library.check(step.template))
             problems.extend(cache[step.template])
-        for part, source in (("subject", step.subject), ("preheader", step.preheader)):
+        key = f"{step.template} {sorted(present)}"
+        if key not in cache:
+            cache[key] = _problems(library.lint(step.template, present))
+            problems.extend(cache[key])
+        for part, source, at in (
+            ("subject", step.subject, step.subject_at),
+            ("preheader", step.preheader, step.preheader_at),
+        ):
             if source is None:
                 continue
-            for found in library.check_line(source, path=step.location.path):
-                problems.append(Problem(step.location, f"{part}: {found.message}"))
+            where = at or step.location
+            for found in library.check_line(
+                source, path=where.path, line=where.line, column=where.column, present=present
+            ):
+                problems.append(Problem(where, f"{part}: {found.message}"))
     return problems
+
+
+def _problems(found: Iterable[TemplateProblem]) -> list[Problem]:
+    return [
+        Problem(SourceLocation(item.path, item.line, item.column), item.message) for item in found
+    ]

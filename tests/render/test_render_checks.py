@@ -175,4 +175,7 @@ def test_subject_syntax_is_checked_with_its_origin(scratch_library: TemplateLibr
         scratch_library.check_line("Hi {{ customer.first_name", path="workflows/x.yaml", line=7)
     )
     assert str(problem).startswith("workflows/x.yaml:7: Jinja syntax error")
-    assert scratch_library.check_line("Hi {{ customer.first_name }}", path="w.yaml") == []
+    fine = "Hi {{ customer.first_name | default('there') }}"
+    assert scratch_library.check_line(fine, path="w.yaml") == []
+    unguarded = only(scratch_library.check_line("Hi {{ customer.first_name }}", path="w.yaml"))
+    assert unguarded.message.startswith("customer.first_name is missing for customers whose")

@@ -8,6 +8,7 @@ mixed JSON types, missing cities, forgotten and suppressed customers, 29 Februar
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -15,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import insert, update
 
 from mailengine.addresses import address_hash
+from mailengine.cli.context import CliContext
+from mailengine.clock import FrozenClock
 from mailengine.store.customers import customer_table, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.models import Suppression
@@ -48,6 +52,24 @@ def write_workflow(tmp_path: Path) -> WriteWorkflow:
         return path
 
     return write
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A config file with the shipped workflows and templates next to it."""
+    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
+    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    config = tmp_path / "config.yaml"
+    config.write_text("database:\n  url: sqlite:///var/test.db\n", encoding="utf-8")
+    return tmp_path
+
+
+def invoke(project: Path, command: object, args: list[str]) -> tuple[int, str]:
+    state = CliContext(config_path=project / "config.yaml", clock=FrozenClock(NOW))
+    runner = CliRunner()
+    result = runner.invoke(command, args, obj=state, catch_exceptions=False)  # type: ignore[arg-type]
+    state.close()
+    return result.exit_code, result.output
 
 
 @dataclass(frozen=True)

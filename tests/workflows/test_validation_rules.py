@@ -12,7 +12,7 @@ from tests.workflows.conftest import WriteWorkflow
 
 GOOD_TEMPLATE = (
     "<mjml><mj-body><mj-section><mj-column>"
-    "<mj-text>Hello {{ customer.first_name }}</mj-text>"
+    "<mj-text>Hello {{ customer.first_name | default('there') }}</mj-text>"
     "</mj-column></mj-section></mj-body></mjml>\n"
 )
 HEAD = 'name: win-back\ntrigger:\n  schedule: "0 9 * * *"\n'
@@ -175,7 +175,7 @@ def test_broken_subject_template(
     )
     result = validate_workflows([tmp_path / "workflows"], templates, tmp_path)
     assert [str(problem) for problem in result.problems] == [
-        "workflows/w.yaml:5:5: subject: Jinja syntax error: unexpected end of template, "
+        "workflows/w.yaml:6:5: subject: Jinja syntax error: unexpected end of template, "
         "expected 'end of print statement'."
     ]
 

@@ -1,0 +1,238 @@
+"""Render every send step for sample customers, as `validate` does, and keep what fails.
+
+Two kinds of customers: real ones from the database (a varied sample of each workflow's
+audience, their context built by the composer as at send time, nothing stored) and the
+built-in sample data (`render.sample_data`: missing names, odd characters, many locales).
+A step's mail is rendered as it would be sent: with its coupon (a made-up code), with the
+trigger's data of the customer's latest such event, with the workflow's guarantees (a
+birthday workflow only meets customers with a birthday).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mailengine.composer import Composer
+from mailengine.config import Settings
+from mailengine.errors import RenderError, SourceError, SourceLocation
+from mailengine.money import decimals, to_minor
+from mailengine.render.context import CouponData, coupon_context
+from mailengine.render.failures import TemplateRenderError
+from mailengine.render.library import TemplateLibrary
+from mailengine.render.sample_data import sample_contexts
+from mailengine.render.schema import context_schema
+from mailengine.store.coupons import IssuedCoupon
+from mailengine.store.database import Database
+from mailengine.store.recipients import RecipientSnapshot, load_recipients
+from mailengine.store.sample_customers import latest_event_data, varied_sample
+from mailengine.workflows.audience import AudienceContext
+from mailengine.workflows.guarantees import guaranteed
+from mailengine.workflows.model import EventTrigger, SendStep, Workflow, YearlyTrigger
+
+SAMPLE_CODE = "SAMPLE-CODE"
+FAILURES_SHOWN = 3
+FAILURES_KEPT = 8  # a step stops being tried after this many failures
+TIME_BUDGET = 6.0  # seconds for all trials; renders are capped one by one (`render.limits`)
+
+
+@dataclass(frozen=True)
+class Failure:
+    customer: str
+    location: SourceLocation | None
+    message: str
+
+
+@dataclass
+class StepTrial:
+    """One send step tried for `tried` customers; the failures, first ones first."""
+
+    workflow: Workflow
+    number: int  # among the workflow's sends, 1-based (as `simulate` and `preview` count)
+    step: SendStep
+    tried: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def given_up(self) -> bool:
+        return self.failed >= FAILURES_KEPT
+
+    def first_failures(self) -> list[Failure]:
+        """Up to FAILURES_SHOWN failures, each of a different place and kind."""
+        shown: dict[tuple[str, str], Failure] = {}
+        for failure in self.failures:
+            kind = failure.message.split(" for customer ", 1)[0]
+            shown.setdefault((str(failure.location), kind), failure)
+        return list(shown.values())[:FAILURES_SHOWN]
+
+
+class RenderTrials:
+    """Tries workflows' mail for customers; `database` None tries the sample data only."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        library: TemplateLibrary,
+        now: datetime,
+        database: Database | None = None,
+        sample_size: int = 20,
+    ) -> None:
+        self.settings = settings
+        self.library = library
+        self.now = now
+        self.database = database
+        self.sample_size = sample_size
+        # Links in these renders are never followed: a throwaway key signs them.
+        self._composer = Composer(settings, library, secrets.token_bytes(32))
+        self._samples = list(sample_contexts(sample_size, seed=16, now=now))
+        self._deadline = time.monotonic() + TIME_BUDGET
+        self.customers_tried = 0
+        self.out_of_time = False
+
+    def run(self, workflow: Workflow) -> list[StepTrial]:
+        trials = [StepTrial(workflow, n, step) for n, step in enumerate(workflow.sends(), 1)]
+        recipients = self._recipients(workflow)
+        self.customers_tried = max(self.customers_tried, len(recipients))
+        for trial in trials:
+            present = guaranteed(workflow, trial.step)
+            for who, context in self._real_contexts(workflow, trial.step, recipients):
+                self._try(trial, who, context)
+            for number, sample in enumerate(self._samples, 1):
+                shaped = _sample_for(sample, trial.step, present, self.now)
+                if shaped is not None:
+                    self._try(trial, f"sample customer {number}", shaped)
+        return trials
+
+    def _try(self, trial: StepTrial, who: str, context: Mapping[str, Any]) -> None:
+        if trial.given_up:
+            return
+        if time.monotonic() > self._deadline:
+            self.out_of_time = True
+            return
+        step = trial.step
+        trial.tried += 1
+        try:
+            self.library.render(
+                step.template, context, subject=step.subject, preheader=step.preheader
+            )
+        except TemplateRenderError as exc:
+            trial.failures.append(Failure(who, exc.location, exc.message))
+        except (RenderError, SourceError) as exc:
+            trial.failures.append(Failure(who, exc.location, exc.message))
+
+    # --- real customers --------------------------------------------------------------------
+
+    def _recipients(self, workflow: Workflow) -> list[tuple[RecipientSnapshot, dict[str, Any]]]:
+        if self.database is None:
+            return []
+        trigger = workflow.trigger
+        context = AudienceContext(
+            now=self.now,
+            zone=self.settings.zone,
+            currency_exponent=decimals(self.settings.currency),
+        )
+        with self.database.session() as session:
+            ids = varied_sample(
+                session,
+                workflow,
+                context,
+                self.sample_size,
+                buyers_only="last_order" in guaranteed_by_trigger(workflow),
+                with_birthday=isinstance(trigger, YearlyTrigger) and trigger.on == "birthday",
+            )
+            snapshots = load_recipients(session, ids)
+            events: dict[int, dict[str, Any]] = {}
+            if isinstance(trigger, EventTrigger):
+                events = latest_event_data(session, ids, trigger.event)
+        found = []
+        for customer_id in ids:
+            recipient = snapshots.get(customer_id)
+            if recipient is not None:
+                found.append((recipient, _trigger_data(workflow, recipient, events)))
+        return found
+
+    def _real_contexts(
+        self,
+        workflow: Workflow,
+        step: SendStep,
+        recipients: list[tuple[RecipientSnapshot, dict[str, Any]]],
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        coupon = self._coupon(step)
+        for recipient, trigger in recipients:
+            payload: dict[str, Any] = {"tracking": workflow.tracking}
+            if trigger:
+                payload["trigger"] = trigger
+            yield recipient.email, self._composer.context(recipient, self.now, coupon, payload)
+
+    def _coupon(self, step: SendStep) -> IssuedCoupon | None:
+        offer = step.coupon
+        if offer is None:
+            return None
+        currency = self.settings.currency
+        return IssuedCoupon(
+            code=SAMPLE_CODE,
+            percent=offer.percent,
+            amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
+            currency=currency if offer.amount is not None else None,
+            expires_at=self.now + offer.valid_for,
+        )
+
+
+def guaranteed_by_trigger(workflow: Workflow) -> frozenset[str]:
+    """What every customer the trigger enrolls has, before any step (see `guarantees`)."""
+    steps = workflow.sends()
+    return guaranteed(workflow, steps[0]) - {"coupon"} if steps else frozenset()
+
+
+def _trigger_data(
+    workflow: Workflow, recipient: RecipientSnapshot, events: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """The trigger's data as the engine stores it: the customer's latest such event, or for
+    `order.placed` without one (orders imported from a file) their latest order."""
+    trigger = workflow.trigger
+    if not isinstance(trigger, EventTrigger):
+        return {}
+    data = events.get(recipient.id)
+    if data is None and trigger.event == "order.placed" and recipient.orders:
+        data = {"external_id": recipient.orders[0].external_id}
+    return {"event": trigger.event, **(data or {})}
+
+
+def _sample_for(
+    sample: Mapping[str, Any], step: SendStep, present: frozenset[str], now: datetime
+) -> Mapping[str, Any] | None:
+    """The sample context as this step's mail would have it, or None when the workflow never
+    meets such a customer (it guarantees something the sample lacks)."""
+    context = dict(sample)
+    context["ticket"] = None
+    context["coupon"] = None
+    if step.coupon is not None:
+        offer = step.coupon
+        context["coupon"] = sample.get("coupon") or coupon_context(
+            CouponData(
+                code=SAMPLE_CODE,
+                expires_at=now + offer.valid_for,
+                percent=offer.percent,
+                amount=offer.amount,
+            )
+        )
+    if "order" in context_schema().fields and context.get("order") is None and "order" in present:
+        context["order"] = context.get("last_order")
+    return context if all(_has(context, path) for path in present) else None
+
+
+def _has(context: Mapping[str, Any], path: str) -> bool:
+    value: Any = context
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or value.get(part) in (None, [], ""):
+            return False
+        value = value[part]
+    return True

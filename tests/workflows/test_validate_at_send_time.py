@@ -1,0 +1,155 @@
+"""`mailengine validate` finds what would fail when mail is sent, at its `file:line:col`.
+
+Checked against the render context's schema (names, fields, filters, tests, values some
+customers lack), MRML's components, and by rendering each send step for real customers of
+the database and the built-in sample customers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from mailengine.cli.workflow_commands import validate
+from mailengine.store.database import Database
+from mailengine.store.enrollments import enrollment_table
+from mailengine.store.outbox import outbox_table
+from tests.workflows.conftest import invoke, populate
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def with_database(project: Path) -> Database:
+    database = Database(f"sqlite:///{project / 'var' / 'test.db'}")
+    database.upgrade()
+    populate(database)
+    return database
+
+
+def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    workflows, templates = project / "workflows", project / "templates"
+    edit(workflows / "vip.yaml", "{{ customer.first_name | default('Hello') }}",
+         "{{ custmer.first_name | default('Hello') }}")  # fmt: skip
+    edit(workflows / "vip.yaml", "Early access", "{{ sender.name | nosuchfilter }}: early access")
+    guarded = "{% if customer.first_name %}{{ customer.first_name }}, we{% else %}We{% endif %}"
+    edit(workflows / "win-back.yaml", guarded, "{{ customer.first_name }}, we")
+    edit(templates / "win-back" / "we-miss-you.mjml", "It has been a while",
+         "It has been a while since order {{ lastorder.external_id }}")  # fmt: skip
+    edit(templates / "welcome" / "hello.mjml", "<mj-section", "<mj-sectoin")
+    edit(templates / "welcome" / "hello.mjml", "</mj-section>", "</mj-sectoin>")
+    code, output = invoke(project, validate, [])
+    assert code == 1
+    assert output.splitlines() == [
+        "workflows/vip.yaml:10:5: subject: unknown name 'custmer' (did you mean 'customer'?); "
+        "templates see: coupon, customer, last_order, links, orders, preheader, sender, "
+        "subject, support, ticket",
+        "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, attr, "
+        "batch, capitalize, center, count, d, date, datetime, default, dictsort, e, escape, "
+        "filesizeformat, first, float, ...",
+        "templates/welcome/hello.mjml:7:6: unknown MJML component <mj-sectoin> (did you mean "
+        "<mj-section>?): MRML copies it into the HTML as it is, and what is inside loses its "
+        "layout",
+        "templates/win-back/we-miss-you.mjml:11:46: unknown name 'lastorder' (did you mean "
+        "'last_order'?); templates see: coupon, customer, last_order, links, orders, "
+        "preheader, sender, subject, support, ticket",
+        "workflows/win-back.yaml:14:5: subject: customer.first_name is missing for customers "
+        "whose data has no first name: give a fallback such as "
+        "{{ customer.first_name | default('...') }} or test it first with "
+        "{% if customer.first_name %}",
+        "5 problem(s) in 4 file(s); 5 workflow(s) loaded",
+    ]
+
+
+def test_a_workflow_guarantees_what_its_audience_and_trigger_select(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """win-back's audience has orders, birthday's trigger a birthday; welcome has neither,
+    and a step without a coupon has no `coupon`."""
+    monkeypatch.chdir(project)
+    templates = project / "templates"
+    unguarded = "{{ last_order.placed_at | date }} {{ customer.birthday | date }}"
+    for name in ("win-back/coupon", "birthday/happy-birthday", "welcome/our-favourites"):
+        edit(templates / f"{name}.mjml", "</mj-text>", f" {unguarded}</mj-text>")
+    edit(templates / "welcome" / "hello.mjml", "</mj-text>", " {{ coupon.code }}</mj-text>")
+    code, output = invoke(project, validate, ["--no-render"])
+    assert code == 1
+    lines = output.splitlines()
+    assert lines[-1] == "5 problem(s) in 4 file(s); 5 workflow(s) loaded"
+    assert lines[:-1] == [
+        "templates/birthday/happy-birthday.mjml:10:125: last_order is None for customers "
+        "without orders: test it first with {% if last_order %}",
+        "templates/welcome/hello.mjml:9:118: coupon is None in a step that gives no coupon: "
+        "test it first with {% if coupon %}",
+        "templates/welcome/our-favourites.mjml:9:103: last_order is None for customers without "
+        "orders: test it first with {% if last_order %}",
+        "templates/welcome/our-favourites.mjml:9:146: customer.birthday is missing for "
+        "customers whose data has no birthday: give a fallback such as "
+        "{{ customer.birthday | default('...') }} or test it first with "
+        "{% if customer.birthday %}",
+        "templates/win-back/coupon.mjml:9:177: customer.birthday is missing for customers "
+        "whose data has no birthday: give a fallback such as "
+        "{{ customer.birthday | default('...') }} or test it first with "
+        "{% if customer.birthday %}",
+    ]
+
+
+def test_each_send_step_is_rendered_for_real_customers_and_the_sample_data(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes are text for some customers and numbers for others: only rendering finds that
+    `shoe_size + 1` fails, for whom, where. Nothing is written to the database."""
+    monkeypatch.chdir(project)
+    database = with_database(project)
+    edit(
+        project / "templates" / "vip" / "welcome-to-vip.mjml",
+        "adjusted for free",
+        "adjusted for free{% if customer.attributes.shoe_size %} (shoes in size "
+        "{{ customer.attributes.shoe_size + 1 }}){% endif %}",
+    )
+    started = time.process_time()
+    code, output = invoke(project, validate, [])
+    spent = time.process_time() - started
+    assert code == 1
+    lines = output.splitlines()
+    assert lines[0].startswith("workflows/vip.yaml:9:5: send 1 (vip/welcome-to-vip) fails for ")
+    real = [line for line in lines[1:-1] if "@example.org" in line]
+    assert real, output
+    customer = real[0].split(":", 1)[0].strip()
+    assert customer.startswith("person")
+    assert (
+        f"{customer}: templates/vip/welcome-to-vip.mjml:23:114: TypeError: can only concatenate "
+        f'str (not "int") to str in the html part of vip/welcome-to-vip for customer {customer}'
+    ) in real[0]
+    assert lines[-1] == "1 problem(s) in 1 file(s); 5 workflow(s) loaded"
+    assert spent < 8, f"validate took {spent:.1f} s of CPU"
+    with database.session() as session:
+        for table in (enrollment_table, outbox_table):
+            assert session.execute(select(func.count()).select_from(table)).scalar_one() == 0
+    database.dispose()
+
+
+def test_the_shipped_workflows_render_for_every_sampled_customer(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    with_database(project).dispose()
+    started = time.monotonic()
+    code, output = invoke(project, validate, [])
+    assert code == 0, output
+    first, rendered = output.splitlines()
+    assert first == "5 workflow(s) OK: birthday, thank-you, vip, welcome, win-back"
+    assert rendered.startswith("rendered 9 send step(s) ")
+    assert rendered.endswith(
+        "up to 20 customers of each audience in the database and 20 built-in sample customers"
+    )
+    assert time.monotonic() - started < 30  # a loaded 2-core machine; ~2 s of CPU alone
