@@ -23,6 +23,7 @@ from mailengine.yamlsource import YamlDocument, load_yaml_file
 
 ENV_PREFIX = "MAILENGINE_"
 CONFIG_PATH_VARIABLE = "MAILENGINE_CONFIG"
+TEST_PREFIX = "MAILENGINE_TEST_"  # the test suite's own variables (database, frozen instant)
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 
 # Keys whose values are secrets: they may only come from the environment.
@@ -276,6 +277,8 @@ def _apply_environment(
     applied: dict[tuple[str, ...], str] = {}
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name == CONFIG_PATH_VARIABLE:
+            continue
+        if name.startswith(TEST_PREFIX):
             continue
         key = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         if not all(key):

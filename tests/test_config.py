@@ -61,6 +61,7 @@ def test_environment_overrides_any_key(tmp_path: Path) -> None:
             "MAILENGINE_SMTP__PER_DOMAIN_RATE": '{"gmail.com": 20}',
             "MAILENGINE_INBOUND__SMTP__PORT": "2600",
             "MAILENGINE_TIMEZONE": "America/New_York",
+            "MAILENGINE_TEST_NOW": "2026-10-25T02:30:00+01:00",  # the test suite's, ignored
             "OTHER": "ignored",
         },
     )

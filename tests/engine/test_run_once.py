@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+
+import time_machine
 
 from mailengine.clock import FrozenClock
 from mailengine.config import Settings
@@ -12,6 +13,7 @@ from mailengine.engine.service import Engine
 from mailengine.store.database import Database
 from mailengine.transport.memory import MemoryTransport
 from tests.engine.harness import REPO, EngineHarness
+from tests.engine.running import eventually, serving
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
@@ -52,19 +54,9 @@ async def test_the_running_engine_reacts_within_ticks_and_stops_cleanly(
     shop.customer("bo@example.com", "Bo")
     transport = MemoryTransport()
     engine = Engine(_settings(tmp_path), database, clock=shop.clock, transport=transport)
-    stop = asyncio.Event()
-    running = asyncio.create_task(engine.run(stop))
-    for _ in range(200):  # start-up validates workflows and compiles templates first
-        if engine.scheduler_running or running.done():
-            break
-        await asyncio.sleep(0.05)
-    assert engine.scheduler_running
-    shop.event("bo@example.com", "customer.created")
-    for _ in range(100):
-        if transport.outbox:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(running, 10)
+    with time_machine.travel(NOON, tick=True):  # APScheduler's wall clock: no fire due now
+        async with serving(engine):
+            shop.event("bo@example.com", "customer.created")
+            await eventually(lambda: bool(transport.outbox), "the welcome mail")
     assert [e.rcpt_to for e in transport.outbox] == ["bo@example.com"]
     assert not engine.scheduler_running
