@@ -32,7 +32,7 @@ from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
-from mailengine.store.records import ClaimedSend
+from mailengine.store.records import ClaimedSend, order_about
 from mailengine.tokens import make_token
 from mailengine.transport.base import Envelope
 from mailengine.verp import encode_bounce_address
@@ -81,14 +81,17 @@ class Composer:
         payload: dict[str, Any] | None = None,
         links: LinksData | None = None,
     ) -> dict[str, Any]:
-        """The plain dict a template renders from, for this customer as they are `now`."""
+        """The plain dict a template renders from, for this customer as they are `now`;
+        `order` is the order the send is about (see `order_about`)."""
         payload = payload or {}
         ticket = payload.get("ticket")
         extra = {"support": payload["support"]} if "support" in payload else {}
+        about = recipient.order(order_about(payload))
         return extra | dict(
             build_context(
                 customer=self._customer(recipient),
                 orders=[self._order(order) for order in recipient.orders],
+                order=self._order(about) if about is not None else None,
                 links=links or self.links(recipient.email_hash, now),
                 sender=self._sender,
                 coupon=self._coupon(coupon) if coupon is not None else None,

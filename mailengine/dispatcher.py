@@ -32,7 +32,7 @@ from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.database import Database
 from mailengine.store.outbox import claim_due, record_outcomes, release_claims
 from mailengine.store.privacy import opted_out_topics
-from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
+from mailengine.store.recipients import RecipientSnapshot, load_recipients_of, suppressions_of
 from mailengine.store.records import ClaimedSend, SendOutcome
 from mailengine.store.suppressions import blocks, suppress
 from mailengine.transport.base import DeliveryResult, DeliveryStatus, Envelope, Transport
@@ -243,7 +243,7 @@ class Dispatcher:
         customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
         with self.database.transaction() as session:
             loaded = _Loaded(
-                recipients=load_recipients(session, customer_ids),
+                recipients=load_recipients_of(session, claimed),
                 coupons={},
                 strangers=suppressions_of(
                     session, (s.recipient for s in claimed if s.customer_id is None)
