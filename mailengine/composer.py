@@ -145,7 +145,10 @@ class Composer:
         sender = self.settings.sender
         automatic = send.kind == "autoreply"
         unsubscribe = None
-        if not automatic:
+        # Only marketing offers List-Unsubscribe (RFC 2369/8058): it stops marketing, so on an
+        # order confirmation, an acknowledgement or a team notification it would promise
+        # what it cannot do; Gmail's and Yahoo's bulk-sender rules exempt such mail.
+        if send.kind == "marketing":
             unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash, now)
         mailto = None
         if unsubscribe is not None:

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,13 +27,13 @@ from mailengine.secret import secret_key
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import get_customer
 from mailengine.store.events import record_event
-from mailengine.store.recipients import load_recipients
+from mailengine.store.recipients import RecipientSnapshot, load_recipients
 from mailengine.store.records import ClaimedSend
 from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.app import create_app, topics_from_workflows
 from mailengine.web.server import WebComponent
 from mailengine.workflows.loader import load_workflows
-from mailengine.workflows.model import SendStep, Workflow
+from mailengine.workflows.model import EventTrigger, SendStep, Workflow
 
 PID_FILE = "mailengine.pid"
 
@@ -249,7 +250,7 @@ def preview(
         template=step.template,
         subject=step.subject,
         preheader=step.preheader,
-        payload={},
+        payload=_preview_payload(workflow, recipient),
         message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
         attempts=0,
         created_at=now,
@@ -275,6 +276,14 @@ def preview(
     else:
         output_file.write_bytes(content)
         click.echo(f"wrote {output_file} ({len(content)} bytes): {composed.rendered.subject}")
+
+
+def _preview_payload(workflow: Workflow, recipient: RecipientSnapshot) -> dict[str, Any]:
+    """An order-triggered workflow's mail is about an order: the preview shows the latest."""
+    trigger = workflow.trigger
+    if isinstance(trigger, EventTrigger) and trigger.event == "order.placed" and recipient.orders:
+        return {"order": recipient.orders[0].external_id}
+    return {}
 
 
 def _send_step(workflow: Workflow, reference: str | None) -> SendStep:

@@ -178,7 +178,7 @@ async def test_unsubscribing_from_the_preferences_page(
     url = f"/preferences/{token('preferences', ADA)}"
     done = await client.post(url, data={"action": "unsubscribe"})
     assert done.status_code == 200
-    assert "gets no newsletters or offers" in done.text
+    assert "gets no newsletters, offers or other marketing email" in done.text
     with database.session() as session:
         assert consent_history(session, ids[ADA])[-1].source == "preferences-page"
         assert suppression_reason(session, ADA) == "unsubscribe"
