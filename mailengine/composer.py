@@ -32,7 +32,7 @@ from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
-from mailengine.store.records import ClaimedSend
+from mailengine.store.records import ClaimedSend, order_about
 from mailengine.tokens import make_token
 from mailengine.transport.base import Envelope
 from mailengine.verp import encode_bounce_address
@@ -81,14 +81,17 @@ class Composer:
         payload: dict[str, Any] | None = None,
         links: LinksData | None = None,
     ) -> dict[str, Any]:
-        """The plain dict a template renders from, for this customer as they are `now`."""
+        """The plain dict a template renders from, for this customer as they are `now`;
+        `order` is the order the send is about (see `order_about`)."""
         payload = payload or {}
         ticket = payload.get("ticket")
         extra = {"support": payload["support"]} if "support" in payload else {}
+        about = recipient.order(order_about(payload))
         return extra | dict(
             build_context(
                 customer=self._customer(recipient),
                 orders=[self._order(order) for order in recipient.orders],
+                order=self._order(about) if about is not None else None,
                 links=links or self.links(recipient.email_hash, now),
                 sender=self._sender,
                 coupon=self._coupon(coupon) if coupon is not None else None,
@@ -142,7 +145,10 @@ class Composer:
         sender = self.settings.sender
         automatic = send.kind == "autoreply"
         unsubscribe = None
-        if not automatic:
+        # Only marketing offers List-Unsubscribe (RFC 2369/8058): it stops marketing, so on an
+        # order confirmation, an acknowledgement or a team notification it would promise
+        # what it cannot do; Gmail's and Yahoo's bulk-sender rules exempt such mail.
+        if send.kind == "marketing":
             unsubscribe = unsubscribe_url or self._unsubscribe_url(recipient.email_hash, now)
         mailto = None
         if unsubscribe is not None:

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from mailengine.addresses import address_hash
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.privacy import opted_out_topics
-from mailengine.store.recipients import RecipientSnapshot, load_recipients, suppressions_of
+from mailengine.store.recipients import RecipientSnapshot, load_recipients_of, suppressions_of
 from mailengine.store.records import ClaimedSend
 from mailengine.store.suppressions import blocks
 
@@ -45,7 +45,7 @@ def check_at_send_time(
     the coupons of those that may go."""
     customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
     checked = Checked(
-        recipients=load_recipients(session, customer_ids),
+        recipients=load_recipients_of(session, claimed),
         coupons={},
         strangers=suppressions_of(session, (s.recipient for s in claimed if s.customer_id is None)),
         opted_out=opted_out_topics(session, customer_ids),

@@ -10,6 +10,7 @@ import secrets
 import signal
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,7 +41,7 @@ from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.app import create_app, topics_from_workflows
 from mailengine.web.server import WebComponent
 from mailengine.workflows.loader import load_workflows
-from mailengine.workflows.model import SendStep, Workflow
+from mailengine.workflows.model import EventTrigger, SendStep, Workflow
 
 PID_FILE = "mailengine.pid"
 
@@ -309,11 +310,19 @@ def _preview_send(
         template=step.template,
         subject=step.subject,
         preheader=step.preheader,
-        payload={},
+        payload=_preview_payload(workflow, recipient),
         message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
         attempts=0,
         created_at=now,
     )
+
+
+def _preview_payload(workflow: Workflow, recipient: RecipientSnapshot) -> dict[str, Any]:
+    """An order-triggered workflow's mail is about an order: the preview shows the latest."""
+    trigger = workflow.trigger
+    if isinstance(trigger, EventTrigger) and trigger.event == "order.placed" and recipient.orders:
+        return {"order": recipient.orders[0].external_id}
+    return {}
 
 
 def _preview_coupon(step: SendStep, settings: Settings, now: datetime) -> IssuedCoupon | None:

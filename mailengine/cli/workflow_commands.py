@@ -231,7 +231,11 @@ def audience_context(settings: Settings, now: datetime) -> AudienceContext:
 
 def _when(workflow: Workflow) -> str:
     trigger = workflow.trigger
-    kind = "transactional: not suppressed" if workflow.transactional else "consent, not suppressed"
+    kind = (
+        "transactional: unsubscribed too, not bounced, complained or forgotten"
+        if workflow.transactional
+        else "consent, not suppressed"
+    )
     if isinstance(trigger, ScheduleTrigger):
         return f"{kind}; selected at every '{trigger.cron}'"
     if isinstance(trigger, EventTrigger):

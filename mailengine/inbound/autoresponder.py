@@ -105,6 +105,13 @@ def answer_support_mail(
     reason = _why_not_acknowledge(session, settings, assignment, sender, may_answer, now)
     if reason is not None:
         return SupportOutcome(False, team_notified, reason)
+    payload: dict[str, Any] = {
+        "ticket": {"reference": ticket.reference, "subject": ticket.subject},
+        "headers": reply_headers(msg, settings.inbound.support_address),
+    }
+    latest = orders_of(session, customer.id, 1) if customer and customer.id is not None else []
+    if latest:
+        payload["order"] = latest[0].external_id  # the acknowledgement's `order`
     send = PlannedSend(
         idempotency_key=f"support:ack:{inbound_id}",
         workflow=WORKFLOW,
@@ -115,10 +122,7 @@ def answer_support_mail(
         subject=jinja_literal(reply_subject(ticket.reference, msg.subject)),
         message_id=make_message_id(settings.sender.domain),
         kind="autoreply",
-        payload={
-            "ticket": {"reference": ticket.reference, "subject": ticket.subject},
-            "headers": reply_headers(msg, settings.inbound.support_address),
-        },
+        payload=payload,
     )
     if plan_sends(session, [send], now) == 0:
         return SupportOutcome(False, team_notified, "acknowledged before")

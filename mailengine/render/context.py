@@ -4,7 +4,9 @@ Templates get nested plain dicts, lists, strings, numbers, Decimals, dates and a
 A field the data does not have is left out of its dict (not set to None): printing it fails for
 that one customer, naming the variable, unless the template gives a fallback
 (`{{ customer.first_name | default("there") }}`), while `{% if customer.city %}` is simply false.
-The sections that may be absent as a whole (`coupon`, `last_order`, `ticket`) are None.
+The sections that may be absent as a whole (`coupon`, `order`, `last_order`, `ticket`) are
+None. `order` is the order this mail is about (the one whose `order.placed` enrolled the
+customer); `last_order` is the customer's most recent order by date, whichever it is.
 """
 
 from __future__ import annotations
@@ -198,6 +200,7 @@ class TicketContext(TypedDict):
 class RenderContext(TypedDict):
     customer: CustomerContext
     orders: list[OrderContext]
+    order: OrderContext | None
     last_order: OrderContext | None
     coupon: CouponContext | None
     links: LinksContext
@@ -214,17 +217,20 @@ def build_context(
     links: LinksData,
     sender: SenderData,
     orders: Sequence[OrderData] = (),
+    order: OrderData | None = None,
     coupon: CouponData | None = None,
     ticket: TicketData | None = None,
 ) -> RenderContext:
-    """Turn plain values into the dict a template renders from (orders most recent first)."""
+    """Turn plain values into the dict a template renders from (orders most recent first);
+    `order` is the order the mail is about, if it is about one."""
     order_contexts = [
-        order_context(order)
-        for order in sorted(orders, key=lambda o: ensure_aware(o.placed_at), reverse=True)
+        order_context(each)
+        for each in sorted(orders, key=lambda o: ensure_aware(o.placed_at), reverse=True)
     ]
     return {
         "customer": customer_context(customer),
         "orders": order_contexts,
+        "order": order_context(order) if order is not None else None,
         "last_order": order_contexts[0] if order_contexts else None,
         "coupon": coupon_context(coupon) if coupon is not None else None,
         "links": links_context(links),

@@ -1,4 +1,4 @@
-"""Babel filters that format money, numbers and dates for the customer being rendered."""
+"""Filters that format money, numbers and dates (Babel) and order statuses for the customer."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context
 
 from mailengine.render.context import DEFAULT_LOCALE, DEFAULT_TIMEZONE, normalise_locale
+from mailengine.render.order_status import order_status
 
 Filter = Callable[..., str]
 
@@ -115,4 +116,5 @@ FILTERS: dict[str, Filter] = {
     "percent": percent,
     "date": format_date_filter,
     "datetime": format_datetime_filter,
+    "order_status": order_status,
 }

@@ -43,7 +43,8 @@ PRODUCTS = (
 )  # fmt: skip
 TICKET_SUBJECTS = ("Where is my order?", "Size exchange <urgent>", 'Frage zu "Rückgabe"',
                    "Hi\r\nthere")  # fmt: skip
-STATUSES = ("pending", "processing", "shipped", "delivered", "cancelled", "on-hold")
+# Every status an order can have, and one a shop system made up.
+STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "returned", "on_hold")
 
 SENDER = SenderData(
     name="Fjord & Field",
@@ -96,8 +97,16 @@ def sample_context(rng: random.Random, number: int, now: datetime) -> RenderCont
         ),
         confirm_url=f"https://fjord-field.example/confirm/{number}?t=a&b=c",
     )
+    # The order a mail is about: any of them, not only the newest (an order recorded late).
+    about = rng.choice(orders) if orders and rng.random() < 0.8 else None
     return build_context(
-        customer=customer, links=links, sender=SENDER, orders=orders, coupon=coupon, ticket=ticket
+        customer=customer,
+        links=links,
+        sender=SENDER,
+        orders=orders,
+        order=about,
+        coupon=coupon,
+        ticket=ticket,
     )
 
 
@@ -152,6 +161,6 @@ def _order(rng: random.Random, now: datetime, currency: str, index: int) -> Orde
         items=items,
         shipped_at=placed + timedelta(days=2) if status in ("shipped", "delivered") else None,
         expected_ship_date=(placed + timedelta(days=3)).date()
-        if status in ("pending", "processing") and rng.random() < 0.8
+        if status in ("placed", "paid") and rng.random() < 0.8
         else None,
     )

@@ -174,6 +174,19 @@ def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000)
         last_id = ids[-1]
 
 
+def order_placed_data(record: OrderUpsert) -> dict[str, Any]:
+    """The data of an order's `order.placed` event: `external_id` names the order, so mail
+    the event triggers is about this order (see `records.order_about`)."""
+    return {
+        "external_id": record.external_id,
+        "channel": record.channel,
+        "status": record.status,
+        "amount_minor": record.amount_minor,
+        "currency": record.currency,
+        "base_amount_minor": record.base_amount_minor,
+    }
+
+
 def orders_of(session: Session, customer_id: int, limit: int = 10) -> list[Order]:
     """A customer's most recent orders, newest first."""
     statement = (

@@ -30,7 +30,7 @@ from mailengine.store.events import event_table, record_event
 from mailengine.store.inbound_store import inbound_table, ticket_table
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import FINAL_STATES, outbox_table
-from mailengine.store.suppressions import suppress, suppression_table
+from mailengine.store.suppressions import suppress, suppress_hash, suppression_table
 from mailengine.store.web_models import MailPreference
 
 preference_table = MailPreference.__table__  # type: ignore[attr-defined]
@@ -64,7 +64,7 @@ def link_holder(session: Session, digest: str) -> LinkHolder:
 def unsubscribe(session: Session, digest: str, source: str, ip: str | None, now: datetime) -> bool:
     """Withdraw marketing consent for the address hash; False if it was withdrawn already."""
     holder = link_holder(session, digest)
-    newly_suppressed = _suppress_hash(session, digest, "unsubscribe", source, now)
+    newly_suppressed = suppress_hash(session, digest, "unsubscribe", now, source)
     if holder.customer_id is None:
         return newly_suppressed
     if holder.consent_status == "withdrawn" and not newly_suppressed:
@@ -122,16 +122,6 @@ def _change_consent(
         .where(customer_table.c.id == customer_id)
         .values(consent_status=status, consent_updated_at=now, updated_at=now)
     )
-
-
-def _suppress_hash(session: Session, digest: str, reason: str, detail: str, now: datetime) -> bool:
-    statement = (
-        upsert_insert(session)(suppression_table)
-        .values(address_hash=digest, reason=reason, detail=detail[:500], created_at=now)
-        .on_conflict_do_nothing(index_elements=["address_hash"])
-        .returning(suppression_table.c.id)
-    )
-    return session.execute(statement).first() is not None
 
 
 # --- preferences ----------------------------------------------------------------------------

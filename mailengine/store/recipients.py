@@ -1,8 +1,13 @@
-"""What the dispatcher needs at send time: each customer as they are now, and their orders."""
+"""What the dispatcher needs at send time: each customer as they are now, and their orders.
+
+Besides a customer's newest orders, a snapshot holds the orders their sends are about (the
+order whose `order.placed` enrolled them), however old: an order confirmation names its own
+order, not whichever order is newest by date.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +18,7 @@ from sqlmodel import Session
 from mailengine.addresses import address_hash
 from mailengine.store.customers import customer_table
 from mailengine.store.orders import order_table
+from mailengine.store.records import ClaimedSend
 from mailengine.store.suppressions import reasons_by_hash, suppression_table
 
 # What `RecipientSnapshot.profile` holds, in this order.
@@ -65,6 +71,17 @@ class RecipientSnapshot:
     forgotten: bool
     suppression: str | None  # the reason, when the address is suppressed
     orders: list[OrderSnapshot] = field(default_factory=list)
+    # Orders sends are about, by external id (they may be older than the newest few).
+    named_orders: dict[str, OrderSnapshot] = field(default_factory=dict)
+
+    def order(self, external_id: str | None) -> OrderSnapshot | None:
+        """The customer's order with this external id, if it was loaded."""
+        if external_id is None:
+            return None
+        found = self.named_orders.get(external_id)
+        if found is not None:
+            return found
+        return next((order for order in self.orders if order.external_id == external_id), None)
 
 
 def _customers_statement() -> Any:
@@ -96,17 +113,44 @@ def _orders_statement() -> Any:
     )
 
 
+def _named_orders_statement() -> Any:
+    """Orders by external id, each after its customer id (only those of these customers)."""
+    o = order_table.c
+    return select(o.customer_id, *(o[name] for name in _ORDER_COLUMNS)).where(
+        o.external_id.in_(bindparam("external_ids", expanding=True)),
+        o.customer_id.in_(bindparam("ids", expanding=True)),
+    )
+
+
 # Built once: they do not depend on the customers asked for (the id list expands at execution).
 _CUSTOMERS = _customers_statement()
 _ORDERS = _orders_statement()
+_NAMED_ORDERS = _named_orders_statement()
+
+
+def load_recipients_of(
+    session: Session, sends: Sequence[ClaimedSend]
+) -> dict[int, RecipientSnapshot]:
+    """Snapshots of the customers these sends go to, with the orders the sends are about."""
+    customer_ids = [send.customer_id for send in sends if send.customer_id is not None]
+    named = {
+        send.order_about
+        for send in sends
+        if send.customer_id is not None and send.order_about is not None
+    }
+    return load_recipients(session, customer_ids, named_orders=named)
 
 
 def load_recipients(
-    session: Session, customer_ids: Iterable[int], orders_each: int = 5
+    session: Session,
+    customer_ids: Iterable[int],
+    orders_each: int = 5,
+    named_orders: Iterable[str] = (),
 ) -> dict[int, RecipientSnapshot]:
     """Snapshots of these customers in two queries: their recent orders, then the customers
-    with the suppression of their address. Rows are read by position (the statements above
-    fix the order of their columns): this runs for every batch a dispatcher sends.
+    with the suppression of their address; a third reads the orders named by external id
+    (those of these customers only). Rows are read by position (the statements above fix
+    the order of their columns): this runs for every batch a dispatcher sends.
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -120,6 +164,13 @@ def load_recipients(
                 orders[row[0]] = [OrderSnapshot(*row[1:])]
             else:
                 mine.append(OrderSnapshot(*row[1:]))
+    named: dict[int, dict[str, OrderSnapshot]] = {}
+    external_ids = sorted(set(named_orders))
+    if external_ids:
+        parameters = {"ids": ids, "external_ids": external_ids}
+        for row in connection.execute(_NAMED_ORDERS, parameters).all():
+            order = OrderSnapshot(*row[1:])
+            named.setdefault(row[0], {})[order.external_id] = order
     snapshots: dict[int, RecipientSnapshot] = {}
     for row in connection.execute(_CUSTOMERS, {"ids": ids}).all():
         customer_id = row[0]
@@ -133,6 +184,7 @@ def load_recipients(
             forgotten=profile["forgotten_at"] is not None,
             suppression=row[2],
             orders=orders.get(customer_id, []),
+            named_orders=named.get(customer_id, {}),
         )
     return snapshots
 

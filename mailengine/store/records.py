@@ -101,6 +101,29 @@ class ClaimedSend:
     attempts: int
     created_at: datetime
 
+    @property
+    def order_about(self) -> str | None:
+        """The external id of the order this send is about (see `order_about`)."""
+        return order_about(self.payload)
+
+
+def order_about(payload: dict[str, Any]) -> str | None:
+    """The order a send is about, by external id: the payload's `order` when its planner
+    named one (a support acknowledgement names the customer's latest order), else the order
+    in its trigger's data, as the API's `order.placed` carries it (`external_id`, or `order`
+    in a hand-made event). Only the customer's own order of that id is ever looked up."""
+    named = payload.get("order")
+    if isinstance(named, str) and named:
+        return named
+    trigger = payload.get("trigger")
+    if not isinstance(trigger, dict):
+        return None
+    for key in ("external_id", "order"):
+        value = trigger.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
 
 @dataclass(frozen=True)
 class SendOutcome:

@@ -1,11 +1,19 @@
-"""The suppression list: addresses never to be mailed again, stored only as hashes."""
+"""The suppression list: addresses not to be mailed (again), stored only as hashes.
+
+Two kinds of entry. "No marketing" (an unsubscribe) stops marketing mail for good: it
+survives imports and `customer forget`, and only a confirmed double opt-in lifts it, while
+order mail and support replies still reach the customer. "Never mail" (a hard bounce, a
+complaint, `customer forget`, a manual entry) stops every message. A never-mail reason
+replaces a no-marketing one (an unsubscribed address that then bounces gets nothing more);
+nothing ever turns a never-mail entry back into a no-marketing one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
@@ -13,34 +21,48 @@ from mailengine.store.database import upsert_insert
 from mailengine.store.models import Suppression
 
 suppression_table = Suppression.__table__  # type: ignore[attr-defined]
-# An unsubscribe stops marketing mail for good (it survives imports and `forget`), while
-# order confirmations and support replies still reach the customer. Every other reason
-# (hard bounce, complaint, forgotten, manual) stops all mail.
+# "No marketing": every other reason (hard-bounce, complaint, forgotten, manual) is "never mail".
 MARKETING_ONLY_REASONS = frozenset({"unsubscribe"})
 
 
 def blocks(reason: str | None, kind: str) -> bool:
-    """Whether a suppression with `reason` stops a message of `kind` (marketing, ...)."""
+    """Whether a suppression with `reason` stops a message of `kind`: marketing mail is
+    stopped by every entry; transactional mail and support replies only by never-mail ones."""
     if reason is None:
         return False
     return kind == "marketing" or reason not in MARKETING_ONLY_REASONS
 
 
+def blocking_entry(hash_column: ColumnElement[str], *, marketing: bool) -> ColumnElement[bool]:
+    """SQL: a suppression entry for this address hash stops mail of this kind (see `blocks`)."""
+    s = suppression_table.c
+    rules = [s.address_hash == hash_column]
+    if not marketing:
+        rules.append(s.reason.not_in(sorted(MARKETING_ONLY_REASONS)))
+    return select(s.id).where(*rules).exists()
+
+
 def suppress(session: Session, address: str, reason: str, now: datetime, detail: str = "") -> bool:
-    """Add `address`; True if it was not suppressed before. The first reason is kept."""
-    insert = upsert_insert(session)
-    statement = (
-        insert(suppression_table)
-        .values(
-            address_hash=address_hash(address),
-            reason=reason,
-            detail=detail[:500] or None,
-            created_at=now,
+    """Add `address`; True if it was not suppressed before, or only from marketing and now
+    from all mail. Otherwise the first entry is kept as it is."""
+    return suppress_hash(session, address_hash(address), reason, now, detail)
+
+
+def suppress_hash(
+    session: Session, digest: str, reason: str, now: datetime, detail: str = ""
+) -> bool:
+    """`suppress` for an address known only by its hash (a signed link names the hash)."""
+    values = {"address_hash": digest, "reason": reason, "detail": detail[:500] or None}
+    insert = upsert_insert(session)(suppression_table).values(**values, created_at=now)
+    if reason in MARKETING_ONLY_REASONS:
+        statement = insert.on_conflict_do_nothing(index_elements=["address_hash"])
+    else:  # never mail: raise a no-marketing entry, keep an earlier never-mail one
+        statement = insert.on_conflict_do_update(
+            index_elements=["address_hash"],
+            set_={"reason": reason, "detail": values["detail"], "created_at": now},
+            where=suppression_table.c.reason.in_(sorted(MARKETING_ONLY_REASONS)),
         )
-        .on_conflict_do_nothing(index_elements=["address_hash"])
-        .returning(suppression_table.c.id)
-    )
-    return session.execute(statement).first() is not None
+    return session.execute(statement.returning(suppression_table.c.id)).first() is not None
 
 
 def is_suppressed(session: Session, address: str) -> bool:

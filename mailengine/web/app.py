@@ -41,7 +41,8 @@ def create_app(
 
     `api_key_hashes`: sha256 hex of the accepted API keys (see `api_keys.hash_api_key`); none
     means the /v1 API refuses every request. `scheduler_running` feeds /healthz,
-    `inbound_counts` /metrics. `topics` are the kinds of mail the preferences page offers.
+    `inbound_counts` /metrics. `topics` are the kinds of mail the preferences and unsubscribe
+    pages name (see `topics_from_workflows`).
     """
     context = WebContext(
         settings=settings,
@@ -102,13 +103,19 @@ async def _refused(request: Request, error: Exception) -> Response:
 
 
 def topics_from_workflows(workflows: Iterable[Workflow]) -> list[PreferenceTopic]:
-    """One preference topic per marketing workflow (its name and description), by name."""
+    """One topic per workflow, by name, as its `public:` block presents it to customers (by
+    its name without one; the `description` is for the team, never shown). Marketing
+    workflows are choices; transactional ones are service mail, sent whatever is chosen."""
     return [
         PreferenceTopic(
             name=workflow.name,
-            label=workflow.name.replace("-", " ").capitalize(),
-            description=workflow.description,
+            label=(
+                workflow.public.title
+                if workflow.public
+                else workflow.name.replace("-", " ").capitalize()
+            ),
+            description=workflow.public.blurb if workflow.public else "",
+            service=workflow.transactional,
         )
         for workflow in sorted(workflows, key=lambda item: item.name)
-        if not workflow.transactional
     ]

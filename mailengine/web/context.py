@@ -16,11 +16,13 @@ from mailengine.store.database import Database
 
 @dataclass(frozen=True)
 class PreferenceTopic:
-    """A kind of marketing mail a customer may keep or stop (e.g. one workflow)."""
+    """A kind of mail as customers see it (one workflow): marketing they may keep or stop, or
+    `service` mail (order confirmations) that reaches them whatever they choose."""
 
     name: str
     label: str
     description: str = ""
+    service: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,16 @@ class WebContext:
     @property
     def public_url(self) -> str:
         return self.settings.http.public_url.rstrip("/")
+
+    @property
+    def choices(self) -> tuple[PreferenceTopic, ...]:
+        """The kinds of marketing mail the preferences page offers to keep or stop."""
+        return tuple(topic for topic in self.topics if not topic.service)
+
+    @property
+    def service_mail(self) -> tuple[PreferenceTopic, ...]:
+        """The kinds of mail sent whatever the preferences (and an unsubscribe) say."""
+        return tuple(topic for topic in self.topics if topic.service)
 
 
 def web_context(request: Request) -> WebContext:

@@ -11,18 +11,20 @@ a message must not be able to say yes for the reader.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import HTMLResponse
 
 from mailengine.store.privacy import (
+    LinkHolder,
     confirm_consent,
     link_holder,
     preferences_of,
     save_preferences,
     unsubscribe,
 )
+from mailengine.store.suppressions import blocks
 from mailengine.tokens import make_token, read_token
 from mailengine.web.context import WebContext, client_ip, web_context
 from mailengine.web.pages import invalid_link, masked, message_page, page
@@ -34,6 +36,12 @@ router = APIRouter(
 )
 
 ONE_CLICK_VALUE = "One-Click"
+# Why an address gets no mail at all, as its owner reads it (suppression reason -> words).
+NEVER_MAIL_BECAUSE = {
+    "hard-bounce": "mail to it could not be delivered",
+    "complaint": "one of our emails to it was reported as spam",
+    "forgotten": "its data was erased on request",
+}
 
 
 def _holder_hash(context: WebContext, purpose: str, token: str) -> str | None:
@@ -54,10 +62,10 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     return page(
         context.settings,
         "unsubscribe.html",
+        **_what_holds(context, holder),
         done=done,
-        address=masked(holder.email),
         # relative: right behind any proxy prefix, and forms post back to their own URL
-        preferences_url=f"../preferences/{preferences}" if context.topics else "",
+        preferences_url=f"../preferences/{preferences}" if context.choices else "",
     )
 
 
@@ -79,8 +87,8 @@ def unsubscribe_now(
     return page(
         context.settings,
         "unsubscribe.html",
+        **_what_holds(context, holder),
         done=True,
-        address=masked(holder.email),
         preferences_url="",
     )
 
@@ -123,7 +131,7 @@ def save_preferences_page(
             holder = link_holder(session, digest)
             if holder.customer_id is not None:
                 kept = set(topic or ())
-                choices = {item.name: item.name in kept for item in context.topics}
+                choices = {item.name: item.name in kept for item in context.choices}
                 save_preferences(session, holder.customer_id, choices, now)
     return _preferences(context, digest, saved=True)
 
@@ -157,16 +165,34 @@ def _preferences(context: WebContext, digest: str, *, saved: bool) -> HTMLRespon
             "description": item.description,
             "wanted": chosen.get(item.name, True),
         }
-        for item in context.topics
+        for item in context.choices
     ]
     return page(
         context.settings,
         "preferences.html",
+        **_what_holds(context, holder),
         saved=saved,
-        unsubscribed=holder.suppression is not None or holder.consent_status == "withdrawn",
-        address=masked(holder.email),
         topics=topics if holder.customer_id is not None else [],
     )
+
+
+def _what_holds(context: WebContext, holder: LinkHolder) -> dict[str, Any]:
+    """What the address gets now, as the pages say it: no mail at all (and why), or no
+    marketing (unsubscribed, or never subscribed), and the service mail that still comes."""
+    reason = holder.suppression
+    never = reason is not None and blocks(reason, "transactional")
+    return {
+        "address": masked(holder.email),
+        "never_mail": NEVER_MAIL_BECAUSE.get(reason or "", "it was taken off our list")
+        if never
+        else "",
+        "unsubscribed": reason is not None or holder.consent_status == "withdrawn",
+        "subscribed": holder.consent_status == "granted" and reason is None,
+        "stopped": [topic.label for topic in context.choices],
+        "service": context.service_mail,
+        # Only a confirmed double opt-in lifts an unsubscribe: signing up again helps only then.
+        "resubscribe": context.confirmation is not None,
+    }
 
 
 @router.get("/confirm/{token}", summary="Double opt-in confirmation page")

@@ -12,9 +12,12 @@ from mailengine.config import Settings
 
 PAGES = Path(__file__).parent / "pages"
 # The token in the URL must not leak (Referer, caches, search engines); no script runs at all.
+# `same-origin`, not `no-referrer`: under no-referrer browsers send `Origin: null` with the
+# page's own form, which `sent_from_here` must then refuse; same-origin still sends the URL
+# to no other site, and our own forms carry their real Origin.
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

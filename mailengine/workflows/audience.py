@@ -3,8 +3,9 @@
 Nothing from YAML becomes SQL text: field names pick columns from the allow-list in
 `fields.py`, values are bound parameters. Every marketing audience also requires consent, a
 customer who was not forgotten and an address not on the suppression list; a transactional
-workflow drops only the consent test. Statements are built here and executed by
-`mailengine.store.audience_queries`.
+workflow drops the consent test and honours only never-mail entries of the list (a hard
+bounce, a complaint, forget), not an unsubscribe (see `store.suppressions`). Statements are
+built here and executed by `mailengine.store.audience_queries`.
 
 Null handling: `ne`, `not_in` and `not` include customers for whom the field is empty
 ("city is not Paris" includes customers whose city is unknown).
@@ -24,7 +25,6 @@ from sqlalchemy import (
     Select,
     and_,
     case,
-    exists,
     false,
     func,
     literal,
@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mailengine.clock import ensure_aware
 from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Customer, Order, Suppression
+from mailengine.store.suppressions import MARKETING_ONLY_REASONS, blocking_entry
 from mailengine.workflows import fields
 from mailengine.workflows.model import (
     AllOf,
@@ -109,12 +110,13 @@ class AudienceContext:
 
 
 def eligible(*, transactional: bool, check_suppression: bool = True) -> ColumnElement[bool]:
-    """Who may get mail at all: never forgotten or suppressed; consent unless transactional."""
+    """Who may get mail at all: never forgotten; consent unless transactional; not suppressed
+    (for transactional mail: not suppressed from all mail)."""
     rules: list[ColumnElement[bool]] = [Unindexed(c.forgotten_at).is_(None)]
     if not transactional:
         rules.insert(0, Unindexed(c.consent_status) == "granted")
     if check_suppression:
-        rules.append(not_(exists().where(suppression.c.address_hash == c.email_hash)))
+        rules.append(not_(blocking_entry(c.email_hash, marketing=not transactional)))
     return and_(*rules)
 
 
@@ -143,11 +145,10 @@ def audience_count(workflow: Workflow, context: AudienceContext) -> Select[Any]:
     """
     rules = audience_filter(workflow, context, check_suppression=False)
     everyone = select(func.count()).select_from(customer).where(rules)
-    suppressed = (
-        select(func.count())
-        .select_from(customer)
-        .where(rules, c.email_hash.in_(select(suppression.c.address_hash)))
-    )
+    entries = select(suppression.c.address_hash)
+    if workflow.transactional:
+        entries = entries.where(suppression.c.reason.not_in(sorted(MARKETING_ONLY_REASONS)))
+    suppressed = select(func.count()).select_from(customer).where(rules, c.email_hash.in_(entries))
     return select(everyone.scalar_subquery() - suppressed.scalar_subquery())
 
 

@@ -26,6 +26,7 @@ from mailengine.workflows.model import (
     YearlyTrigger,
 )
 from mailengine.workflows.problems import Problem, ProblemLog, WorkflowError, did_you_mean
+from mailengine.workflows.public import parse_public
 from mailengine.workflows.steps import parse_steps
 from mailengine.yamlsource import PathKey, YamlDocument, load_yaml_file
 
@@ -40,6 +41,7 @@ TOP_LEVEL_KEYS = (
     "holdout",
     "tracking",
     "steps",
+    "public",
 )
 TRIGGER_KINDS = ("event", "schedule", "yearly_on")
 YEARLY_DATES = ("birthday", "signup", "first_order")
@@ -143,6 +145,7 @@ def parse_workflow(document: YamlDocument) -> tuple[Workflow | None, list[Proble
     if holdout is not None and transactional is True:
         log.at(("holdout",), "a transactional workflow cannot hold customers out")
     steps = parse_steps(data["steps"], ("steps",), log) if "steps" in data else ()
+    public = parse_public(data["public"], log) if "public" in data else None
     if log.problems or name is None or trigger is None:
         return None, log.problems
     workflow = Workflow(
@@ -158,6 +161,7 @@ def parse_workflow(document: YamlDocument) -> tuple[Workflow | None, list[Proble
         steps=steps,
         holdout=holdout,
         tracking=bool(tracking),
+        public=public,
     )
     return workflow, []
 

@@ -251,6 +251,14 @@ Step = SendStep | WaitStep | BranchStep | ExitStep
 
 
 @dataclass(frozen=True, slots=True)
+class PublicText:
+    """How customers see a workflow's mail (preferences and unsubscribe pages)."""
+
+    title: str
+    blurb: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Workflow:
     name: str
     description: str
@@ -264,6 +272,7 @@ class Workflow:
     steps: tuple[Step, ...]
     holdout: Holdout | None = None
     tracking: bool = True  # open pixel and click redirects in this workflow's mail
+    public: PublicText | None = None  # what customers read about it; None: shown by name
     _index: dict[str, Step] = field(default_factory=dict, compare=False, repr=False)
     _next: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 

@@ -153,7 +153,7 @@ def test_css_inline_applies_inline_styles_without_moving_jinja(library: Template
     # `<mj-style inline="inline">` rules reached the elements ...
     assert re.search(r'<span class="price" style="[^"]*white-space: nowrap', compiled.html_source)
     # ... and the item loop is still between the table rows it repeats, not hoisted before it.
-    loop = compiled.html_source.index("{% for item in last_order.items %}")
+    loop = compiled.html_source.index("{% for item in order.items %}")
     assert compiled.html_source.index("{{ item.name }}") > loop
     assert compiled.html_source.index("{% endfor %}") > compiled.html_source.index(
         "{{ item.name }}"

@@ -9,6 +9,8 @@ import pytest
 
 from mailengine.render import CustomerData, LinksData, SenderData, TemplateLibrary, build_context
 from mailengine.render.environment import html_environment, text_environment
+from mailengine.render.order_status import LABELS, order_status
+from mailengine.store.models import ORDER_STATUSES
 
 
 def render(source: str, locale: str, *, currency: str = "EUR", timezone: str = "UTC") -> str:
@@ -88,7 +90,7 @@ def test_shipped_order_summary_shows_localised_money_and_dates(library: Template
         external_id="FF-9",
         channel="online",
         placed_at=datetime(2025, 3, 1, 10, tzinfo=UTC),
-        status="processing",
+        status="paid",
         amount=Decimal("1234.50"),
         currency="EUR",
         items=[OrderItemData("S", "Hemd", 1, Decimal("1234.50"), size="L")],
@@ -99,8 +101,48 @@ def test_shipped_order_summary_shows_localised_money_and_dates(library: Template
         links=LinksData("https://x.example/u", "https://x.example/p", "https://x.example"),
         sender=SenderData("Shop", "shop@x.example", "Street 1"),
         orders=[order],
+        order=order,
     )
     email = library.render("thank-you/order-confirmed", context, subject="Danke")
     assert "Size L · Quantity 1 · 1.234,50\xa0€" in email.text
     assert "Expected to ship on 3. März 2025." in email.text
-    assert "Status: Being prepared" in email.text
+    assert "Status: Paid" in email.text
+
+
+def test_every_order_status_has_a_label_in_each_language() -> None:
+    for language, labels in LABELS.items():
+        assert set(labels) == set(ORDER_STATUSES), language
+        for status in ORDER_STATUSES:
+            assert order_status(status, language) == labels[status] != status
+    assert order_status("shipped") == "On its way"
+    assert order_status("shipped", "de-DE") == "Unterwegs"
+    assert order_status("paid", "xx") == "Paid"  # a language without labels: English
+    assert order_status("on_hold") == "On hold"  # a shop system's own status: plain words
+
+
+@pytest.mark.parametrize("status", ORDER_STATUSES)
+def test_the_order_summary_shows_every_status_as_words_and_never_in_red(
+    library: TemplateLibrary, status: str
+) -> None:
+    from mailengine.render import OrderData, OrderItemData
+
+    order = OrderData(
+        external_id="FF-10",
+        channel="online",
+        placed_at=datetime(2025, 3, 1, 10, tzinfo=UTC),
+        status=status,
+        amount=Decimal("20"),
+        currency="EUR",
+        items=[OrderItemData("S", "Shirt", 1, Decimal("20"))],
+    )
+    context = build_context(
+        customer=CustomerData(email="d@example.com", locale="en_GB"),
+        links=LinksData("https://x.example/u", "https://x.example/p", "https://x.example"),
+        sender=SenderData("Shop", "shop@x.example", "Street 1"),
+        orders=[order],
+        order=order,
+    )
+    email = library.render("thank-you/order-confirmed", context, subject="Thanks")
+    assert f"Status: {LABELS['en'][status]}" in email.text
+    assert f"Status: {status}" not in email.text
+    assert "#c8553d" not in email.html.lower()

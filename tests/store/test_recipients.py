@@ -8,8 +8,19 @@ from mailengine.store.customers import get_customer, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.orders import upsert_orders
 from mailengine.store.privacy import forget_customer
-from mailengine.store.recipients import OrderSnapshot, load_recipients, suppressions_of
-from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
+from mailengine.store.recipients import (
+    OrderSnapshot,
+    load_recipients,
+    load_recipients_of,
+    suppressions_of,
+)
+from mailengine.store.records import (
+    ClaimedSend,
+    ConsentStatement,
+    CustomerUpsert,
+    OrderUpsert,
+    order_about,
+)
 from mailengine.store.suppressions import suppress
 from tests.conftest import NOW
 
@@ -160,3 +171,52 @@ def test_suppressed_and_forgotten_customers_say_so(database: Database) -> None:
     assert loaded[bob_id].profile["forgotten_at"] == NOW
     assert (loaded[cy_id].suppression, loaded[cy_id].forgotten) == (None, False)
     assert strangers == {"Bob@Example.com": "forgotten"}
+
+
+def _claimed(customer_id: int, payload: dict[str, object]) -> ClaimedSend:
+    return ClaimedSend(
+        id=1,
+        idempotency_key=f"k{customer_id}",
+        kind="transactional",
+        workflow="thank-you",
+        step="1",
+        customer_id=customer_id,
+        recipient="x@example.com",
+        template="thank-you/order-confirmed",
+        subject="s",
+        preheader=None,
+        payload=payload,
+        message_id="<m@x>",
+        attempts=0,
+        created_at=NOW,
+    )
+
+
+def test_a_snapshot_holds_the_order_a_send_is_about_however_old(database: Database) -> None:
+    with database.transaction() as session:
+        upsert_customers(
+            session,
+            [CustomerUpsert(email="ann@example.com"), CustomerUpsert("bob@example.com")],
+            NOW,
+        )
+        orders = [
+            _order(f"A{day}", "ann@example.com", NOW - timedelta(days=day)) for day in range(1, 9)
+        ]
+        upsert_orders(session, [*orders, _order("B1", "bob@example.com", NOW)], NOW)
+    ann_id, bob_id = _ids(database, "ann@example.com", "bob@example.com")
+    sends = [
+        _claimed(ann_id, {"trigger": {"event": "order.placed", "external_id": "A8"}}),
+        _claimed(ann_id, {"order": "A2"}),
+        _claimed(bob_id, {"trigger": {"event": "order.placed", "order": "A7"}}),  # not his
+    ]
+    with database.session() as session:
+        loaded = load_recipients_of(session, sends)
+    ann, bob = loaded[ann_id], loaded[bob_id]
+    assert [order.external_id for order in ann.orders] == ["A1", "A2", "A3", "A4", "A5"]
+    old = ann.order("A8")  # older than the five newest: loaded because a send is about it
+    assert old is not None and old.placed_at == NOW - timedelta(days=8)
+    assert ann.order("A2") == ann.orders[1]
+    assert ann.order(None) is None and ann.order("B1") is None
+    assert bob.order("A7") is None  # another customer's order is never shown
+    assert [order_about(send.payload) for send in sends] == ["A8", "A2", "A7"]
+    assert order_about({"trigger": {"event": "customer.created"}}) is None

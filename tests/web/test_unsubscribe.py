@@ -128,7 +128,7 @@ async def test_the_unsubscribe_page_asks_first_then_records_the_page_as_source(
     assert page.status_code == 200
     assert '<form method="post">' in page.text and "a•••@example.com" in page.text
     assert "../preferences/" in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"  # the token goes to no other site
     assert "script-src" not in page.headers["content-security-policy"]
     with database.session() as session:
         assert get_customer(session, ADA).consent_status == "granted"  # type: ignore[union-attr]
@@ -178,7 +178,7 @@ async def test_unsubscribing_from_the_preferences_page(
     url = f"/preferences/{token('preferences', ADA)}"
     done = await client.post(url, data={"action": "unsubscribe"})
     assert done.status_code == 200
-    assert "gets no newsletters or offers" in done.text
+    assert "gets no newsletters, offers or other marketing email" in done.text
     with database.session() as session:
         assert consent_history(session, ids[ADA])[-1].source == "preferences-page"
         assert suppression_reason(session, ADA) == "unsubscribe"

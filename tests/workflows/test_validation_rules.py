@@ -42,7 +42,7 @@ def test_unknown_top_level_key_suggests_the_right_one(
         == [
             "workflows/w.yaml:4:1: unknown key 'stpes' in a workflow (did you mean 'steps'?); "
             "allowed: name, description, transactional, trigger, audience, exit_when, reenter, "
-            "holdout, tracking, steps",
+            "holdout, tracking, steps, public",
             "workflows/w.yaml:1:1: missing 'steps': every workflow needs name, trigger and steps",
         ][::-1]
     )
@@ -278,3 +278,44 @@ def test_every_problem_of_a_file_is_reported(tmp_path: Path, write_workflow: Wri
         "minutes, hours, days or weeks (e.g. '3 days')",
         "workflows/w.yaml:10:5: this step comes after an exit and is never reached: remove it",
     ]
+
+
+def test_public_texts_are_checked_where_they_stand(
+    tmp_path: Path, write_workflow: WriteWorkflow
+) -> None:
+    steps = "steps:\n" + SEND
+    write_workflow("a.yaml", HEAD + "public:\n  titel: We miss you\n" + steps)
+    write_workflow("b.yaml", HEAD.replace("win-back", "b") + "public: We miss you\n" + steps)
+    long_title = "A title far too long for the preferences page of any shop at all, really"
+    write_workflow(
+        "c.yaml",
+        HEAD.replace("win-back", "c")
+        + f"public:\n  title: {long_title}\n  blurb: [not, text]\n"
+        + steps,
+    )
+    assert problems(tmp_path) == [
+        "workflows/a.yaml:4:1: missing 'title': the name customers see on the preferences page",
+        "workflows/a.yaml:5:3: unknown key 'titel' in public (did you mean 'title'?); "
+        "allowed: title, blurb",
+        "workflows/b.yaml:4:1: public is a mapping: title (required) and blurb, as customers "
+        "read them",
+        "workflows/c.yaml:5:3: title has 72 characters; at most 60 fit the page",
+        "workflows/c.yaml:6:3: expected text, got ['not', 'text']",
+    ]
+
+
+def test_public_texts_reach_the_workflow(tmp_path: Path, write_workflow: WriteWorkflow) -> None:
+    write_workflow(
+        "w.yaml",
+        HEAD
+        + "description: The top 20 % by spend\n"
+        + "public:\n  title: We miss you\n  blurb: >-\n    A note when we have not\n"
+        + "    seen you for a while.\nsteps:\n"
+        + SEND,
+    )
+    workflow = load_workflows([tmp_path / "workflows"], tmp_path).workflows["win-back"]
+    assert workflow.public is not None
+    assert (workflow.public.title, workflow.public.blurb) == (
+        "We miss you",
+        "A note when we have not seen you for a while.",
+    )
