@@ -30,6 +30,7 @@ from mailengine.transport.memory import MemoryTransport
 from mailengine.verp import decode_bounce_address
 from tests.conftest import NOW
 from tests.delivery.conftest import SECRET, add_customers, make_dispatcher, plan, states
+from tests.waiting import PATIENCE
 
 PEOPLE = [
     ("anna@example.com", "Anna", "granted"),
@@ -314,7 +315,7 @@ async def test_the_batch_taken_ahead_is_handed_back_unsent_on_stop(
     dispatcher = _WatchedDispatcher(database, MemoryTransport(), composer, clock, options=options)
     transport = _StopWhenTakenAhead(stop, dispatcher.second_batch_taken)
     dispatcher.transport = transport
-    await asyncio.wait_for(dispatcher.serve(stop), timeout=30)
+    await asyncio.wait_for(dispatcher.serve(stop), timeout=PATIENCE)
     assert len(transport.outbox) == 4  # the batch in hand was finished, nothing more
     with database.session() as session:
         rows = session.execute(

@@ -12,6 +12,7 @@ from mailengine.engine.service import Engine
 from mailengine.store.database import Database
 from mailengine.transport.memory import MemoryTransport
 from tests.engine.harness import REPO, EngineHarness
+from tests.waiting import PATIENCE, until
 
 NOON = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
@@ -54,17 +55,14 @@ async def test_the_running_engine_reacts_within_ticks_and_stops_cleanly(
     engine = Engine(_settings(tmp_path), database, clock=shop.clock, transport=transport)
     stop = asyncio.Event()
     running = asyncio.create_task(engine.run(stop))
-    for _ in range(200):  # start-up validates workflows and compiles templates first
-        if engine.scheduler_running or running.done():
-            break
-        await asyncio.sleep(0.05)
-    assert engine.scheduler_running
-    shop.event("bo@example.com", "customer.created")
-    for _ in range(100):
-        if transport.outbox:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.wait_for(running, 10)
+    try:
+        # start-up validates workflows and compiles templates first
+        await until(lambda: engine.scheduler_running or running.done(), "the engine starting")
+        assert engine.scheduler_running, running
+        shop.event("bo@example.com", "customer.created")
+        await until(lambda: bool(transport.outbox) or running.done(), "the welcome mail")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, PATIENCE)
     assert [e.rcpt_to for e in transport.outbox] == ["bo@example.com"]
     assert not engine.scheduler_running
