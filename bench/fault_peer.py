@@ -3,10 +3,11 @@
 It records what it accepts (recipient, Message-ID, when), as the crash-safety tests' recorder
 does, and plays one `Fault` towards the recipients of one domain (`AFFECTED_DOMAIN`, a tenth
 of them in the fault scenarios). A permanent fault (550, 552) answers every attempt for
-them; a temporary one (450, 451, a dropped connection, a stall) only first attempts made
-while the fault lasts, so that a retry after the fault has cleared gets through. 421 at the
-greeting cannot know the recipient: while the fault lasts every new connection is refused.
-What the server never answered with 250 (a drop, a stall) does not count as received.
+them; a temporary one (450, 451, a dropped connection) the first attempt for each, so that
+the retry gets through. A stall holds only first attempts made while the fault lasts (each
+costs a connection for a whole timeout), and 421 at the greeting cannot know the recipient:
+while the fault lasts every new connection is refused. What the server never answered with
+250 (a drop, a stall) does not count as received.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ FAULTS: dict[str, Fault] = {
 
 
 class FaultyPeer(MessageIdRecorder):
-    """The recording handler, with `fault` played for `fault_seconds` after the first
-    connection (a permanent fault for ever)."""
+    """The recording handler playing `fault`; stalls and refusals last `fault_seconds` from
+    the first connection."""
 
     def __init__(self, fault: Fault | None = None, fault_seconds: float = 20.0) -> None:
         super().__init__()
@@ -85,7 +86,10 @@ class FaultyPeer(MessageIdRecorder):
             return False
         if recipient.rpartition("@")[2].lower() != AFFECTED_DOMAIN:
             return False
-        return fault.permanent or (self.attempts[recipient] == 1 and self.fault_lasts())
+        if fault.permanent:
+            return True
+        first = self.attempts[recipient] == 1
+        return first and (fault.action != "stall" or self.fault_lasts())
 
     async def handle_RCPT(
         self,

@@ -112,16 +112,19 @@ async def arrivals_reach(peer: FaultyPeer, count: int, shop: Shop, quiet: float)
 
 
 async def settle(shop: Shop, peer: FaultyPeer, wait: float) -> dict[str, int]:
-    """Wait until every row is final, or nothing has arrived for `wait` seconds; returns the
-    outbox's states then."""
-    since = time.monotonic()
+    """Wait until every row is final, or for `wait` seconds in which nothing arrived and the
+    outbox did not change; returns the outbox's states then."""
+    quiet_since, arrived = time.monotonic(), len(peer.arrivals)
+    last: dict[str, int] | None = None
     while True:
         states = await asyncio.to_thread(_states_or_none, shop)
         if states is not None and not set(states) - set(FINAL_STATES):
             return states
-        quiet_since = max(since, peer.times[-1] if peer.times else since)
-        if time.monotonic() - quiet_since > wait:
-            return states or {}
+        if len(peer.arrivals) != arrived or (states is not None and states != last):
+            quiet_since, arrived = time.monotonic(), len(peer.arrivals)
+            last = states if states is not None else last
+        elif time.monotonic() - quiet_since > wait:
+            return states or last or {}
         await asyncio.sleep(1.0)
 
 
@@ -290,12 +293,13 @@ def _peer_notes(row: Row, peer: FaultyPeer, shop: Shop, affected: set[str], star
         arrived_at.setdefault(pair, moment)
     normal = [arrived_at.get(pair) for pair in shop.expected.items() if pair[0] not in affected]
     times = [moment for moment in normal if moment is not None]
-    done = f"{max(times) - started:.1f} s" if times and len(times) == len(normal) else "never"
+    done = f"after {max(times) - started:.1f} s" if times and len(times) == len(normal) else "no"
     first = first_arrival_after(peer, started)
     row.notes.append(
-        f"first message {first or 0:.1f} s after the engine's start; "
+        f"first message {'never' if first is None else f'{first:.1f} s'} after the engine's "
+        "start; "
         f"fault played {peer.faults_played}x; connections {peer.connections} "
-        f"(refused {peer.refused_connections}); unaffected mail all in after {done}; "
+        f"(refused {peer.refused_connections}); unaffected mail all in: {done}; "
         f"longest silence {longest_silence(peer):.1f} s"
     )
 

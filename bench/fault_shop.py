@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bench.fault_peer import AFFECTED_DOMAIN
 from mailengine.clock import SystemClock
-from mailengine.config import Settings, env_name
+from mailengine.config import ENV_PREFIX, Settings, env_name
 from mailengine.dispatcher import DispatchOptions
 from mailengine.engine.dispatching import dispatch_options
 from mailengine.store.database import Database
@@ -93,11 +93,11 @@ def _nested(dotted: str, value: object) -> dict[str, Any]:
 
 
 def engine_settings(variables: Mapping[str, str]) -> Settings:
-    """The settings an engine started with these variables reads (defaults otherwise)."""
+    """The settings an engine started with these MAILENGINE_* variables reads."""
     data: dict[str, Any] = {}
-    for dotted, value in TIME_SCALED.items():
-        if env_name(tuple(dotted.split("."))) in variables:
-            _merge(data, _nested(dotted, value))
+    for name, value in variables.items():
+        key = name.removeprefix(ENV_PREFIX).lower()
+        _merge(data, _nested(key.replace("__", "."), value))
     return Settings.model_validate(data)
 
 

@@ -8,7 +8,8 @@
   four       four engines on one PostgreSQL database share N mails
   peers      a peer on 127.0.0.1 misbehaving towards a tenth of N/10 recipients (their own
              domain): 421 at the greeting, 450, 451, 550, 552, a connection dropped after
-             DATA, a stall after DATA; temporary faults last 20 s, then clear
+             DATA, a stall after DATA; a temporary fault hits each one's first attempt
+             (stalls and greeting refusals only in the first 20 s)
   outage     PostgreSQL cuts the engine's connections and refuses new ones for 10 s mid-send
 
 Columns: expected = what should arrive (5xx answers are expected failures, not lost);
