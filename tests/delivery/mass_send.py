@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -212,12 +212,20 @@ class Workers:
         for worker in self.started:
             await worker.kill()
 
-    async def start(self, name: str, *options: str, wait_for_go: bool = True) -> WorkerProcess:
+    async def start(
+        self,
+        name: str,
+        *options: str,
+        wait_for_go: bool = True,
+        ahead: timedelta = timedelta(0),
+    ) -> WorkerProcess:
         """Start one dispatcher process; `options` as `dispatch_worker` takes them. With
-        `wait_for_go` it sets itself up and waits for `go()` before it claims anything."""
+        `wait_for_go` it sets itself up and waits for `go()` before it claims anything. Its
+        clock runs `ahead` of the others' (a process started after their leases ran out)."""
         output, errors = self.folder / f"{name}.out", self.folder / f"{name}.err"
         ready = self.folder / f"{name}.ready"
-        timing = ["--start-at", NOW.isoformat(), "--origin", repr(self.origin)]
+        start = (NOW + ahead).isoformat()
+        timing = ["--start-at", start, "--origin", repr(self.origin)]
         if wait_for_go:
             timing += ["--ready-file", str(ready), "--go-file", str(self.go_file)]
         with output.open("wb") as stdout, errors.open("wb") as stderr:
