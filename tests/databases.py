@@ -47,6 +47,16 @@ def scratch_postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def opened_database(url: str) -> Iterator[Database]:
+    """A Database for the block; its connections are closed however the block ends."""
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
 def empty_tables(database: Database) -> None:
     """Every table of ours, and APScheduler's stored jobs (a test's schedules must not run
     in the next test)."""

@@ -11,12 +11,17 @@ import pytest
 
 from mailengine import __version__, demo
 from mailengine.cli.main import main
+from mailengine.clock import Clock, FrozenClock
 from mailengine.store.database import Database
+from tests.conftest import NOW
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def run(
+    argv: list[str], capsys: pytest.CaptureFixture[str], clock: Clock | None = None
+) -> tuple[int, str, str]:
+    """`mailengine` with `argv`, its clock frozen at NOW unless another is given."""
     try:
-        main(argv)
+        main(argv, clock or FrozenClock(NOW))
         code = 0
     except SystemExit as done:
         code = int(done.code or 0)

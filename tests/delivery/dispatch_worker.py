@@ -4,6 +4,12 @@
 
 It sends over a pooled SMTP transport to 127.0.0.1:SMTP_PORT and, when it stops, prints one
 JSON line: what its dispatcher did and how many SMTP connections it opened.
+
+Its clock starts at a fixed instant (`--start-at`) and runs with the machine's monotonic clock
+from a shared origin (`--origin`, a `time.monotonic()` reading of the test): every worker of
+a test tells the same time, leases run out in real seconds, and no date is read. With
+`--ready-file` and `--go-file` it says when it is set up and waits for the word to begin, so
+that workers started one after another on a busy machine all take part.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from mailengine.clock import SystemClock
+from mailengine.clock import ensure_aware
 from mailengine.composer import Composer
 from mailengine.config import Settings
 from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
@@ -23,7 +29,22 @@ from mailengine.render.library import TemplateLibrary
 from mailengine.store.database import Database
 from mailengine.store.outbox import pending_count
 from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from tests.conftest import NOW
 from tests.delivery.conftest import SECRET
+
+GO_DEADLINE_SECONDS = 600.0
+"""A worker told to wait for the go file gives up after this long (its test has failed)."""
+
+
+class SteadyClock:
+    """`start` at monotonic time `origin`, moving on in step with the monotonic clock."""
+
+    def __init__(self, start: datetime, origin: float) -> None:
+        self.start = ensure_aware(start)
+        self.origin = origin
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.origin)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -42,9 +63,23 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "dispatcher holds in 'sending' (taken up at once if it died on this host, else when "
         "their lease runs out), until no row is pending",
     )
-    parser.add_argument("--deadline-seconds", type=float, default=120.0)
+    parser.add_argument("--deadline-seconds", type=float, default=600.0)
     parser.add_argument("--worker-id", default=None)
+    parser.add_argument("--start-at", type=datetime.fromisoformat, default=NOW)
+    parser.add_argument("--origin", type=float, default=None, help="default: when it starts")
+    parser.add_argument("--ready-file", type=Path, default=None)
+    parser.add_argument("--go-file", type=Path, default=None)
     return parser.parse_args(argv)
+
+
+async def _wait_for_the_word(ready: Path | None, go: Path | None) -> None:
+    if ready is not None:
+        await asyncio.to_thread(ready.touch)
+    deadline = time.monotonic() + GO_DEADLINE_SECONDS
+    while go is not None and not await asyncio.to_thread(go.exists):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{go} did not appear within {GO_DEADLINE_SECONDS:.0f} s")
+        await asyncio.sleep(0.01)
 
 
 async def run(args: argparse.Namespace) -> tuple[DispatchReport, int]:
@@ -64,14 +99,15 @@ async def run(args: argparse.Namespace) -> tuple[DispatchReport, int]:
         database,
         transport,
         Composer(Settings(), library, SECRET),
-        SystemClock(),
+        SteadyClock(args.start_at, time.monotonic() if args.origin is None else args.origin),
         options=DispatchOptions(
             batch_size=args.batch_size, lease=timedelta(seconds=args.lease_seconds)
         ),
         worker_id=args.worker_id,
     )
-    deadline = time.monotonic() + args.deadline_seconds
     try:
+        await _wait_for_the_word(args.ready_file, args.go_file)
+        deadline = time.monotonic() + args.deadline_seconds
         while True:
             await dispatcher.drain()
             if args.until == "idle" or await asyncio.to_thread(_pending, database) == 0:

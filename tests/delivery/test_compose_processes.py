@@ -46,9 +46,11 @@ from mailengine.transport.base import Transport
 from mailengine.transport.memory import MemoryTransport
 from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
+from tests.databases import opened_database
 from tests.delivery.conftest import REPO, SECRET, add_customers, plan, states
 from tests.engine.harness import EngineHarness
 from tests.transport.conftest import RecordingHandler, start_server
+from tests.waiting import PATIENCE, until, until_blocking
 
 PEOPLE = [
     ("anna@example.com", "Anna", "granted"),
@@ -60,6 +62,9 @@ STRICT = (
     "<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ customer.last_name }}"
     "</mj-text></mj-column></mj-section></mj-body></mjml>"
 )
+DRAIN_PATIENCE = 3 * PATIENCE
+"""A drain that starts worker processes again and again after deaths (each start takes
+seconds on a busy machine)."""
 PLAIN = (
     "<mjml><mj-body><mj-section><mj-column><mj-text>{text}"
     "</mj-text></mj-column></mj-section></mj-body></mjml>"
@@ -174,33 +179,34 @@ async def test_worker_processes_send_what_threads_send(
     reports: dict[str, DispatchReport] = {}
     outcomes: dict[str, dict[str, str]] = {}
     for how in ("threads", "processes"):
-        database = Database(f"sqlite:///{tmp_path / how}.db")
-        database.upgrade()
-        ids = add_customers(database, PEOPLE)
-        plan(database, ids)
-        plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
-        server = await start_server(RecordingHandler())
-        options = SmtpOptions(
-            port=server.port,
-            connections=2,
-            timeouts=SmtpTimeouts().capped(10),
-            local_hostname="compose.test",
-        )
-        try:
-            async with SmtpTransport(options) as transport:
-                if how == "threads":
-                    batches = DispatchOptions(batch_size=3)
-                    dispatcher = Dispatcher(
-                        database, transport, signing_composer, FrozenClock(NOW), options=batches
-                    )
-                else:
-                    dispatcher = pooled(pool, database, transport, signing_composer)
-                reports[how] = await dispatcher.drain()
-                dispatcher.close()
-        finally:
-            await server.close()
-        outcomes[how] = states(database)
-        database.dispose()
+        with opened_database(f"sqlite:///{tmp_path / how}.db") as database:
+            database.upgrade()
+            ids = add_customers(database, PEOPLE)
+            plan(database, ids)
+            plan(database, ids, template="thank-you/order-confirmed", kind="transactional")
+            server = await start_server(RecordingHandler())
+            options = SmtpOptions(
+                port=server.port,
+                connections=2,
+                timeouts=SmtpTimeouts().capped(PATIENCE),
+                local_hostname="compose.test",
+            )
+            try:
+                async with SmtpTransport(options) as transport:
+                    if how == "threads":
+                        batches = DispatchOptions(batch_size=3)
+                        dispatcher = Dispatcher(
+                            database, transport, signing_composer, FrozenClock(NOW), options=batches
+                        )
+                    else:
+                        dispatcher = pooled(pool, database, transport, signing_composer)
+                    try:
+                        reports[how] = await dispatcher.drain()
+                    finally:
+                        dispatcher.close()
+            finally:
+                await server.close()
+            outcomes[how] = states(database)
         received[how] = {}
         for message in server.handler.messages:
             found = re.search(rb"^Message-ID: (\S+)", message.data, re.MULTILINE)
@@ -278,7 +284,9 @@ def _bytes(result: ReadyToSend | object) -> bytes:
 
 class _MisbehavingComposer(Composer):
     """On a message to one of `victims`, in a worker process: with a `marker`, stops once
-    (writes its process id there and waits to be killed); without, kills its process."""
+    (writes its process id there and waits to be killed, or for a file named like the marker
+    with `.release` appended: a failed test must not wait for it); without, kills its
+    process."""
 
     def __init__(
         self,
@@ -317,19 +325,20 @@ class _MisbehavingComposer(Composer):
             return  # killed once already: compose it now
         os.write(written, str(os.getpid()).encode("ascii"))
         os.close(written)
-        time.sleep(60)
+        until_blocking(_release_of(marker).exists, "the stalled worker's release", every=0.01)
+
+
+def _release_of(marker: Path) -> Path:
+    return marker.with_name(marker.name + ".release")
 
 
 async def _kill_when_stalled(marker: Path) -> int:
     """SIGKILL the worker process that wrote its id to `marker`; returns that id."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        stalled = _written_pid(marker)
-        if stalled is not None:
-            os.kill(stalled, signal.SIGKILL)
-            return stalled
-        await asyncio.sleep(0.01)
-    raise AssertionError("no compose worker stalled on the victim's message")
+    await until(lambda: _written_pid(marker) is not None, "a compose worker stalling")
+    stalled = _written_pid(marker)
+    assert stalled is not None
+    os.kill(stalled, signal.SIGKILL)
+    return stalled
 
 
 def _written_pid(marker: Path) -> int | None:
@@ -351,12 +360,14 @@ async def test_a_killed_worker_loses_no_mail_and_sends_none_twice(
     options = DispatchOptions(batch_size=3, compose_processes=2)
     transport = MemoryTransport()
     dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
+    killing = asyncio.create_task(_kill_when_stalled(marker))
     try:
-        killing = asyncio.create_task(_kill_when_stalled(marker))
-        report = await asyncio.wait_for(dispatcher.drain(), timeout=60)
+        report = await asyncio.wait_for(dispatcher.drain(), timeout=DRAIN_PATIENCE)
         killed = await killing
     finally:
-        dispatcher.close()
+        killing.cancel()
+        _release_of(marker).touch()  # a worker still stalled (the test failed) goes on
+        await asyncio.to_thread(dispatcher.close)
     assert report.sent == 9
     recipients = [envelope.rcpt_to for envelope in transport.outbox]
     assert sorted(recipients) == sorted(email for email, _, _ in people)  # each exactly once
@@ -380,9 +391,9 @@ async def test_a_message_that_kills_its_worker_every_time_fails_alone(
     transport = MemoryTransport()
     dispatcher = Dispatcher(sqlite_database, transport, composer, FrozenClock(NOW), options=options)
     try:
-        report = await asyncio.wait_for(dispatcher.drain(), timeout=90)
+        report = await asyncio.wait_for(dispatcher.drain(), timeout=DRAIN_PATIENCE)
     finally:
-        dispatcher.close()
+        await asyncio.to_thread(dispatcher.close)
     assert (report.sent, report.failed) == (4, 2)
     assert sorted(e.rcpt_to for e in transport.outbox) == [
         f"k{n}@example.com" for n in (0, 1, 2, 5)

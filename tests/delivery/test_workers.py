@@ -7,21 +7,21 @@ database's write lock as it begins, so claims wait for one another instead of co
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from mailengine.store.database import Database
 from mailengine.store.outbox import count_by_state
-from tests.databases import empty_tables
+from tests.conftest import NOW
 from tests.delivery.mass_send import (
     MessageIdRecorder,
+    Workers,
     plan_for_consenting_customers,
-    start_worker,
     write_note_template,
 )
 from tests.transport.conftest import start_server
+from tests.waiting import until_done
 
 MESSAGES = 10_000
 WORKERS = 4
@@ -31,24 +31,21 @@ WORKERS = 4
 async def test_four_dispatcher_processes_deliver_every_message_exactly_once(
     database: Database, tmp_path: Path
 ) -> None:
-    expected = plan_for_consenting_customers(database, MESSAGES, datetime.now(UTC))
+    expected = plan_for_consenting_customers(database, MESSAGES, NOW)
     templates = write_note_template(tmp_path / "templates")
     recorder = MessageIdRecorder()
     server = await start_server(recorder)
     try:
-        workers = [
-            await start_worker(
-                tmp_path,
-                f"worker-{n}",
-                database.url,
-                server.port,
-                templates,
-                "--connections=2",
-                "--batch-size=50",
+        async with Workers(tmp_path, database.url, server.port, templates) as workers:
+            started = [
+                await workers.start(f"worker-{n}", "--connections=2", "--batch-size=50")
+                for n in range(WORKERS)
+            ]
+            await workers.go()  # all four set up: none can take the whole outbox alone
+            await until_done(
+                lambda: len(recorder.arrivals), MESSAGES, "arrivals", failed=workers.trouble
             )
-            for n in range(WORKERS)
-        ]
-        reports = [await worker.finish(within=55) for worker in workers]
+            reports = [await worker.finish() for worker in started]
     finally:
         await server.close()
 
@@ -60,5 +57,3 @@ async def test_four_dispatcher_processes_deliver_every_message_exactly_once(
     assert all(report["sent"] > 0 for report in reports)  # the work was really shared
     with database.session() as session:
         assert count_by_state(session) == {"sent": MESSAGES}
-    if database.is_postgresql:
-        empty_tables(database)

@@ -20,6 +20,7 @@ from mailengine.engine.service import Engine
 from mailengine.errors import ConfigError
 from mailengine.store.database import Database
 from mailengine.transport.memory import MemoryTransport
+from tests.databases import opened_database
 
 
 def _settings(tmp_path: Path, **engine: float) -> Settings:
@@ -89,10 +90,11 @@ def test_dispatch_and_compose_processes_together_are_refused(tmp_path: Path) -> 
 def test_an_engine_with_a_transport_of_its_own_cannot_have_dispatch_processes(
     tmp_path: Path,
 ) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'shop.db'}")
-    with pytest.raises(ConfigError, match="cannot be shared with dispatcher processes"):
+    with (
+        opened_database(f"sqlite:///{tmp_path / 'shop.db'}") as database,
+        pytest.raises(ConfigError, match="cannot be shared with dispatcher processes"),
+    ):
         Engine(_settings(tmp_path, dispatch_processes=2), database, transport=MemoryTransport())
-    database.dispose()
 
 
 def test_a_dispatcher_process_composes_on_one_thread_the_engine_as_configured(
@@ -113,8 +115,11 @@ def test_a_process_that_does_not_stop_in_time_is_killed(
     )
     processes = DispatchProcesses(settings)
     processes.start()  # still importing when told to stop with no grace at all
-    assert processes.running() == 1
-    with caplog.at_level(logging.WARNING):
-        processes.stop(grace=0)
+    try:
+        assert processes.running() == 1
+        with caplog.at_level(logging.WARNING):
+            processes.stop(grace=0)
+    finally:
+        processes.stop(grace=0)  # none outlives the test, whatever failed
     assert "did not stop in time; killing it" in caplog.text
     assert processes.running() == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from mailengine.store.coupons import CouponOffer, coupon_table, issue_for_send
-from mailengine.store.database import Database
 from mailengine.store.events import event_table
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import PlannedSend
+from tests.conftest import NOW
+from tests.databases import opened_database
 from tests.engine.harness import REPO
 from tests.test_cli import run
 
@@ -51,10 +52,9 @@ def test_event_records_once_per_key(config: Path, capsys: pytest.CaptureFixture[
     assert "no customer has the address nobody@example.com" in err
     code, _, err = run([*args, "--data", "[1]"], capsys)
     assert code == 2
-    database = Database(f"sqlite:///{config.parent / 'shop.db'}")
-    with database.session() as session:
+    shop = f"sqlite:///{config.parent / 'shop.db'}"
+    with opened_database(shop) as database, database.session() as session:
         assert session.execute(select(func.count()).select_from(event_table)).scalar_one() == 1
-    database.dispose()
 
 
 def test_simulate_shows_the_mails_and_branch_decisions(
@@ -70,10 +70,10 @@ def test_simulate_shows_the_mails_and_branch_decisions(
     assert "10 % off your first order" in out
     assert "condition true" in out
     assert "after 30 days: completed" in out
-    database = Database(f"sqlite:///{config.parent / 'shop.db'}")
-    with database.session() as session:  # nothing was planned or sent
+    shop = f"sqlite:///{config.parent / 'shop.db'}"
+    # nothing was planned or sent
+    with opened_database(shop) as database, database.session() as session:
         assert session.execute(select(func.count()).select_from(outbox_table)).scalar_one() == 0
-    database.dispose()
 
 
 def test_preview_renders_exactly_what_would_be_sent_without_a_real_coupon(
@@ -100,38 +100,36 @@ def test_preview_renders_exactly_what_would_be_sent_without_a_real_coupon(
         capsys,
     )  # fmt: skip
     assert code == 1
-    database = Database(f"sqlite:///{config.parent / 'shop.db'}")
-    with database.session() as session:
+    shop = f"sqlite:///{config.parent / 'shop.db'}"
+    with opened_database(shop) as database, database.session() as session:
         assert session.execute(select(func.count()).select_from(coupon_table)).scalar_one() == 0
-    database.dispose()
 
 
 def test_a_coupon_is_looked_up_and_redeemed_once(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = Database(f"sqlite:///{config.parent / 'shop.db'}")
-    now = datetime.now(UTC)
-    with database.transaction() as session:
-        plan_sends(
-            session,
-            [
-                PlannedSend(
-                    "k",
-                    "win-back",
-                    "3",
-                    None,
-                    "ann@example.com",
-                    "win-back/coupon",
-                    "s",
-                    "<k@shop.example>",
-                )
-            ],
-            now,
-        )
-        outbox_id = session.execute(select(outbox_table.c.id)).scalar_one()
-        offer = CouponOffer(50, None, None, now + timedelta(days=14))
-        code = issue_for_send(session, outbox_id, None, offer, now).code
-    database.dispose()
+    with opened_database(f"sqlite:///{config.parent / 'shop.db'}") as database:
+        now = NOW  # the command line's clock too (tests.test_cli.run)
+        with database.transaction() as session:
+            plan_sends(
+                session,
+                [
+                    PlannedSend(
+                        "k",
+                        "win-back",
+                        "3",
+                        None,
+                        "ann@example.com",
+                        "win-back/coupon",
+                        "s",
+                        "<k@shop.example>",
+                    )
+                ],
+                now,
+            )
+            outbox_id = session.execute(select(outbox_table.c.id)).scalar_one()
+            offer = CouponOffer(50, None, None, now + timedelta(days=14))
+            code = issue_for_send(session, outbox_id, None, offer, now).code
     code_shown, out, _ = run(["--config", str(config), "coupon", "show", code.lower()], capsys)
     assert code_shown == 0
     assert f"{code}: 50 % off" in out

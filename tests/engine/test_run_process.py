@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.engine.harness import REPO
+from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,18 @@ paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", v
     )
 
 
+def _stop(engine: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a user stops it; its output. Killed if it does not stop (the test fails)."""
+    engine.send_signal(signal.SIGTERM)
+    try:
+        output, _ = engine.communicate(timeout=PATIENCE)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+        output, _ = engine.communicate()
+        raise AssertionError(f"the engine did not stop on SIGTERM:\n{output}") from None
+    return output
+
+
 def _subjects(folder: Path) -> list[str]:
     subjects = []
     for path in folder.glob("*"):
@@ -96,7 +109,7 @@ engine: {{tick_seconds: 0.5}}
     )
     inbox = tmp_path / "mail" / "new"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE
         subjects: list[str] = []
         while time.monotonic() < deadline:
             subjects = _subjects(inbox) if inbox.exists() else []
@@ -130,7 +143,7 @@ engine: {{tick_seconds: 0.5}}
                     "\r\nHello, when does my order ship?\r\n"
                 ).encode(),
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE
         while time.monotonic() < deadline:
             if any("Where is my parcel" in s and "[T-" in s for s in _subjects(inbox)):
                 break
@@ -142,8 +155,7 @@ engine: {{tick_seconds: 0.5}}
         time.sleep(1)
         assert engine.poll() is None  # SIGHUP reloads; it does not stop the engine
     finally:
-        engine.send_signal(signal.SIGTERM)
-        output, _ = engine.communicate(timeout=60)
+        output = _stop(engine)
     assert engine.returncode == 0, output
     assert "stopping" in output
     assert not (tmp_path / "mailengine.pid").exists()
@@ -194,7 +206,7 @@ engine: {{tick_seconds: 0.5, dispatch_processes: 2}}
 
 
 def _wait_for_two_dispatchers(engine: int) -> set[int]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     dispatchers: set[int] = set()
     while time.monotonic() < deadline and len(dispatchers) < 2:
         dispatchers = {p for p in _children(engine) if _alive(p)}
@@ -210,7 +222,7 @@ def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_
     inbox = tmp_path / "mail" / "new"
     try:
         _wait_for_two_dispatchers(engine.pid)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE
         settled_since = time.monotonic()
         states: dict[str, int] = {}
         last: dict[str, int] = {}
@@ -228,7 +240,7 @@ def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_
         before = {p for p in _children(engine.pid) if _alive(p)}
         victim = min(before)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE
         replaced: set[int] = set()
         while time.monotonic() < deadline and not replaced:
             replaced = {p for p in _children(engine.pid) if _alive(p)} - before
@@ -236,8 +248,7 @@ def test_dispatch_processes_send_every_mail_once_come_back_when_killed_and_stop_
         assert replaced, "no dispatcher process was started in place of the killed one"
         running = {p for p in _children(engine.pid) if _alive(p)}
     finally:
-        engine.send_signal(signal.SIGTERM)
-        output, _ = engine.communicate(timeout=60)
+        output = _stop(engine)
     assert engine.returncode == 0, output
     assert "sending from 2 dispatcher processes" in output
     assert "ended (exit code -9)" in output
@@ -259,8 +270,8 @@ def test_dispatch_processes_stop_by_themselves_when_the_engine_is_killed(tmp_pat
         dispatchers = _wait_for_two_dispatchers(engine.pid)
     finally:
         engine.kill()  # kill -9: the engine cannot tell them to stop
-        engine.communicate(timeout=30)
-    deadline = time.monotonic() + 15
+        engine.communicate(timeout=PATIENCE)
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline and any(_alive(p) for p in dispatchers):
         time.sleep(0.2)
     assert not [p for p in dispatchers if _alive(p)], "dispatcher processes outlived the engine"

@@ -14,7 +14,7 @@ from mailengine.workflows.audience import AudienceContext, audience_select
 from mailengine.workflows.loader import parse_workflow
 from mailengine.workflows.model import Workflow
 from mailengine.yamlsource import load_yaml_text
-from tests.workflows.conftest import Populated
+from tests.workflows.conftest import NOW, Populated
 
 # Eligibility written independently of the compiler (NOT IN rather than NOT EXISTS).
 NOT_SUPPRESSED = "c.email_hash NOT IN (SELECT address_hash FROM suppression)"
@@ -324,5 +324,5 @@ def test_stream_yields_plain_tuples_in_batches(populated: Populated) -> None:
 
 def test_statement_binds_values_and_never_inlines_them() -> None:
     workflow = workflow_with('city: "x\'; DROP TABLE customer; --"')
-    statement = audience_select(workflow, AudienceContext(datetime.now().astimezone()))
+    statement = audience_select(workflow, AudienceContext(NOW))
     assert "DROP TABLE" not in str(statement)
