@@ -16,7 +16,7 @@ import click
 
 from mailengine.capture import CaptureServer
 from mailengine.cli.context import CliContext, pass_context
-from mailengine.cli.simulation_output import print_simulation, trigger_line
+from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
 from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
 from mailengine.composer import Composer
 from mailengine.config import Settings
@@ -210,6 +210,9 @@ def simulate_command(state: CliContext, workflow_name: str, email: str, days: in
         f"{start.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone.key}):"
     )
     click.echo(trigger_line(workflow, result, runner.zone, zone))
+    leaving = exit_line(workflow)
+    if leaving:
+        click.echo(leaving)
     print_simulation(click.echo, workflow, result, _composer(settings), recipient, zone, days)
 
 

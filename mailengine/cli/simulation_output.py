@@ -42,6 +42,14 @@ def trigger_line(workflow: Workflow, result: Simulation, shop: ZoneInfo, zone: Z
     )
 
 
+def exit_line(workflow: Workflow) -> str | None:
+    """The exit goals that wait for an event: no event arrives in a simulation."""
+    events = sorted({goal.event for goal in workflow.exit_when if goal.event})
+    if not events:
+        return None
+    return f"leaves when {' or '.join(events)} arrives (no such event is simulated)"
+
+
 def print_simulation(
     echo: Echo,
     workflow: Workflow,
