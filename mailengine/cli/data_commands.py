@@ -1,4 +1,4 @@
-"""Commands for the customer data: schema upgrades, imports, demo data and a status summary."""
+"""Commands for the customer data: schema upgrades, imports and demo data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
@@ -22,7 +21,6 @@ from mailengine.importing.importer import (
     import_file,
 )
 from mailengine.store.customers import count_customers
-from mailengine.store.summary import summarize
 
 SHOWN_REJECTIONS = 200
 
@@ -182,29 +180,3 @@ def _parse_now(text: str) -> datetime:
         return ensure_aware(datetime.fromisoformat(text))
     except ValueError as error:
         raise click.BadParameter(f"{text}: {error}", param_hint="--now") from None
-
-
-@click.command()
-@pass_context
-def status(state: CliContext) -> None:
-    """A summary of the customer view: customers, consent, orders, revenue, lapsed buyers."""
-    settings = state.settings
-    database = state.ready_database()
-    with database.session() as session:
-        summary = summarize(session, state.clock.now())
-    table = Table(title=f"mailengine — {database.safe_url}", show_header=False)
-    table.add_column("what")
-    table.add_column("figure", justify="right")
-    table.add_row("customers", f"{summary.customers:,}")
-    for consent, count in sorted(summary.consent.items()):
-        table.add_row(f"  consent {consent}", f"{count:,}")
-    table.add_row("orders", f"{summary.orders:,}")
-    for channel, count in sorted(summary.orders_by_channel.items()):
-        table.add_row(f"  {channel}", f"{count:,}")
-    table.add_row("revenue", f"{summary.revenue_minor / 100:,.2f} {settings.currency}")
-    table.add_row("buyers", f"{summary.buyers:,}")
-    table.add_row("  lapsed (no order in 90 days)", f"{summary.lapsed_buyers:,}")
-    table.add_row("  revenue from the top 20 %", f"{summary.top_fifth_revenue_share:.0%}")
-    last = summary.last_order_at
-    table.add_row("last order", last.astimezone(settings.zone).isoformat() if last else "none")
-    Console().print(table)

@@ -10,11 +10,13 @@ import click
 from mailengine import __version__
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
-from mailengine.cli.data_commands import db, demo_data, import_group, status
+from mailengine.cli.data_commands import db, demo_data, import_group
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.status_command import status
 from mailengine.cli.ticket_commands import ticket, tickets
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate
+from mailengine.clock import Clock, SystemClock
 from mailengine.errors import MailengineError
 
 
@@ -30,7 +32,7 @@ from mailengine.errors import MailengineError
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """mailengine: email marketing automation for a shop's single customer view."""
-    state = CliContext(config_path=config_path)
+    state = CliContext(config_path=config_path, clock=ctx.obj or SystemClock())
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -57,11 +59,14 @@ for command in (
     cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI: 0 ok, 1 a user error (a clear message, no traceback), 2 usage."""
+def main(argv: list[str] | None = None, clock: Clock | None = None) -> None:
+    """Run the CLI: 0 ok, 1 a user error (a clear message, no traceback), 2 usage.
+
+    `clock` (the system's by default) tells every command the time: tests pass a frozen one.
+    """
     try:
         # Outside standalone mode click returns the code of a `ctx.exit(code)` instead.
-        code = cli.main(args=argv, prog_name="mailengine", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="mailengine", standalone_mode=False, obj=clock)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.Abort:

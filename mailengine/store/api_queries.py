@@ -18,7 +18,7 @@ from mailengine.message import make_message_id
 from mailengine.store.customers import customer_table, ensure_customers, upsert_customers
 from mailengine.store.database import upsert_insert
 from mailengine.store.events import record_event
-from mailengine.store.orders import upsert_orders
+from mailengine.store.orders import placed_order_data, upsert_orders
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import CustomerUpsert, OrderUpsert, PlannedSend
 from mailengine.store.suppressions import blocks, suppression_table
@@ -218,19 +218,11 @@ def write_order(session: Session, record: OrderUpsert, now: datetime) -> OrderWr
     customer_id = outcome.customer_ids[record.email]
     if not outcome.inserted:
         return OrderWritten(customer_id, False, None)
-    data = {
-        "external_id": record.external_id,
-        "channel": record.channel,
-        "status": record.status,
-        "amount_minor": record.amount_minor,
-        "currency": record.currency,
-        "base_amount_minor": record.base_amount_minor,
-    }
     event_id, _ = record_event(
         session,
         customer_id,
         "order.placed",
-        data,
+        placed_order_data(record),
         record.placed_at,
         now,
         idempotency_key=f"order.placed:{record.external_id}",

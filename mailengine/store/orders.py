@@ -185,6 +185,26 @@ def orders_of(session: Session, customer_id: int, limit: int = 10) -> list[Order
     return list(session.exec(statement).all())
 
 
+def order_of(session: Session, customer_id: int, external_id: str) -> Order | None:
+    """The customer's order with this external id, if stored."""
+    statement = select_models(Order).where(
+        col(Order.customer_id) == customer_id, col(Order.external_id) == external_id
+    )
+    return session.exec(statement).first()
+
+
+def placed_order_data(order: Order | OrderUpsert) -> dict[str, Any]:
+    """What an `order.placed` event says about its order (the API's and the CLI's alike)."""
+    return {
+        "external_id": order.external_id,
+        "channel": order.channel,
+        "status": order.status,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "base_amount_minor": order.base_amount_minor,
+    }
+
+
 def _orders_by_external_id(
     session: Session, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
