@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,12 +13,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.clock import ensure_aware
+from mailengine.errors import quoted
 from mailengine.importing.importer import (
     ImportKind,
     ImportOptions,
     ImportReport,
     import_file,
 )
+from mailengine.importing.rejects import write_rejects
 from mailengine.store.customers import count_customers
 
 SHOWN_REJECTIONS = 200
@@ -64,7 +65,8 @@ def _import_command(kind: ImportKind) -> click.Command:
     @click.option(
         "--rejects",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="Write every rejected row (line, reason) to this CSV file.",
+        help="Write the rejected rows as they were, plus a reason column, to this file (the "
+        "input's format), to fix and import again as it is.",
     )
     @pass_context
     def command(
@@ -118,19 +120,30 @@ def _progress_bar() -> Progress:
 
 
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
-    for rejection in report.rejected[:SHOWN_REJECTIONS]:
-        click.echo(f"{report.path}:{rejection.line}: {rejection.reason}", err=True)
-    hidden = len(report.rejected) - SHOWN_REJECTIONS
+    """Every problem of every rejected row (`file:line: column: reason`), then the rows that
+    repeat an earlier row's address or order id, then the counts."""
+    shown = report.rejected[:SHOWN_REJECTIONS]
+    for rejection in shown:
+        for problem in rejection.problems:
+            click.echo(f"{report.path}:{rejection.line}: {problem}", err=True)
+    hidden = len(report.rejected) - len(shown)
     if hidden > 0:
         click.echo(f"... and {hidden} more rejected rows (--rejects FILE lists all)", err=True)
+    for repeat in report.repeats[:SHOWN_REJECTIONS]:
+        click.echo(
+            f"{report.path}:{repeat.line}: {repeat.column}: {quoted(repeat.value)} is also on "
+            f"line {repeat.first_line}; the later row wins",
+            err=True,
+        )
+    if len(report.repeats) > SHOWN_REJECTIONS:
+        click.echo(f"... and {len(report.repeats) - SHOWN_REJECTIONS} more repeats", err=True)
     if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["line", "reason"])
-            writer.writerows((r.line, r.reason) for r in report.rejected)
+        write_rejects(rejects, report.file_format, report.header, report.rejected)
+        click.echo(f"rejected rows, each with its reason: {rejects}", err=True)
+    repeated = f", {len(report.repeats)} repeated" if report.repeats else ""
     click.echo(
         f"{report.path}: {report.inserted} inserted, {report.updated} updated, "
-        f"{len(report.rejected)} rejected"
+        f"{len(report.rejected)} rejected{repeated}"
     )
 
 
