@@ -22,7 +22,7 @@ from sqlmodel import Session
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.events import record_event
-from mailengine.store.orders import order_placed_data, upsert_orders
+from mailengine.store.orders import placed_order_data, upsert_orders
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
 
 RECENT = timedelta(days=1)
@@ -153,7 +153,7 @@ def _record_todays_events(
             record_event(session, ids[customer.email], "customer.created", {}, created, now)
         for order in orders:
             if order.placed_at >= since:
-                data = order_placed_data(order)
+                data = placed_order_data(order)
                 record_event(
                     session, ids[customer.email], "order.placed", data, order.placed_at, now
                 )

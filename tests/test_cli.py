@@ -103,7 +103,10 @@ def test_import_reports_rejections_and_exits_1(
     assert code == 1
     assert f"{data}:3: email: 'broken' is not a valid e-mail address" in err
     assert out.strip() == f"{data}: 2 inserted, 0 updated, 1 rejected"
-    assert rejects.read_text().splitlines()[1].startswith("3,email:")
+    assert (
+        rejects.read_text().splitlines()[1]
+        == "broken,B,email: 'broken' is not a valid e-mail address"
+    )
     code, out, _ = run(args[:-2], capsys)
     assert out.strip() == f"{data}: 0 inserted, 2 updated, 1 rejected"
 

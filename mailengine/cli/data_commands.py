@@ -1,8 +1,7 @@
-"""Commands for the customer data: schema upgrades, imports, demo data and a status summary."""
+"""Commands for the customer data: schema upgrades, imports and demo data."""
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -10,21 +9,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
-from mailengine.cli.outbox_status import outbox_rows
 from mailengine.clock import ensure_aware
+from mailengine.errors import quoted
 from mailengine.importing.importer import (
     ImportKind,
     ImportOptions,
     ImportReport,
     import_file,
 )
+from mailengine.importing.rejects import write_rejects
 from mailengine.store.customers import count_customers
-from mailengine.store.outbox_health import outbox_health
-from mailengine.store.summary import summarize
 
 SHOWN_REJECTIONS = 200
 
@@ -68,7 +65,8 @@ def _import_command(kind: ImportKind) -> click.Command:
     @click.option(
         "--rejects",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="Write every rejected row (line, reason) to this CSV file.",
+        help="Write the rejected rows as they were, plus a reason column, to this file (the "
+        "input's format), to fix and import again as it is.",
     )
     @pass_context
     def command(
@@ -122,19 +120,30 @@ def _progress_bar() -> Progress:
 
 
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
-    for rejection in report.rejected[:SHOWN_REJECTIONS]:
-        click.echo(f"{report.path}:{rejection.line}: {rejection.reason}", err=True)
-    hidden = len(report.rejected) - SHOWN_REJECTIONS
+    """Every problem of every rejected row (`file:line: column: reason`), then the rows that
+    repeat an earlier row's address or order id, then the counts."""
+    shown = report.rejected[:SHOWN_REJECTIONS]
+    for rejection in shown:
+        for problem in rejection.problems:
+            click.echo(f"{report.path}:{rejection.line}: {problem}", err=True)
+    hidden = len(report.rejected) - len(shown)
     if hidden > 0:
         click.echo(f"... and {hidden} more rejected rows (--rejects FILE lists all)", err=True)
+    for repeat in report.repeats[:SHOWN_REJECTIONS]:
+        click.echo(
+            f"{report.path}:{repeat.line}: {repeat.column}: {quoted(repeat.value)} is also on "
+            f"line {repeat.first_line}; the later row wins",
+            err=True,
+        )
+    if len(report.repeats) > SHOWN_REJECTIONS:
+        click.echo(f"... and {len(report.repeats) - SHOWN_REJECTIONS} more repeats", err=True)
     if rejects is not None:
-        with rejects.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["line", "reason"])
-            writer.writerows((r.line, r.reason) for r in report.rejected)
+        write_rejects(rejects, report.file_format, report.header, report.rejected)
+        click.echo(f"rejected rows, each with its reason: {rejects}", err=True)
+    repeated = f", {len(report.repeats)} repeated" if report.repeats else ""
     click.echo(
         f"{report.path}: {report.inserted} inserted, {report.updated} updated, "
-        f"{len(report.rejected)} rejected"
+        f"{len(report.rejected)} rejected{repeated}"
     )
 
 
@@ -184,35 +193,3 @@ def _parse_now(text: str) -> datetime:
         return ensure_aware(datetime.fromisoformat(text))
     except ValueError as error:
         raise click.BadParameter(f"{text}: {error}", param_hint="--now") from None
-
-
-@click.command()
-@pass_context
-def status(state: CliContext) -> None:
-    """A summary: customers, consent, orders, revenue, lapsed buyers, and the outbox (queued,
-    being sent, deferred and failed by cause, the longest waits)."""
-    settings = state.settings
-    database = state.ready_database()
-    now = state.clock.now()
-    with database.session() as session:
-        summary = summarize(session, now)
-        outbox = outbox_health(session)
-    table = Table(title=f"mailengine — {database.safe_url}", show_header=False)
-    table.add_column("what")
-    table.add_column("figure", justify="right")
-    table.add_row("customers", f"{summary.customers:,}")
-    for consent, count in sorted(summary.consent.items()):
-        table.add_row(f"  consent {consent}", f"{count:,}")
-    table.add_row("orders", f"{summary.orders:,}")
-    for channel, count in sorted(summary.orders_by_channel.items()):
-        table.add_row(f"  {channel}", f"{count:,}")
-    table.add_row("revenue", f"{summary.revenue_minor / 100:,.2f} {settings.currency}")
-    table.add_row("buyers", f"{summary.buyers:,}")
-    table.add_row("  lapsed (no order in 90 days)", f"{summary.lapsed_buyers:,}")
-    table.add_row("  revenue from the top 20 %", f"{summary.top_fifth_revenue_share:.0%}")
-    last = summary.last_order_at
-    shown = last.astimezone(settings.zone).replace(microsecond=0).isoformat() if last else "none"
-    table.add_row("last order", shown)
-    for what, figure in outbox_rows(outbox, now, settings.zone):
-        table.add_row(what, figure)
-    Console().print(table)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlmodel import Session
 
 from mailengine.capture import CaptureServer
 from mailengine.cli.context import CliContext, pass_context
@@ -26,7 +27,7 @@ from mailengine.engine.registry import WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.service import Component, Engine, OnceReport
 from mailengine.engine.simulation import simulate
-from mailengine.errors import MailengineError
+from mailengine.errors import MailengineError, quoted
 from mailengine.inbound.service import InboundComponent
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
@@ -34,6 +35,8 @@ from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import get_customer
 from mailengine.store.database import Database
 from mailengine.store.events import record_event
+from mailengine.store.models import Order
+from mailengine.store.orders import order_of, placed_order_data
 from mailengine.store.recipients import RecipientSnapshot, load_recipients
 from mailengine.store.records import ClaimedSend
 from mailengine.store.simulation_queries import customer_facts
@@ -44,10 +47,15 @@ from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import EventTrigger, SendStep, Workflow
 
 PID_FILE = "mailengine.pid"
+ORDER_PLACED = "order.placed"
 
 
 class UnknownCustomerError(MailengineError, LookupError):
     """No customer has this address."""
+
+
+class MissingOrderError(MailengineError, LookupError):
+    """An order.placed event names no order of the customer."""
 
 
 @click.command()
@@ -147,7 +155,10 @@ async def _serve(engine: Engine) -> None:
 @click.option("--key", help="Idempotency key: the same key twice records one event.")
 @pass_context
 def event(state: CliContext, event_type: str, email: str, data_text: str, key: str | None) -> None:
-    """Record an event (order.placed, a custom one) for a customer; the engine reacts to it."""
+    """Record an event for a customer; the engine reacts to it.
+
+    order.placed names a stored order of the customer (--data '{"external_id": "W1001"}'):
+    orders themselves come in through `import orders` or POST /v1/orders."""
     try:
         data = json.loads(data_text)
     except json.JSONDecodeError as error:
@@ -156,12 +167,37 @@ def event(state: CliContext, event_type: str, email: str, data_text: str, key: s
         raise click.BadParameter("must be a JSON object", param_hint="--data")
     database = state.ready_database()
     now = state.clock.now()
+    occurred_at = now
     with database.transaction() as session:
         customer = get_customer(session, email.strip().lower())
-        if customer is None:
+        if customer is None or customer.id is None:
             raise UnknownCustomerError(f"no customer has the address {email}")
-        event_id, new = record_event(session, customer.id, event_type, data, now, now, key)
+        if event_type == ORDER_PLACED:
+            order = _named_order(session, customer.id, customer.email, data)
+            data = {**data, **placed_order_data(order)}
+            occurred_at = order.placed_at
+            key = key or f"{ORDER_PLACED}:{order.external_id}"  # as POST /v1/orders records it
+        event_id, new = record_event(session, customer.id, event_type, data, occurred_at, now, key)
     click.echo(f"event {event_id} {'recorded' if new else 'was recorded before'}: {event_type}")
+
+
+def _named_order(session: Session, customer_id: int, email: str, data: dict[str, Any]) -> Order:
+    """The stored order an order.placed event names; refused without one, so that no order
+    confirmation goes out for an order mailengine does not have."""
+    how = (
+        "orders come in through `mailengine import orders FILE` or POST /v1/orders (which "
+        "records order.placed itself)"
+    )
+    named = data.get("external_id", data.get("order"))
+    if not isinstance(named, str) or not named.strip():
+        raise MissingOrderError(
+            f"order.placed needs the order it announces: {how}; to announce an order already "
+            'stored, name it: --data \'{"external_id": "W1001"}\''
+        )
+    order = order_of(session, customer_id, named.strip())
+    if order is None:
+        raise MissingOrderError(f"{email} has no order {quoted(named.strip())}: {how}")
+    return order
 
 
 @click.command()

@@ -10,8 +10,9 @@ import click
 from mailengine import __version__
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
-from mailengine.cli.data_commands import db, demo_data, import_group, status
+from mailengine.cli.data_commands import db, demo_data, import_group
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.status_command import status
 from mailengine.cli.ticket_commands import ticket, tickets
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate

@@ -1,38 +1,14 @@
-"""The outbox part of `mailengine status`: what waits, what is being sent, why mail is deferred.
-
-Rows of (what, figure) for the status table: each state with its count; deferred and failed
-messages by fault class; how long the longest-waiting queued message has been due, the
-oldest deferred message and the earliest retry, the oldest claim still being sent. Times are in
-the shop's zone, to the second.
-"""
+"""How the outbox part of `mailengine status` shows its moments: in the shop's zone, to the
+second, with how long ago (or ahead) they are, in the units people read at a glance."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailengine.store.models import OUTBOX_STATES
-from mailengine.store.outbox_health import OutboxHealth
 
-
-def outbox_rows(health: OutboxHealth, now: datetime, zone: ZoneInfo) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for state in OUTBOX_STATES:
-        figures = health.state(state)
-        rows.append((f"outbox {state}", f"{figures.count:,}"))
-        for fault, count in health.classes(state).items():
-            rows.append((f"  {fault}", f"{count:,}"))
-        if state == "queued" and health.overdue_seconds(state, now) > 0:
-            rows.append(("  due longest", _moment(figures.earliest_due, now, zone)))
-        elif state == "sending" and figures.count:
-            rows.append(("  claimed longest", _moment(figures.oldest_claimed, now, zone)))
-        elif state == "deferred" and figures.count:
-            rows.append(("  oldest planned", _moment(figures.oldest_created, now, zone)))
-            rows.append(("  earliest retry due", _moment(figures.earliest_due, now, zone)))
-    return rows
-
-
-def _moment(moment: datetime | None, now: datetime, zone: ZoneInfo) -> str:
+def shown_moment(moment: datetime | None, now: datetime, zone: ZoneInfo) -> str:
+    """A moment in the shop's zone, to the second, and how long ago or ahead it is."""
     if moment is None:
         return "none"
     shown = moment.astimezone(zone).replace(microsecond=0).isoformat(sep=" ")

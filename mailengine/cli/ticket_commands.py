@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.text import Text
 from sqlmodel import Session
 
 from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
 from mailengine.errors import MailengineError
+from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.parse import parse_inbound
 from mailengine.store.database import Database
 from mailengine.store.orders import orders_of
 from mailengine.store.tickets import (
+    TicketMessage,
     TicketRow,
     close_ticket,
     customer_summary,
@@ -41,10 +46,12 @@ def ticket_number(value: str) -> int:
 @click.command("tickets")
 @click.option("--open", "open_only", is_flag=True, help="Only tickets still open.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@format_option
 @pass_context
-def tickets(state: CliContext, open_only: bool, limit: int) -> None:
-    """List support tickets, the most recently active first."""
-    print_tickets(state.ready_database(), open_only=open_only, limit=limit)
+def tickets(state: CliContext, open_only: bool, limit: int, output_format: OutputFormat) -> None:
+    """List support tickets, the most recently active first (times in the shop's zone)."""
+    printer = TablePrinter(output_format, state.settings.zone)
+    print_tickets(state.ready_database(), printer, open_only=open_only, limit=limit)
 
 
 @click.group("ticket")
@@ -54,10 +61,12 @@ def ticket() -> None:
 
 @ticket.command("show")
 @click.argument("number")
+@format_option
 @pass_context
-def show(state: CliContext, number: str) -> None:
+def show(state: CliContext, number: str, output_format: OutputFormat) -> None:
     """Show ticket NUMBER: its customer, their recent orders, and every message."""
-    print_ticket(state.ready_database(), ticket_number(number))
+    printer = TablePrinter(output_format, state.settings.zone)
+    print_ticket(state.ready_database(), ticket_number(number), printer)
 
 
 @ticket.command("close")
@@ -74,62 +83,139 @@ def close(state: CliContext, number: str) -> None:
     click.echo(f"T-{found} closed" if closed else f"T-{found} was closed already")
 
 
+def minutes(moment: datetime) -> str:
+    """A time the table shows (already in the shop's zone) to the minute."""
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _items(items: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{i.get('quantity', 1)} × {i.get('name', '?')}" for i in items)
+
+
+TICKET_COLUMNS = (
+    Column("reference", "ref"),
+    Column("number", table=False),
+    Column("state"),
+    Column("from", wrap=True),
+    Column("address", table=False),
+    Column("customer_id", table=False),
+    Column("subject", wrap=True),
+    Column("opened_at", "opened", show=minutes),
+    Column("last_message_at", "last message", show=minutes),
+    Column("closed_at", table=False),
+    Column("messages", "msgs", right=True),
+    Column("acknowledged_at", "acked", show=minutes),
+)
+ORDER_COLUMNS = (
+    Column("external_id", "order"),
+    Column("placed_at", "placed", show=minutes),
+    Column("status"),
+    Column("items", show=lambda items: _items(items), wrap=True),
+    Column("expected_ship_date", "expected ship date"),
+)
+MESSAGE_COLUMNS = (
+    Column("received_at"),
+    Column("from"),
+    Column("subject"),
+    Column("classification"),
+    Column("text"),
+)
+
+
 def print_tickets(
-    database: Database, *, open_only: bool, limit: int, console: Console | None = None
+    database: Database, printer: TablePrinter, *, open_only: bool, limit: int
 ) -> None:
-    out = console or Console(highlight=False)
     with database.session() as session:
         rows = list_tickets(session, open_only=open_only, limit=limit)
-    if not rows:
-        out.print("no open tickets" if open_only else "no tickets")
-        return
-    table = Table(title="Open tickets" if open_only else "Tickets")
-    for name in ("ref", "state", "from", "subject", "opened", "last message", "msgs", "acked"):
-        table.add_column(name, justify="right" if name == "msgs" else "left")
-    for row in rows:
-        table.add_row(
-            row.reference,
-            row.state,
-            row.address + ("" if row.customer_id is None else " (customer)"),
-            row.subject or "(no subject)",
-            _when(row.opened_at),
-            _when(row.last_message_at),
-            str(row.messages),
-            _when(row.acknowledged_at) if row.acknowledged_at else "-",
+    printer.print(
+        Rows(
+            "tickets",
+            TICKET_COLUMNS,
+            [_ticket_record(row) for row in rows],
+            title="Open tickets" if open_only else "Tickets",
+            empty="no open tickets" if open_only else "no tickets",
         )
-    out.print(table)
+    )
 
 
-def print_ticket(database: Database, number: int, console: Console | None = None) -> None:
-    out = console or Console(highlight=False)
+def _ticket_record(row: TicketRow) -> dict[str, Any]:
+    return {
+        "reference": row.reference,
+        "number": row.id,
+        "state": row.state,
+        "from": row.address + ("" if row.customer_id is None else " (customer)"),
+        "address": row.address,
+        "customer_id": row.customer_id,
+        "subject": row.subject or "(no subject)",
+        "opened_at": row.opened_at,
+        "last_message_at": row.last_message_at,
+        "closed_at": row.closed_at,
+        "messages": row.messages,
+        "acknowledged_at": row.acknowledged_at,
+    }
+
+
+def print_ticket(database: Database, number: int, printer: TablePrinter) -> None:
     with database.session() as session:
         row = get_ticket(session, number)
         if row is None:
             raise TicketNotFoundError(_missing(number))
         customer = _customer_line(session, row)
         orders = orders_of(session, row.customer_id, 5) if row.customer_id is not None else []
-        messages = ticket_messages(session, number)
-    out.print(f"[bold]{row.reference}[/bold] {row.subject or '(no subject)'}")
-    out.print(f"state: {row.state}, opened {_when(row.opened_at)}", markup=False)
+        messages = [(found, parse_inbound(found.raw)) for found in ticket_messages(session, number)]
+    order_rows = Rows(
+        "orders",
+        ORDER_COLUMNS,
+        [
+            {
+                "external_id": order.external_id,
+                "placed_at": order.placed_at,
+                "status": order.status,
+                "items": order.items,
+                "expected_ship_date": order.expected_ship_date,
+            }
+            for order in orders
+        ],
+        title="Recent orders",
+        empty="",
+    )
+    if printer.output_format == "table":
+        _print_ticket_for_people(row, customer, order_rows, messages, printer)
+        return
+    message_rows = [
+        {
+            "received_at": message.received_at,
+            "from": message.from_address or parsed.from_header,
+            "subject": message.subject or parsed.subject,
+            "classification": message.classification,
+            "text": parsed.body_text.strip(),
+        }
+        for message, parsed in messages
+    ]
+    printer.print(
+        order_rows,
+        Rows("messages", MESSAGE_COLUMNS, message_rows),
+        meta={"ticket": {**_ticket_record(row), "customer": customer}},
+    )
+
+
+def _print_ticket_for_people(
+    row: TicketRow,
+    customer: str,
+    orders: Rows,
+    messages: list[tuple[TicketMessage, InboundMessage]],
+    printer: TablePrinter,
+) -> None:
+    out = Console(highlight=False)
+    out.print(f"[bold]{row.reference}[/bold] {escape(row.subject or '(no subject)')}")
+    out.print(f"state: {row.state}, opened {printer.shown(row.opened_at)}", markup=False)
     if row.closed_at is not None:
-        out.print(f"closed {_when(row.closed_at)}", markup=False)
+        out.print(f"closed {printer.shown(row.closed_at)}", markup=False)
     out.print(f"from: {customer}", markup=False)
-    if orders:
-        table = Table(title="Recent orders")
-        for name in ("order", "placed", "status", "items", "expected ship date"):
-            table.add_column(name)
-        for order in orders:
-            table.add_row(
-                order.external_id,
-                _when(order.placed_at),
-                order.status,
-                ", ".join(f"{i.get('quantity', 1)} × {i.get('name', '?')}" for i in order.items),
-                order.expected_ship_date.isoformat() if order.expected_ship_date else "-",
-            )
-        out.print(table)
-    for message in messages:
-        parsed = parse_inbound(message.raw)
-        out.rule(f"{_when(message.received_at)}  {message.from_address or parsed.from_header}")
+    printer.print(orders)
+    for message, parsed in messages:
+        sender = message.from_address or parsed.from_header
+        out.rule(Text(f"{printer.shown(message.received_at)}  {sender}"))
         out.print(f"Subject: {message.subject or parsed.subject}", markup=False)
         text = parsed.body_text.strip()
         cut = len(text) > _EXCERPT
@@ -147,7 +233,3 @@ def _customer_line(session: Session, row: TicketRow) -> str:
 
 def _missing(number: int) -> str:
     return f"there is no ticket T-{number}; `mailengine tickets` lists them"
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")

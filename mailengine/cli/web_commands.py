@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-import csv
+import difflib
 import json
 import re
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 from babel.numbers import format_currency
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
 from mailengine.config import Settings
 from mailengine.errors import MailengineError
 from mailengine.money import to_major
 from mailengine.store.privacy import export_customer, forget_customer
-from mailengine.store.reporting import ReportRow, build_report
+from mailengine.store.reporting import ALL_STEPS, ReportRow, build_report, reported_workflows
 from mailengine.web.api_keys import hash_api_key, new_api_key
+from mailengine.workflows.loader import load_workflows
 
 _SPAN = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-COLUMNS = (
-    "workflow", "step", "sent", "delivered", "deferred", "bounced", "suppressed", "opened",
-    "clicked", "unsubscribed", "conversions", "revenue", "revenue_per_recipient", "held_out",
-    "conversion_rate", "holdout_conversion_rate", "lift", "incremental_revenue",
-)  # fmt: skip
 
 
 class UnknownCustomerError(MailengineError, LookupError):
     """No customer has the address given."""
+
+
+class UnknownWorkflowError(MailengineError, LookupError):
+    """No workflow has the name given."""
 
 
 def parse_span(text: str) -> timedelta:
@@ -64,47 +61,60 @@ def parse_since(text: str, settings: Settings, now: datetime) -> datetime:
 
 @click.command("report")
 @click.option("--since", default="30d", show_default=True, help="30d, 12h, 2w, or a date.")
-@click.option("--workflow", default=None, help="Only this workflow.")
+@click.option("--workflow", default=None, help="Only this workflow (an unknown name is an error).")
 @click.option(
     "--window",
     default="5d",
     show_default=True,
     help="Orders this long after a send or click count as its conversions.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option
 @pass_context
 def report(
-    state: CliContext, since: str, workflow: str | None, window: str, output_format: str
+    state: CliContext, since: str, workflow: str | None, window: str, output_format: OutputFormat
 ) -> None:
     """Per workflow and step: sends, opens, clicks, unsubscribes, conversions, revenue, lift."""
     settings = state.settings
     now = state.clock.now()
     start = parse_since(since, settings, now)
+    conversion_window = parse_span(window)
     database = state.ready_database()
     with database.session() as session:
-        rows = build_report(session, start, now, workflow=workflow, window=parse_span(window))
+        if workflow is not None:
+            _check_workflow(workflow, reported_workflows(session), settings)
+        rows = build_report(session, start, now, workflow=workflow, window=conversion_window)
+    printer = TablePrinter(output_format, settings.zone)
     records = [report_record(row, settings.currency) for row in rows]
-    if output_format == "json":
-        click.echo(json.dumps({"since": start.isoformat(), "rows": records}, indent=2))
-    elif output_format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-    else:
-        _print_table(rows, settings, start)
+    printer.print(
+        Rows(
+            "rows",
+            report_columns(settings),
+            records,
+            title=f"Sends since {printer.shown(start)}",
+            empty="No sends in this period.",
+            emphasis=lambda record: record["step"] == ALL_STEPS,
+        ),
+        meta={"since": start, "until": now, "workflow": workflow},
+    )
+
+
+def _check_workflow(name: str, stored: list[str], settings: Settings) -> None:
+    """Refuse a name neither the store nor the workflows folder knows (a typo shows nothing)."""
+    known = set(stored) | set(load_workflows([settings.paths.workflows]).workflows)
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UnknownWorkflowError(
+        f"no workflow named '{name}'{hint}; known: {', '.join(sorted(known)) or 'none'}"
+    )
 
 
 def report_record(row: ReportRow, currency: str) -> dict[str, Any]:
-    """One row as plain values: money in major units as text ("1234.50"), rates as fractions."""
+    """One row as plain values: money in major units (Decimal), rates as fractions."""
 
-    def money(minor: float | None) -> str | None:
-        return None if minor is None else str(_major(minor, currency))
+    def money(minor: float | None) -> Decimal | None:
+        return None if minor is None else _major(minor, currency)
 
     def rate(value: float | None) -> float | None:
         return None if value is None else round(value, 4)
@@ -128,6 +138,11 @@ def report_record(row: ReportRow, currency: str) -> dict[str, Any]:
         "holdout_conversion_rate": rate(row.holdout.conversion_rate),
         "lift": rate(row.lift),
         "incremental_revenue": money(row.incremental_revenue_minor),
+        # for people: one label, and the two conversion rates side by side
+        "label": f"{row.workflow} {'(all)' if row.step == ALL_STEPS else '· ' + row.step}",
+        "conversion_rates": (
+            f"{_percent(row.mailed.conversion_rate)}/{_percent(row.holdout.conversion_rate)}"
+        ),
     }
 
 
@@ -135,48 +150,41 @@ def _major(minor: float, currency: str) -> Decimal:
     return to_major(minor, currency)
 
 
-def _print_table(rows: list[ReportRow], settings: Settings, start: datetime) -> None:
-    def money(minor: float | None) -> str:
-        if minor is None:
-            return "–"
-        amount = _major(minor, settings.currency)
+def _percent(value: float | None, signed: bool = False) -> str:
+    return "–" if value is None else f"{value * 100:{'+' if signed else ''}.1f}%"
+
+
+def report_columns(settings: Settings) -> list[Column]:
+    """The report's columns: all of them for programs, the telling ones for people."""
+
+    def money(amount: Decimal) -> str:
         return format_currency(amount, settings.currency, locale=settings.locale)
 
-    def percent(value: float | None, signed: bool = False) -> str:
-        return "–" if value is None else f"{value * 100:{'+' if signed else ''}.1f}%"
+    def hidden(key: str) -> Column:
+        return Column(key, right=True, table=False)
 
-    table = Table(
-        title=f"Sends since {start.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for header in (
-        "workflow / step", "sent", "deliv.", "bounced", "opened", "clicked", "unsub.",
-        "conv.", "revenue", "per recip.", "held out", "conv. mailed/held", "lift",
-    ):  # fmt: skip
-        left = header == "workflow / step"
-        table.add_column(header, justify="left" if left else "right", no_wrap=not left)
-    for row in rows:
-        total = row.step == "(all)"
-        table.add_row(
-            f"{row.workflow} (all)" if total else f"{row.workflow} · {row.step}",
-            str(row.sent),
-            str(row.delivered),
-            str(row.bounced),
-            str(row.opened),
-            str(row.clicked),
-            str(row.unsubscribed),
-            str(row.conversions),
-            money(row.revenue_minor),
-            money(row.revenue_per_recipient_minor),
-            str(row.holdout.members) if row.holdout.members else "–",
-            f"{percent(row.mailed.conversion_rate)}/{percent(row.holdout.conversion_rate)}",
-            percent(row.lift, signed=True),
-            style="bold" if total else None,
-            end_section=total,
-        )
-    Console().print(table if rows else "No sends in this period.")
+    return [
+        Column("label", "workflow / step", table=True, data=False, wrap=True),
+        Column("workflow", table=False),
+        Column("step", table=False),
+        Column("sent", right=True),
+        Column("delivered", "deliv.", right=True),
+        hidden("deferred"),
+        Column("bounced", right=True),
+        hidden("suppressed"),
+        Column("opened", right=True),
+        Column("clicked", right=True),
+        Column("unsubscribed", "unsub.", right=True),
+        Column("conversions", "conv.", right=True),
+        Column("revenue", right=True, show=money),
+        Column("revenue_per_recipient", "per recip.", right=True, show=money),
+        Column("held_out", "held out", right=True, show=lambda n: str(n) if n else "–"),
+        Column("conversion_rates", "conv. mailed/held", right=True, data=False),
+        hidden("conversion_rate"),
+        hidden("holdout_conversion_rate"),
+        Column("lift", right=True, show=lambda value: _percent(value, signed=True)),
+        Column("incremental_revenue", right=True, table=False),
+    ]
 
 
 @click.group("customer")

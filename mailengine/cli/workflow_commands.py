@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 from babel.numbers import get_currency_precision
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
 from mailengine.config import Settings
 from mailengine.errors import SourceError, StoreError
 from mailengine.render.library import TemplateLibrary
@@ -44,11 +44,21 @@ def validate(state: CliContext, paths: tuple[Path, ...], no_render: bool) -> Non
 @click.argument("workflow")
 @click.option("--limit", type=click.IntRange(0, 10_000), default=20, show_default=True)
 @click.option("--sql", "show_sql", is_flag=True, help="Print the compiled query too.")
+@format_option
 @pass_context
-def audience(state: CliContext, workflow: str, limit: int, show_sql: bool) -> None:
+def audience(
+    state: CliContext, workflow: str, limit: int, show_sql: bool, output_format: OutputFormat
+) -> None:
     """How many customers WORKFLOW (a name or a file) selects right now, and a sample."""
+    printer = TablePrinter(output_format, state.settings.zone)
     run_audience(
-        state.settings, state.ready_database(), state.clock.now(), workflow, limit, show_sql
+        state.settings,
+        state.ready_database(),
+        state.clock.now(),
+        workflow,
+        limit,
+        show_sql,
+        printer,
     )
 
 
@@ -182,24 +192,34 @@ def run_audience(
     name_or_path: str,
     limit: int = 20,
     show_sql: bool = False,
-    console: Console | None = None,
+    printer: TablePrinter | None = None,
 ) -> int:
     """Print the audience's size at `now`, a sample table and (with show_sql) the query."""
-    out = console or Console(soft_wrap=True)
+    out = printer or TablePrinter("table", settings.zone)
     workflow = find_workflow(settings, name_or_path)
     context = audience_context(settings, now)
-    if show_sql:
-        out.print(audience_sql(workflow, context, database.engine), markup=False, highlight=False)
+    sql = audience_sql(workflow, context, database.engine) if show_sql else None
+    if sql is not None:
+        out.note(sql)
     with database.session() as session:
         count = count_audience(session, workflow, context)
         rows = sample_audience(session, workflow, context, limit) if limit else []
-    out.print(f"[bold]{workflow.name}[/bold]: {count:,} customers match now ({_when(workflow)})")
-    if rows:
-        table = Table("id", "email", "name", "locale", "time zone")
-        for row in rows:
-            name = " ".join(part for part in (row.first_name, row.last_name) if part)
-            table.add_row(str(row.customer_id), row.email, name, row.locale, row.timezone)
-        out.print(table)
+    out.note(f"{workflow.name}: {count:,} customers match now ({_when(workflow)})")
+    sample = [
+        {
+            "id": row.customer_id,
+            "email": row.email,
+            "name": " ".join(part for part in (row.first_name, row.last_name) if part),
+            "locale": row.locale,
+            "timezone": row.timezone,
+        }
+        for row in rows
+    ]
+    columns = [Column(key) for key in ("id", "email", "name", "locale")] + [
+        Column("timezone", "time zone")
+    ]
+    meta = {"workflow": workflow.name, "customers": count, "selects": _when(workflow), "sql": sql}
+    out.print(Rows("sample", columns, sample, empty=""), meta=meta)
     return count
 
 

@@ -14,15 +14,18 @@ from mailengine.errors import ImportFileError, SourceLocation
 
 FileFormat = Literal["csv", "jsonl"]
 _SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+REASON = "reason"  # the column a rejects file adds; ignored when the file is imported again
 
 
 @dataclass(frozen=True)
 class RawRow:
-    """One record of the file: its first line, and either its values or why it is unreadable."""
+    """One record of the file: its first line, and either its values or why it is unreadable;
+    `original` is the record as written (CSV cells, or a JSON line's text) for a rejects file."""
 
     line: int
     values: dict[str, Any] | None
     problem: str | None = None
+    original: list[str] | str | None = None
 
 
 def detect_format(path: Path, explicit: str | None) -> FileFormat:
@@ -45,16 +48,28 @@ def open_text(path: Path) -> IO[str]:
         raise ImportFileError(f"cannot read {path}: {error.strerror}") from None
 
 
+@dataclass
+class RowSource:
+    """The records of a file, and for CSV its header as written."""
+
+    file_format: FileFormat
+    header: list[str]
+    rows: Iterator[RawRow]
+
+
 def read_rows(
     handle: IO[str], file_format: FileFormat, allowed: tuple[str, ...], display: str
-) -> Iterator[RawRow]:
+) -> RowSource:
+    """The file's records; a `reason` column (from a rejects file) is allowed and ignored."""
     if file_format == "csv":
-        return _csv_rows(handle, allowed, display)
-    return _jsonl_rows(handle, allowed)
+        reader = csv.reader(handle)
+        header = _csv_header(reader, allowed, display)
+        return RowSource("csv", header, _csv_rows(reader, header))
+    return RowSource("jsonl", [], _jsonl_rows(handle, allowed))
 
 
 def _check_columns(columns: list[str], allowed: tuple[str, ...], display: str, line: int) -> None:
-    unknown = [c for c in columns if c not in allowed and not c.startswith("attributes.")]
+    unknown = [c for c in columns if not _known(c, allowed)]
     if unknown:
         hints = []
         for column in unknown:
@@ -66,10 +81,13 @@ def _check_columns(columns: list[str], allowed: tuple[str, ...], display: str, l
         )
 
 
-def _csv_rows(handle: IO[str], allowed: tuple[str, ...], display: str) -> Iterator[RawRow]:
-    reader = csv.reader(handle)
+def _known(column: str, allowed: tuple[str, ...]) -> bool:
+    return column in allowed or column == REASON or column.startswith("attributes.")
+
+
+def _csv_header(reader: Any, allowed: tuple[str, ...], display: str) -> list[str]:
     try:
-        header = next(reader)
+        header: list[str] = next(reader)
     except StopIteration:
         raise ImportFileError("the file is empty", location=SourceLocation(display, 1)) from None
     except csv.Error as error:
@@ -80,10 +98,15 @@ def _csv_rows(handle: IO[str], allowed: tuple[str, ...], display: str) -> Iterat
     if len(set(columns)) != len(columns):
         raise ImportFileError("a column name appears twice", location=SourceLocation(display, 1))
     _check_columns(columns, allowed, display, 1)
+    return header
+
+
+def _csv_rows(reader: Any, header: list[str]) -> Iterator[RawRow]:
+    columns = [name.strip() for name in header]
     while True:
         start = reader.line_num + 1
         try:
-            record = next(reader)
+            record: list[str] = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
@@ -92,9 +115,12 @@ def _csv_rows(handle: IO[str], allowed: tuple[str, ...], display: str) -> Iterat
         if not any(cell.strip() for cell in record):
             continue
         if len(record) != len(columns):
-            yield RawRow(start, None, f"{len(record)} fields where the header has {len(columns)}")
+            problem = f"{len(record)} fields where the header has {len(columns)}"
+            yield RawRow(start, None, problem, record)
             continue
-        yield RawRow(start, dict(zip(columns, record, strict=True)))
+        values = dict(zip(columns, record, strict=True))
+        values.pop(REASON, None)
+        yield RawRow(start, values, None, record)
 
 
 def _jsonl_rows(handle: IO[str], allowed: tuple[str, ...]) -> Iterator[RawRow]:
@@ -104,13 +130,15 @@ def _jsonl_rows(handle: IO[str], allowed: tuple[str, ...]) -> Iterator[RawRow]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            yield RawRow(number, None, f"not valid JSON: {error.msg} at column {error.colno}")
+            problem = f"not valid JSON: {error.msg} at column {error.colno}"
+            yield RawRow(number, None, problem, line)
             continue
         if not isinstance(value, dict):
-            yield RawRow(number, None, "each line must be a JSON object")
+            yield RawRow(number, None, "each line must be a JSON object", line)
             continue
-        unknown = [k for k in value if k not in allowed and not k.startswith("attributes.")]
+        unknown = [k for k in value if not _known(k, allowed)]
         if unknown:
-            yield RawRow(number, None, f"unknown field(s): {', '.join(sorted(unknown))}")
+            yield RawRow(number, None, f"unknown field(s): {', '.join(sorted(unknown))}", line)
             continue
-        yield RawRow(number, value)
+        value.pop(REASON, None)
+        yield RawRow(number, value, None, line)

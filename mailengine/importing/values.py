@@ -16,7 +16,11 @@ from mailengine.errors import quoted
 
 
 class RowRejected(ValueError):
-    """One import row is unusable; the message names the column and the reason."""
+    """One import row is unusable: each problem names its column and the reason."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def text(value: Any, column: str, max_length: int, *, multiline: bool = False) -> str | None:
@@ -33,6 +37,11 @@ def text(value: Any, column: str, max_length: int, *, multiline: bool = False) -
     if len(cleaned) > max_length:
         raise RowRejected(f"{column}: {len(cleaned)} characters, at most {max_length}")
     return cleaned
+
+
+def lines(value: Any, column: str, max_length: int) -> str | None:
+    """Trimmed text that may run over several lines (no other control characters)."""
+    return text(value, column, max_length, multiline=True)
 
 
 def choice(value: Any, column: str, allowed: tuple[str, ...]) -> str | None:
@@ -76,20 +85,29 @@ def a_datetime(value: Any, column: str, zone: ZoneInfo) -> datetime | None:
 
 def money_minor(value: Any, column: str, currency: str) -> int | None:
     """'59.90' in EUR -> 5990; refuses more decimals than the currency has, and negatives."""
+    found = an_amount(value, column)
+    if found is None:
+        return None
+    raw, number = found
+    digits = get_currency_precision(currency)
+    scaled = number.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise RowRejected(f"{column}: {quoted(raw)} has more than {digits} decimals for {currency}")
+    return int(scaled)
+
+
+def an_amount(value: Any, column: str) -> tuple[str, Decimal] | None:
+    """An amount of zero or more (its text, its value), whatever the currency."""
     raw = text(value, column, 30)
     if raw is None:
         return None
     try:
-        amount = Decimal(raw)
+        found = Decimal(raw)
     except InvalidOperation:
         raise RowRejected(f"{column}: {quoted(raw)} is not an amount like 59.90") from None
-    if not amount.is_finite() or amount < 0:
+    if not found.is_finite() or found < 0:
         raise RowRejected(f"{column}: {quoted(raw)} must be zero or more")
-    digits = get_currency_precision(currency)
-    scaled = amount.scaleb(digits)
-    if scaled != scaled.to_integral_value():
-        raise RowRejected(f"{column}: {quoted(raw)} has more than {digits} decimals for {currency}")
-    return int(scaled)
+    return raw, found
 
 
 def currency_code(value: Any, column: str) -> str | None:

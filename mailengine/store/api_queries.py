@@ -18,7 +18,7 @@ from mailengine.message import make_message_id
 from mailengine.store.customers import customer_table, ensure_customers, upsert_customers
 from mailengine.store.database import upsert_insert
 from mailengine.store.events import record_event
-from mailengine.store.orders import order_placed_data, upsert_orders
+from mailengine.store.orders import placed_order_data, upsert_orders
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import CustomerUpsert, OrderUpsert, PlannedSend
 from mailengine.store.suppressions import blocks, suppression_table
@@ -222,7 +222,7 @@ def write_order(session: Session, record: OrderUpsert, now: datetime) -> OrderWr
         session,
         customer_id,
         "order.placed",
-        order_placed_data(record),
+        placed_order_data(record),
         record.placed_at,
         now,
         idempotency_key=f"order.placed:{record.external_id}",

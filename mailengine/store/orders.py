@@ -174,19 +174,6 @@ def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000)
         last_id = ids[-1]
 
 
-def order_placed_data(record: OrderUpsert) -> dict[str, Any]:
-    """The data of an order's `order.placed` event: `external_id` names the order, so mail
-    the event triggers is about this order (see `records.order_about`)."""
-    return {
-        "external_id": record.external_id,
-        "channel": record.channel,
-        "status": record.status,
-        "amount_minor": record.amount_minor,
-        "currency": record.currency,
-        "base_amount_minor": record.base_amount_minor,
-    }
-
-
 def orders_of(session: Session, customer_id: int, limit: int = 10) -> list[Order]:
     """A customer's most recent orders, newest first."""
     statement = (
@@ -196,6 +183,28 @@ def orders_of(session: Session, customer_id: int, limit: int = 10) -> list[Order
         .limit(limit)
     )
     return list(session.exec(statement).all())
+
+
+def order_of(session: Session, customer_id: int, external_id: str) -> Order | None:
+    """The customer's order with this external id, if stored."""
+    statement = select_models(Order).where(
+        col(Order.customer_id) == customer_id, col(Order.external_id) == external_id
+    )
+    return session.exec(statement).first()
+
+
+def placed_order_data(order: Order | OrderUpsert) -> dict[str, Any]:
+    """What an `order.placed` event says about its order (the API's, the CLI's and the demo's
+    alike): `external_id` names the order, so mail the event triggers is about this order
+    (see `records.order_about`)."""
+    return {
+        "external_id": order.external_id,
+        "channel": order.channel,
+        "status": order.status,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "base_amount_minor": order.base_amount_minor,
+    }
 
 
 def _orders_by_external_id(

@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlmodel import Session
 
 from mailengine.store.api_queries import tracking_event_table
+from mailengine.store.enrollments import version_table
 from mailengine.store.models import UNCOUNTED_ORDER_STATUSES
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import outbox_table
@@ -294,6 +295,12 @@ def _total(
     _measure(total.mailed, mailed, orders, window)
     _measure(total.holdout, held, orders, window)
     return total
+
+
+def reported_workflows(session: Session) -> list[str]:
+    """Every workflow the store knows: ones that planned sends, and every stored version."""
+    names = union(select(outbox_table.c.workflow), select(version_table.c.name))
+    return sorted(str(name) for (name,) in session.execute(names) if name)
 
 
 # --- figures for /metrics -------------------------------------------------------------------

@@ -275,12 +275,16 @@ def event_email(body: EventIn) -> str:
 
 @contextmanager
 def _rejections() -> Iterator[None]:
-    """Turn the import's "column: reason" refusal into a 422 naming the API field."""
+    """Turn the import's "column: reason" refusals into a 422 naming each API field."""
     try:
         yield
     except RowRejected as error:
-        column, _, reason = str(error).partition(": ")
-        raise field_error(("body", *_location(column)), reason or str(error)) from None
+        found = []
+        for problem in error.problems:
+            column, _, reason = problem.partition(": ")
+            location = ("body", *_location(column))
+            found.append({"loc": location, "msg": reason or problem, "type": "value_error"})
+        raise RequestValidationError(found) from None
 
 
 def _location(column: str) -> tuple[str, ...]:

@@ -41,10 +41,10 @@ def config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 
 
 def test_event_records_once_per_key(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--config", str(config), "event", "order.placed", "--customer", "Ann@Example.com"]
+    args = ["--config", str(config), "event", "cart.abandoned", "--customer", "Ann@Example.com"]
     code, out, _ = run([*args, "--data", '{"order": "W1"}', "--key", "k1"], capsys)
     assert code == 0
-    assert "recorded: order.placed" in out
+    assert "recorded: cart.abandoned" in out
     code, out, _ = run([*args, "--key", "k1"], capsys)
     assert (code, "was recorded before" in out) == (0, True)
     code, _, err = run([*args[:-1], "nobody@example.com"], capsys)

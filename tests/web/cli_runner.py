@@ -9,7 +9,7 @@ import click
 from click.testing import CliRunner, Result
 
 from mailengine.cli.context import CliContext
-from mailengine.cli.data_commands import status
+from mailengine.cli.status_command import status
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.clock import Clock
 from mailengine.config import Settings

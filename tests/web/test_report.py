@@ -177,9 +177,9 @@ def test_report_command_formats(database: Database, settings: Settings, clock: F
     assert as_json.exit_code == 0, as_json.output
     document: dict[str, Any] = json.loads(as_json.output)
     row = next(r for r in document["rows"] if (r["workflow"], r["step"]) == ("win-back", "1"))
-    assert row["revenue"] == "100.00" and row["revenue_per_recipient"] == "25.00"
+    assert row["revenue"] == 100.0 and row["revenue_per_recipient"] == 25.0  # numbers
     assert row["lift"] == 1.0 and row["conversion_rate"] == 0.5
-    assert row["incremental_revenue"] == "110.00" and row["held_out"] == 4
+    assert row["incremental_revenue"] == 110.0 and row["held_out"] == 4
 
     as_csv = run(settings, database, clock, ["report", "--workflow", "welcome", "--format", "csv"])
     assert as_csv.exit_code == 0
