@@ -33,6 +33,7 @@ SECRET_KEYS: frozenset[tuple[str, ...]] = frozenset(
         ("smtp", "password"),
         ("dkim", "private_key"),
         ("inbound", "imap", "password"),
+        ("http", "metrics_token"),
     }
 )
 
@@ -97,6 +98,8 @@ class HttpSettings(Section):
     link_validity_days: int = Field(default=365, ge=30, le=3650)
     docs: bool = True
     trusted_proxies: list[str] = Field(default_factory=list)
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(default=15, ge=0, le=3600)
 
     @field_validator("trusted_proxies")
     @classmethod

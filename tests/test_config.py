@@ -13,7 +13,13 @@ from mailengine.config import Settings, load_settings
 from mailengine.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-SECRETS = {"secret_key", "smtp.password", "dkim.private_key", "inbound.imap.password"}
+SECRETS = {
+    "secret_key",
+    "smtp.password",
+    "dkim.private_key",
+    "inbound.imap.password",
+    "http.metrics_token",
+}
 
 
 def _config(tmp_path: Path, text: str) -> Path:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+import math
+import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -56,26 +61,65 @@ def healthz(request: Request) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request) -> Response:
+    """With `http.metrics_token` set, only a scraper that presents it as a bearer token."""
+    token = web_context(request).settings.http.metrics_token
+    if token is not None and not _bearer_matches(request, token.get_secret_value()):
+        return JSONResponse(
+            {"detail": "/metrics wants the bearer token of http.metrics_token"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     registry: CollectorRegistry = request.app.state.metrics
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode()
+    )
+
+
+@dataclass(frozen=True)
+class _StoreFigures:
+    outbox: OutboxHealth
+    render_errors: int
+    tracking: dict[str, int]
+    read_at: datetime
+
+
 class StoreCollector(Collector):
-    """Reads the figures from the database at each scrape (they are shared by every process)."""
+    """Reads the figures from the database (they are shared by every process), at most once
+    in `http.metrics_cache_seconds` however often and however many scrapers ask."""
 
     def __init__(self, context: WebContext) -> None:
         self._context = context
+        self._figures: _StoreFigures | None = None
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def figures(self) -> _StoreFigures:
+        keep = self._context.settings.http.metrics_cache_seconds
+        with self._lock:
+            if self._figures is None or time.monotonic() - self._read_at >= keep:
+                with self._context.database.session() as session:
+                    self._figures = _StoreFigures(
+                        outbox_health(session),
+                        render_error_count(session),
+                        tracking_counts(session),
+                        self._context.clock.now(),
+                    )
+                self._read_at = time.monotonic()
+            return self._figures
 
     def collect(self) -> Iterable[Metric]:
-        with self._context.database.session() as session:
-            outbox = outbox_health(session)
-            render_errors = render_error_count(session)
-            tracking = tracking_counts(session)
-        yield from outbox_metrics(outbox, self._context.clock.now())
+        figures = self.figures()
+        outbox, tracking = figures.outbox, figures.tracking
+        yield from outbox_metrics(outbox, figures.read_at)
         yield GaugeMetricFamily(
             "mailengine_render_errors",
             "Messages that failed because their template did not render",
-            value=render_errors,
+            value=figures.render_errors,
         )
         events = CounterMetricFamily(
             "mailengine_tracking_events",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from pydantic import SecretStr
+from sqlalchemy import event, update
 
 from mailengine.config import Settings
 from mailengine.store.api_queries import record_tracking_event
@@ -120,3 +122,40 @@ async def test_metrics_show_deferrals_by_cause_and_the_longest_waits(
     assert sample("oldest_age_seconds", "state", "sending") == 300
     assert sample("oldest_age_seconds", "state", "deferred") == 2400
     assert samples[("mailengine_outbox_queue_depth", ())] == 4
+
+
+async def test_metrics_can_require_a_bearer_token(settings: Settings, database: Database) -> None:
+    guarded = settings.model_copy(
+        update={"http": settings.http.model_copy(update={"metrics_token": SecretStr("s3cret")})}
+    )
+    app = create_app(guarded, database, secret=SECRET)
+    for headers, status in (
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": "Basic s3cret"}, 401),
+        ({"Authorization": "Bearer s3cret"}, 200),
+    ):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            response = await client.get("/metrics", headers=headers)
+        assert response.status_code == status, headers
+        assert ("mailengine_outbox_messages" in response.text) is (status == 200)
+
+
+async def test_scrapes_read_the_database_once_per_cache_period(
+    make_app: AppFactory, database: Database
+) -> None:
+    app = make_app()
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(20):
+            assert (await get(app, "/metrics")).status_code == 200
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    first_scrape = len(statements)
+    assert 0 < first_scrape <= 5  # the figures of one scrape, read once for all twenty
