@@ -162,7 +162,10 @@ class Engine:
             await stop.wait()
         finally:
             log.info("stopping: no new work is claimed; in-flight messages finish")
-            leading.cancel()
+            try:  # let a lock check under way finish, so that no lock outlives the release
+                await asyncio.wait_for(leading, SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("the schedule lock check did not finish in time")
             await self.schedules.stop()
             try:
                 await asyncio.wait_for(dispatching, SHUTDOWN_GRACE_SECONDS)

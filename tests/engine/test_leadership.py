@@ -200,7 +200,7 @@ inbound: {{smtp: {{port: {_free_port()}}}}}
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # start-up compiles every template first
         while lock_holder(url) is None and engine.poll() is None:
             assert time.monotonic() < deadline, "the engine never took the schedule lock"
             time.sleep(0.2)
