@@ -1,8 +1,8 @@
 """Faults a shop's mail must live through, reproduced against real `mailengine run` processes.
 
-    .venv/bin/python -m bench.faults [--quick] [--messages N] [--scenario NAME] [--set K=V]
+    .venv/bin/python bench/faults.py [--quick] [--messages N] [--scenario NAME] [--set K=V]
 
-(from the repository's top folder). Scenarios, each printed as one table row:
+Scenarios, each printed as one table row:
 
   kill       kill -9 three times while N mails go out (SQLite), restarting at once each time
   four       four engines on one PostgreSQL database share N mails
@@ -34,6 +34,9 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+if not __package__:  # run as `python bench/faults.py`: its pieces are under bench/ and tests/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from bench.fault_scenarios import (
     Row,
     Run,
@@ -42,7 +45,12 @@ from bench.fault_scenarios import (
     kill_three_times,
     peers,
 )
-from bench.fault_shop import TIME_SCALED, describe_dispatch, engine_dispatch, scaled_settings
+from bench.fault_shop import (
+    TIME_SCALED,
+    describe_dispatch,
+    engine_dispatch,
+    scaled_settings,
+)
 
 Scenario = Callable[[Run], Awaitable[Row | list[Row] | str]]
 SCENARIOS: dict[str, Scenario] = {
@@ -58,9 +66,7 @@ HEADERS = (
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.faults", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="bench/faults.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=None, help="default 10000 (--quick 1000)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     parser.add_argument("--quick", action="store_true", help="a small run: 1000 messages")
@@ -157,7 +163,7 @@ def main() -> None:
             print(f"  {row.scenario}: {note}")
     for line in skipped:
         print(f"  {line}")
-    print(f"command: {' '.join([Path(sys.executable).name, '-m', 'bench.faults', *sys.argv[1:]])}")
+    print(f"command: {' '.join([Path(sys.executable).name, 'bench/faults.py', *sys.argv[1:]])}")
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -4,7 +4,6 @@ fed through the same pipeline; the poller lives through a server restart."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.database import Database
 from tests.inbound_flow.conftest import SECRET, inbound_rows, outbox_rows, question
 from tests.inbound_flow.dovecot import PASSWORD, USER, Dovecot
-from tests.waiting import PATIENCE, until
 
 
 @pytest.fixture
@@ -53,9 +51,8 @@ def _settings(server: Dovecot, password: str = PASSWORD, poll_seconds: float = 6
 
 async def _mailbox(server: Dovecot) -> Any:
     """A logged-in client (a server that just started may refuse the first try)."""
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        client = aioimaplib.IMAP4(host="127.0.0.1", port=server.port, timeout=PATIENCE)
+    for _ in range(50):
+        client = aioimaplib.IMAP4(host="127.0.0.1", port=server.port, timeout=5)
         await client.wait_hello_from_server()
         if (await client.login(USER, PASSWORD)).result == "OK":
             return client
@@ -192,5 +189,9 @@ async def test_the_poller_lives_through_a_lost_connection(
         await cable.unplug()
 
 
-async def _wait_for(condition: Callable[[], bool]) -> None:
-    await until(condition, "the poller's progress", every=0.02)
+async def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition did not come true in time")
