@@ -44,6 +44,7 @@ async def test_four_dispatcher_processes_deliver_every_message_exactly_once(
                 server.port,
                 templates,
                 "--connections=2",
+                "--per-domain-connections=2",  # every recipient is at example.com
                 "--batch-size=50",
             )
             for n in range(WORKERS)
