@@ -126,16 +126,18 @@ def check_dispatch_processes(settings: Settings) -> None:
         )
 
 
-def share_of(settings: Settings, processes: int) -> Settings:
-    """The settings of one of `processes` dispatcher processes: an even share of the SMTP
-    connections (rounded down), of a recipient domain's connections, and of every rate
-    limit."""
+def share_of(settings: Settings, processes: int, slot: int = 0) -> Settings:
+    """The settings of dispatcher process `slot` of `processes`: an even share of the SMTP
+    connections (rounded down) and of every rate limit, and its part of the connections one
+    recipient domain may hold (what does not divide evenly goes to the first processes)."""
     smtp = settings.smtp
     per_domain = smtp.per_domain_connections or domain_share(smtp.connections)
     share = smtp.model_copy(
         update={
             "connections": max(1, smtp.connections // processes),
-            "per_domain_connections": max(1, per_domain // processes),
+            "per_domain_connections": max(
+                1, per_domain // processes + (1 if slot < per_domain % processes else 0)
+            ),
             "rate_per_second": smtp.rate_per_second / processes,
             "per_domain_rate": {
                 domain: rate / processes for domain, rate in smtp.per_domain_rate.items()
@@ -151,7 +153,7 @@ class DispatchProcesses:
     def __init__(self, settings: Settings) -> None:
         check_dispatch_processes(settings)
         self.count = settings.engine.dispatch_processes
-        self._settings = share_of(settings, self.count)
+        self._shares = [share_of(settings, self.count, slot) for slot in range(self.count)]
         self._context = get_context("spawn")
         # A flag in shared memory, read without a lock: a process killed while holding the
         # lock of a multiprocessing Event would leave every other waiting on it for ever.
@@ -168,7 +170,7 @@ class DispatchProcesses:
         process = self._context.Process(
             target=serve_in_process,
             args=(
-                self._settings,
+                self._shares[slot],
                 self._stopping,
                 os.getpid(),
                 logging.getLogger().getEffectiveLevel(),

@@ -56,6 +56,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lease-seconds", type=float, default=600.0)
     parser.add_argument(
+        "--per-domain-connections",
+        type=int,
+        default=None,
+        help="connections one recipient domain may hold (default: the dispatcher's share)",
+    )
+    parser.add_argument(
         "--until",
         choices=["idle", "all-final"],
         default="idle",
@@ -101,7 +107,9 @@ async def run(args: argparse.Namespace) -> tuple[DispatchReport, int]:
         Composer(Settings(), library, SECRET),
         SteadyClock(args.start_at, time.monotonic() if args.origin is None else args.origin),
         options=DispatchOptions(
-            batch_size=args.batch_size, lease=timedelta(seconds=args.lease_seconds)
+            batch_size=args.batch_size,
+            lease=timedelta(seconds=args.lease_seconds),
+            per_domain_connections=args.per_domain_connections,
         ),
         worker_id=args.worker_id,
     )

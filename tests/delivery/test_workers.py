@@ -38,7 +38,12 @@ async def test_four_dispatcher_processes_deliver_every_message_exactly_once(
     try:
         async with Workers(tmp_path, database.url, server.port, templates) as workers:
             started = [
-                await workers.start(f"worker-{n}", "--connections=2", "--batch-size=50")
+                await workers.start(
+                    f"worker-{n}",
+                    "--connections=2",
+                    "--per-domain-connections=2",  # every recipient is at example.com
+                    "--batch-size=50",
+                )
                 for n in range(WORKERS)
             ]
             await workers.go()  # all four set up: none can take the whole outbox alone

@@ -50,12 +50,16 @@ def test_each_process_gets_an_even_share_and_the_totals_hold(tmp_path: Path) -> 
 def test_a_domain_never_gets_every_connection_unless_there_is_one(tmp_path: Path) -> None:
     assert [domain_share(n) for n in (1, 2, 4, 8, 32)] == [1, 1, 3, 6, 24]
     settings = _settings(tmp_path, dispatch_processes=2)
-    assert share_of(settings, 2).smtp.per_domain_connections == 3  # 6 of 8 in all
-    assert dispatch_options(share_of(settings, 2)).per_domain_connections == 3
+    assert [share_of(settings, 2, slot).smtp.per_domain_connections for slot in (0, 1)] == [
+        3,
+        3,
+    ]  # 6 of 8 in all
+    assert dispatch_options(share_of(settings, 2, 1)).per_domain_connections == 3
     explicit = settings.model_copy(
         update={"smtp": settings.smtp.model_copy(update={"per_domain_connections": 5})}
     )
-    assert share_of(explicit, 2).smtp.per_domain_connections == 2
+    shares = [share_of(explicit, 3, slot).smtp.per_domain_connections for slot in range(3)]
+    assert shares == [2, 2, 1]  # 5 in all
 
 
 def test_a_lease_that_one_send_could_outlast_stops_start_up(tmp_path: Path) -> None:
