@@ -30,6 +30,7 @@ from mailengine.store.inbound_store import inbound_table
 from mailengine.store.orders import upsert_orders
 from mailengine.store.outbox import outbox_table
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
+from mailengine.store.suppressions import suppression_reason
 from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
 from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
@@ -198,3 +199,45 @@ def inbound_rows(database: Database) -> list[dict[str, Any]]:
     i = inbound_table.c
     with database.session() as session:
         return [dict(row._mapping) for row in session.execute(select(inbound_table).order_by(i.id))]
+
+
+def arf_report(to: str, complainer: str, original_id: str) -> bytes:
+    """An ARF abuse report (RFC 5965) naming `complainer`."""
+    lines = [
+        "From: feedback@isp.example",
+        f"To: {to}",
+        "Subject: complaint about message",
+        "Message-ID: <arf-1@isp.example>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"',
+        "",
+        "--b",
+        "Content-Type: text/plain",
+        "",
+        "This is an email abuse report.",
+        "--b",
+        "Content-Type: message/feedback-report",
+        "",
+        "Feedback-Type: abuse",
+        "User-Agent: isp-fbl/1.0",
+        "Version: 1",
+        f"Original-Rcpt-To: {complainer}",
+        "",
+        "--b",
+        "Content-Type: message/rfc822",
+        "",
+        "From: hello@shop.example",
+        f"To: {complainer}",
+        f"Message-ID: {original_id}",
+        "Subject: Thank you",
+        "",
+        "body",
+        "--b--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+def suppression_of(database: Database, address: str) -> str | None:
+    with database.session() as session:
+        return suppression_reason(session, address)

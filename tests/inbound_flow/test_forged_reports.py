@@ -14,9 +14,15 @@ from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.outbox import plan_sends
 from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
-from mailengine.store.suppressions import suppression_reason
 from tests.conftest import NOW
-from tests.inbound_flow.conftest import deliver, outbox_rows, received, text_of
+from tests.inbound_flow.conftest import (
+    arf_report,
+    deliver,
+    outbox_rows,
+    received,
+    suppression_of,
+    text_of,
+)
 from tests.transport.conftest import SmtpServer
 
 BEN = "ben@customer.example"
@@ -104,48 +110,6 @@ def _dsn(to: str, failed: Sequence[str], original_id: str, status: str = "5.1.1"
     return "\r\n".join(lines).encode()
 
 
-def _arf(to: str, complainer: str, original_id: str) -> bytes:
-    """An ARF abuse report (RFC 5965) naming `complainer`."""
-    lines = [
-        "From: feedback@isp.example",
-        f"To: {to}",
-        "Subject: complaint about message",
-        "Message-ID: <arf-1@isp.example>",
-        "MIME-Version: 1.0",
-        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"',
-        "",
-        "--b",
-        "Content-Type: text/plain",
-        "",
-        "This is an email abuse report.",
-        "--b",
-        "Content-Type: message/feedback-report",
-        "",
-        "Feedback-Type: abuse",
-        "User-Agent: isp-fbl/1.0",
-        "Version: 1",
-        f"Original-Rcpt-To: {complainer}",
-        "",
-        "--b",
-        "Content-Type: message/rfc822",
-        "",
-        "From: hello@shop.example",
-        f"To: {complainer}",
-        f"Message-ID: {original_id}",
-        "Subject: Thank you",
-        "",
-        "body",
-        "--b--",
-        "",
-    ]
-    return "\r\n".join(lines).encode()
-
-
-def _reason(database: Database, address: str) -> str | None:
-    with database.session() as session:
-        return suppression_reason(session, address)
-
-
 async def test_a_forged_dsn_and_arf_report_to_support_suppress_nobody_and_reach_the_team(
     database: Database,
     listener: InboundSmtpListener,
@@ -156,15 +120,15 @@ async def test_a_forged_dsn_and_arf_report_to_support_suppress_nobody_and_reach_
     await _mail_ben(database, dispatcher, outgoing)
     forged = "<never-sent-by-the-shop@shop.example>"
     await deliver(listener.port, _dsn("support@shop.example", [VICTIM], forged), mail_from="")
-    await deliver(listener.port, _arf("support@shop.example", VICTIM, forged), mail_from="")
+    await deliver(listener.port, arf_report("support@shop.example", VICTIM, forged), mail_from="")
     results = await pipeline.drain()
     assert [r.classification for r in results] == ["bounce", "complaint"]
     assert [(r.acknowledged, r.team_notified, r.ticket_id) for r in results] == [
         (False, True, None),
         (False, True, None),
     ]
-    assert _reason(database, VICTIM) is None
-    assert _reason(database, BEN) is None
+    assert suppression_of(database, VICTIM) is None
+    assert suppression_of(database, BEN) is None
     assert [row["step"] for row in outbox_rows(database)] == ["1", "notify-team", "notify-team"]
 
     await dispatcher.drain()
@@ -193,7 +157,7 @@ async def test_a_report_naming_a_message_id_we_sent_to_that_address_suppresses(
     [result] = await pipeline.drain()
     assert result.notes == ("hard bounce (userunknown)",)
     assert not result.team_notified
-    assert _reason(database, BEN) == "hard-bounce"
+    assert suppression_of(database, BEN) == "hard-bounce"
     [send] = outbox_rows(database)
     assert send["state"] == "failed"
 
@@ -208,12 +172,14 @@ async def test_our_message_id_with_another_address_proves_nothing(
     await _mail_ben(database, dispatcher, outgoing)
     report = _dsn("support@shop.example", [VICTIM], BEN_MESSAGE_ID)
     await deliver(listener.port, report, mail_from="")
-    await deliver(listener.port, _arf("support@shop.example", VICTIM, BEN_MESSAGE_ID), mail_from="")
+    await deliver(
+        listener.port, arf_report("support@shop.example", VICTIM, BEN_MESSAGE_ID), mail_from=""
+    )
     results = await pipeline.drain()
     assert all(r.team_notified for r in results)
     assert "is not one we sent to that address" in results[0].notes[0]
-    assert _reason(database, VICTIM) is None
-    assert _reason(database, BEN) is None
+    assert suppression_of(database, VICTIM) is None
+    assert suppression_of(database, BEN) is None
     assert outbox_rows(database)[0]["state"] == "sent"
 
 
@@ -225,10 +191,12 @@ async def test_a_complaint_naming_our_message_to_the_complainer_suppresses(
     outgoing: SmtpServer,
 ) -> None:
     await _mail_ben(database, dispatcher, outgoing)
-    await deliver(listener.port, _arf("support@shop.example", BEN, BEN_MESSAGE_ID), mail_from="")
+    await deliver(
+        listener.port, arf_report("support@shop.example", BEN, BEN_MESSAGE_ID), mail_from=""
+    )
     [result] = await pipeline.drain()
     assert (result.classification, result.team_notified) == ("complaint", False)
-    assert _reason(database, BEN) == "complaint"
+    assert suppression_of(database, BEN) == "complaint"
 
 
 async def test_at_the_verp_address_only_the_sends_recipient_is_suppressed(
@@ -243,7 +211,7 @@ async def test_at_the_verp_address_only_the_sends_recipient_is_suppressed(
     await deliver(listener.port, _dsn(verp, [VICTIM, BEN], "<other@elsewhere.example>"), to=[verp])
     [result] = await pipeline.drain()
     assert result.route == "bounce"
-    assert _reason(database, BEN) == "hard-bounce"
-    assert _reason(database, VICTIM) is None
+    assert suppression_of(database, BEN) == "hard-bounce"
+    assert suppression_of(database, VICTIM) is None
     assert result.team_notified  # the part it could not act on is shown
     assert f"not acted on for {VICTIM}" in result.notes[-1]

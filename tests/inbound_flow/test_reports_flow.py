@@ -21,7 +21,14 @@ from mailengine.store.suppressions import suppression_reason
 from mailengine.store.web_models import TrackingEvent
 from mailengine.tokens import make_token
 from tests.conftest import NOW
-from tests.inbound_flow.conftest import SECRET, deliver, inbound_rows, outbox_rows
+from tests.inbound_flow.conftest import (
+    SECRET,
+    arf_report,
+    deliver,
+    inbound_rows,
+    outbox_rows,
+    suppression_of,
+)
 from tests.transport.conftest import SmtpServer
 
 BEN = "ben@customer.example"
@@ -110,7 +117,7 @@ async def test_a_hard_bounce_to_a_verp_address_suppresses_and_marks_the_send(
     await deliver(listener.port, raw, mail_from="", to=[verp])
     [result] = await pipeline.drain()
     assert (result.route, result.classification) == ("bounce", "bounce")
-    assert _reason(database, BEN) == "hard-bounce"
+    assert suppression_of(database, BEN) == "hard-bounce"
     [send] = outbox_rows(database)
     assert send["state"] == "failed"
     assert send["last_reply"].startswith("bounced: 5.1.1 550 5.1.1")
@@ -132,7 +139,7 @@ async def test_a_soft_bounce_is_counted_not_suppressed(
     raw = _dsn(verp, "4.2.2", "452 4.2.2 Mailbox full, try again later")
     await deliver(listener.port, raw, mail_from="", to=[verp])
     await pipeline.drain()
-    assert _reason(database, BEN) is None
+    assert suppression_of(database, BEN) is None
     assert outbox_rows(database)[0]["state"] == "sent"
     with database.session() as session:
         assert bounce_counts(session, BEN) == {"soft": 1}
@@ -156,42 +163,11 @@ async def test_an_arf_complaint_suppresses(
     outgoing: SmtpServer,
 ) -> None:
     verp = await _send_one_to_ben(database, dispatcher, outgoing)
-    lines = [
-        "From: feedback@isp.example",
-        f"To: {verp}",
-        "Subject: complaint about message",
-        "Message-ID: <arf-1@isp.example>",
-        "MIME-Version: 1.0",
-        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"',
-        "",
-        "--b",
-        "Content-Type: text/plain",
-        "",
-        "This is an email abuse report.",
-        "--b",
-        "Content-Type: message/feedback-report",
-        "",
-        "Feedback-Type: abuse",
-        "User-Agent: isp-fbl/1.0",
-        "Version: 1",
-        f"Original-Rcpt-To: {BEN}",
-        "",
-        "--b",
-        "Content-Type: message/rfc822",
-        "",
-        "From: hello@shop.example",
-        f"To: {BEN}",
-        "Message-ID: <confirmation.ben@shop.example>",
-        "Subject: Thank you",
-        "",
-        "body",
-        "--b--",
-        "",
-    ]
-    await deliver(listener.port, "\r\n".join(lines).encode(), mail_from="", to=[verp])
+    report = arf_report(verp, BEN, "<confirmation.ben@shop.example>")
+    await deliver(listener.port, report, mail_from="", to=[verp])
     [result] = await pipeline.drain()
     assert result.classification == "complaint"
-    assert _reason(database, BEN) == "complaint"
+    assert suppression_of(database, BEN) == "complaint"
     assert len(outbox_rows(database)) == 1
 
 
@@ -222,8 +198,3 @@ async def test_a_mailto_unsubscribe_withdraws_consent(
         assert customer is not None and customer.consent_status == "withdrawn"
         assert suppression_reason(session, BEN) == "unsubscribe"
     assert outbox_rows(database) == []
-
-
-def _reason(database: Database, address: str) -> str | None:
-    with database.session() as session:
-        return suppression_reason(session, address)
