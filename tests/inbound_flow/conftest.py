@@ -28,8 +28,8 @@ from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.inbound_store import inbound_table
 from mailengine.store.orders import upsert_orders
-from mailengine.store.outbox import outbox_table
-from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
+from mailengine.store.outbox import outbox_table, plan_sends
+from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert, PlannedSend
 from mailengine.store.suppressions import suppression_reason
 from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
@@ -241,3 +241,43 @@ def arf_report(to: str, complainer: str, original_id: str) -> bytes:
 def suppression_of(database: Database, address: str) -> str | None:
     with database.session() as session:
         return suppression_reason(session, address)
+
+
+BEN = "ben@customer.example"
+BEN_MESSAGE_ID = "<confirmation.ben@shop.example>"
+
+
+async def mail_ben(
+    database: Database, dispatcher: Dispatcher, outgoing: SmtpServer, *others: str
+) -> str:
+    """Ben (and `others`) are customers; Ben gets one order confirmation, sent through
+    `outgoing`. Returns its envelope sender: the signed VERP bounce address of that send."""
+    with database.transaction() as session:
+        ids = upsert_customers(
+            session,
+            [
+                CustomerUpsert(email=email, consent=ConsentStatement("granted", "test", NOW))
+                for email in (BEN, *others)
+            ],
+            NOW,
+        ).customer_ids
+        plan_sends(
+            session,
+            [
+                PlannedSend(
+                    idempotency_key="test:confirmation:ben",
+                    workflow="thank-you",
+                    step="1",
+                    customer_id=ids[BEN],
+                    recipient=BEN,
+                    template="thank-you/order-confirmed",
+                    subject="Thank you",
+                    message_id=BEN_MESSAGE_ID,
+                    kind="transactional",
+                )
+            ],
+            NOW,
+        )
+    report = await dispatcher.drain()
+    assert report.sent == 1
+    return outgoing.handler.messages[-1].mail_from

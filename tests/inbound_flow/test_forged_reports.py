@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
-from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
-from mailengine.store.outbox import plan_sends
-from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
-from tests.conftest import NOW
 from tests.inbound_flow.conftest import (
+    BEN,
+    BEN_MESSAGE_ID,
     arf_report,
     deliver,
+    mail_ben,
     outbox_rows,
     received,
     suppression_of,
@@ -25,42 +24,7 @@ from tests.inbound_flow.conftest import (
 )
 from tests.transport.conftest import SmtpServer
 
-BEN = "ben@customer.example"
 VICTIM = "victim@customer.example"
-BEN_MESSAGE_ID = "<confirmation.ben@shop.example>"
-
-
-async def _mail_ben(database: Database, dispatcher: Dispatcher, outgoing: SmtpServer) -> str:
-    """Ben and the victim are customers; Ben gets one order confirmation. Returns its VERP."""
-    with database.transaction() as session:
-        ids = upsert_customers(
-            session,
-            [
-                CustomerUpsert(email=email, consent=ConsentStatement("granted", "test", NOW))
-                for email in (BEN, VICTIM)
-            ],
-            NOW,
-        ).customer_ids
-        plan_sends(
-            session,
-            [
-                PlannedSend(
-                    idempotency_key="test:confirmation:ben",
-                    workflow="thank-you",
-                    step="1",
-                    customer_id=ids[BEN],
-                    recipient=BEN,
-                    template="thank-you/order-confirmed",
-                    subject="Thank you",
-                    message_id=BEN_MESSAGE_ID,
-                    kind="transactional",
-                )
-            ],
-            NOW,
-        )
-    report = await dispatcher.drain()
-    assert report.sent == 1
-    return outgoing.handler.messages[-1].mail_from
 
 
 def _dsn(to: str, failed: Sequence[str], original_id: str, status: str = "5.1.1") -> bytes:
@@ -117,7 +81,7 @@ async def test_a_forged_dsn_and_arf_report_to_support_suppress_nobody_and_reach_
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    await _mail_ben(database, dispatcher, outgoing)
+    await mail_ben(database, dispatcher, outgoing, VICTIM)
     forged = "<never-sent-by-the-shop@shop.example>"
     await deliver(listener.port, _dsn("support@shop.example", [VICTIM], forged), mail_from="")
     await deliver(listener.port, arf_report("support@shop.example", VICTIM, forged), mail_from="")
@@ -152,7 +116,7 @@ async def test_a_report_naming_a_message_id_we_sent_to_that_address_suppresses(
     outgoing: SmtpServer,
 ) -> None:
     """Some servers bounce to From or Reply-To (support) instead of the envelope sender."""
-    await _mail_ben(database, dispatcher, outgoing)
+    await mail_ben(database, dispatcher, outgoing, VICTIM)
     await deliver(listener.port, _dsn("support@shop.example", [BEN], BEN_MESSAGE_ID), mail_from="")
     [result] = await pipeline.drain()
     assert result.notes == ("hard bounce (userunknown)",)
@@ -169,7 +133,7 @@ async def test_our_message_id_with_another_address_proves_nothing(
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    await _mail_ben(database, dispatcher, outgoing)
+    await mail_ben(database, dispatcher, outgoing, VICTIM)
     report = _dsn("support@shop.example", [VICTIM], BEN_MESSAGE_ID)
     await deliver(listener.port, report, mail_from="")
     await deliver(
@@ -190,7 +154,7 @@ async def test_a_complaint_naming_our_message_to_the_complainer_suppresses(
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    await _mail_ben(database, dispatcher, outgoing)
+    await mail_ben(database, dispatcher, outgoing, VICTIM)
     await deliver(
         listener.port, arf_report("support@shop.example", BEN, BEN_MESSAGE_ID), mail_from=""
     )
@@ -207,7 +171,7 @@ async def test_at_the_verp_address_only_the_sends_recipient_is_suppressed(
     outgoing: SmtpServer,
 ) -> None:
     """A genuine bounce address proves the send, not every address the report lists."""
-    verp = await _mail_ben(database, dispatcher, outgoing)
+    verp = await mail_ben(database, dispatcher, outgoing, VICTIM)
     await deliver(listener.port, _dsn(verp, [VICTIM, BEN], "<other@elsewhere.example>"), to=[verp])
     [result] = await pipeline.drain()
     assert result.route == "bounce"

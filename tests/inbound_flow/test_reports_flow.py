@@ -15,53 +15,23 @@ from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.customers import get_customer, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.inbound_store import bounce_counts
-from mailengine.store.outbox import plan_sends
-from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
+from mailengine.store.records import ConsentStatement, CustomerUpsert
 from mailengine.store.suppressions import suppression_reason
 from mailengine.store.web_models import TrackingEvent
 from mailengine.tokens import make_token
 from tests.conftest import NOW
 from tests.inbound_flow.conftest import (
+    BEN,
+    BEN_MESSAGE_ID,
     SECRET,
     arf_report,
     deliver,
     inbound_rows,
+    mail_ben,
     outbox_rows,
     suppression_of,
 )
 from tests.transport.conftest import SmtpServer
-
-BEN = "ben@customer.example"
-
-
-async def _send_one_to_ben(database: Database, dispatcher: Dispatcher, outgoing: SmtpServer) -> str:
-    """Ben gets an order confirmation (a VERP envelope sender); returns that bounce address."""
-    with database.transaction() as session:
-        ids = upsert_customers(
-            session,
-            [CustomerUpsert(email=BEN, consent=ConsentStatement("granted", "test", NOW))],
-            NOW,
-        ).customer_ids
-        plan_sends(
-            session,
-            [
-                PlannedSend(
-                    idempotency_key="test:confirmation:ben",
-                    workflow="thank-you",
-                    step="1",
-                    customer_id=ids[BEN],
-                    recipient=BEN,
-                    template="thank-you/order-confirmed",
-                    subject="Thank you",
-                    message_id="<confirmation.ben@shop.example>",
-                    kind="transactional",
-                )
-            ],
-            NOW,
-        )
-    report = await dispatcher.drain()
-    assert report.sent == 1
-    return outgoing.handler.messages[-1].mail_from
 
 
 def _dsn(to: str, status: str, diagnostic: str, action: str = "failed") -> bytes:
@@ -111,7 +81,7 @@ async def test_a_hard_bounce_to_a_verp_address_suppresses_and_marks_the_send(
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    verp = await _send_one_to_ben(database, dispatcher, outgoing)
+    verp = await mail_ben(database, dispatcher, outgoing)
     assert verp.startswith("bounces+")
     raw = _dsn(verp, "5.1.1", "550 5.1.1 <ben@customer.example>: Recipient address rejected")
     await deliver(listener.port, raw, mail_from="", to=[verp])
@@ -135,7 +105,7 @@ async def test_a_soft_bounce_is_counted_not_suppressed(
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    verp = await _send_one_to_ben(database, dispatcher, outgoing)
+    verp = await mail_ben(database, dispatcher, outgoing)
     raw = _dsn(verp, "4.2.2", "452 4.2.2 Mailbox full, try again later")
     await deliver(listener.port, raw, mail_from="", to=[verp])
     await pipeline.drain()
@@ -162,8 +132,8 @@ async def test_an_arf_complaint_suppresses(
     dispatcher: Dispatcher,
     outgoing: SmtpServer,
 ) -> None:
-    verp = await _send_one_to_ben(database, dispatcher, outgoing)
-    report = arf_report(verp, BEN, "<confirmation.ben@shop.example>")
+    verp = await mail_ben(database, dispatcher, outgoing)
+    report = arf_report(verp, BEN, BEN_MESSAGE_ID)
     await deliver(listener.port, report, mail_from="", to=[verp])
     [result] = await pipeline.drain()
     assert result.classification == "complaint"
