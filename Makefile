@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(BIN)/ruff check mailengine tests bench
 	$(BIN)/ruff format --check mailengine tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 clean:

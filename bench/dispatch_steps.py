@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailengine import composer, dispatcher, dkim
+from mailengine.outbound import composer, dispatcher, dkim
 from mailengine.render import library
 
 if TYPE_CHECKING:

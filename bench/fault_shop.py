@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from bench.fault_peer import AFFECTED_DOMAIN
 from mailengine.clock import SystemClock
 from mailengine.config import ENV_PREFIX, Settings, env_name
-from mailengine.dispatcher import DispatchOptions
-from mailengine.engine.dispatching import dispatch_options
+from mailengine.engine.dispatch_processes import dispatch_options
+from mailengine.outbound.dispatcher import DispatchOptions
 from mailengine.store.database import Database
 from mailengine.store.outbox import count_by_state
 from tests.databases import POSTGRES_URL, postgres_unavailable_reason, scratch_postgres_database

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailengine import demo
+from mailengine.dev import demo
 from mailengine.importing.importer import ImportOptions, import_file
 from mailengine.store.database import Database
 

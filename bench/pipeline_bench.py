@@ -45,23 +45,23 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from mailengine import demo
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchReport
-from mailengine.dkim import DkimSigner
-from mailengine.engine.dispatching import dispatch_options
-from mailengine.message import make_message_id
+from mailengine.dev import demo
+from mailengine.engine.dispatch_processes import dispatch_options
+from mailengine.message_ids import make_message_id
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchReport
+from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.transport.base import Envelope
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.coupons import coupon_table
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import PlannedSend
-from mailengine.transport.base import Envelope
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflow_file
 from mailengine.workflows.model import SendStep

@@ -29,10 +29,11 @@ import aiosmtplib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailengine.dkim import DkimSigner
-from mailengine.message import OutgoingMessage, build_mime, make_message_id
-from mailengine.transport.base import Envelope
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.message_ids import make_message_id
+from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.transport.base import Envelope
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 ROW = (

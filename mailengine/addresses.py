@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from mailengine.errors import quoted
 
@@ -37,3 +38,14 @@ def address_hash(address: str) -> str:
 
 def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[-1].lower()
+
+
+@lru_cache(maxsize=256)
+def address_problem(address: str) -> str | None:
+    """Why the address cannot be used, or None. Remembered: the sender's addresses and domain
+    come back in every message (recipients pass through without crowding them out)."""
+    try:
+        normalize_email(address)
+    except InvalidAddressError as error:
+        return str(error)
+    return None

@@ -65,3 +65,7 @@ def quoted(value: object, limit: int = 24) -> str:
     text = str(value)
     shown = text[:limit].encode("unicode_escape").decode("ascii")
     return f"'{shown}…'" if len(text) > limit else f"'{shown}'"
+
+
+class MessageHeaderError(MailengineError, ValueError):
+    """A header value cannot be written safely (a line break, a bad address or name)."""

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailengine.body_encoding import RelaxedSafeText, encode_text_part
-from mailengine.message import build_mime
+from mailengine.outbound.body_encoding import encode_text_part
+from mailengine.outbound.mime import build_mime
+from mailengine.render.wire_html import RelaxedSafeText
 from tests.test_message import BASE, check_wire_rules, parts_of, same_text
 
 LONG_HTML_LINE = '<td style="font-size:0px;padding:10px 25px;word-break:break-word;"'

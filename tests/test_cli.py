@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailengine import __version__, demo
+from mailengine import __version__
 from mailengine.cli.main import main
 from mailengine.clock import Clock, FrozenClock
+from mailengine.dev import demo
 from mailengine.store.database import Database
 from tests.conftest import NOW
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailengine.cron_trigger import crontab_trigger
+from mailengine.cron.trigger import crontab_trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SATURDAY_NIGHT = datetime(2026, 11, 21, 23, 0, tzinfo=BERLIN)

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailengine.cron_trigger import CrontabTrigger
-from mailengine.scheduler import latest_fire_time
+from mailengine.cron.trigger import CrontabTrigger
+from mailengine.engine.scheduler import latest_fire_time
 
 MINUTE = timedelta(minutes=1)
 ZONES = (

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import HealthCheck, given, settings
 
-from mailengine.dkim import DkimError, DkimSigner
 from mailengine.errors import ConfigError
-from mailengine.message import MimeBytes, OutgoingMessage, build_mime
+from mailengine.outbound.dkim import DkimError, DkimSigner
+from mailengine.outbound.mime import MimeBytes, OutgoingMessage, build_mime
 from tests.test_message import BASE, mjml_like_html, mostly_ascii
 
 

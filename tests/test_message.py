@@ -13,13 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailengine.message import (
-    MessageHeaderError,
-    MimeBytes,
-    OutgoingMessage,
-    build_mime,
-    make_message_id,
-)
+from mailengine.errors import MessageHeaderError
+from mailengine.message_ids import make_message_id
+from mailengine.outbound.mime import MimeBytes, OutgoingMessage, build_mime
 
 BASE = OutgoingMessage(
     from_address="hello@shop.example",

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from mailengine.owners import owner_identity, owner_running, parse_owner, this_host
+from mailengine.outbound.owners import owner_identity, owner_running, parse_owner, this_host
 
 
 def test_an_identity_names_this_host_and_process_and_fits_its_column() -> None:
@@ -22,7 +22,11 @@ def test_an_identity_names_this_host_and_process_and_fits_its_column() -> None:
 
 def test_an_ended_process_is_known_ended() -> None:
     child = subprocess.run(
-        [sys.executable, "-c", "from mailengine.owners import owner_identity as o; print(o())"],
+        [
+            sys.executable,
+            "-c",
+            "from mailengine.outbound.owners import owner_identity as o; print(o())",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -1,1 +1,2 @@
-"""The `mailengine` command line."""
+"""The `mailengine` command line: the top layer, which may import every package and which
+nothing imports."""

@@ -10,9 +10,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mailengine import demo
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.clock import ensure_aware
+from mailengine.dev import demo
 from mailengine.errors import quoted
 from mailengine.importing.importer import (
     ImportKind,

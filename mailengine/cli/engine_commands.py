@@ -15,12 +15,11 @@ from typing import Any
 import click
 from sqlmodel import Session
 
-from mailengine.capture import CaptureServer
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
 from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
-from mailengine.composer import Composer
 from mailengine.config import Settings
+from mailengine.dev.capture import CaptureServer
 from mailengine.engine.audience_reasons import why_not_selected
 from mailengine.engine.facts import zone_of
 from mailengine.engine.registry import WorkflowRegistry
@@ -29,6 +28,7 @@ from mailengine.engine.service import Component, Engine, OnceReport
 from mailengine.engine.simulation import simulate
 from mailengine.errors import MailengineError, quoted
 from mailengine.inbound.service import InboundComponent
+from mailengine.outbound import Composer
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.coupons import IssuedCoupon

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from mailengine.composer import Composer
 from mailengine.engine.simulation import Miss, SimulatedMail, Simulation
 from mailengine.errors import RenderError, SourceError
+from mailengine.outbound import Composer
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow
 

@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
 from mailengine.config import Settings
+from mailengine.engine.render_trials import TIME_BUDGET, RenderTrials, StepTrial
 from mailengine.errors import SourceError, StoreError
 from mailengine.render.library import TemplateLibrary
 from mailengine.render.mjml_cache import display_path
-from mailengine.render_trials import TIME_BUDGET, RenderTrials, StepTrial
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
 from mailengine.store.database import Database, normalize_url
 from mailengine.workflows.audience import AudienceContext

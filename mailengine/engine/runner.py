@@ -22,7 +22,7 @@ from mailengine.config import Settings
 from mailengine.engine.facts import HoldCheck, StoreFacts, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
-from mailengine.message import make_message_id
+from mailengine.message_ids import make_message_id
 from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database

@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailengine.config import Settings
 from mailengine.engine.leadership import Leadership
-from mailengine.scheduler import (
+from mailengine.engine.scheduler import (
     PERSISTENT_STORE,
     GuardedJobStore,
     build_scheduler,

@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo
 
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchReport
-from mailengine.engine.dispatching import (
+from mailengine.engine.dispatch_processes import (
     SEND_GRACE_SECONDS,
     DispatchProcesses,
     check_lease,
@@ -30,20 +29,19 @@ from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
-from mailengine.engine.schedules import ScheduleHost
-from mailengine.errors import ConfigError
-from mailengine.render.library import TemplateLibrary
-from mailengine.scheduler import (
+from mailengine.engine.scheduler import (
     bind,
     build_scheduler,
     latest_fire_time,
     sync_schedules,
     take_due_schedules,
 )
+from mailengine.engine.schedules import ScheduleHost
+from mailengine.errors import ConfigError
+from mailengine.outbound import Dispatcher, DispatchReport, SmtpTransport, Transport
+from mailengine.render.library import TemplateLibrary
 from mailengine.store.database import Database
 from mailengine.store.orders import refresh_all_figures
-from mailengine.transport.base import Transport
-from mailengine.transport.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0

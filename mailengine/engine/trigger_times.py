@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from mailengine.cron_trigger import crontab_trigger
+from mailengine.cron.trigger import crontab_trigger
 from mailengine.engine.runner import yearly_start
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow, YearlyTrigger
 

@@ -1,4 +1,8 @@
-"""Inbound mail: parse safely, classify with named rules, read bounces and complaints."""
+"""Inbound mail: parse safely, classify with named rules, read bounces and complaints.
+
+It may import the shared vocabulary, `store` and the names `outbound` exports; nothing of
+`engine`, `web` or `cli`.
+"""
 
 from mailengine.inbound.bounces import BouncedRecipient, BounceReport, parse_bounce
 from mailengine.inbound.chain import Classification, RuleChain, Verdict, default_chain

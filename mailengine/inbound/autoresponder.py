@@ -22,7 +22,7 @@ from sqlmodel import Session
 from mailengine.config import Settings
 from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.tickets import TicketAssignment, bare_subject, thread_ids
-from mailengine.message import make_message_id
+from mailengine.message_ids import make_message_id
 from mailengine.money import to_major
 from mailengine.store.inbound_store import safe_text
 from mailengine.store.models import Customer, Order

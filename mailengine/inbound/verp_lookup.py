@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mailengine.verp import decode_bounce_address
+from mailengine.outbound import decode_bounce_address
 
 
 @dataclass(frozen=True)

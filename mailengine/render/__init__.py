@@ -1,4 +1,7 @@
-"""Personalised emails: MJML compiled once, Jinja in a strict sandbox per recipient."""
+"""Personalised emails: MJML compiled once, Jinja in a strict sandbox per recipient.
+
+It imports only the shared vocabulary.
+"""
 
 from mailengine.render.checks import TemplateProblem
 from mailengine.render.context import (

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from mailengine.message import make_message_id
+from mailengine.message_ids import make_message_id
 from mailengine.store.customers import customer_table, ensure_customers, upsert_customers
 from mailengine.store.database import upsert_insert
 from mailengine.store.events import record_event

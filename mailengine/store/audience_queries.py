@@ -14,12 +14,8 @@ from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from mailengine.workflows.audience import (
-    AudienceContext,
-    audience_count,
-    audience_select,
-    customer_condition,
-)
+from mailengine.store.audience_sql import audience_count, audience_select, customer_condition
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Condition, Workflow
 
 DEFAULT_BATCH_SIZE = 1000

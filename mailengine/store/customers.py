@@ -43,6 +43,19 @@ def upsert_customers(
     outcome = UpsertOutcome()
     if not records:
         return outcome
+    merged, consents = _merged_rows(session, records, now, outcome)
+    _insert_new(session, [row for row in merged.values() if row["_new"]], merged)
+    _update_old(session, [row for row in merged.values() if not row["_new"]])
+    _insert_consents(session, consents, merged)
+    outcome.customer_ids = {email: row["id"] for email, row in merged.items()}
+    return outcome
+
+
+def _merged_rows(
+    session: Session, records: Sequence[CustomerUpsert], now: datetime, outcome: UpsertOutcome
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, ConsentStatement]]]:
+    """One row per address (the stored one, or a new one) with every record applied in order,
+    and the consent statements the records bring; counts inserts and updates."""
     emails = list(dict.fromkeys(record.email for record in records))
     existing = {row["email"]: row for row in _rows_by_email(session, emails)}
     merged: dict[str, dict[str, Any]] = {}
@@ -61,47 +74,60 @@ def upsert_customers(
         else:
             outcome.updated += 1
         _apply(row, record, now, consents)
-    new_rows = [row for row in merged.values() if row["_new"]]
-    old_rows = [row for row in merged.values() if not row["_new"]]
-    if new_rows:
-        values = [{key: row[key] for key in _insert_columns()} for row in new_rows]
-        result = session.execute(
-            insert(customer_table).returning(customer_table.c.id, customer_table.c.email),
-            values,
-        )
-        for customer_id, email in result:
-            merged[email]["id"] = customer_id
-    if old_rows:
-        statement = (
-            update(customer_table)
-            .where(customer_table.c.id == bindparam("b_id"))
-            .values({key: bindparam(f"b_{key}") for key in (*_UPDATABLE, "updated_at")})
-        )
-        session.connection().execute(
-            statement,
-            [
-                {"b_id": row["id"], **{f"b_{k}": row[k] for k in (*_UPDATABLE, "updated_at")}}
-                for row in old_rows
-            ],
-        )
-    if consents:
-        session.execute(
-            insert(consent_table),
-            [
-                {
-                    "customer_id": merged[email]["id"],
-                    "purpose": statement.purpose,
-                    "status": statement.status,
-                    "source": statement.source,
-                    "recorded_at": statement.recorded_at,
-                    "ip": statement.ip,
-                    "wording": statement.wording,
-                }
-                for email, statement in consents
-            ],
-        )
-    outcome.customer_ids = {email: row["id"] for email, row in merged.items()}
-    return outcome
+    return merged, consents
+
+
+def _insert_new(
+    session: Session, new_rows: list[dict[str, Any]], merged: dict[str, dict[str, Any]]
+) -> None:
+    if not new_rows:
+        return
+    values = [{key: row[key] for key in _insert_columns()} for row in new_rows]
+    result = session.execute(
+        insert(customer_table).returning(customer_table.c.id, customer_table.c.email),
+        values,
+    )
+    for customer_id, email in result:
+        merged[email]["id"] = customer_id
+
+
+def _update_old(session: Session, old_rows: list[dict[str, Any]]) -> None:
+    if not old_rows:
+        return
+    columns = (*_UPDATABLE, "updated_at")
+    statement = (
+        update(customer_table)
+        .where(customer_table.c.id == bindparam("b_id"))
+        .values({key: bindparam(f"b_{key}") for key in columns})
+    )
+    session.connection().execute(
+        statement,
+        [{"b_id": row["id"], **{f"b_{k}": row[k] for k in columns}} for row in old_rows],
+    )
+
+
+def _insert_consents(
+    session: Session,
+    consents: list[tuple[str, ConsentStatement]],
+    merged: dict[str, dict[str, Any]],
+) -> None:
+    if not consents:
+        return
+    session.execute(
+        insert(consent_table),
+        [
+            {
+                "customer_id": merged[email]["id"],
+                "purpose": statement.purpose,
+                "status": statement.status,
+                "source": statement.source,
+                "recorded_at": statement.recorded_at,
+                "ip": statement.ip,
+                "wording": statement.wording,
+            }
+            for email, statement in consents
+        ],
+    )
 
 
 def ensure_customers(session: Session, emails: Iterable[str], now: datetime) -> dict[str, int]:

@@ -80,13 +80,14 @@ class Database:
                 session.rollback()
                 raise
 
-    def upgrade(self) -> None:
-        """Apply every migration that has not run yet (`mailengine db upgrade`)."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply every migration that has not run yet (`mailengine db upgrade`), or those up to
+        `revision`."""
         try:
             with self.engine.begin() as connection:
                 config = _alembic_config(self.url)
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         except OperationalError as error:
             raise StoreError(f"cannot reach the database {self.safe_url}: {error.orig}") from error
 

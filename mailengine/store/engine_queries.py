@@ -8,8 +8,9 @@ from datetime import date
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mailengine.store.audience_sql import audience_filter, yearly_filter
 from mailengine.store.customers import customer_table
-from mailengine.workflows.audience import AudienceContext, audience_filter, yearly_filter
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Workflow, YearlyTrigger
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from mailengine.store.audience_sql import audience_filter
 from mailengine.store.customers import customer_table
 from mailengine.store.events import event_table
-from mailengine.workflows.audience import AudienceContext, audience_filter
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Workflow
 
 POOL = 300  # customers read from each end of the audience

@@ -14,15 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mailengine.store.audience_sql import audience_filter, eligible, yearly_filter
 from mailengine.store.customers import consent_history, customer_table
 from mailengine.store.enrollments import enrollment_table
 from mailengine.store.suppressions import suppression_table
-from mailengine.workflows.audience import (
-    AudienceContext,
-    audience_filter,
-    eligible,
-    yearly_filter,
-)
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Workflow, YearlyTrigger
 
 

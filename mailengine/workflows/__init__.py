@@ -1,7 +1,8 @@
-"""Lifecycle workflows: the YAML format, its validation, and audiences compiled to SQL.
+"""Lifecycle workflows: the YAML format and its validation.
 
-The engine (scheduler, enrollments) walks the typed model in `model.py`; audiences compile in
-`audience.py` and run through `mailengine.store.audience_queries`.
+The engine (scheduler, enrollments) walks the typed model in `model.py`; audience conditions
+compile to SQL in `mailengine.store.audience_sql`. It may import the shared vocabulary,
+`render` (to check templates) and `cron`; nothing of `store` or the packages above it.
 """
 
 from mailengine.workflows.audience import AudienceContext

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailengine.cron import CronExpression
+from mailengine.cron.expression import CronExpression
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.workflows import phrases
 from mailengine.workflows.conditions import parse_condition, parse_data_filter

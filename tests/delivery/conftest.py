@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.transport.base import Transport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
-from mailengine.transport.base import Transport
 from tests.conftest import NOW
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailengine.clock import ensure_aware
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.database import Database
 from mailengine.store.outbox import pending_count
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
 from tests.delivery.conftest import SECRET
 

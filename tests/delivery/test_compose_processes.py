@@ -23,18 +23,21 @@ from sqlalchemy import select
 
 from mailengine.addresses import address_hash
 from mailengine.clock import FrozenClock
-from mailengine.compose_pool import (
+from mailengine.config import Settings
+from mailengine.engine.service import Engine
+from mailengine.outbound.compose_pool import (
     WORKER_KILLED,
     ComposeProcesses,
     ComposeTask,
     ComposeWorkerLost,
     ReadyToSend,
 )
-from mailengine.composer import ComposedMessage, Composer
-from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
-from mailengine.dkim import DkimSigner
-from mailengine.engine.service import Engine
+from mailengine.outbound.composer import ComposedMessage, Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.transport.base import Transport
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import upsert_customers
@@ -42,9 +45,6 @@ from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, CustomerUpsert
-from mailengine.transport.base import Transport
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
 from tests.databases import opened_database
 from tests.delivery.conftest import REPO, SECRET, add_customers, plan, states

@@ -13,9 +13,12 @@ from typing import Any
 from sqlalchemy import select
 
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.transport.base import DeliveryResult, Envelope
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.verp import decode_bounce_address
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.api_queries import find_link
 from mailengine.store.coupons import coupon_table
@@ -25,9 +28,6 @@ from mailengine.store.outbox import count_by_state, outbox_table
 from mailengine.store.privacy import save_preferences
 from mailengine.store.records import ConsentStatement, CustomerUpsert
 from mailengine.store.suppressions import is_suppressed, suppress
-from mailengine.transport.base import DeliveryResult, Envelope
-from mailengine.transport.memory import MemoryTransport
-from mailengine.verp import decode_bounce_address
 from tests.conftest import NOW
 from tests.delivery.conftest import SECRET, add_customers, make_dispatcher, plan, states
 

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from mailengine import domain_queue
-from mailengine.domain_queue import DomainQueue, Prepared
+from mailengine.outbound import domain_queue
+from mailengine.outbound.domain_queue import DomainQueue, Prepared
+from mailengine.outbound.transport.base import Envelope
 from mailengine.store.records import ClaimedSend
-from mailengine.transport.base import Envelope
 from tests.conftest import NOW
 
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
-from mailengine.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.delivery.conftest import add_customers, plan
 from tests.delivery.slow_peers import ArrivalsHandler
 from tests.transport.conftest import SmtpServer, start_server

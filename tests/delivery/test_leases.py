@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from mailengine.clock import Clock, FrozenClock, RunningClock
-from mailengine.composer import Composer
-from mailengine.dispatcher import Dispatcher, DispatchOptions
-from mailengine.owners import owner_identity
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.owners import owner_identity
+from mailengine.outbound.transport.base import DeliveryResult, Envelope
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.store.database import Database
 from mailengine.store.outbox import claim_due, count_by_state, outbox_table
 from mailengine.store.records import ClaimedSend
-from mailengine.transport.base import DeliveryResult, Envelope
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
 from tests.delivery.conftest import add_customers, make_dispatcher, plan
 from tests.delivery.slow_peers import ArrivalsHandler
@@ -170,7 +170,11 @@ async def test_a_claim_that_no_longer_outlasts_a_send_is_handed_back_unsent(
 def ended() -> str:
     """The identity of a dispatcher whose process has ended."""
     return subprocess.run(
-        [sys.executable, "-c", "from mailengine.owners import owner_identity as o; print(o())"],
+        [
+            sys.executable,
+            "-c",
+            "from mailengine.outbound.owners import owner_identity as o; print(o())",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -11,10 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.store.database import Database
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.web.app import create_app
 from tests.conftest import NOW
 from tests.delivery.conftest import SECRET, add_customers, make_dispatcher, plan, states

@@ -9,18 +9,18 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher
 from mailengine.engine.registry import WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.customers import customer_ids_by_email, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.events import record_event
 from mailengine.store.orders import upsert_orders
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
-from mailengine.transport.memory import MemoryTransport
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = TemplateLibrary(REPO / "templates")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailengine.config import DatabaseSettings, Settings
-from mailengine.dispatcher import domain_share
-from mailengine.engine.dispatching import (
+from mailengine.engine.dispatch_processes import (
     DispatchProcesses,
     check_dispatch_processes,
     dispatch_options,
@@ -18,8 +17,9 @@ from mailengine.engine.dispatching import (
 )
 from mailengine.engine.service import Engine
 from mailengine.errors import ConfigError
+from mailengine.outbound.dispatcher import domain_share
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
-from mailengine.transport.memory import MemoryTransport
 from tests.databases import opened_database
 
 

@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, text
 
 from mailengine.engine.leadership import LOCK_KEY, Leadership
 from mailengine.engine.service import Engine
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
-from mailengine.transport.memory import MemoryTransport
 from tests.databases import empty_tables
 from tests.engine.harness import REPO
 from tests.engine.running import engine_settings, eventually, serving

@@ -10,8 +10,8 @@ import time_machine
 from mailengine.clock import FrozenClock
 from mailengine.config import Settings
 from mailengine.engine.service import Engine
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
-from mailengine.transport.memory import MemoryTransport
 from tests.engine.harness import REPO, EngineHarness
 from tests.engine.running import eventually, serving
 

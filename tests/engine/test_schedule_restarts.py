@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from mailengine.clock import FrozenClock
 from mailengine.engine.service import Engine
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
 from mailengine.store.enrollments import enrollment_counts
-from mailengine.transport.memory import MemoryTransport
 from tests.engine.harness import REPO, EngineHarness
 from tests.engine.running import engine_settings, eventually, serving
 

@@ -11,9 +11,9 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from mailengine.cron_trigger import CrontabTrigger
+from mailengine.cron.trigger import CrontabTrigger
 from mailengine.engine.registry import WorkflowRegistry
-from mailengine.scheduler import (
+from mailengine.engine.scheduler import (
     PERSISTENT_STORE,
     build_scheduler,
     latest_fire_time,

@@ -13,7 +13,7 @@ import pytest
 
 from mailengine.clock import FrozenClock
 from mailengine.config import ContactPressureSettings, Settings
-from mailengine.cron_trigger import crontab_trigger
+from mailengine.cron.trigger import crontab_trigger
 from mailengine.engine.simulation import simulate
 from mailengine.store.database import Database
 from mailengine.workflows.model import ScheduleTrigger

@@ -6,7 +6,7 @@ from mailengine.inbound.bounces import parse_bounce
 from mailengine.inbound.complaints import parse_complaint
 from mailengine.inbound.parse import parse_inbound
 from mailengine.inbound.verp_lookup import VerpKey
-from mailengine.verp import encode_bounce_address
+from mailengine.outbound.verp import encode_bounce_address
 
 SECRET = b"verp-secret-for-tests"
 KEY = VerpKey(local_part="bounces", domain="shop.example", secret=SECRET)

@@ -18,11 +18,12 @@ from sqlalchemy import select
 import mailengine.store.inbound_models
 import mailengine.store.web_models  # noqa: F401
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import InboundSmtpSettings, Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, DispatchReport
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions, DispatchReport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
@@ -31,7 +32,6 @@ from mailengine.store.orders import upsert_orders
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert, PlannedSend
 from mailengine.store.suppressions import suppression_reason
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.conftest import NOW
 from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
 

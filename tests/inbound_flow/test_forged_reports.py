@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.database import Database
 from tests.inbound_flow.conftest import (
     BEN,

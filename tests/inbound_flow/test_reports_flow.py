@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from mailengine.addresses import address_hash
 from mailengine.clock import FrozenClock
-from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.customers import get_customer, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.inbound_store import bounce_counts

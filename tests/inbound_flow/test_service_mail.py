@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mailengine.addresses import address_hash
-from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.database import Database
 from mailengine.store.privacy import unsubscribe
 from mailengine.store.suppressions import suppress

@@ -9,12 +9,12 @@ from sqlmodel import Session
 
 from mailengine.clock import FrozenClock
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.actions import Acted, MessageActions, Route
 from mailengine.inbound.chain import Verdict
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.database import Database
 from mailengine.store.inbound_store import ReceivedMessage
 from tests.inbound_flow.conftest import (

@@ -4,9 +4,9 @@ A person who merely mentions an auto-reply is a person."""
 
 from __future__ import annotations
 
-from mailengine.dispatcher import Dispatcher
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
+from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.database import Database
 from tests.inbound_flow.conftest import (
     add_customer_with_order,

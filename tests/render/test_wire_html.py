@@ -26,16 +26,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.pipeline_bench import write_shop
-from mailengine.body_encoding import RelaxedSafeText
-from mailengine.dkim import DkimSigner
-from mailengine.message import build_mime
+from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.mime import build_mime
 from mailengine.render import RenderContext, RenderedEmail, TemplateLibrary, TemplateRenderError
 from mailengine.render.environment import html_environment
 from mailengine.render.mjml_cache import IncludeLoader, compile_mjml, jinja_template, template_path
 from mailengine.render.sample_data import sample_contexts
 from mailengine.render.source_map import CONSTRUCT
 from mailengine.render.text_part import html_to_text_template
-from mailengine.render.wire_html import RenderedShaping, shape_rendered_html
+from mailengine.render.wire_html import RelaxedSafeText, RenderedShaping, shape_rendered_html
 from mailengine.render.wire_html_source import FOLD_AT, shape_html_source
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.test_dkim import verify

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailengine.message import OutgoingMessage, build_mime, make_message_id
-from mailengine.transport.base import Envelope
+from mailengine.message_ids import make_message_id
+from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.transport.base import Envelope
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from mailengine.delivery_faults import fault_class
-from mailengine.transport.backoff import Admission, DestinationBackoff
-from mailengine.transport.base import DeliveryStatus
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.backoff import Admission, DestinationBackoff
+from mailengine.outbound.transport.base import DeliveryStatus
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport import scripts
 from tests.transport.conftest import BareServer, ScriptedSession, SmtpServer, SteppedClock
 from tests.transport.samples import sample_envelope

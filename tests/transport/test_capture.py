@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailengine.capture import CaptureServer, ThreadedCaptureServer
+from mailengine.dev.capture import CaptureServer, ThreadedCaptureServer
 from mailengine.errors import ConfigError
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport.samples import sample_envelope
 
 

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from mailengine.errors import DeliveryError
-from mailengine.transport.base import DeliveryStatus, Envelope, InvalidEnvelopeError, Transport
-from mailengine.transport.file import MaildirTransport
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.base import (
+    DeliveryStatus,
+    Envelope,
+    InvalidEnvelopeError,
+    Transport,
+)
+from mailengine.outbound.transport.file import MaildirTransport
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
 from tests.transport.samples import sample_envelope
 

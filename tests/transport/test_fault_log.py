@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport import scripts
 from tests.transport.conftest import BareServer, ScriptedSession, SmtpServer, SteppedClock
 from tests.transport.samples import sample_envelope

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport.samples import sample_envelope
 
 FAST = SmtpTimeouts(connect=2, mail=2, rcpt=2, data_init=2, data_block=2, data_end=2, command=2)

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import pytest
 
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.ratelimit import RateLimiter, Schedule
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.ratelimit import RateLimiter, Schedule
 from tests.transport.samples import sample_envelope
 
 T = TypeVar("T")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailengine.transport.memory import MemoryTransport
-from mailengine.transport.replies import classify_reply, enhanced_status, is_hard_bounce
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.outbound.transport.replies import classify_reply, enhanced_status, is_hard_bounce
 from tests.transport.samples import sample_envelope
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus"

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailengine.transport.base import DeliveryStatus
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.base import DeliveryStatus
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport.conftest import SmtpServer
 from tests.transport.samples import sample_envelope
 

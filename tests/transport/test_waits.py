@@ -11,9 +11,9 @@ import pytest
 
 from mailengine.config import SmtpSettings
 from mailengine.delivery_faults import fault_class
-from mailengine.transport.base import DeliveryResult, DeliveryStatus
-from mailengine.transport.ratelimit import RateLimiter
-from mailengine.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus
+from mailengine.outbound.transport.ratelimit import RateLimiter
+from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from tests.transport import scripts
 from tests.transport.conftest import BareServer, ScriptedSession, SmtpServer
 from tests.transport.samples import sample_envelope

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from mailengine.addresses import address_hash
 from mailengine.clock import FrozenClock
 from mailengine.config import Settings
+from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.store.api_queries import (
     api_request_table,
     record_tracking_event,
@@ -28,7 +29,6 @@ from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import save_preferences
 from mailengine.store.suppressions import suppression_reason
 from mailengine.web.api_keys import hash_api_key
-from mailengine.web.tracking_links import rewrite_links
 from tests.conftest import NOW
 from tests.web.cli_runner import run
 from tests.web.conftest import AUTH, PUBLIC_URL, SECRET, plan_marketing, token

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
+from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.store.api_queries import store_tracked_links, tracking_event_table
 from mailengine.store.database import Database
 from mailengine.web.tracking import PIXEL
-from mailengine.web.tracking_links import rewrite_links
 from tests.web.conftest import PUBLIC_URL, SECRET, add_customers, plan_marketing
 
 BODY = """<!DOCTYPE html><html><body>

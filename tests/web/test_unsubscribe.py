@@ -11,16 +11,16 @@ from sqlalchemy import select
 
 from mailengine.addresses import address_hash
 from mailengine.clock import FrozenClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.dispatcher import Dispatcher
+from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.customers import consent_history, get_customer
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import opted_out_topics, preferences_of
 from mailengine.store.suppressions import suppressed_hashes, suppression_reason
-from mailengine.transport.memory import MemoryTransport
 from tests.web.conftest import SECRET, add_customers, plan_marketing, token
 
 REPO = Path(__file__).resolve().parents[2]

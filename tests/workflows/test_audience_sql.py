@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from mailengine.store.audience_queries import count_audience, stream_audience
-from mailengine.workflows.audience import AudienceContext, audience_select
+from mailengine.store.audience_sql import audience_select
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import parse_workflow
 from mailengine.workflows.model import Workflow
 from mailengine.yamlsource import load_yaml_text

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from mailengine.store.audience_queries import customer_matches
-from mailengine.workflows.audience import AudienceContext, customer, yearly_filter
+from mailengine.store.audience_sql import customer, yearly_filter
+from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.conditions import parse_condition, parse_data_filter
 from mailengine.workflows.data_filters import event_matches
 from mailengine.workflows.model import Condition, DataFilter, Holdout, RelativeMoment, YearlyTrigger

@@ -21,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """One `create_table` per table with its columns and indexes, as alembic writes them:
+    long, but a list to read against the models, not logic to split."""
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from mailengine.errors import ConfigError, MailengineError
-from mailengine.message import MimeBytes
+from mailengine.outbound.mime import MimeBytes
 
 SIGNED_HEADERS: tuple[str, ...] = (
     "from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe",

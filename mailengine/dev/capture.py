@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailengine.errors import ConfigError
-from mailengine.transport.maildir import MaildirWriter
+from mailengine.outbound import MaildirWriter
 
 
 class _MaildirHandler:

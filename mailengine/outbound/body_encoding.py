@@ -19,6 +19,8 @@ import re
 import struct
 from itertools import repeat
 
+from mailengine.render.wire_html import RelaxedSafeText
+
 _FOLD_AT = 78  # longest line of a 7bit text/plain body (RFC 5322 2.1.1 recommends 78)
 _LINE_LIMIT = 998  # longest line of a 7bit text/html body (RFC 5322 2.1.1 requires 998)
 # What the fast quoted-printable path takes as it is, and \x01, its mark for "=" in escapes.
@@ -37,16 +39,6 @@ _LINE_START = re.compile(rb"\n(?:\.|From )[^\r\n]*")
 # `in` takes 35 µs per two-byte needle and a regex of all four 300 µs.
 _SPACE_PAIR = re.compile(rb" [ \n]")
 _RISKY_LINE = re.compile(rb"\n(?:\.|From )")
-
-
-class RelaxedSafeText(str):
-    """Text its maker has searched for the blanks DKIM's relaxed body canonicalisation would
-    change, finding none: no tab, no two spaces in a row, no space before a line break or at
-    the end, no CR. `encode_text_part` then skips that search (a third of its 7bit checks);
-    whatever is made from it by str methods is a plain str again, and searched.
-    """
-
-    __slots__ = ()
 
 
 def encode_text_part(subtype: str, content: str, *, alone: bool = False) -> tuple[list[str], bytes]:

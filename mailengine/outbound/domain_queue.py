@@ -15,8 +15,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mailengine.outbound.transport.base import Envelope
 from mailengine.store.records import ClaimedSend
-from mailengine.transport.base import Envelope
 
 STALLED_AFTER = 2.0
 

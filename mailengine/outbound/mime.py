@@ -14,23 +14,21 @@ from __future__ import annotations
 import base64
 import random
 import string
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from functools import lru_cache
 
-from mailengine.addresses import InvalidAddressError, normalize_email
-from mailengine.body_encoding import encode_text_part
+from mailengine.addresses import address_problem
 from mailengine.clock import ensure_aware
-from mailengine.errors import MailengineError
+from mailengine.errors import MessageHeaderError
+from mailengine.message_ids import make_message_id
+from mailengine.outbound.body_encoding import encode_text_part
 
 _CRLF = "\r\n"
 _FOLD_AT = 78  # preferred length of a header line (RFC 5322 2.1.1); 998 is the limit
 _WORD_BYTES = 39  # UTF-8 bytes per encoded-word: `=?utf-8?b?` + 52 chars + `?=` is 64 columns
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
-_ID_TEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~.")
 _HEADER_NAME = frozenset(chr(code) for code in range(33, 127)) - {":"}
 _OWN_HEADERS = frozenset(
     {
@@ -50,10 +48,6 @@ class MimeBytes(bytes):
     """
 
     __slots__ = ()
-
-
-class MessageHeaderError(MailengineError, ValueError):
-    """A header value cannot be written safely (a line break, a bad address or name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +73,6 @@ class OutgoingMessage:
     list_unsubscribe_url: str | None = None
     list_unsubscribe_mailto: str | None = None
     extra_headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
-
-
-def make_message_id(domain: str, unique: str | None = None) -> str:
-    """A Message-ID on the sender's domain: `<4f1c…@shop.example>`.
-
-    Pass `unique` (letters, digits, `.-_+` …) to get the same id again for the same send, so a
-    message resent after a crash keeps its Message-ID; by default a random UUID is used.
-    """
-    left = uuid.uuid4().hex if unique is None else unique
-    if not set(left) <= _ID_TEXT or ".." in f".{left}.":
-        raise MessageHeaderError(f"'{left}' cannot be the left part of a Message-ID")
-    _check_domain(domain)
-    return f"<{left}@{domain}>"
 
 
 def build_mime(message: OutgoingMessage) -> MimeBytes:
@@ -232,29 +213,11 @@ def _address_header(header: str, name: str | None, address: str) -> str:
 
 
 def _check_address(address: str, role: str) -> None:
-    problem = _address_problem(address)
+    problem = address_problem(address)
     if problem is not None:
         raise MessageHeaderError(
             f"the {role} address is unusable: {problem}; use one plain address (ASCII, no name)"
         )
-
-
-def _check_domain(domain: str) -> None:
-    if _address_problem(f"postmaster@{domain}") is not None:
-        raise MessageHeaderError(
-            f"'{domain}' is not a domain name; give the sender's domain, e.g. shop.example"
-        )
-
-
-@lru_cache(maxsize=256)
-def _address_problem(address: str) -> str | None:
-    """Why the address cannot be used, or None. Remembered: the sender's addresses and domain
-    come back in every message (recipients pass through without crowding them out)."""
-    try:
-        normalize_email(address)
-    except InvalidAddressError as error:
-        return str(error)
-    return None
 
 
 def _checked_message_id(message_id: str) -> str:

@@ -21,9 +21,9 @@ from mailengine.delivery_faults import (
     TIMEOUT,
     TLS_FAILED,
 )
-from mailengine.transport.base import DeliveryResult
-from mailengine.transport.deadline import Deadline
-from mailengine.transport.replies import CONNECT, classify_reply, connection_failure
+from mailengine.outbound.transport.base import DeliveryResult
+from mailengine.outbound.transport.deadline import Deadline
+from mailengine.outbound.transport.replies import CONNECT, classify_reply, connection_failure
 
 CONNECTING = "connecting"  # TCP (and implicit TLS) and the greeting
 EHLO = "EHLO"

@@ -3,7 +3,7 @@
 Weekdays count from Sunday = 0 (7 is Sunday too; APScheduler 3's `CronTrigger.from_crontab`
 counts from Monday, its issue 286). When both the day of month and the day of week are
 restricted, a day matches if either does, as in crontab. Times here are naive wall-clock
-minutes; `mailengine.cron_trigger` maps them to instants in a time zone.
+minutes; `mailengine.cron.trigger` maps them to instants in a time zone.
 """
 
 from __future__ import annotations

@@ -35,16 +35,20 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 
 from mailengine.clock import SystemClock
-from mailengine.composer import Composer
 from mailengine.config import Settings
-from mailengine.dispatcher import Dispatcher, DispatchOptions, domain_share
-from mailengine.dkim import DkimSigner
 from mailengine.errors import ConfigError
+from mailengine.outbound import (
+    Composer,
+    Dispatcher,
+    DispatchOptions,
+    DkimSigner,
+    SmtpTransport,
+    Transport,
+    domain_share,
+)
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
-from mailengine.transport.base import Transport
-from mailengine.transport.smtp import SmtpTransport
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from mailengine.transport.base import DeliveryResult, DeliveryStatus, Envelope, Transport
-from mailengine.transport.maildir import MaildirWriter
-from mailengine.transport.ratelimit import RateLimiter
-from mailengine.transport.replies import connection_failure
+from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Envelope, Transport
+from mailengine.outbound.transport.maildir import MaildirWriter
+from mailengine.outbound.transport.ratelimit import RateLimiter
+from mailengine.outbound.transport.replies import connection_failure
 
 
 class MaildirTransport(Transport):

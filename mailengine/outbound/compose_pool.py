@@ -31,13 +31,13 @@ from multiprocessing import get_context
 from multiprocessing.sharedctypes import Synchronized
 from typing import Protocol
 
-from mailengine.composer import Composer
 from mailengine.errors import MailengineError, RenderError
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.transport.base import Envelope
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, SendOutcome
-from mailengine.transport.base import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mailengine.composer import Composer
 from mailengine.config import Settings
 from mailengine.errors import RenderError, SourceError, SourceLocation
 from mailengine.money import decimals, to_minor
+from mailengine.outbound import Composer
 from mailengine.render.context import CouponData, coupon_context
 from mailengine.render.failures import TemplateRenderError
 from mailengine.render.library import TemplateLibrary

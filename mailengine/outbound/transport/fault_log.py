@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mailengine.delivery_faults import fault_class
 
 if TYPE_CHECKING:
-    from mailengine.transport.base import DeliveryResult
+    from mailengine.outbound.transport.base import DeliveryResult
 
 log = logging.getLogger("mailengine.transport")
 _LONGEST_REPLY = 300

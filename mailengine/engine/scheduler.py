@@ -19,7 +19,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailengine.cron_trigger import CrontabTrigger, crontab_trigger
+from mailengine.cron.trigger import CrontabTrigger, crontab_trigger
 from mailengine.workflows.model import ScheduleTrigger, Workflow
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ async def run_refresh_figures() -> None:
 def latest_fire_time(cron: str, zone: ZoneInfo, now: datetime) -> datetime:
     """The last moment at or before `now` at which `cron` fires: names the occurrence.
 
-    A few dozen steps back from `now` (see `mailengine.cron_trigger`), whatever the cron."""
+    A few dozen steps back from `now` (see `mailengine.cron.trigger`), whatever the cron."""
     fire = crontab_trigger(cron, zone).latest_fire_at_or_before(now)
     if fire is None:
         raise ValueError(f"'{cron}' has not fired in the 8 years before {now.isoformat()}")

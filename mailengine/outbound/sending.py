@@ -25,16 +25,16 @@ from datetime import datetime
 from typing import Protocol
 
 from mailengine.clock import Clock
-from mailengine.domain_queue import DomainQueue, Prepared
-from mailengine.group_commit import GroupCommit, Recorded
-from mailengine.leases import Leases
-from mailengine.store.records import SendOutcome
-from mailengine.transport.base import (
+from mailengine.outbound.domain_queue import DomainQueue, Prepared
+from mailengine.outbound.group_commit import GroupCommit, Recorded
+from mailengine.outbound.leases import Leases
+from mailengine.outbound.transport.base import (
     DeliveryResult,
     DeliveryStatus,
     InvalidEnvelopeError,
     Transport,
 )
+from mailengine.store.records import SendOutcome
 
 log = logging.getLogger(__name__)
 

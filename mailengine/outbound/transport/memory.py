@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from mailengine.transport.base import DeliveryResult, Envelope, Transport
-from mailengine.transport.ratelimit import RateLimiter
-from mailengine.transport.replies import RCPT, classify_reply
+from mailengine.outbound.transport.base import DeliveryResult, Envelope, Transport
+from mailengine.outbound.transport.ratelimit import RateLimiter
+from mailengine.outbound.transport.replies import RCPT, classify_reply
 
 
 class MemoryTransport(Transport):

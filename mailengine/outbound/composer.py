@@ -15,9 +15,12 @@ from typing import Any
 from urllib.parse import quote
 
 from mailengine.config import Settings
-from mailengine.dkim import DkimSigner
-from mailengine.message import OutgoingMessage, build_mime
 from mailengine.money import to_major
+from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.tracking_links import rewrite_links
+from mailengine.outbound.transport.base import Envelope
+from mailengine.outbound.verp import encode_bounce_address
 from mailengine.render.context import (
     CouponData,
     CustomerData,
@@ -34,9 +37,6 @@ from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
 from mailengine.store.records import ClaimedSend, order_about
 from mailengine.tokens import make_token
-from mailengine.transport.base import Envelope
-from mailengine.verp import encode_bounce_address
-from mailengine.web.tracking_links import rewrite_links
 
 _URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
 

@@ -37,20 +37,20 @@ from typing import TYPE_CHECKING, Literal
 import aiosmtplib
 
 from mailengine.delivery_faults import TIMEOUT
-from mailengine.transport.backoff import Admission, DestinationBackoff
-from mailengine.transport.base import DeliveryResult, Envelope, Transport
-from mailengine.transport.deadline import Deadline
-from mailengine.transport.ratelimit import RateLimiter
-from mailengine.transport.replies import (
+from mailengine.outbound.transport.backoff import Admission, DestinationBackoff
+from mailengine.outbound.transport.base import DeliveryResult, Envelope, Transport
+from mailengine.outbound.transport.deadline import Deadline
+from mailengine.outbound.transport.ratelimit import RateLimiter
+from mailengine.outbound.transport.replies import (
     CONNECT,
     DATA_END,
     MAIL,
     classify_reply,
     connection_failure,
 )
-from mailengine.transport.smtp_connect import SessionFailed, SessionOpener
-from mailengine.transport.smtp_dialogue import Dropped, SmtpTimeouts, run_dialogue
-from mailengine.transport.smtp_wire import ConnectionLost, ReplyTimeout, SmtpWire
+from mailengine.outbound.transport.smtp_connect import SessionFailed, SessionOpener
+from mailengine.outbound.transport.smtp_dialogue import Dropped, SmtpTimeouts, run_dialogue
+from mailengine.outbound.transport.smtp_wire import ConnectionLost, ReplyTimeout, SmtpWire
 
 if TYPE_CHECKING:
     from mailengine.config import SmtpSettings

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 
-from mailengine.transport.base import DeliveryResult, DeliveryStatus
+from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus
 
 _ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 _HARD_ALWAYS = frozenset({"1.1", "1.2", "1.3", "1.6", "1.10", "2.1"})

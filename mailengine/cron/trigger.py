@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from mailengine.cron import CronExpression
+from mailengine.cron.expression import CronExpression
 
 # Offsets change by at most this much around any instant (real changes: 30 minutes to 2 hours).
 _REACH = timedelta(hours=3)

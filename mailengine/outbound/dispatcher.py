@@ -18,21 +18,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mailengine.clock import Clock
-from mailengine.compose_pool import (
+from mailengine.errors import ConfigError
+from mailengine.outbound.compose_pool import (
     Composed,
     ComposeProcesses,
     ComposeTask,
     ComposeThreads,
     Composing,
 )
-from mailengine.composer import Composer
-from mailengine.domain_queue import Prepared
-from mailengine.errors import ConfigError
-from mailengine.group_commit import Recorded
-from mailengine.leases import Leases
-from mailengine.owners import owner_identity, owner_running
-from mailengine.send_checks import Checked, check_at_send_time
-from mailengine.sending import SendingFlow
+from mailengine.outbound.composer import Composer
+from mailengine.outbound.domain_queue import Prepared
+from mailengine.outbound.group_commit import Recorded
+from mailengine.outbound.leases import Leases
+from mailengine.outbound.owners import owner_identity, owner_running
+from mailengine.outbound.send_checks import Checked, check_at_send_time
+from mailengine.outbound.sending import SendingFlow
+from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Transport
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.database import Database
 from mailengine.store.outbox import (
@@ -45,7 +46,6 @@ from mailengine.store.outbox import (
 )
 from mailengine.store.records import ClaimedSend, SendOutcome
 from mailengine.store.suppressions import suppress
-from mailengine.transport.base import DeliveryResult, DeliveryStatus, Transport
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from mailengine.errors import DeliveryError
-from mailengine.message import OutgoingMessage
-from mailengine.transport.fault_log import FaultLog
-from mailengine.transport.ratelimit import RateLimiter
+from mailengine.outbound.mime import OutgoingMessage
+from mailengine.outbound.transport.fault_log import FaultLog
+from mailengine.outbound.transport.ratelimit import RateLimiter
 
 _FORBIDDEN_IN_ADDRESS = frozenset("<> \t\r\n\x00")
 

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from mailengine.delivery_faults import CONNECTION_DROPPED, TIMEOUT
-from mailengine.message import MimeBytes
-from mailengine.transport.base import Envelope
-from mailengine.transport.deadline import Deadline
-from mailengine.transport.replies import DATA, DATA_END, MAIL, RCPT
-from mailengine.transport.smtp_wire import ConnectionLost, Reply, ReplyTimeout, SmtpWire
+from mailengine.outbound.mime import MimeBytes
+from mailengine.outbound.transport.base import Envelope
+from mailengine.outbound.transport.deadline import Deadline
+from mailengine.outbound.transport.replies import DATA, DATA_END, MAIL, RCPT
+from mailengine.outbound.transport.smtp_wire import ConnectionLost, Reply, ReplyTimeout, SmtpWire
 
 _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")

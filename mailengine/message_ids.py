@@ -1,0 +1,36 @@
+"""Message-IDs on the sender's domain, for outgoing mail and for the rows that plan it.
+
+The store plans sends with their Message-ID, the outbound side writes it into the header and
+the inbound side looks for it in reports and replies, so the id is shared vocabulary here.
+"""
+
+from __future__ import annotations
+
+import string
+import uuid
+
+from mailengine.addresses import address_problem
+from mailengine.errors import MessageHeaderError
+
+_ID_TEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~.")
+
+
+def make_message_id(domain: str, unique: str | None = None) -> str:
+    """A Message-ID on the sender's domain: `<4f1c…@shop.example>`.
+
+    Pass `unique` (letters, digits, `.-_+` …) to get the same id again for the same send, so a
+    message resent after a crash keeps its Message-ID; by default a random UUID is used.
+    """
+    left = uuid.uuid4().hex if unique is None else unique
+    if not set(left) <= _ID_TEXT or ".." in f".{left}.":
+        raise MessageHeaderError(f"'{left}' cannot be the left part of a Message-ID")
+    check_domain(domain)
+    return f"<{left}@{domain}>"
+
+
+def check_domain(domain: str) -> None:
+    """Refuse what is not a domain name a mailbox could be at."""
+    if address_problem(f"postmaster@{domain}") is not None:
+        raise MessageHeaderError(
+            f"'{domain}' is not a domain name; give the sender's domain, e.g. shop.example"
+        )
