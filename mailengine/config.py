@@ -128,6 +128,8 @@ class InboundSmtpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2526, ge=0, le=65535)
     max_message_bytes: int = Field(default=10_000_000, ge=1024)
+    max_sessions: int = Field(default=50, ge=1, le=10_000)
+    command_timeout_seconds: float = Field(default=300, gt=0, le=3600)
 
 
 class ImapSettings(Section):

@@ -6,6 +6,8 @@ the inbound side looks for it in reports and replies, so the id is shared vocabu
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import string
 import uuid
 
@@ -26,6 +28,17 @@ def make_message_id(domain: str, unique: str | None = None) -> str:
         raise MessageHeaderError(f"'{left}' cannot be the left part of a Message-ID")
     check_domain(domain)
     return f"<{left}@{domain}>"
+
+
+def keyed_message_id(secret: bytes, domain: str, key: str) -> str:
+    """The Message-ID of the send with idempotency key `key`: `<me.9b2e…@shop.example>`.
+
+    The same key always gives the same id, so a send planned twice is one message; the left
+    part is an HMAC of the key under the shop's secret, so nobody without the secret can
+    compute the id of a message we sent (a report naming it proves it is about our mail).
+    """
+    digest = hmac.new(secret, b"message-id\x00" + key.encode(), hashlib.sha256).hexdigest()
+    return make_message_id(domain, f"me.{digest[:32]}")
 
 
 def check_domain(domain: str) -> None:

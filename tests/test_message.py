@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailengine.errors import MessageHeaderError
-from mailengine.message_ids import make_message_id
+from mailengine.message_ids import keyed_message_id, make_message_id
 from mailengine.outbound.mime import MimeBytes, OutgoingMessage, build_mime
 
 BASE = OutgoingMessage(
@@ -205,6 +205,16 @@ def test_message_ids_are_on_the_senders_domain() -> None:
             make_message_id("shop.example", bad)
     with pytest.raises(MessageHeaderError, match="domain"):
         make_message_id("not a domain")
+
+
+def test_a_keyed_message_id_is_the_same_for_one_key_and_differs_under_another_secret() -> None:
+    secret, other = b"first-shop-secret-key", b"second-shop-secret-key"
+    key = "thank-you:1:42:2026-11-23T10:00:00+00:00"
+    first = keyed_message_id(secret, "shop.example", key)
+    assert first == keyed_message_id(secret, "shop.example", key)  # a resend keeps it
+    assert re.fullmatch(r"<me\.[0-9a-f]{32}@shop\.example>", first)
+    assert first != keyed_message_id(other, "shop.example", key)
+    assert first != keyed_message_id(secret, "shop.example", key.replace("42", "43"))
 
 
 @pytest.mark.parametrize(

@@ -232,7 +232,10 @@ def simulate_command(state: CliContext, workflow_name: str, email: str, days: in
     workflow = find_workflow(settings, workflow_name)
     customer_id = _customer_id(database, email)
     runner = WorkflowRunner(
-        database, WorkflowRegistry(database, settings.paths.workflows), settings
+        database,
+        WorkflowRegistry(database, settings.paths.workflows),
+        settings,
+        secret=secret_key(settings),
     )
     hold = open_ticket_hold if settings.engine.hold_marketing_during_open_ticket else None
     start = state.clock.now()

@@ -8,7 +8,6 @@ are keyed by (workflow, step, customer, occurrence).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from mailengine.config import Settings
 from mailengine.engine.facts import HoldCheck, StoreFacts, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
-from mailengine.message_ids import make_message_id
+from mailengine.message_ids import keyed_message_id
 from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database
@@ -57,12 +56,14 @@ class WorkflowRunner:
         registry: WorkflowRegistry,
         settings: Settings,
         *,
+        secret: bytes,
         worker_id: str | None = None,
         hold: HoldCheck | None = None,
     ) -> None:
         self.database = database
         self.registry = registry
         self.settings = settings
+        self._secret = secret  # keys the Message-IDs of planned sends
         self.worker_id = worker_id or f"engine-{uuid.uuid4().hex[:12]}"
         self.zone = settings.zone
         self._hold = hold
@@ -266,7 +267,6 @@ class WorkflowRunner:
         self, workflow: Workflow, row: DueEnrollment, step: SendStep, email: str
     ) -> PlannedSend:
         key = f"{workflow.name}:{step.id}:{row.customer_id}:{row.occurrence}"
-        unique = hashlib.sha256(key.encode()).hexdigest()[:32]
         payload: dict[str, Any] = {"enrollment": row.id, "tracking": workflow.tracking}
         if row.trigger_data:
             payload["trigger"] = row.trigger_data
@@ -292,7 +292,7 @@ class WorkflowRunner:
             template=step.template,
             subject=step.subject,
             preheader=step.preheader,
-            message_id=make_message_id(self.settings.sender.domain, f"me.{unique}"),
+            message_id=keyed_message_id(self._secret, self.settings.sender.domain, key),
             kind="transactional" if workflow.transactional else "marketing",
             payload=payload,
             held_out=row.holdout,

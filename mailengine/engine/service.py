@@ -40,6 +40,7 @@ from mailengine.engine.schedules import ScheduleHost
 from mailengine.errors import ConfigError
 from mailengine.outbound import Dispatcher, DispatchReport, SmtpTransport, Transport
 from mailengine.render.library import TemplateLibrary
+from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.orders import refresh_all_figures
 
@@ -97,7 +98,9 @@ class Engine:
             )
         self.transport = transport or SmtpTransport.from_settings(settings.smtp)
         check_lease(settings, self.transport)
-        self.runner = WorkflowRunner(database, self.registry, settings, hold=hold)
+        self.runner = WorkflowRunner(
+            database, self.registry, settings, secret=secret_key(settings), hold=hold
+        )
         self.dispatcher = Dispatcher(
             database,
             self.transport,

@@ -52,7 +52,9 @@ class EngineHarness:
         self.registry = WorkflowRegistry(self.database, REPO / "workflows", REPO)
         result = self.registry.load(self.clock.now())
         assert result.problems == [], result.problems
-        self.runner = WorkflowRunner(self.database, self.registry, self.settings)
+        self.runner = WorkflowRunner(
+            self.database, self.registry, self.settings, secret=self.secret
+        )
         composer = Composer(self.settings, LIBRARY, self.secret)
         self.dispatcher = Dispatcher(self.database, self.transport, composer, self.clock)
 

@@ -5,15 +5,20 @@ shown to the team, saying why it was not acted on."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
+from mailengine.clock import FrozenClock
+from mailengine.config import Settings
 from mailengine.inbound.listener import InboundSmtpListener
 from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.outbound.dispatcher import Dispatcher
 from mailengine.store.database import Database
+from tests.engine.harness import EngineHarness
 from tests.inbound_flow.conftest import (
     BEN,
     BEN_MESSAGE_ID,
+    SECRET,
     arf_report,
     deliver,
     mail_ben,
@@ -179,3 +184,40 @@ async def test_at_the_verp_address_only_the_sends_recipient_is_suppressed(
     assert suppression_of(database, VICTIM) is None
     assert result.team_notified  # the part it could not act on is shown
     assert f"not acted on for {VICTIM}" in result.notes[-1]
+
+
+async def test_a_workflow_message_id_cannot_be_computed_without_the_secret_key(
+    database: Database,
+    clock: FrozenClock,
+    settings: Settings,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+) -> None:
+    """Workflow Message-IDs used to be sha256(idempotency key): workflow, step, customer id and
+    occurrence, all guessable. A report naming that id proves nothing now; the id we sent does."""
+    shop = EngineHarness(database, clock, settings, secret=SECRET)
+    shop.customer(BEN, "Ben")
+    shop.buy(BEN, "SO-7")
+    await shop.tick()
+    [envelope] = shop.transport.outbox
+    [send] = outbox_rows(database)
+    old_way = hashlib.sha256(send["idempotency_key"].encode()).hexdigest()[:32]
+    guessed = f"<me.{old_way}@{settings.sender.domain}>"
+    assert envelope.message_id == send["message_id"] != guessed
+
+    await deliver(listener.port, _dsn("support@shop.example", [BEN], guessed), mail_from="")
+    await deliver(listener.port, arf_report("support@shop.example", BEN, guessed), mail_from="")
+    forged = await pipeline.drain()
+    assert [(r.classification, r.team_notified) for r in forged] == [
+        ("bounce", True),
+        ("complaint", True),
+    ]
+    assert suppression_of(database, BEN) is None
+    assert outbox_rows(database, id=send["id"])[0]["state"] == "sent"
+
+    report = _dsn("support@shop.example", [BEN], envelope.message_id)
+    await deliver(listener.port, report, mail_from="")
+    [genuine] = await pipeline.drain()
+    assert genuine.notes == ("hard bounce (userunknown)",)
+    assert suppression_of(database, BEN) == "hard-bounce"
+    assert outbox_rows(database, id=send["id"])[0]["state"] == "failed"
