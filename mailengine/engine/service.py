@@ -114,6 +114,7 @@ class Engine:
         self.leadership = Leadership(database)
         self.schedules = ScheduleHost(settings, database.url, self.leadership)
         self._tick_lock = asyncio.Lock()
+        self.prepared = False
 
     @property
     def scheduler_running(self) -> bool:
@@ -130,6 +131,7 @@ class Engine:
         for found in broken:
             log.error("%s", broken_file_text(found, self.settings.zone))
         log.info("workflows running: %s", ", ".join(running) or "none")
+        self.prepared = True
         return broken
 
     def reload(self) -> ReloadResult:
@@ -147,7 +149,8 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         _handle_signals(stop, self.reload)  # first: a SIGTERM during start-up stops cleanly
-        self.prepare()
+        if not self.prepared:  # a caller may have prepared first (to see what runs)
+            self.prepare()
         if self.dispatch_processes is None:
             await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:

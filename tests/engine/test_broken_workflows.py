@@ -21,13 +21,15 @@ import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from mailengine.addresses import address_hash
+from mailengine.cli.engine_commands import web_component
 from mailengine.clock import FrozenClock
 from mailengine.config import Settings, load_settings
 from mailengine.engine.service import Engine
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
-from mailengine.web.app import create_app
+from mailengine.tokens import make_token
 from mailengine.web.server import WebComponent
 from tests.cli.conftest import Outcome, mailengine
 from tests.engine.harness import REPO, ShopData
@@ -70,17 +72,10 @@ class Shop:
         self.write(relative, text.replace(old, new))
 
     def engine(self, clock: FrozenClock) -> tuple[Engine, WebComponent]:
-        """The engine `mailengine run` builds from the config, with its HTTP app."""
-        settings = self.settings()
-        engine = Engine(settings, self.database, clock=clock)
-        app = create_app(
-            settings,
-            self.database,
-            scheduler_running=lambda: engine.scheduler_running,
-            clock=clock,
-            secret=secret_key(settings),
-        )
-        web = WebComponent(app, settings.http.host, settings.http.port)
+        """The engine `mailengine run` builds from the config, prepared, with its HTTP app."""
+        engine = Engine(self.settings(), self.database, clock=clock)
+        engine.prepare()
+        web = web_component(engine)
         engine.components.append(web)
         return engine, web
 
@@ -145,9 +140,9 @@ async def served_once(shop: Shop, clock: FrozenClock) -> None:
 
 async def ann_orders(
     shop: Shop, clock: FrozenClock, at: datetime, *, new_customer: bool = False
-) -> Metrics:
+) -> tuple[Metrics, str]:
     """The engine starts `at`, Ann signs up (`new_customer`) and orders; once her order
-    confirmation has arrived, the engine's /metrics."""
+    confirmation has arrived, the engine's /metrics and the preferences page it links to."""
     clock.set(at)
     data = ShopData(shop.database, clock)
     data.customer("ann@example.com", "Ann")
@@ -158,7 +153,18 @@ async def ann_orders(
                 data.event("ann@example.com", "customer.created")
             data.buy("ann@example.com", f"W{at:%d}")
             await eventually(lambda: bool(shop.mails_to("ann@example.com")), "the confirmation")
-            return await metrics(web)
+            return await metrics(web), await preferences_page(shop, web, at)
+
+
+async def preferences_page(shop: Shop, web: WebComponent, now: datetime) -> str:
+    """Ann's preferences page (as her mails link to it), from the engine's own HTTP server."""
+    token = make_token(
+        secret_key(shop.settings()), "preferences", address_hash("ann@example.com"), now
+    )
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{web.port}/preferences/{token}")
+    assert response.status_code == 200, response.text
+    return response.text
 
 
 async def metrics(web: WebComponent) -> Metrics:
@@ -189,7 +195,8 @@ async def test_a_broken_file_beside_a_good_one_stops_only_itself(
     caplog.set_level(logging.INFO, logger="mailengine.engine")
     problem = break_welcome(shop)
     clock = FrozenClock(FIRST_START)
-    found = await ann_orders(shop, clock, FIRST_START, new_customer=True)
+    found, page = await ann_orders(shop, clock, FIRST_START, new_customer=True)
+    assert "Welcome mails" not in page  # not running: nothing to choose
     assert [str(m["Subject"]) for m in shop.mails_to("ann@example.com")] == [CONFIRMATION]
     assert planned_workflows(shop.database) == ["thank-you"]  # no welcome: it never loaded
     logged = errors(caplog)
@@ -232,8 +239,9 @@ async def test_a_file_broken_after_it_ran_runs_its_stored_version(
         'subject: "Order received,',
     )
     shop.edit("workflows/thank-you.yaml", "reenter: always", "reenter: sometimes")
-    found = await ann_orders(shop, clock, NEXT_DAY)
+    found, page = await ann_orders(shop, clock, NEXT_DAY)
     assert [str(m["Subject"]) for m in shop.mails_to("ann@example.com")] == [CONFIRMATION]
+    assert "<strong>Order confirmations</strong>" in page  # the stored version's, still sent
     logged = errors(caplog)
     assert "workflows/thank-you.yaml:10:1: reenter is never, always or 'after N days'" in logged
     assert "running the version stored at 2026-11-23 12:00:00+01:00" in logged
