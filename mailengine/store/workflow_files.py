@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from mailengine.render.template_sources import TemplateSources
@@ -137,24 +137,26 @@ def template_versions(session: Session, digests: Collection[str]) -> dict[str, T
 
 
 def record_broken_files(session: Session, found: Sequence[BrokenFile]) -> None:
-    """What the engine found now replaces what it found before (none: nothing is broken)."""
-    session.execute(delete(broken_table))
-    if found:
+    """What the engine found now replaces what it found before (none: nothing is broken).
+    Written as upserts: two engines starting at once on one database each write the list,
+    and the one that waited for the other's delete must not trip over its rows."""
+    b = broken_table.c
+    session.execute(delete(broken_table).where(b.file.not_in([item.file for item in found])))
+    upsert = upsert_insert(session)
+    for item in found:
+        values = {
+            "path": item.path,
+            "workflow": item.workflow,
+            "problems": list(item.problems),
+            "running_version": item.running_version,
+            "running_stored_at": item.running_stored_at,
+            "note": item.note,
+            "found_at": item.found_at,
+        }
         session.execute(
-            insert(broken_table),
-            [
-                {
-                    "file": item.file,
-                    "path": item.path,
-                    "workflow": item.workflow,
-                    "problems": list(item.problems),
-                    "running_version": item.running_version,
-                    "running_stored_at": item.running_stored_at,
-                    "note": item.note,
-                    "found_at": item.found_at,
-                }
-                for item in found
-            ],
+            upsert(broken_table)
+            .values(file=item.file, **values)
+            .on_conflict_do_update(index_elements=["file"], set_=values)
         )
 
 
