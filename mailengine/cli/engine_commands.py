@@ -83,7 +83,10 @@ def run(state: CliContext, once: bool) -> None:
         engine.components.append(
             InboundComponent(settings, database, secret_key(settings), engine.clock)
         )
-    web = _web_component(engine) if settings.http.enabled and not once else None
+    web = None
+    if settings.http.enabled and not once:
+        engine.prepare()  # first: the preferences page names the workflows that run
+        web = web_component(engine)
     if web is not None:
         engine.components.append(web)
     if once:
@@ -118,9 +121,11 @@ def run(state: CliContext, once: bool) -> None:
         pid_file.unlink(missing_ok=True)
 
 
-def _web_component(engine: Engine) -> Component:
+def web_component(engine: Engine) -> WebComponent:
+    """The HTTP app as `mailengine run` serves it. After `engine.prepare()`: the preferences
+    and unsubscribe pages name the workflows that run (a broken file's stored version too)."""
     settings = engine.settings
-    workflows = load_workflows([settings.paths.workflows]).workflows.values()
+    workflows = engine.registry.current().values()
     app = create_app(
         settings,
         engine.database,

@@ -1,8 +1,8 @@
 """`mailengine status`: the state of the shop's data and the engine, section by section.
 
 The sections come from the functions of `STATUS_SECTIONS`, each given a database session, the
-settings and the time; add a function there to add sections (the outbox, workflows that
-failed to load...). Every section prints as a table, as CSV rows or as a JSON object.
+settings and the time; add a function there to add sections. Every section prints as a
+table, as CSV rows or as a JSON object.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mailengine.money import to_major
 from mailengine.store.models import OUTBOX_STATES
 from mailengine.store.outbox_health import outbox_health
 from mailengine.store.summary import StoreSummary, summarize
+from mailengine.store.workflow_files import broken_files
 
 StatusSections = Callable[[Session, Settings, datetime], list[Section]]
 
@@ -94,16 +95,59 @@ def outbox_sections(session: Session, settings: Settings, now: datetime) -> list
     return [Facts("outbox", facts, title="Outbox")]
 
 
-STATUS_SECTIONS: tuple[StatusSections, ...] = (shop_sections, outbox_sections)
+def workflow_file_sections(session: Session, settings: Settings, now: datetime) -> list[Section]:
+    """The workflow files the engine found broken at its last start or reload: each with its
+    problems (`path:line:col: message`) and the version that runs in its place (stored when)
+    or why none does. Facts, so that the CSV keeps its `section,figure,value` columns; in
+    JSON each file is an object."""
+    broken = broken_files(session)
+    facts = [
+        Fact("broken", "broken files", len(broken)),
+        Fact(
+            "not_running",
+            "running nothing in their place",
+            sum(1 for found in broken if found.running_version is None),
+            indent=1,
+        ),
+    ]
+    for found in broken:
+        running = (
+            f"the version stored at {shown_moment(found.running_stored_at, now, settings.zone)}"
+            if found.running_stored_at is not None
+            else f"not running: {found.note}"
+        )
+        details = {
+            "workflow": found.workflow,
+            "problems": list(found.problems),
+            "running": running,
+            "running_version": found.running_version,
+            "running_stored_at": found.running_stored_at,
+            "found_at": found.found_at,
+        }
+        label = "\n".join([found.path, *(f"    {problem}" for problem in found.problems)])
+        facts.append(Fact(found.path, label, details, show=_running, indent=1))
+    return [Facts("workflow_files", facts, title="Workflow files")]
+
+
+def _running(details: dict[str, object]) -> str:
+    return str(details["running"])
+
+
+STATUS_SECTIONS: tuple[StatusSections, ...] = (
+    shop_sections,
+    outbox_sections,
+    workflow_file_sections,
+)
 
 
 @click.command()
 @format_option
 @pass_context
 def status(state: CliContext, output_format: OutputFormat) -> None:
-    """A summary: customers and consent, orders, revenue, lapsed buyers, and the outbox
-    (queued, being sent, deferred and failed by cause, the longest waits); times in the shop's
-    zone, to the second."""
+    """A summary: customers and consent, orders, revenue, lapsed buyers, the outbox (queued,
+    being sent, deferred and failed by cause, the longest waits), and the workflow files the
+    engine found broken with the version it runs in their place; times in the shop's zone,
+    to the second."""
     settings = state.settings
     database = state.ready_database()
     now = state.clock.now()

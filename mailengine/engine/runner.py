@@ -38,7 +38,7 @@ from mailengine.store.enrollments import (
 )
 from mailengine.store.events import EventRow, claim_new_events, mark_events_processed
 from mailengine.store.outbox import plan_sends
-from mailengine.store.records import PlannedSend
+from mailengine.store.records import TEMPLATE_VERSION, PlannedSend
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.data_filters import event_matches as data_matches
 from mailengine.workflows.model import EventTrigger, SendStep, Workflow, YearlyTrigger
@@ -270,6 +270,9 @@ class WorkflowRunner:
         payload: dict[str, Any] = {"enrollment": row.id, "tracking": workflow.tracking}
         if row.trigger_data:
             payload["trigger"] = row.trigger_data
+        pinned = self.registry.pinned_template(workflow, step.template)
+        if pinned is not None:
+            payload[TEMPLATE_VERSION] = pinned
         if step.coupon is not None:
             coupon = step.coupon
             payload["coupon"] = {

@@ -37,12 +37,14 @@ from mailengine.engine.scheduler import (
     take_due_schedules,
 )
 from mailengine.engine.schedules import ScheduleHost
+from mailengine.engine.workflow_set import broken_file_text
 from mailengine.errors import ConfigError
 from mailengine.outbound import Dispatcher, DispatchReport, SmtpTransport, Transport
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.orders import refresh_all_figures
+from mailengine.store.workflow_files import BrokenFile
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -112,6 +114,7 @@ class Engine:
         self.leadership = Leadership(database)
         self.schedules = ScheduleHost(settings, database.url, self.leadership)
         self._tick_lock = asyncio.Lock()
+        self.prepared = False
 
     @property
     def scheduler_running(self) -> bool:
@@ -119,27 +122,25 @@ class Engine:
 
     # Start-up
 
-    def prepare(self) -> ReloadResult:
-        """Check the schema, load workflows and compile templates; refuse to start on errors."""
+    def prepare(self) -> list[BrokenFile]:
+        """Check the schema, load workflows and compile templates. A broken workflow file
+        stops only itself: its last good stored version runs in its place (or nothing, if it
+        never loaded), logged as an error; the broken files found are returned."""
         self.database.check_schema()
-        result = self.registry.load(self.clock.now())
-        if result.problems:
-            raise ConfigError(
-                "the workflows have problems; fix them before starting:\n  "
-                + "\n  ".join(result.problems)
-            )
-        for workflow in self.registry.current().values():
-            self.library.preload(workflow.templates())
-        return result
+        running, broken = self.registry.start(self.clock.now(), self.library)
+        for found in broken:
+            log.error("%s", broken_file_text(found, self.settings.zone))
+        log.info("workflows running: %s", ", ".join(running) or "none")
+        self.prepared = True
+        return broken
 
     def reload(self) -> ReloadResult:
-        """Pick up changed workflow files; with any problem, what runs stays as it is."""
-        result = self.registry.load(self.clock.now())
+        """Pick up changed workflow files; with any problem (in a file or in a template it
+        sends), what runs stays as it is."""
+        result = self.registry.load(self.clock.now(), self.library)
         if result.problems:
             log.error("reload refused:\n  %s", "\n  ".join(result.problems))
             return result
-        for workflow in self.registry.current().values():
-            self.library.preload(workflow.templates())
         self.schedules.sync(self.registry.current())
         log.info("workflows reloaded; changed: %s", ", ".join(result.changed) or "none")
         return result
@@ -148,7 +149,8 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         _handle_signals(stop, self.reload)  # first: a SIGTERM during start-up stops cleanly
-        self.prepare()
+        if not self.prepared:  # a caller may have prepared first (to see what runs)
+            self.prepare()
         if self.dispatch_processes is None:
             await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:

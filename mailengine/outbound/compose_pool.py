@@ -34,6 +34,7 @@ from typing import Protocol
 from mailengine.errors import MailengineError, RenderError
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.transport.base import Envelope
+from mailengine.render.template_sources import TemplateSources
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import RecipientSnapshot
@@ -56,11 +57,13 @@ cost per message stays small, enough that a worker done early takes another."""
 @dataclass(frozen=True)
 class ComposeTask:
     """Everything composing one message needs: the send, its recipient as they are now, the
-    coupon issued for it."""
+    coupon issued for it, and the stored sources of its template when it renders a stored
+    version (None: the templates folder's)."""
 
     send: ClaimedSend
     recipient: RecipientSnapshot
     coupon: IssuedCoupon | None = None
+    template: TemplateSources | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def compose_or_settle(composer: Composer, task: ComposeTask, now: datetime) -> C
     """
     send = task.send
     try:
-        composed = composer.compose(send, task.recipient, now, task.coupon)
+        composed = composer.compose(send, task.recipient, now, task.coupon, task.template)
     except RenderError as error:
         return SendOutcome(send.id, "failed", reply=f"render error: {error}")
     except MailengineError as error:  # e.g. a header that cannot be written safely

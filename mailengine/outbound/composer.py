@@ -32,6 +32,7 @@ from mailengine.render.context import (
     build_context,
 )
 from mailengine.render.library import RenderedEmail, TemplateLibrary
+from mailengine.render.template_sources import TemplateSources
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
@@ -117,13 +118,19 @@ class Composer:
         recipient: RecipientSnapshot,
         now: datetime,
         coupon: IssuedCoupon | None = None,
+        template: TemplateSources | None = None,
     ) -> ComposedMessage:
-        """Render and build the message; raises RenderError naming template and customer."""
+        """Render and build the message; raises RenderError naming template and customer.
+        With `template`, the stored sources of a stored workflow version are rendered."""
         # The signed links are made once: the body and the List-Unsubscribe header share them.
         links = self.links(recipient.email_hash, now)
         context = self.context(recipient, now, coupon, send.payload, links)
         rendered = self.library.render(
-            send.template, context, subject=send.subject, preheader=send.preheader
+            send.template,
+            context,
+            subject=send.subject,
+            preheader=send.preheader,
+            sources=template,
         )
         tracked: tuple[TrackedLinkRow, ...] = ()
         if send.payload.get("tracking") and send.id:

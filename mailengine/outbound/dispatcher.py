@@ -309,7 +309,9 @@ class Dispatcher:
     def _prepare(self, claimed: Sequence[ClaimedSend], loaded: Checked, now: datetime) -> _Batch:
         """The verdicts are the database's and stay here; what may go is composed."""
         tasks = [
-            ComposeTask(send, loaded.recipient(send), loaded.coupons.get(send.id))
+            ComposeTask(
+                send, loaded.recipient(send), loaded.coupons.get(send.id), loaded.template(send)
+            )
             for send in claimed
             if loaded.verdicts[send.id] is None
         ]

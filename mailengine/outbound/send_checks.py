@@ -1,6 +1,7 @@
 """Send-time checks of a claimed batch: who may still get their message (consent,
 suppression, opt-outs, the caller's own hold), checked when it goes, not when it was
-planned; and the coupons of those who may.
+planned; and the coupons of those who may, and the stored template sources of those that
+render a stored version.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
+from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.privacy import opted_out_topics
 from mailengine.store.recipients import RecipientSnapshot, load_recipients_of, suppressions_of
 from mailengine.store.records import ClaimedSend
 from mailengine.store.suppressions import blocks
+from mailengine.store.workflow_files import template_versions
 
 
 @dataclass
@@ -28,6 +31,12 @@ class Checked:
     strangers: dict[str, str]  # address of a non-customer -> suppression reason
     opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
     verdicts: dict[int, str | None] = field(default_factory=dict)  # outbox id -> why not
+    templates: dict[str, TemplateSources] = field(default_factory=dict)  # digest -> sources
+
+    def template(self, send: ClaimedSend) -> TemplateSources | None:
+        """The stored sources the send renders, or None: the templates folder's."""
+        digest = send.template_version
+        return self.templates.get(digest) if digest is not None else None
 
     def recipient(self, send: ClaimedSend) -> RecipientSnapshot:
         """The customer, or a stranger (an autoreply to someone who is not a customer)."""
@@ -49,6 +58,9 @@ def check_at_send_time(
         coupons={},
         strangers=suppressions_of(session, (s.recipient for s in claimed if s.customer_id is None)),
         opted_out=opted_out_topics(session, customer_ids),
+        templates=template_versions(
+            session, {s.template_version for s in claimed if s.template_version is not None}
+        ),
     )
     for send in claimed:
         checked.verdicts[send.id] = _verdict(send, checked, may_send)

@@ -21,9 +21,11 @@ from mailengine.render.mjml_cache import (
     CompiledTemplate,
     MjmlCache,
     PerRecipientCompiler,
+    compile_template,
     jinja_template,
 )
 from mailengine.render.template_lint import lint
+from mailengine.render.template_sources import TemplateSources
 from mailengine.render.text_part import tidy_text
 from mailengine.render.wire_html import shape_rendered_html
 
@@ -56,6 +58,8 @@ class TemplateLibrary:
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
         self._lines: dict[str, Template] = {}
         self._lines_lock = threading.Lock()
+        self._stored: dict[str, CompiledTemplate] = {}
+        self._stored_lock = threading.Lock()
         self._per_recipient = PerRecipientCompiler(self._root, self._html_env)
 
     @property
@@ -70,8 +74,13 @@ class TemplateLibrary:
             if file.relative_to(self._root).parts[0] != PARTIALS_DIR
         )
 
-    def compiled(self, name: str) -> CompiledTemplate:
-        """The compiled template; raises SourceError (naming file and line) if it is broken."""
+    def compiled(self, name: str, sources: TemplateSources | None = None) -> CompiledTemplate:
+        """The compiled template; raises SourceError (naming file and line) if it is broken.
+
+        With `sources`, the template as they keep it (a stored version), whatever the folder
+        holds now; compiled once per digest."""
+        if sources is not None:
+            return self._compiled_from(sources)
         try:
             return self._cache.get(name)
         except SourceError as exc:
@@ -81,6 +90,19 @@ class TemplateLibrary:
             first = problems[0]
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise SourceError(first.message + more, location=first.location) from exc
+
+    def _compiled_from(self, sources: TemplateSources) -> CompiledTemplate:
+        digest = sources.digest
+        compiled = self._stored.get(digest)
+        if compiled is None:
+            with self._stored_lock:
+                compiled = self._stored.get(digest)
+                if compiled is None:
+                    compiled = compile_template(
+                        self._root, sources.name, self._html_env, self._text_env, sources
+                    )
+                    self._stored[digest] = compiled
+        return compiled
 
     def preload(self, names: Iterable[str] | None = None) -> None:
         """Compile templates now rather than on first use."""
@@ -94,14 +116,16 @@ class TemplateLibrary:
         *,
         subject: str,
         preheader: str | None = None,
+        sources: TemplateSources | None = None,
     ) -> RenderedEmail:
         """Render one customer's email; RenderError names template, line, variable, customer.
 
         The subject and preheader are templates too (no HTML escaping, one line). The HTML
         sees them as `subject` and `preheader`; what customer data brought into it that would
         keep it from going as 7bit is shaped away where that cannot change the document.
+        With `sources`, the template is the stored version they keep (see `compiled`).
         """
-        compiled = self.compiled(template_name)
+        compiled = self.compiled(template_name, sources)
         email = _customer_email(context)
         subject_text = self._render_line(subject, context, template_name, "subject", email)
         preheader_text = (
@@ -175,6 +199,14 @@ class TemplateLibrary:
             TemplateProblem(path, line, column, finding.message)
             for finding in lint(source, env.filters, env.tests, present)
         ]
+
+    def syntax_error(self, source: str) -> str | None:
+        """Why a subject or preheader template cannot be compiled at all, or None."""
+        try:
+            self._text_env.parse(source)
+        except TemplateSyntaxError as exc:
+            return f"Jinja syntax error: {exc.message}"
+        return None
 
     def lint(
         self, template_name: str, present: frozenset[str] = frozenset()

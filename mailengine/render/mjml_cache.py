@@ -26,6 +26,7 @@ from mailengine.render.css_inlining import (
 )
 from mailengine.render.environment import MailSandbox
 from mailengine.render.source_map import LineIndex, SourceMap
+from mailengine.render.template_sources import TemplateSources, stored_path
 from mailengine.render.text_part import html_to_text_template
 from mailengine.render.wire_html import RenderedShaping
 from mailengine.render.wire_html_source import shape_html_source
@@ -73,21 +74,31 @@ def resolve_include(root: Path, path: str) -> Path:
 
 @dataclass
 class IncludeLoader:
-    """The `include_loader` MRML calls; remembers what it loaded and what it could not find."""
+    """The `include_loader` MRML calls; remembers what it loaded (`kept`: by its path under
+    the templates folder) and what it could not find. With `stored`, includes come from those
+    sources instead of the folder."""
 
     root: Path
+    stored: TemplateSources | None = None
     loaded: list[tuple[str, Path, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, path: str) -> str:
         try:
-            file = resolve_include(self.root, path)
-        except FileNotFoundError:
+            relative, text = self._read(path)
+        except (FileNotFoundError, KeyError):
             self.missing.append(path)
-            raise
-        text = file.read_text(encoding="utf-8")
-        self.loaded.append((path, file, text))
+            raise FileNotFoundError(path) from None
+        self.loaded.append((path, self.root / relative, text))
+        self.kept[relative] = text
         return text
+
+    def _read(self, path: str) -> tuple[str, str]:
+        if self.stored is not None:
+            return stored_path(path), self.stored.text(path)
+        file = resolve_include(self.root, path)
+        return file.relative_to(self.root.resolve()).as_posix(), file.read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class CompiledTemplate:
     files: tuple[Path, ...]
     mtimes: tuple[int, ...]
     html_shaping: RenderedShaping
+    sources: TemplateSources
 
 
 def read_source(file: Path, root: Path) -> str:
@@ -191,17 +203,28 @@ def check_jinja_syntax(env: MailSandbox, root: Path, file: Path, source: str) ->
 
 
 def compile_template(
-    root: Path, name: str, html_env: MailSandbox, text_env: MailSandbox
+    root: Path,
+    name: str,
+    html_env: MailSandbox,
+    text_env: MailSandbox,
+    stored: TemplateSources | None = None,
 ) -> CompiledTemplate:
     """Compile `name` once: MJML → HTML (Jinja kept) → inline CSS → HTML and text templates.
 
     The text template is made from the HTML as MRML wrote it; the HTML template from that
-    HTML shaped to travel as 7bit (same document, other bytes).
+    HTML shaped to travel as 7bit (same document, other bytes). With `stored`, the template
+    and its includes are those sources, not the files of the folder.
     """
     file = template_path(root, name)
-    source = read_source(file, root)
+    own = file.relative_to(root).as_posix()
+    if stored is None:
+        source = read_source(file, root)
+    elif own in stored.files:
+        source = stored.files[own]
+    else:
+        raise SourceError(f"the stored sources of {name} lack {own}")
     check_jinja_syntax(html_env, root, file, source)
-    loader = IncludeLoader(root)
+    loader = IncludeLoader(root, stored)
     html_source = compile_mjml(root, file, source, loader)
     source_map = SourceMap()
     source_map.add_source(display_path(root, file), source)
@@ -231,8 +254,9 @@ def compile_template(
         text=text,
         source_map=source_map,
         files=files,
-        mtimes=tuple(f.stat().st_mtime_ns for f in files),
+        mtimes=() if stored is not None else tuple(f.stat().st_mtime_ns for f in files),
         html_shaping=shaped.rendered,
+        sources=TemplateSources(name, {own: source, **loader.kept}),
     )
 
 

@@ -297,4 +297,4 @@ class Enrollment(SQLModel, table=True):
 
 # The tables of the web and inbound parts live in modules of their own; importing them here
 # puts every table on SQLModel.metadata wherever the models are loaded.
-from mailengine.store import inbound_models, web_models  # noqa: E402, F401
+from mailengine.store import inbound_models, web_models, workflow_file_models  # noqa: E402, F401

@@ -106,6 +106,17 @@ class ClaimedSend:
         """The external id of the order this send is about (see `order_about`)."""
         return order_about(self.payload)
 
+    @property
+    def template_version(self) -> str | None:
+        """The digest of the stored template sources to render (see TEMPLATE_VERSION)."""
+        digest = self.payload.get(TEMPLATE_VERSION)
+        return digest if isinstance(digest, str) and digest else None
+
+
+TEMPLATE_VERSION = "template_version"
+"""The payload key naming the stored sources (`template_version.digest`) a send renders: set
+when it was planned by a stored version running in place of a broken workflow file."""
+
 
 def order_about(payload: dict[str, Any]) -> str | None:
     """The order a send is about, by external id: the payload's `order` when its planner

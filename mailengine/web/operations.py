@@ -6,7 +6,7 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from mailengine.store.models import OUTBOX_STATES
 from mailengine.store.outbox_health import CLASSIFIED_STATES, OutboxHealth, outbox_health
 from mailengine.store.reporting import render_error_count, tracking_counts
 from mailengine.store.web_models import TRACKING_KINDS
+from mailengine.store.workflow_files import BrokenFile, broken_files
 from mailengine.web.context import WebContext, web_context
 
 router = APIRouter(tags=["operations"])
@@ -85,6 +86,7 @@ class _StoreFigures:
     outbox: OutboxHealth
     render_errors: int
     tracking: dict[str, int]
+    broken: list[BrokenFile]
     read_at: datetime
 
 
@@ -107,6 +109,7 @@ class StoreCollector(Collector):
                         outbox_health(session),
                         render_error_count(session),
                         tracking_counts(session),
+                        broken_files(session),
                         self._context.clock.now(),
                     )
                 self._read_at = time.monotonic()
@@ -129,6 +132,7 @@ class StoreCollector(Collector):
         for kind in TRACKING_KINDS:
             events.add_metric([kind], tracking.get(kind, 0))
         yield events
+        yield from broken_file_metrics(figures.broken)
         if self._context.inbound_counts is not None:
             inbound = CounterMetricFamily(
                 "mailengine_inbound_messages",
@@ -179,6 +183,30 @@ def outbox_metrics(outbox: OutboxHealth, now: datetime) -> Iterable[Metric]:
         oldest.add_metric([state], outbox.age_seconds(state, now))
     yield overdue
     yield oldest
+
+
+def broken_file_metrics(broken: Sequence[BrokenFile]) -> Iterable[Metric]:
+    """The workflow files the engine found broken at its last start or reload: how many, how
+    many run nothing in their place, and one series per file."""
+    yield GaugeMetricFamily(
+        "mailengine_workflow_files_broken",
+        "Workflow files found broken at the engine's last start or reload",
+        value=len(broken),
+    )
+    yield GaugeMetricFamily(
+        "mailengine_workflow_files_not_running",
+        "Broken workflow files with no stored version running in their place",
+        value=sum(1 for found in broken if found.running_version is None),
+    )
+    per_file = GaugeMetricFamily(
+        "mailengine_workflow_file_broken",
+        "A broken workflow file (1), and what runs in its place: its stored version or nothing",
+        labels=["file", "workflow", "running"],
+    )
+    for found in broken:
+        running = "stored version" if found.running_version is not None else "nothing"
+        per_file.add_metric([found.path, found.workflow or "", running], 1)
+    yield per_file
 
 
 def metrics_registry(context: WebContext) -> CollectorRegistry:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mailengine.errors import SourceLocation
+from mailengine.errors import SourceError, SourceLocation
 from mailengine.render import TemplateLibrary, TemplateProblem
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
 from mailengine.workflows.guarantees import guaranteed
@@ -46,16 +46,7 @@ def check_templates(
     and by what the workflow guarantees (see `guarantees`), so each is reported once."""
     cache = {} if checked is None else checked
     problems: list[Problem] = []
-    for step in workflow.all_steps():
-        if not isinstance(step, SendStep):
-            continue
-        file = library.templates_dir / f"{step.template}{TEMPLATE_SUFFIX}"
-        if not file.is_file():
-            shown = display_path(library.templates_dir, file)
-            problems.append(
-                Problem(step.location, f"template '{step.template}' not found: expected {shown}")
-            )
-            continue
+    for step in _sendable(workflow, library, problems):
         present = guaranteed(workflow, step)
         if step.template not in cache:
             cache[step.template] = _problems(library.check(step.template))
@@ -64,18 +55,66 @@ def check_templates(
         if key not in cache:
             cache[key] = _problems(library.lint(step.template, present))
             problems.extend(cache[key])
-        for part, source, at in (
-            ("subject", step.subject, step.subject_at),
-            ("preheader", step.preheader, step.preheader_at),
-        ):
-            if source is None:
-                continue
-            where = at or step.location
+        for part, source, where in _lines(step):
             for found in library.check_line(
                 source, path=where.path, line=where.line, column=where.column, present=present
             ):
                 problems.append(Problem(where, f"{part}: {found.message}"))
     return problems
+
+
+def sending_problems(
+    workflow: Workflow, library: TemplateLibrary, compiled: dict[str, list[Problem]]
+) -> list[Problem]:
+    """What keeps a workflow from sending at all: a template it sends that is missing or does
+    not compile (with every problem found in it), a subject or preheader that is not Jinja.
+    Compiles through `library` (its cache is what the engine then sends); `compiled` keeps
+    each template's problems, so that several workflows check a template once."""
+    problems: list[Problem] = []
+    for step in _sendable(workflow, library, problems):
+        if step.template not in compiled:
+            compiled[step.template] = _compile_problems(step.template, library)
+        problems.extend(compiled[step.template])
+        for part, source, where in _lines(step):
+            error = library.syntax_error(source)
+            if error is not None:
+                problems.append(Problem(where, f"{part}: {error}"))
+    return problems
+
+
+def _lines(step: SendStep) -> Iterator[tuple[str, str, SourceLocation]]:
+    """The step's subject and preheader templates (those it has), each with its place."""
+    for part, source, at in (
+        ("subject", step.subject, step.subject_at),
+        ("preheader", step.preheader, step.preheader_at),
+    ):
+        if source is not None:
+            yield part, source, at or step.location
+
+
+def _sendable(
+    workflow: Workflow, library: TemplateLibrary, problems: list[Problem]
+) -> Iterator[SendStep]:
+    """The send steps whose template file exists; each other one adds its problem, at the
+    step that names the template."""
+    for step in workflow.sends():
+        file = library.templates_dir / f"{step.template}{TEMPLATE_SUFFIX}"
+        if file.is_file():
+            yield step
+        else:
+            shown = display_path(library.templates_dir, file)
+            problems.append(
+                Problem(step.location, f"template '{step.template}' not found: expected {shown}")
+            )
+
+
+def _compile_problems(template: str, library: TemplateLibrary) -> list[Problem]:
+    try:
+        library.compiled(template)
+    except SourceError as error:
+        found = _problems(library.check(template))
+        return found or [Problem(error.location or SourceLocation(template), error.message)]
+    return []
 
 
 def _problems(found: Iterable[TemplateProblem]) -> list[Problem]:

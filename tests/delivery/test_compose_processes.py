@@ -39,6 +39,7 @@ from mailengine.outbound.transport.base import Transport
 from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.render.library import TemplateLibrary
+from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
@@ -309,13 +310,14 @@ class _MisbehavingComposer(Composer):
         recipient: RecipientSnapshot,
         now: datetime,
         coupon: IssuedCoupon | None = None,
+        template: TemplateSources | None = None,
     ) -> ComposedMessage:
         if recipient.email in self.victims and multiprocessing.parent_process() is not None:
             if self.marker is None:
                 os.kill(os.getpid(), signal.SIGKILL)
             else:
                 self._stall_once(self.marker)
-        return super().compose(send, recipient, now, coupon)
+        return super().compose(send, recipient, now, coupon, template)
 
     @staticmethod
     def _stall_once(marker: Path) -> None:

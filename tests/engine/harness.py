@@ -35,52 +35,11 @@ class Received:
 
 
 @dataclass
-class EngineHarness:
+class ShopData:
+    """Customers, orders and events stored as the import and the API store them."""
+
     database: Database
     clock: FrozenClock
-    settings: Settings = field(default_factory=Settings)
-    transport: MemoryTransport = field(default_factory=MemoryTransport)
-    received: list[Received] = field(default_factory=list)
-    # The key of the links in the mails: the web app's, when a test follows them there.
-    secret: bytes = b"engine-test-secret-0123456789"
-
-    def __post_init__(self) -> None:
-        self.start()
-
-    def start(self) -> None:
-        """(Re)build every in-memory part, as a restarted engine would."""
-        self.registry = WorkflowRegistry(self.database, REPO / "workflows", REPO)
-        result = self.registry.load(self.clock.now())
-        assert result.problems == [], result.problems
-        self.runner = WorkflowRunner(
-            self.database, self.registry, self.settings, secret=self.secret
-        )
-        composer = Composer(self.settings, LIBRARY, self.secret)
-        self.dispatcher = Dispatcher(self.database, self.transport, composer, self.clock)
-
-    async def tick(self) -> None:
-        now = self.clock.now()
-        self.runner.process_events(now)
-        while self.runner.advance_due(now):
-            pass
-        before = len(self.transport.outbox)
-        await self.dispatcher.drain()
-        for envelope in self.transport.outbox[before:]:
-            message = email.message_from_bytes(envelope.data, policy=default_policy)
-            self.received.append(
-                Received(envelope.rcpt_to, str(message["Subject"]), "", self.clock.now())
-            )
-
-    async def run_for(self, duration: timedelta, step: timedelta = timedelta(hours=1)) -> None:
-        end = self.clock.now() + duration
-        while self.clock.now() < end:
-            self.clock.advance(step)
-            await self.tick()
-
-    def subjects(self, to: str) -> list[str]:
-        return [mail.subject for mail in self.received if mail.to == to]
-
-    # Shop data
 
     def customer(
         self,
@@ -152,3 +111,50 @@ class EngineHarness:
         """An order lands and its event is emitted, as the API does."""
         self.order(email_address, external_id, amount, self.clock.now())
         self.event(email_address, "order.placed", external_id=external_id)
+
+
+@dataclass
+class EngineHarness(ShopData):
+    """The engine's parts over the shipped workflows and templates, ticked by hand."""
+
+    settings: Settings = field(default_factory=Settings)
+    transport: MemoryTransport = field(default_factory=MemoryTransport)
+    received: list[Received] = field(default_factory=list)
+    # The key of the links in the mails: the web app's, when a test follows them there.
+    secret: bytes = b"engine-test-secret-0123456789"
+
+    def __post_init__(self) -> None:
+        self.start()
+
+    def start(self) -> None:
+        """(Re)build every in-memory part, as a restarted engine would."""
+        self.registry = WorkflowRegistry(self.database, REPO / "workflows", REPO)
+        result = self.registry.load(self.clock.now(), LIBRARY)
+        assert result.problems == [], result.problems
+        self.runner = WorkflowRunner(
+            self.database, self.registry, self.settings, secret=self.secret
+        )
+        composer = Composer(self.settings, LIBRARY, self.secret)
+        self.dispatcher = Dispatcher(self.database, self.transport, composer, self.clock)
+
+    async def tick(self) -> None:
+        now = self.clock.now()
+        self.runner.process_events(now)
+        while self.runner.advance_due(now):
+            pass
+        before = len(self.transport.outbox)
+        await self.dispatcher.drain()
+        for envelope in self.transport.outbox[before:]:
+            message = email.message_from_bytes(envelope.data, policy=default_policy)
+            self.received.append(
+                Received(envelope.rcpt_to, str(message["Subject"]), "", self.clock.now())
+            )
+
+    async def run_for(self, duration: timedelta, step: timedelta = timedelta(hours=1)) -> None:
+        end = self.clock.now() + duration
+        while self.clock.now() < end:
+            self.clock.advance(step)
+            await self.tick()
+
+    def subjects(self, to: str) -> list[str]:
+        return [mail.subject for mail in self.received if mail.to == to]

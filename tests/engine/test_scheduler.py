@@ -23,7 +23,7 @@ from mailengine.engine.scheduler import (
 )
 from mailengine.store.database import Database
 from mailengine.workflows.model import Workflow
-from tests.engine.harness import REPO
+from tests.engine.harness import LIBRARY, REPO
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TUESDAY_MORNING = datetime(2026, 11, 24, 8, 0, tzinfo=BERLIN)
@@ -54,7 +54,7 @@ async def schedulers(database: Database) -> AsyncIterator[Schedulers]:
 
 def _workflows(database: Database, now: datetime) -> dict[str, Workflow]:
     registry = WorkflowRegistry(database, REPO / "workflows", REPO)
-    assert registry.load(now).problems == []
+    assert registry.load(now, LIBRARY).problems == []
     return registry.current()
 
 

@@ -103,6 +103,6 @@ def test_an_engine_that_never_ran_has_no_jobs_to_move(tmp_path: Path) -> None:
     try:
         database.upgrade()
         assert not sa.inspect(database.engine).has_table(JOB_TABLE)
-        assert database.current_revision() == "0006"
+        database.check_schema()  # at the head, past 0006, with no job table to rewrite
     finally:
         database.dispose()
