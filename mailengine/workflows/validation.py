@@ -122,6 +122,8 @@ def files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
     them."""
     files = {workflow.path}
     for name in workflow.templates():
+        own = library.templates_dir / f"{name}{TEMPLATE_SUFFIX}"
+        files.add(display_path(library.templates_dir, own))  # also when it does not compile
         try:
             compiled = library.compiled(name)
         except SourceError:

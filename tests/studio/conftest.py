@@ -12,6 +12,8 @@ page's tests.
 - `studio_base_url`: the app served by real uvicorn on 127.0.0.1; `studio_page`: a Chromium
   page (Playwright) logged in as `ADMIN` there; `check_accessibility(page)` runs axe-core.
 
+- `shop` (from tests/cli): a shop folder and its config, to run `mailengine` itself.
+
 Times: the app reads the system clock; tests that move time use time-machine
 (`frozen_time`).
 """
@@ -36,6 +38,7 @@ from mailengine.clock import SystemClock
 from mailengine.config import Settings
 from mailengine.store.database import Database
 from mailengine.studio.accounts import create_account
+from tests.cli.conftest import shop  # noqa: F401  (`mailengine` over a shop folder)
 from tests.conftest import NOW
 from tests.web.conftest import serving
 
