@@ -94,7 +94,11 @@ def user_add(
     hash, never as itself)."""
     database = state.ready_database()
     if if_missing and account_exists(database, email):
-        click.echo(f"{email.strip().lower()} has an account already; nothing changed")
+        address = email.strip().lower()
+        click.echo(
+            f"{address} has an account already; nothing changed "
+            f"(`mailengine user password {address} --generate-password` sets a new password)"
+        )
         return
     if password_stdin and generate_password:
         raise click.UsageError("give --password-stdin or --generate-password, not both")

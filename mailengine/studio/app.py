@@ -60,13 +60,13 @@ def check_guarded(router: APIRouter) -> None:
             )
 
 
-def _wants_page(request: Request) -> bool:
-    return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
-
-
 async def _to_login(request: Request, error: Exception) -> Response:
-    if not _wants_page(request):
+    """A browser goes to the login page (and back to the page it asked for, if it was only
+    reading); a script gets a 401."""
+    if "text/html" not in request.headers.get("accept", ""):
         return PlainTextResponse("log in first: /studio/login", status_code=401)
+    if request.method not in ("GET", "HEAD"):
+        return RedirectResponse(login.LOGIN_PATH, 303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"{login.LOGIN_PATH}?next={quote(target, safe='/')}", 303)
 

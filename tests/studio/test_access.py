@@ -45,6 +45,8 @@ async def test_logging_in_opens_the_studio_and_logging_out_closes_it(
     assert before.status_code == 303
     assert before.headers["location"] == "/studio/login?next=/studio/"
     assert (await studio_client.get("/studio/")).status_code == 401  # a script, not a page
+    form = await studio_client.post("/studio/logout", headers=PAGE)  # a form, once idle
+    assert form.status_code == 303 and form.headers["location"] == "/studio/login"
 
     answer = await log_in(studio_client, ADMIN)
     assert answer.status_code == 303 and answer.headers["location"] == "/studio/"

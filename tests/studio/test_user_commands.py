@@ -96,7 +96,10 @@ def test_a_generated_password_is_shown_once_and_if_missing_keeps_the_account(
 
     kept = shop.run("user", "add", ADA, "--role", "admin", "--if-missing", "--generate-password")
     assert kept.code == 0, kept.err
-    assert kept.out == f"{ADA} has an account already; nothing changed\n"
+    assert kept.out == (
+        f"{ADA} has an account already; nothing changed (`mailengine user password {ADA} "
+        "--generate-password` sets a new password)\n"
+    )
     assert _stored_hash(shop, ADA) == stored
 
 
