@@ -103,11 +103,16 @@ def user_add(
     if password_stdin and generate_password:
         raise click.UsageError("give --password-stdin or --generate-password, not both")
     password = _new_password(password_stdin, generate_password)
+    first = not accounts(database)
     made = create_account(database, email, role, password, state.clock.now())
     click.echo(f"added {made.email} ({made.role})")
     if generate_password:
         click.echo(f"password: {password}")
         click.echo("  (shown only now; `mailengine user password EMAIL` sets another)")
+    if first and not state.settings.studio.enabled:
+        click.echo(
+            "the studio is on from the next start of `mailengine run` or `mailengine studio`"
+        )
 
 
 @user.command("list")

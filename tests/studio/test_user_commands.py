@@ -32,7 +32,11 @@ def test_a_password_typed_twice_is_stored_as_an_argon2id_hash(shop: Shop) -> Non
         "user", "add", " Ada@Shop.example ", "--role", "admin", stdin=f"{PASSWORD}\n" * 2
     )
     assert added.code == 0, added.err
-    assert f"added {ADA} (admin)" in added.out
+    assert added.out == (
+        "Password (at least 12 characters): \nRepeat the password: \n"
+        f"added {ADA} (admin)\n"
+        "the studio is on from the next start of `mailengine run` or `mailengine studio`\n"
+    )
     assert PASSWORD not in added.out
     stored = _stored_hash(shop, ADA)
     assert stored is not None and stored.startswith("$argon2id$")
