@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailengine db upgrade
 	$(BIN)/mailengine demo-data --if-empty --customers 500 --seed 1
+	$(BIN)/mailengine user add admin@shop.example --role admin --if-missing --generate-password
 	$(BIN)/mailengine run
 
 test: $(STAMP)

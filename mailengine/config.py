@@ -182,6 +182,16 @@ class EngineSettings(Section):
     lease_seconds: float | None = Field(default=None, gt=0)
 
 
+class StudioSettings(Section):
+    enabled: bool = False
+    allow_insecure_bind: bool = False
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    idle_minutes: float = Field(default=60, gt=0)
+    login_attempts_per_address: int = Field(default=5, ge=1, le=1000)
+    login_attempts_per_ip: int = Field(default=20, ge=1, le=100_000)
+    lockout_max_minutes: float = Field(default=60, gt=0)
+
+
 class PathsSettings(Section):
     workflows: Path = Path("workflows")
     templates: Path = Path("templates")
@@ -199,6 +209,7 @@ class Settings(Section):
     inbound: InboundSettings = InboundSettings()
     contact_pressure: ContactPressureSettings = ContactPressureSettings()
     engine: EngineSettings = EngineSettings()
+    studio: StudioSettings = StudioSettings()
     paths: PathsSettings = PathsSettings()
     timezone: str = "Europe/Berlin"
     locale: str = "en_US"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,3 +44,13 @@ class CliContext:
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+def configure_logging() -> None:
+    """For the commands that keep running (`run`, `studio`): INFO to stderr, with the time;
+    the libraries' chatter only from WARNING up."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("apscheduler", "alembic", "aiosmtpd", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

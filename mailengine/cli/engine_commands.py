@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import secrets
 import signal
@@ -15,8 +14,9 @@ from typing import Any
 import click
 from sqlmodel import Session
 
-from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.context import CliContext, configure_logging, pass_context
 from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
+from mailengine.cli.web_app import WebApp, build_web_app
 from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
 from mailengine.config import Settings
 from mailengine.dev.capture import CaptureServer
@@ -41,7 +41,6 @@ from mailengine.store.recipients import RecipientSnapshot, load_recipients
 from mailengine.store.records import ClaimedSend
 from mailengine.store.simulation_queries import customer_facts
 from mailengine.store.tickets import open_ticket_hold
-from mailengine.web.app import create_app, topics_from_workflows
 from mailengine.web.server import WebComponent
 from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import EventTrigger, SendStep, Workflow
@@ -63,11 +62,7 @@ class MissingOrderError(MailengineError, LookupError):
 @pass_context
 def run(state: CliContext, once: bool) -> None:
     """Run the engine: schedules, events, workflows and delivery (Ctrl-C stops it)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("apscheduler", "alembic", "aiosmtpd", "mail.log"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     settings = state.settings
     database = state.ready_database()
     components: list[Component] = []
@@ -83,12 +78,12 @@ def run(state: CliContext, once: bool) -> None:
         engine.components.append(
             InboundComponent(settings, database, secret_key(settings), engine.clock)
         )
-    web = None
+    web: WebApp | None = None
     if settings.http.enabled and not once:
         engine.prepare()  # first: the preferences page names the workflows that run
-        web = web_component(engine)
+        web = web_app(engine)
     if web is not None:
-        engine.components.append(web)
+        engine.components.append(web_component(engine, web))
     if once:
         report = asyncio.run(_once(engine, components))
         click.echo(
@@ -109,6 +104,7 @@ def run(state: CliContext, once: bool) -> None:
             f"HTTP API, unsubscribe pages and tracking on http://{settings.http.host}:"
             f"{settings.http.port} (OpenAPI document at /docs)"
         )
+        click.echo(web.studio_line())
     if settings.inbound.smtp.enabled:
         click.echo(
             f"support mail to {settings.inbound.support_address} is received on "
@@ -121,22 +117,24 @@ def run(state: CliContext, once: bool) -> None:
         pid_file.unlink(missing_ok=True)
 
 
-def web_component(engine: Engine) -> WebComponent:
-    """The HTTP app as `mailengine run` serves it. After `engine.prepare()`: the preferences
-    and unsubscribe pages name the workflows that run (a broken file's stored version too)."""
-    settings = engine.settings
-    workflows = engine.registry.current().values()
-    app = create_app(
-        settings,
+def web_app(engine: Engine) -> WebApp:
+    """The HTTP app as `mailengine run` serves it, the studio mounted when it is on. After
+    `engine.prepare()`: the preferences and unsubscribe pages name the workflows that run (a
+    broken file's stored version too)."""
+    return build_web_app(
+        engine.settings,
         engine.database,
-        api_key_hashes=settings.http.api_keys,
+        engine.clock,
+        workflows=engine.registry.current().values(),
         scheduler_running=lambda: engine.scheduler_running,
-        double_opt_in=settings.http.double_opt_in,
-        topics=topics_from_workflows(workflows),
-        clock=engine.clock,
-        secret=secret_key(settings),
     )
-    return WebComponent(app, settings.http.host, settings.http.port, settings.http.trusted_proxies)
+
+
+def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent:
+    """`web` (else `web_app(engine)`) as a part of the engine, started and stopped with it."""
+    http = engine.settings.http
+    served = web_app(engine) if web is None else web
+    return WebComponent(served.app, http.host, http.port, http.trusted_proxies)
 
 
 async def _once(engine: Engine, components: list[Component]) -> OnceReport:

@@ -13,6 +13,7 @@ from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
 from mailengine.cli.status_command import status
+from mailengine.cli.studio_commands import studio, user
 from mailengine.cli.ticket_commands import ticket, tickets
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate
@@ -55,6 +56,8 @@ for command in (
     api_key,
     tickets,
     ticket,
+    studio,
+    user,
 ):
     cli.add_command(command)
 

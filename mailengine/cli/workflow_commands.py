@@ -16,13 +16,12 @@ from mailengine.config import Settings
 from mailengine.engine.render_trials import TIME_BUDGET, RenderTrials, StepTrial
 from mailengine.errors import SourceError, StoreError
 from mailengine.render.library import TemplateLibrary
-from mailengine.render.mjml_cache import display_path
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
 from mailengine.store.database import Database, normalize_url
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow
-from mailengine.workflows.validation import validate_workflows
+from mailengine.workflows.validation import files_of, validate_workflows
 
 
 @click.command("validate")
@@ -85,7 +84,7 @@ def run_validate(
     files = {problem.location.path for problem in result.problems}
     summary = None
     if render:
-        clean = [w for w in result.workflows.values() if not _files_of(w, library) & files]
+        clean = [w for w in result.workflows.values() if not files_of(w, library) & files]
         failed, summary = _render_trials(settings, library, clean, now, out)
         count += len(failed)
         files.update(failed)
@@ -170,19 +169,6 @@ def reachable_database(settings: Settings) -> tuple[Database | None, str]:
         database.dispose()
         return None, error.message
     return database, ""
-
-
-def _files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
-    """The workflow's file and the template files it sends (includes too), as problems name
-    them."""
-    files = {workflow.path}
-    for name in workflow.templates():
-        try:
-            compiled = library.compiled(name)
-        except SourceError:
-            continue
-        files.update(display_path(library.templates_dir, file) for file in compiled.files)
-    return files
 
 
 def run_audience(

@@ -295,6 +295,11 @@ class Enrollment(SQLModel, table=True):
     claimed_at: datetime | None = _utc_column()
 
 
-# The tables of the web and inbound parts live in modules of their own; importing them here
-# puts every table on SQLModel.metadata wherever the models are loaded.
-from mailengine.store import inbound_models, web_models, workflow_file_models  # noqa: E402, F401
+# The tables of the web, inbound, workflow-file and studio parts live in modules of their own;
+# importing them here puts every table on SQLModel.metadata wherever the models are loaded.
+from mailengine.store import (  # noqa: E402, F401
+    inbound_models,
+    studio_models,
+    web_models,
+    workflow_file_models,
+)

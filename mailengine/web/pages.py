@@ -27,13 +27,19 @@ PAGE_HEADERS = {
     ),
 }
 
-_environment = Environment(
-    loader=FileSystemLoader(PAGES),
-    autoescape=select_autoescape(default=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+def page_environment(folder: Path) -> Environment:
+    """Jinja for HTML pages in `folder`: everything escaped, a missing value an error."""
+    return Environment(
+        loader=FileSystemLoader(folder),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_environment = page_environment(PAGES)
 
 
 def page(settings: Settings, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

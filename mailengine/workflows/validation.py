@@ -117,6 +117,21 @@ def _compile_problems(template: str, library: TemplateLibrary) -> list[Problem]:
     return []
 
 
+def files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
+    """The workflow's file and the template files it sends (includes too), as problems name
+    them."""
+    files = {workflow.path}
+    for name in workflow.templates():
+        own = library.templates_dir / f"{name}{TEMPLATE_SUFFIX}"
+        files.add(display_path(library.templates_dir, own))  # also when it does not compile
+        try:
+            compiled = library.compiled(name)
+        except SourceError:
+            continue
+        files.update(display_path(library.templates_dir, file) for file in compiled.files)
+    return files
+
+
 def _problems(found: Iterable[TemplateProblem]) -> list[Problem]:
     return [
         Problem(SourceLocation(item.path, item.line, item.column), item.message) for item in found

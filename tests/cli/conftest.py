@@ -42,10 +42,12 @@ class Shop:
     def url(self) -> str:
         return f"sqlite:///{self.folder / 'var' / 'shop.db'}"
 
-    def run(self, *args: str, env: dict[str, str | None] | None = None) -> Outcome:
+    def run(
+        self, *args: str, env: dict[str, str | None] | None = None, stdin: str | None = None
+    ) -> Outcome:
         """`mailengine --config config.yaml ARGS` through its entry point, stdout not a
-        terminal (as in a pipe); exit code, stdout and stderr."""
-        return mailengine(["--config", str(self.config), *args], self.clock, env)
+        terminal (as in a pipe), `stdin` as what is typed; exit code, stdout and stderr."""
+        return mailengine(["--config", str(self.config), *args], self.clock, env, stdin)
 
     @contextmanager
     def database(self) -> Iterator[Database]:
@@ -62,10 +64,13 @@ class Shop:
 
 
 def mailengine(
-    argv: Sequence[str], clock: FrozenClock, env: dict[str, str | None] | None = None
+    argv: Sequence[str],
+    clock: FrozenClock,
+    env: dict[str, str | None] | None = None,
+    stdin: str | None = None,
 ) -> Outcome:
     runner = CliRunner()
-    with runner.isolation(env=env) as (stdout, stderr, _):
+    with runner.isolation(input=stdin, env=env) as (stdout, stderr, _):
         try:
             main(list(argv), clock=clock)
             code = 0

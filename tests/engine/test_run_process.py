@@ -103,6 +103,7 @@ smtp: {{port: {_free_port()}, capture: true}}
 http: {{port: {http_port}, public_url: "http://127.0.0.1:{http_port}"}}
 inbound: {{smtp: {{port: {inbound_port}}}}}
 engine: {{tick_seconds: 0.5}}
+studio: {{enabled: true}}
 """,
         customers=200,
         seed=2,
@@ -123,6 +124,8 @@ engine: {{tick_seconds: 0.5}}
         assert thanks, subjects
         health = httpx.get(f"http://127.0.0.1:{http_port}/healthz", timeout=10)
         assert health.status_code == 200, health.text
+        studio = httpx.get(f"http://127.0.0.1:{http_port}/studio/login", timeout=10)
+        assert studio.status_code == 200 and "Log in" in studio.text
         # One-click unsubscribe (RFC 8058) from a captured mail's List-Unsubscribe header.
         mail = next(p for p in inbox.glob("*") if "Welcome to" in p.read_text(errors="replace"))
         header = email.message_from_bytes(mail.read_bytes())["List-Unsubscribe"]
@@ -158,6 +161,7 @@ engine: {{tick_seconds: 0.5}}
         output = _stop(engine)
     assert engine.returncode == 0, output
     assert "stopping" in output
+    assert f"studio on http://127.0.0.1:{http_port}/studio/" in output
     assert not (tmp_path / "mailengine.pid").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,16 @@ def served_app(sqlite_database: Database, settings: Settings, clock: FrozenClock
 
 @pytest.fixture
 async def base_url(served_app: FastAPI) -> AsyncIterator[str]:
+    async with serving(served_app) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
     """The app served by real uvicorn on 127.0.0.1 (a free port), stopped afterwards."""
     stop = asyncio.Event()
     ports: list[int] = []
-    task = asyncio.create_task(serve(served_app, "127.0.0.1", 0, stop, on_started=ports.append))
+    task = asyncio.create_task(serve(app, "127.0.0.1", 0, stop, on_started=ports.append))
     try:
         for _ in range(1000):
             if ports or task.done():

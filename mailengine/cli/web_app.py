@@ -1,0 +1,67 @@
+"""The HTTP app as `mailengine run` and `mailengine studio` serve it: the API, the pages for
+customers and, when it is on, the studio."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from mailengine.clock import Clock
+from mailengine.config import Settings
+from mailengine.secret import secret_key
+from mailengine.store.database import Database
+from mailengine.studio import StudioContext, check_bind, mount_studio, studio_enabled
+from mailengine.studio.enabling import HOW_TO_TURN_ON
+from mailengine.web.app import create_app, topics_from_workflows
+from mailengine.workflows.loader import load_workflows
+from mailengine.workflows.model import Workflow
+
+
+@dataclass(frozen=True)
+class WebApp:
+    app: FastAPI
+    studio_on: bool
+    settings: Settings
+
+    @property
+    def studio_url(self) -> str:
+        return f"{self.settings.http.public_url.rstrip('/')}/studio/"
+
+    def studio_line(self) -> str:
+        if self.studio_on:
+            return f"studio on {self.studio_url} (accounts: `mailengine user list`)"
+        return f"studio off: {HOW_TO_TURN_ON}"
+
+
+def build_web_app(
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    *,
+    workflows: Iterable[Workflow] | None = None,
+    scheduler_running: Callable[[], bool] | None = None,
+    sends_mail: bool = True,
+) -> WebApp:
+    """The app, with the studio mounted when it is on; a studio that would serve log-ins in
+    the clear on a reachable address stops start-up (`StudioBindError`). `workflows` name the
+    kinds of mail on the preferences pages (else: the good files of the workflows folder)."""
+    if workflows is None:
+        workflows = load_workflows([settings.paths.workflows]).workflows.values()
+    secret = secret_key(settings)
+    app = create_app(
+        settings,
+        database,
+        api_key_hashes=settings.http.api_keys,
+        scheduler_running=scheduler_running,
+        double_opt_in=settings.http.double_opt_in,
+        topics=topics_from_workflows(workflows),
+        clock=clock,
+        secret=secret,
+    )
+    studio_on = studio_enabled(settings, database)
+    if studio_on:
+        check_bind(settings)
+        mount_studio(app, StudioContext(settings, database, clock, secret, sends_mail))
+    return WebApp(app, studio_on, settings)
