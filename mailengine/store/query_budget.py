@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from mailengine.errors import StoreError
 
-# SQLite calls the handler every this many virtual-machine steps (~0.1 ms of work).
-_SQLITE_STEPS = 10_000
+# SQLite calls the handler every this many virtual-machine steps (a few microseconds).
+_SQLITE_STEPS = 1_000
 
 
 class QueryTimeout(StoreError, TimeoutError):

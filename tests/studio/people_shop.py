@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 from mailengine.store.api_queries import record_tracking_event
 from mailengine.store.customers import upsert_customers
@@ -22,7 +24,9 @@ from mailengine.store.records import (
     SendOutcome,
 )
 from mailengine.store.tickets import open_ticket
+from mailengine.workflows.loader import load_workflows
 
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 WORKER = "test-dispatcher"
 EMAIL = "anna.mueller@example.com"
 
@@ -130,11 +134,17 @@ def _orders(email: str, now: datetime) -> list[OrderUpsert]:
     ]
 
 
+@cache
+def shipped_version(name: str) -> str:
+    """The version of a shipped workflow file, as the engine records it."""
+    return load_workflows([WORKFLOWS]).workflows[name].version
+
+
 def _enrollments(customer_id: int, now: datetime) -> list[NewEnrollment]:
     return [
         NewEnrollment(
             workflow="welcome",
-            workflow_version="v1",
+            workflow_version=shipped_version("welcome"),
             customer_id=customer_id,
             occurrence="event:1",
             step_id="3",
@@ -142,7 +152,7 @@ def _enrollments(customer_id: int, now: datetime) -> list[NewEnrollment]:
         ),
         NewEnrollment(
             workflow="thank-you",
-            workflow_version="v1",
+            workflow_version=shipped_version("thank-you"),
             customer_id=customer_id,
             occurrence="event:2",
             step_id="3",
