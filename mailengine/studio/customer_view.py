@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
 from mailengine.money import to_major
@@ -48,6 +49,13 @@ class CustomerView:
         """5990 -> '€59.90' (in the shop's locale)."""
         code = currency or self.currency
         return format_currency(to_major(minor, code), code, locale=self.locale)
+
+    def language(self, locale: str) -> str:
+        """'de_DE' -> 'German (Germany)', in English; the code itself if Babel does not know it."""
+        try:
+            return str(Locale.parse(locale).get_display_name("en") or locale)
+        except (ValueError, UnknownLocaleError):
+            return locale
 
     def local(self, moment: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
         """A moment as a date and time in the shop's zone; '' for none."""

@@ -70,7 +70,7 @@ async def test_the_customer_view_shows_everything_in_the_shops_time(
     profile = _section(page.text, "profile-heading")
     said = [
         EMAIL,
-        "Language de_DE",
+        "Language German (Germany) (de_DE)",
         "Time zone Europe/Berlin",
         "ZIP and city 10115 Berlin, DE",
         "Sizes shirt size M shoe size 39",
