@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, union
 from sqlmodel import Session
 
 from mailengine.store.customers import customer_table
@@ -100,6 +100,16 @@ def find_customers(
 
 
 def _starts(text: str) -> ColumnElement[bool]:
+    """One indexed range per column and spelling, each its own SELECT of ids: with an OR of
+    them and an ORDER BY, SQLite (not knowing the bound values) walks the whole address index
+    in order instead (0.2 s at 100,000 customers for a text nobody has)."""
+    c = customer_table.c
+    ids = union(*(select(c.id).where(rule) for rule in _prefix_rules(text)))
+    found: ColumnElement[bool] = c.id.in_(ids)
+    return found
+
+
+def _prefix_rules(text: str) -> list[ColumnElement[bool]]:
     c = customer_table.c
     rules = [_prefix(c.email, text.lower())]
     for variant in _name_variants(text):
@@ -112,7 +122,7 @@ def _starts(text: str) -> ColumnElement[bool]:
                 rules.append(
                     and_(c.first_name == first_variant, _prefix(c.last_name, rest_variant))
                 )
-    return or_(*rules)
+    return rules
 
 
 def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
