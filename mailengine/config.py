@@ -190,6 +190,9 @@ class StudioSettings(Section):
     login_attempts_per_address: int = Field(default=5, ge=1, le=1000)
     login_attempts_per_ip: int = Field(default=20, ge=1, le=100_000)
     lockout_max_minutes: float = Field(default=60, gt=0)
+    # How long one question a studio page asks the database (an audience count, a search
+    # through every customer) may run before it is stopped.
+    query_seconds: float = Field(default=10, gt=0, le=300)
 
 
 class PathsSettings(Section):

@@ -53,8 +53,9 @@ class Customer(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     # sha256 of the lower-cased address: joins with the suppression list without the address.
     email_hash: str = Field(max_length=64, index=True)
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
+    # Indexed for the studio's search by name (a prefix is a range over the index).
+    first_name: str | None = Field(default=None, max_length=100, index=True)
+    last_name: str | None = Field(default=None, max_length=100, index=True)
     locale: str | None = Field(default=None, max_length=35)
     timezone: str | None = Field(default=None, max_length=64)
     birthday: date | None = None
