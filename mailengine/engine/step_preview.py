@@ -177,8 +177,17 @@ def sample_context(
         raise UnknownSampleError(
             f"there are sample customers 1 to {SAMPLE_CUSTOMERS}, not {number}"
         )
-    samples = list(sample_contexts(SAMPLE_CUSTOMERS, seed=SAMPLE_SEED, now=now))
-    return sample_for_step(samples[number - 1], step, guaranteed(workflow, step), now)
+    return fitting_samples(workflow, step, now).get(number)
+
+
+def fitting_samples(
+    workflow: Workflow, step: SendStep, now: datetime
+) -> dict[int, Mapping[str, Any]]:
+    """The sample customers the step may meet, by number, as its mail would see them."""
+    present = guaranteed(workflow, step)
+    samples = sample_contexts(SAMPLE_CUSTOMERS, seed=SAMPLE_SEED, now=now)
+    shaped = {n: sample_for_step(sample, step, present, now) for n, sample in enumerate(samples, 1)}
+    return {number: context for number, context in shaped.items() if context is not None}
 
 
 def _order_payload(workflow: Workflow, recipient: RecipientSnapshot) -> dict[str, Any]:
