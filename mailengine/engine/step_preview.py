@@ -106,11 +106,17 @@ class StepPreviewer:
         return StepPreview(workflow, step, recipient.email, composed, tuple(reasons))
 
     def for_sample(
-        self, workflow: Workflow, step: SendStep, number: int, now: datetime
+        self,
+        workflow: Workflow,
+        step: SendStep,
+        number: int,
+        now: datetime,
+        context: Mapping[str, Any] | None = None,
     ) -> StepPreview:
         """The step's mail for built-in sample customer `number` (1-based, as `validate`
-        names them); refused when the workflow never meets such a customer."""
-        context = sample_context(workflow, step, number, now)
+        names them); refused when the workflow never meets such a customer. `context` is
+        the sample as `fitting_samples` shaped it, when the caller has it already."""
+        context = context or sample_context(workflow, step, number, now)
         if context is None:
             raise UnknownSampleError(
                 f"sample customer {number} lacks what {workflow.name} step {step.id} always "

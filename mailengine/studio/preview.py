@@ -139,7 +139,7 @@ def build_preview(
             shown = previewer.for_customer(database, workflow, step, who.customer_id, now)
         else:
             assert who.sample is not None
-            shown = previewer.for_sample(workflow, step, who.sample, now)
+            shown = previewer.for_sample(workflow, step, who.sample, now, samples[who.sample])
     except MailengineError as exc:
         failure = Failure(exc.message, exc.location)
     frames = report = None
