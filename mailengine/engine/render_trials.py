@@ -174,17 +174,21 @@ class RenderTrials:
             yield recipient.email, self._composer.context(recipient, self.now, coupon, payload)
 
     def _coupon(self, step: SendStep) -> IssuedCoupon | None:
-        offer = step.coupon
-        if offer is None:
-            return None
-        currency = self.settings.currency
-        return IssuedCoupon(
-            code=SAMPLE_CODE,
-            percent=offer.percent,
-            amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
-            currency=currency if offer.amount is not None else None,
-            expires_at=self.now + offer.valid_for,
-        )
+        return made_up_coupon(step, self.settings.currency, SAMPLE_CODE, self.now)
+
+
+def made_up_coupon(step: SendStep, currency: str, code: str, now: datetime) -> IssuedCoupon | None:
+    """The step's coupon as issued `now`, with a code no customer can use (nothing stored)."""
+    offer = step.coupon
+    if offer is None:
+        return None
+    return IssuedCoupon(
+        code=code,
+        percent=offer.percent,
+        amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
+        currency=currency if offer.amount is not None else None,
+        expires_at=now + offer.valid_for,
+    )
 
 
 def guaranteed_by_trigger(workflow: Workflow) -> frozenset[str]:

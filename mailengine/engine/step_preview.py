@@ -19,9 +19,9 @@ from typing import Any
 from mailengine.addresses import address_hash
 from mailengine.config import Settings
 from mailengine.engine.audience_reasons import why_not_selected
-from mailengine.engine.render_trials import SAMPLE_SEED, sample_for_step
+from mailengine.engine.render_trials import SAMPLE_SEED, made_up_coupon, sample_for_step
 from mailengine.errors import MailengineError
-from mailengine.money import decimals, to_minor
+from mailengine.money import decimals
 from mailengine.outbound import ComposedMessage, Composer
 from mailengine.render.sample_data import sample_contexts
 from mailengine.store.coupons import IssuedCoupon
@@ -155,17 +155,7 @@ class StepPreviewer:
         )
 
     def _coupon(self, step: SendStep, now: datetime) -> IssuedCoupon | None:
-        offer = step.coupon
-        if offer is None:
-            return None
-        currency = self.settings.currency
-        return IssuedCoupon(
-            code=PREVIEW_CODE,
-            percent=offer.percent,
-            amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
-            currency=currency if offer.amount is not None else None,
-            expires_at=now + offer.valid_for,
-        )
+        return made_up_coupon(step, self.settings.currency, PREVIEW_CODE, now)
 
     def _audience_context(self, now: datetime) -> AudienceContext:
         settings = self.settings

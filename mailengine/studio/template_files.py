@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from mailengine.errors import MailengineError
-from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
+from mailengine.render.mjml_cache import TEMPLATE_NAME, TEMPLATE_SUFFIX, display_path
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 _SAVING = threading.Lock()
 
 
@@ -60,7 +58,7 @@ def template_names(root: Path) -> list[str]:
 
 def template_file(root: Path, name: str) -> Path:
     """The file of template `name`, refusing anything outside the templates folder."""
-    if not _NAME.fullmatch(name) or ".." in name.split("/"):
+    if not TEMPLATE_NAME.fullmatch(name) or ".." in name.split("/"):
         raise TemplateNameError(
             f"{name!r} is not a template name: use a path under the templates folder without "
             "the .mjml suffix, such as welcome/hello"
