@@ -15,13 +15,19 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from mailengine.studio import account_list, login, overview
+from mailengine.studio import account_list, editor_routes, login, overview, preview_routes
 from mailengine.studio.access import CsrfRefused, LoginRequired, RoleGuard, RoleRefused
 from mailengine.studio.context import StudioContext
 from mailengine.studio.navigation import served_pages
 from mailengine.studio.rendering import STATIC, STATIC_PATH, render_page
 
-ROUTERS: tuple[APIRouter, ...] = (login.router, overview.router, account_list.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    login.router,
+    overview.router,
+    preview_routes.router,
+    editor_routes.router,
+    account_list.router,
+)
 # Routes anyone may open: the login form and its post.
 OPEN_PATHS = frozenset({login.LOGIN_PATH})
 
