@@ -32,7 +32,6 @@ router = APIRouter(include_in_schema=False)
 Marketing = Annotated[StudioUser, Depends(require_role("admin", "marketer"))]
 # Preview pages show mail in frames from the studio itself.
 FRAMED_PAGE = {"Content-Security-Policy": f"{PAGE_POLICY}; frame-src 'self'"}
-VIEWS = ("mail", "dark")
 
 
 def frame_store(request: Request) -> FrameStore:
