@@ -35,7 +35,7 @@ from mailengine.studio.editor import (
     save_draft,
     template_uses,
 )
-from mailengine.studio.preview import Who
+from mailengine.studio.preview import PreviewChoiceError, Who
 from mailengine.studio.preview_routes import FRAMED_PAGE, store_frames, workflows_of
 from mailengine.studio.rendering import environment, render_page
 from mailengine.studio.step_lines import StepLines
@@ -134,9 +134,10 @@ async def editor_post(request: Request, user: Marketing, name: str) -> Response:
             result, message = await run_in_threadpool(_save, context, name, form)
         else:
             result, message = await run_in_threadpool(_render, context, name, form), None
-    except (ChangedOnDiskError, TemplateNameError) as exc:
+    except MailengineError as exc:  # changed on disk, or an unknown customer
         if wants_json:
-            return JSONResponse({"error": exc.message}, status_code=409)
+            status = 409 if isinstance(exc, ChangedOnDiskError) else 422
+            return JSONResponse({"error": exc.message}, status_code=status)
         result, message = None, exc.message
     if wants_json:
         assert result is not None
@@ -276,7 +277,7 @@ def _customer_id(context: StudioContext, form: EditorForm) -> int | None:
     with context.database.session() as session:
         customer = get_customer(session, form.customer_email.lower())
     if customer is None or customer.id is None:
-        raise TemplateNameError(f"no customer has the address {form.customer_email}")
+        raise PreviewChoiceError(f"no customer has the address {form.customer_email}")
     return customer.id
 
 

@@ -135,6 +135,13 @@ async def test_the_editor_shows_a_typo_at_its_line_and_saves_only_what_validates
     assert answer.status_code == 200
     problems = answer.json()["problems"]
     assert any(p["here"] and p["line"] == line and "custmer" in p["message"] for p in problems)
+    stranger = await marketer_client.post(
+        "/studio/templates/welcome/hello/render",
+        data={**form, "source": original, "customer_email": "nobody@example.com"},
+        headers=headers,
+    )
+    assert stranger.status_code == 422
+    assert stranger.json()["error"] == "no customer has the address nobody@example.com"
     refused = await marketer_client.post(
         "/studio/templates/welcome/hello",
         data={**form, "source": typo, "action": "save"},
