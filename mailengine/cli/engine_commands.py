@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +16,29 @@ from sqlmodel import Session
 from mailengine.cli.context import CliContext, configure_logging, pass_context
 from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
 from mailengine.cli.web_app import WebApp, build_web_app
-from mailengine.cli.workflow_commands import audience_context, find_workflow, run_validate
+from mailengine.cli.workflow_commands import find_workflow, run_validate
 from mailengine.config import Settings
 from mailengine.dev.capture import CaptureServer
-from mailengine.engine.audience_reasons import why_not_selected
 from mailengine.engine.facts import zone_of
 from mailengine.engine.registry import WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.service import Component, Engine, OnceReport
 from mailengine.engine.simulation import simulate
+from mailengine.engine.step_preview import StepPreviewer, choose_send_step
 from mailengine.errors import MailengineError, quoted
 from mailengine.inbound.service import InboundComponent
 from mailengine.outbound import Composer
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
-from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.customers import get_customer
 from mailengine.store.database import Database
 from mailengine.store.events import record_event
 from mailengine.store.models import Order
 from mailengine.store.orders import order_of, placed_order_data
-from mailengine.store.recipients import RecipientSnapshot, load_recipients
-from mailengine.store.records import ClaimedSend
-from mailengine.store.simulation_queries import customer_facts
+from mailengine.store.recipients import load_recipients
 from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.server import WebComponent
 from mailengine.workflows.loader import load_workflows
-from mailengine.workflows.model import EventTrigger, SendStep, Workflow
 
 PID_FILE = "mailengine.pid"
 ORDER_PLACED = "order.placed"
@@ -285,23 +280,21 @@ def preview(
     settings = state.settings
     database = state.ready_database()
     workflow = find_workflow(settings, workflow_name)
+    if send_number is not None and step_id is not None:
+        raise click.UsageError("give --step or --step-id, not both")
     step = choose_send_step(workflow, send_number, step_id)
     customer_id = _customer_id(database, email)
-    now = state.clock.now()
-    with database.session() as session:
-        recipient = load_recipients(session, [customer_id])[customer_id]
-        facts = customer_facts(session, customer_id)
-        assert facts is not None
-        reasons = why_not_selected(session, workflow, facts, audience_context(settings, now))
-    if reasons:
+    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
+    shown = StepPreviewer(composer).for_customer(
+        database, workflow, step, customer_id, state.clock.now()
+    )
+    if shown.not_in_audience:
         click.echo(
-            f"warning: {recipient.email} is not in {workflow.name}'s audience now: "
-            + "; ".join(reasons),
+            f"warning: {shown.customer} is not in {workflow.name}'s audience now: "
+            + "; ".join(shown.not_in_audience),
             err=True,
         )
-    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
-    composed = composer.compose(_preview_send(workflow, step, recipient, settings, now), recipient,
-                                now, _preview_coupon(step, settings, now))  # fmt: skip
+    composed = shown.composed
     if output == "html":
         content: bytes = composed.rendered.html.encode()
     elif output == "text":
@@ -313,73 +306,6 @@ def preview(
     else:
         output_file.write_bytes(content)
         click.echo(f"wrote {output_file} ({len(content)} bytes): {composed.rendered.subject}")
-
-
-def choose_send_step(workflow: Workflow, number: int | None, step_id: str | None) -> SendStep:
-    """The `number`-th send step (1-based), or the send step with id `step_id`; the first
-    when neither is given. Anything else is an error listing the valid choices."""
-    sends = workflow.sends()
-    if not sends:
-        raise MailengineError(f"workflow {workflow.name} sends nothing")
-    choices = ", ".join(f"{n} (step id {s.id}, {s.template})" for n, s in enumerate(sends, 1))
-    if number is not None and step_id is not None:
-        raise click.UsageError("give --step or --step-id, not both")
-    if step_id is not None:
-        for step in sends:
-            if step.id == step_id:
-                return step
-        raise MailengineError(
-            f"workflow {workflow.name} has no send step with id {step_id!r}; sends: {choices}"
-        )
-    if number is None:
-        return sends[0]
-    if number > len(sends):
-        raise MailengineError(
-            f"workflow {workflow.name} has {len(sends)} send step(s), not {number}: {choices}"
-        )
-    return sends[number - 1]
-
-
-def _preview_send(
-    workflow: Workflow, step: SendStep, recipient: RecipientSnapshot, settings: Settings,
-    now: datetime,
-) -> ClaimedSend:  # fmt: skip
-    return ClaimedSend(
-        id=0,
-        idempotency_key="preview",
-        kind="transactional" if workflow.transactional else "marketing",
-        workflow=workflow.name,
-        step=step.id,
-        customer_id=recipient.id,
-        recipient=recipient.email,
-        template=step.template,
-        subject=step.subject,
-        preheader=step.preheader,
-        payload=_preview_payload(workflow, recipient),
-        message_id=f"<preview.{workflow.name}.{step.id}@{settings.sender.domain}>",
-        attempts=0,
-        created_at=now,
-    )
-
-
-def _preview_payload(workflow: Workflow, recipient: RecipientSnapshot) -> dict[str, Any]:
-    """An order-triggered workflow's mail is about an order: the preview shows the latest."""
-    trigger = workflow.trigger
-    if isinstance(trigger, EventTrigger) and trigger.event == "order.placed" and recipient.orders:
-        return {"order": recipient.orders[0].external_id}
-    return {}
-
-
-def _preview_coupon(step: SendStep, settings: Settings, now: datetime) -> IssuedCoupon | None:
-    if step.coupon is None:
-        return None
-    return IssuedCoupon(
-        code="PREVIEW-CODE",
-        percent=step.coupon.percent,
-        amount_minor=None if step.coupon.amount is None else int(step.coupon.amount * 100),
-        currency=settings.currency if step.coupon.amount is not None else None,
-        expires_at=now + step.coupon.valid_for,
-    )
 
 
 def _customer_id(database: Database, email: str) -> int:

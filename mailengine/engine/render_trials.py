@@ -38,6 +38,7 @@ SAMPLE_CODE = "SAMPLE-CODE"
 FAILURES_SHOWN = 3
 FAILURES_KEPT = 8  # a step stops being tried after this many failures
 TIME_BUDGET = 6.0  # seconds for all trials; renders are capped one by one (`render.limits`)
+SAMPLE_SEED = 16  # the sample customers tried; `preview` shows them by the same numbers
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class RenderTrials:
         self.sample_size = sample_size
         # Links in these renders are never followed: a throwaway key signs them.
         self._composer = Composer(settings, library, secrets.token_bytes(32))
-        self._samples = list(sample_contexts(sample_size, seed=16, now=now))
+        self._samples = list(sample_contexts(sample_size, seed=SAMPLE_SEED, now=now))
         self._deadline = time.monotonic() + TIME_BUDGET
         self.customers_tried = 0
         self.out_of_time = False
@@ -106,7 +107,7 @@ class RenderTrials:
             for who, context in self._real_contexts(workflow, trial.step, recipients):
                 self._try(trial, who, context)
             for number, sample in enumerate(self._samples, 1):
-                shaped = _sample_for(sample, trial.step, present, self.now)
+                shaped = sample_for_step(sample, trial.step, present, self.now)
                 if shaped is not None:
                     self._try(trial, f"sample customer {number}", shaped)
         return trials
@@ -173,17 +174,21 @@ class RenderTrials:
             yield recipient.email, self._composer.context(recipient, self.now, coupon, payload)
 
     def _coupon(self, step: SendStep) -> IssuedCoupon | None:
-        offer = step.coupon
-        if offer is None:
-            return None
-        currency = self.settings.currency
-        return IssuedCoupon(
-            code=SAMPLE_CODE,
-            percent=offer.percent,
-            amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
-            currency=currency if offer.amount is not None else None,
-            expires_at=self.now + offer.valid_for,
-        )
+        return made_up_coupon(step, self.settings.currency, SAMPLE_CODE, self.now)
+
+
+def made_up_coupon(step: SendStep, currency: str, code: str, now: datetime) -> IssuedCoupon | None:
+    """The step's coupon as issued `now`, with a code no customer can use (nothing stored)."""
+    offer = step.coupon
+    if offer is None:
+        return None
+    return IssuedCoupon(
+        code=code,
+        percent=offer.percent,
+        amount_minor=None if offer.amount is None else to_minor(offer.amount, currency),
+        currency=currency if offer.amount is not None else None,
+        expires_at=now + offer.valid_for,
+    )
 
 
 def guaranteed_by_trigger(workflow: Workflow) -> frozenset[str]:
@@ -206,7 +211,7 @@ def _trigger_data(
     return {"event": trigger.event, **(data or {})}
 
 
-def _sample_for(
+def sample_for_step(
     sample: Mapping[str, Any], step: SendStep, present: frozenset[str], now: datetime
 ) -> Mapping[str, Any] | None:
     """The sample context as this step's mail would have it, or None when the workflow never

@@ -12,7 +12,7 @@ It may import the shared vocabulary (config, errors, clock, addresses, message i
 uses only the names below; `transport` knows nothing of the store.
 """
 
-from mailengine.outbound.composer import Composer
+from mailengine.outbound.composer import ComposedMessage, Composer
 from mailengine.outbound.dispatcher import (
     Dispatcher,
     DispatchOptions,
@@ -26,6 +26,7 @@ from mailengine.outbound.transport.smtp import SmtpTransport
 from mailengine.outbound.verp import decode_bounce_address
 
 __all__ = [
+    "ComposedMessage",
     "Composer",
     "DispatchOptions",
     "DispatchReport",

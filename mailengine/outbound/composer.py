@@ -7,7 +7,7 @@ modules. It does no I/O: the dispatcher hands it everything it needs.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -125,6 +125,18 @@ class Composer:
         # The signed links are made once: the body and the List-Unsubscribe header share them.
         links = self.links(recipient.email_hash, now)
         context = self.context(recipient, now, coupon, send.payload, links)
+        return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
+
+    def compose_from(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        context: Mapping[str, Any],
+        unsubscribe_url: str | None = None,
+        template: TemplateSources | None = None,
+    ) -> ComposedMessage:
+        """`compose` from a context already made (a preview of made-up sample data)."""
         rendered = self.library.render(
             send.template,
             context,
@@ -133,11 +145,12 @@ class Composer:
             sources=template,
         )
         tracked: tuple[TrackedLinkRow, ...] = ()
-        if send.payload.get("tracking") and send.id:
+        # A preview (id 0) shows its links as they would be tracked; its rows are never stored.
+        if send.payload.get("tracking"):
             body = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
             rendered = replace(rendered, html=body.html)
             tracked = body.rows
-        envelope = self.envelope(send, recipient, rendered, now, links.unsubscribe_url)
+        envelope = self.envelope(send, recipient, rendered, now, unsubscribe_url)
         return ComposedMessage(envelope, rendered, tracked)
 
     def envelope(

@@ -43,7 +43,7 @@ class TemplateProblem:
 
 _TAG = re.compile(r"<(?P<name>[A-Za-z][\w:-]*)(?P<attrs>(?:[^>\"']|\"[^\"]*\"|'[^']*')*)/?>")
 _ATTRIBUTE = re.compile(r"(?P<name>[\w:-]+)\s*=\s*(?P<value>\"[^\"]*\"|'[^']*')")
-_INCLUDE = re.compile(r"<mj-include\b[^>]*?\bpath\s*=\s*[\"']([^\"']+)[\"']")
+INCLUDE = re.compile(r"<mj-include\b[^>]*?\bpath\s*=\s*[\"']([^\"']+)[\"']")
 _INLINE_STYLE = re.compile(
     r"<mj-style\b[^>]*\binline\s*=\s*[\"']inline[\"'][^>]*>(.*?)</mj-style\s*>", re.DOTALL
 )
@@ -81,7 +81,7 @@ def find_problems(
     if not main.is_file():
         return [TemplateProblem(display_path(root, main), None, None, "template does not exist")]
     problems: list[TemplateProblem] = []
-    for file in _files(root, main):
+    for file in included_files(root, main):
         problems.extend(_file_problems(root, file, html_env))
     if not problems:
         try:
@@ -95,7 +95,7 @@ def find_problems(
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.column or 0))
 
 
-def _files(root: Path, main: Path) -> Iterator[Path]:
+def included_files(root: Path, main: Path) -> Iterator[Path]:
     """The template and, transitively, the files it includes (each once)."""
     seen: set[Path] = set()
     pending = [main]
@@ -105,7 +105,7 @@ def _files(root: Path, main: Path) -> Iterator[Path]:
             continue
         seen.add(file)
         yield file
-        for match in _INCLUDE.finditer(file.read_text(encoding="utf-8")):
+        for match in INCLUDE.finditer(file.read_text(encoding="utf-8")):
             try:
                 pending.append(resolve_include(root, match.group(1)))
             except FileNotFoundError:
@@ -148,7 +148,7 @@ def _file_problems(root: Path, file: Path, env: MailSandbox) -> list[TemplatePro
                     'Jinja inside <mj-style inline="inline"> cannot be inlined: the CSS is '
                     "inlined once for all recipients; put per-recipient values in attributes",
                 )
-    for include in _INCLUDE.finditer(text):
+    for include in INCLUDE.finditer(text):
         try:
             resolve_include(root, include.group(1))
         except FileNotFoundError:

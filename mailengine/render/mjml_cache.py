@@ -33,7 +33,7 @@ from mailengine.render.wire_html_source import shape_html_source
 
 TEMPLATE_SUFFIX = ".mjml"
 PARTIALS_DIR = "partials"
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 _MRML_POSITION = re.compile(
     r'(?:in root template|from "(?P<path>[^"]+)") at position (?P<start>\d+):(?P<end>\d+)'
 )
@@ -49,7 +49,7 @@ def display_path(root: Path, file: Path) -> str:
 
 def template_path(root: Path, name: str) -> Path:
     """`win-back/coupon` → `<root>/win-back/coupon.mjml`; refuses names that leave the root."""
-    if not _NAME.fullmatch(name) or ".." in name.split("/"):
+    if not TEMPLATE_NAME.fullmatch(name) or ".." in name.split("/"):
         raise SourceError(
             f"template name {name!r} is not valid: use a path under the templates folder "
             "without the .mjml suffix, such as 'win-back/coupon'"

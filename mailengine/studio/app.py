@@ -15,7 +15,15 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from mailengine.studio import account_list, audience_routes, customer_routes, login, overview
+from mailengine.studio import (
+    account_list,
+    audience_routes,
+    customer_routes,
+    editor_routes,
+    login,
+    overview,
+    preview_routes,
+)
 from mailengine.studio.access import CsrfRefused, LoginRequired, RoleGuard, RoleRefused
 from mailengine.studio.context import StudioContext
 from mailengine.studio.navigation import served_pages
@@ -24,6 +32,8 @@ from mailengine.studio.rendering import STATIC, STATIC_PATH, render_page
 ROUTERS: tuple[APIRouter, ...] = (
     login.router,
     overview.router,
+    preview_routes.router,
+    editor_routes.router,
     audience_routes.router,
     customer_routes.router,
     account_list.router,
