@@ -1,4 +1,5 @@
-"""Find customers by e-mail address or name, a page at a time, for the studio's Customers page.
+"""Find customers by e-mail address or name, a page at a time: the Customers page and the
+preview's customer picker.
 
 Two ways to match:
 - `start` (the default): the address, the first name, the last name or "first last" starts
@@ -30,6 +31,12 @@ PAGE_SIZE = 25
 MAX_PAGE = 400  # OFFSET beyond ~10,000 rows helps nobody: narrow the search instead
 MAX_TEXT = 200
 
+_c = customer_table.c
+_LISTED = (
+    _c.id, _c.email, _c.first_name, _c.last_name, _c.city, _c.consent_status,
+    _c.orders_count, _c.last_order_at, _c.forgotten_at,
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class CustomerListing:
@@ -48,6 +55,11 @@ class CustomerListing:
     @property
     def name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def label(self) -> str:
+        """`Anna Müller <anna@example.com>`, or the address alone when there is no name."""
+        return f"{self.name} <{self.email}>" if self.name else self.email
 
 
 @dataclass(frozen=True)
@@ -86,10 +98,7 @@ def find_customers(
         return CustomerPage(wanted, mode, page, page_size, [], False)
     rule = _contains(wanted) if mode == "contains" else _starts(wanted)
     statement = (
-        select(
-            c.id, c.email, c.first_name, c.last_name, c.city, c.consent_status,
-            c.orders_count, c.last_order_at, c.forgotten_at,
-        )
+        select(*_LISTED)
         .where(rule)
         .order_by(c.email)
         .limit(page_size + 1)
@@ -149,3 +158,11 @@ def _contains(text: str) -> ColumnElement[bool]:
         c.email.icontains(text, autoescape=True),
         full_name.icontains(text, autoescape=True),
     )
+
+
+def customer_listing(session: Session, customer_id: int) -> CustomerListing | None:
+    """The customer with this id, unless forgotten (nothing is shown or previewed for them)."""
+    c = customer_table.c
+    statement = select(*_LISTED).where(c.id == customer_id, c.forgotten_at.is_(None))
+    row = session.execute(statement).first()
+    return CustomerListing(**row._mapping) if row is not None else None

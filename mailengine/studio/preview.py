@@ -17,7 +17,7 @@ from typing import Any
 
 from mailengine.engine.step_preview import StepPreview, StepPreviewer, fitting_samples
 from mailengine.errors import MailengineError, SourceLocation
-from mailengine.store.customer_search import CustomerMatch, customer_by_id
+from mailengine.store.customer_directory import CustomerListing, customer_listing
 from mailengine.store.database import Database
 from mailengine.studio.mail_checks import MailReport, check_mail
 from mailengine.studio.mail_frames import DarkMode, dark_mode, inert
@@ -189,7 +189,7 @@ def _label(database: Database, who: Who, samples: Mapping[int, Mapping[str, Any]
         assert who.sample is not None
         return sample_label(who.sample, samples[who.sample])
     with database.session() as session:
-        found: CustomerMatch | None = customer_by_id(session, who.customer_id)
+        found: CustomerListing | None = customer_listing(session, who.customer_id)
     if found is None:
         raise PreviewChoiceError(f"no customer has the id {who.customer_id}")
     return found.label

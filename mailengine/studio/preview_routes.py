@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mailengine.engine.step_preview import StepPreviewer
-from mailengine.store.customer_search import search_customers
+from mailengine.store.customer_directory import find_customers
 from mailengine.studio.access import StudioUser, require_role
 from mailengine.studio.context import StudioContext, studio_context
 from mailengine.studio.frame_store import FRAME_HEADERS, FrameStore
@@ -45,6 +45,9 @@ def frame_store(request: Request) -> FrameStore:
 
 def workflows_of(context: StudioContext) -> dict[str, Workflow]:
     return dict(sorted(context.checked_workflows().result.workflows.items()))
+
+
+PICKER_SIZE = 20  # customers offered by the picker; narrow the search for others
 
 
 @router.get("/studio/preview")
@@ -87,7 +90,8 @@ def preview_page(
     if isinstance(view, str):
         return _not_found(request, view)
     with context.database.session() as session:
-        matches = search_customers(session, q) if q.strip() else []
+        found = find_customers(session, q, page_size=PICKER_SIZE) if q.strip() else None
+    matches = [] if found is None else [c for c in found.customers if c.forgotten_at is None]
     values: dict[str, Any] = {
         "view": view,
         "frames": store_frames(request, user, view),
