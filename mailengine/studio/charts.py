@@ -41,6 +41,7 @@ class Chart:
     labels: Sequence[str]
     series: Sequence[Series]
     value_format: Formatter = plain_number
+    axis_format: Formatter | None = None  # for the ticks; value_format when None
     integers: bool = True
     colors: Sequence[str] = field(default=PALETTE)
 

@@ -27,11 +27,11 @@ class NumberFormat:
         )
 
     def money_axis(self, minor: float) -> str:
-        """Whole currency units, for chart axes."""
+        """Without needless decimals, for chart axes: €1,500, €2.5."""
         major = to_major(minor, self.currency)
         return str(
             format_currency(
-                major, self.currency, format="¤#,##0", locale=self.locale, currency_digits=False
+                major, self.currency, format="¤#,##0.##", locale=self.locale, currency_digits=False
             )
         )
 
