@@ -79,3 +79,13 @@ def workflow_progress(
         for version, step_id, resting, waiting, due in session.execute(queues)
     ]
     return progress
+
+
+def states_by_workflow(session: Session) -> dict[str, dict[str, int]]:
+    """Enrollments of every workflow by state, in one grouped query."""
+    n = enrollment_table.c
+    statement = select(n.workflow, n.state, func.count()).group_by(n.workflow, n.state)
+    found: dict[str, dict[str, int]] = {}
+    for workflow, state, count in session.execute(statement):
+        found.setdefault(workflow, {})[state] = int(count)
+    return found

@@ -16,9 +16,9 @@ from markupsafe import Markup
 from mailengine.studio.svg import INK, MUTED, RULE, document, element, group, path, text
 
 PALETTE = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0e7490", "#4b5563")
-WIDTH, HEIGHT = 720.0, 260.0
+WIDTH, HEIGHT = 560.0, 250.0
 LEFT, RIGHT, TOP, BOTTOM = 64.0, 16.0, 40.0, 34.0
-MAX_X_LABELS = 8
+MAX_X_LABELS = 7
 Formatter = Callable[[float], str]
 
 
@@ -203,9 +203,9 @@ def _axes(chart: Chart, frame: Frame) -> list[Markup]:
             text(
                 frame.left - 8,
                 y + 4,
-                chart.value_format(tick),
+                (chart.axis_format or chart.value_format)(tick),
                 fill=MUTED,
-                font_size=11,
+                font_size=12,
                 text_anchor="end",
                 class_="y-label",
             )
@@ -218,7 +218,7 @@ def _axes(chart: Chart, frame: Frame) -> list[Markup]:
                 frame.bottom + 18,
                 chart.labels[index],
                 fill=MUTED,
-                font_size=11,
+                font_size=12,
                 text_anchor="middle",
                 class_="x-label",
             )

@@ -22,6 +22,7 @@ ACCENTS: dict[NodeKind, str] = {
     "end": "#047857",
 }
 EDGE = "#6b7280"
+IDLE = "#6b7280"  # figure lines with nothing to report (4.8:1 on white: still readable)
 SUMMARY_CHARS, DETAIL_CHARS, FIGURE_CHARS = 36, 42, 48
 
 
@@ -74,65 +75,48 @@ def _edge(edge: Edge, ident: str) -> Markup:
 
 def _box(box: Box) -> Markup:
     node = box.node
-    accent = ACCENTS[node.kind]
-    rounded = box.height / 2 if node.kind in ("exit", "end") else 8
-    parts = (node.heading, node.summary, node.source or node.detail, *node.figures)
-    tooltip = "\n".join(part for part in parts if part)
+    parts = (node.heading, node.summary, node.source or node.detail, *map(str, node.figures))
+    frame = {
+        "x": box.x,
+        "y": box.y,
+        "width": box.width,
+        "height": box.height,
+        "rx": box.height / 2 if node.kind in ("exit", "end") else 8,
+        "fill": "#ffffff",
+        "stroke": RULE,
+    }
     marks = [
-        element("title", {}, tooltip),
-        element(
-            "rect",
-            {
-                "x": box.x,
-                "y": box.y,
-                "width": box.width,
-                "height": box.height,
-                "rx": rounded,
-                "fill": "#ffffff",
-                "stroke": RULE,
-            },
-        ),
-        _accent(box, accent),
+        element("title", {}, "\n".join(part for part in parts if part)),
+        element("rect", frame),
+        _accent(box, ACCENTS[node.kind]),
+        *_lines(box),
     ]
+    return group(marks, class_=f"node node-{node.kind}", data_key=node.key)
+
+
+def _lines(box: Box) -> list[Markup]:
+    """The heading, the summary, the detail and the figure lines, top to bottom."""
+    node = box.node
     x = box.x + (24 if node.kind in ("exit", "end") else 18)
     y = box.y + PADDING + 14
-    marks.append(
-        text(
-            x,
-            y,
-            node.heading.upper(),
-            fill=accent,
-            font_size=11,
-            font_weight=700,
-            letter_spacing=0.6,
-            class_="heading",
-        )
-    )
+    heading = node.heading.upper()
+    lines = [
+        text(x, y, heading, fill=ACCENTS[node.kind], font_size=11, font_weight=700,
+             letter_spacing=0.6, class_="heading"),
+        text(x, y + 20, clipped(node.summary, SUMMARY_CHARS), fill=INK, font_size=14,
+             font_weight=600, class_="summary"),
+    ]  # fmt: skip
     y += 20
-    marks.append(
-        text(
-            x,
-            y,
-            clipped(node.summary, SUMMARY_CHARS),
-            fill=INK,
-            font_size=14,
-            font_weight=600,
-            class_="summary",
-        )
-    )
     if node.detail:
         y += 18
-        marks.append(
-            text(
-                x, y, clipped(node.detail, DETAIL_CHARS), fill=MUTED, font_size=13, class_="detail"
-            )
-        )
+        detail = clipped(node.detail, DETAIL_CHARS)
+        lines.append(text(x, y, detail, fill=MUTED, font_size=13, class_="detail"))
     for figure in node.figures:
         y += 16
-        marks.append(
-            text(x, y, clipped(figure, FIGURE_CHARS), fill=INK, font_size=12, class_="figure")
-        )
-    return group(marks, class_=f"node node-{node.kind}", data_key=node.key)
+        ink, kind = (IDLE, "figure idle") if figure.idle else (INK, "figure")
+        lines.append(text(x, y, clipped(figure.text, FIGURE_CHARS), fill=ink, font_size=12,
+                          class_=kind))  # fmt: skip
+    return lines
 
 
 def _accent(box: Box, color: str) -> Markup:

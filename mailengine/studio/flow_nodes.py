@@ -41,13 +41,22 @@ _UNITS = (
 
 
 @dataclass(frozen=True)
+class FigureLine:
+    text: str
+    idle: bool = False  # every figure on it is zero: the diagram draws it muted
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class FlowNode:
     key: str  # "trigger", a step id, or "end"
     kind: NodeKind
     heading: str  # "Send 2 · step 3"
     summary: str  # what it does: the template, the wait, the condition
     detail: str = ""  # the subject of a send (its Jinja shortened), the trigger's audience
-    figures: tuple[str, ...] = ()
+    figures: tuple[FigureLine, ...] = ()
     source: str = ""  # a send's subject as the workflow file writes it
 
 
@@ -127,44 +136,57 @@ class _Builder:
     def trigger(self) -> FlowNode:
         workflow = self.workflow
         audience = condition_words(workflow.audience) if workflow.audience else "everyone eligible"
-        lines: tuple[str, ...] = ()
+        lines: tuple[FigureLine, ...] = ()
         if self.figures is not None:
             f, count = self.figures, self.numbers.count
             states = f.states
             lines = (
-                f"enrolled {count(f.enrolled)} · active {count(states.get('active', 0))}",
-                f"completed {count(states.get('completed', 0))} · exited "
-                f"{count(states.get('exited', 0))} · held out {count(f.held_out)}",
+                FigureLine(
+                    f"enrolled {count(f.enrolled)} · active {count(states.get('active', 0))}",
+                    idle=not f.enrolled,
+                ),
+                FigureLine(
+                    f"completed {count(states.get('completed', 0))} · exited "
+                    f"{count(states.get('exited', 0))} · held out {count(f.held_out)}",
+                    idle=not f.enrolled,
+                ),
             )
         return FlowNode(
             "trigger", "trigger", "Trigger", trigger_words(workflow), f"audience: {audience}", lines
         )
 
     def end(self) -> FlowNode:
-        lines: tuple[str, ...] = ()
+        lines: tuple[FigureLine, ...] = ()
         if self.figures is not None:
             done = self.figures.states.get("completed", 0)
-            lines = (f"completed {self.numbers.count(done)}",)
+            lines = (FigureLine(f"completed {self.numbers.count(done)}", idle=not done),)
         return FlowNode("end", "end", "End", "the workflow is done", figures=lines)
 
-    def _step_figures(self, step: Step) -> tuple[str, ...]:
+    def _step_figures(self, step: Step) -> tuple[FigureLine, ...]:
         if self.figures is None or isinstance(step, ExitStep):
             return ()
         return figure_lines(self.figures.of(step.id), self.numbers)
 
 
-def figure_lines(figures: StepFigures, numbers: NumberFormat) -> tuple[str, ...]:
+def figure_lines(figures: StepFigures, numbers: NumberFormat) -> tuple[FigureLine, ...]:
     count = numbers.count
-    queue = (
+    queue = FigureLine(
         f"here {count(figures.resting)} · waiting {count(figures.waiting)} · "
-        f"due in 24 h {count(figures.due_soon)}"
+        f"due in 24 h {count(figures.due_soon)}",
+        idle=not figures.resting,
     )
     if not figures.sends:
         return (queue,)
     return (
-        f"sent {count(figures.sent)} · opened {numbers.share(figures.opened, figures.sent)}",
-        f"clicked {count(figures.clicked)} · converted {count(figures.converted)} · "
-        f"{numbers.money(figures.revenue_minor)}",
+        FigureLine(
+            f"sent {count(figures.sent)} · opened {numbers.share(figures.opened, figures.sent)}",
+            idle=not figures.sent,
+        ),
+        FigureLine(
+            f"clicked {count(figures.clicked)} · converted {count(figures.converted)} · "
+            f"{numbers.money(figures.revenue_minor)}",
+            idle=not (figures.clicked or figures.converted),
+        ),
         queue,
     )
 

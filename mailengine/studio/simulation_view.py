@@ -15,14 +15,19 @@ from zoneinfo import ZoneInfo
 from mailengine.config import Settings
 from mailengine.engine.facts import zone_of
 from mailengine.engine.registry import WorkflowRegistry
+from mailengine.engine.render_trials import guaranteed_by_trigger
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.simulation import SimulatedMail, Simulation, simulate
 from mailengine.engine.simulation_words import exit_line, miss_span, rendered_subject, trigger_line
+from mailengine.money import decimals
 from mailengine.outbound import Composer
 from mailengine.store.database import Database
+from mailengine.store.enrollments import reentry_blocked
 from mailengine.store.recipients import RecipientSnapshot, load_recipients
+from mailengine.store.sample_customers import varied_sample
 from mailengine.store.tickets import open_ticket_hold
-from mailengine.workflows.model import Workflow
+from mailengine.workflows.audience import AudienceContext
+from mailengine.workflows.model import Workflow, YearlyTrigger
 
 MAX_DAYS = 365
 
@@ -162,3 +167,26 @@ def _misses(result: Simulation, zone: ZoneInfo) -> list[MissEvent]:
         )
         for miss in result.misses
     ]
+
+
+def suggested_customers(
+    settings: Settings, database: Database, workflow: Workflow, now: datetime, limit: int = 6
+) -> list[str]:
+    """Addresses of a few different customers of the workflow's audience now (those its
+    trigger can enroll, as `validate` picks its samples), the ones re-entry lets in first."""
+    trigger = workflow.trigger
+    context = AudienceContext(now, settings.zone, decimals(settings.currency))
+    reentry = workflow.reenter
+    with database.session() as session:
+        ids = varied_sample(
+            session,
+            workflow,
+            context,
+            limit * 4,
+            buyers_only="last_order" in guaranteed_by_trigger(workflow),
+            with_birthday=isinstance(trigger, YearlyTrigger) and trigger.on == "birthday",
+        )
+        kept_out = reentry_blocked(session, workflow.name, ids, reentry.policy, reentry.after, now)
+        chosen = sorted(ids, key=lambda customer_id: customer_id in kept_out)[:limit]
+        found = load_recipients(session, chosen, orders_each=0)
+    return [found[customer_id].email for customer_id in chosen if customer_id in found]

@@ -168,6 +168,11 @@ def test_the_figures_are_written_into_the_boxes() -> None:
     ]
     assert texts["3"][-1] == "here 7 · waiting 6 · due in 24 h 2"
     assert texts["2"] == ["here 0 · waiting 0 · due in 24 h 0"]
+    idle = [t.text for t in root.iter(f"{SVG}text") if t.attrib["class"] == "figure idle"]
+    assert (
+        "here 0 · waiting 0 · due in 24 h 0" in idle and "clicked 0 · converted 0 · €0.00" in idle
+    )
+    assert "sent 120 · opened 54 (45.0 %)" not in idle
     assert texts["end"] == ["completed 40"]
 
 
