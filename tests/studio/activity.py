@@ -128,23 +128,33 @@ class ShopActivity:
             sent = list(session.execute(statement.order_by(o.id)))
         for outbox_id, customer_id, email, kind in sent:
             self.seen_outbox = max(self.seen_outbox, outbox_id)
-            if kind != "marketing" or self.rng.random() > 0.5:
-                continue
-            opened = now + timedelta(minutes=self.rng.randrange(10, 600))
-            self.pending.append(_Pending(opened, "open", outbox_id, customer_id, email))
-            roll = self.rng.random()
-            if roll < 0.3:
-                clicked = opened + timedelta(minutes=self.rng.randrange(1, 30))
-                self.pending.append(_Pending(clicked, "click", outbox_id, customer_id, email))
-                if self.rng.random() < 0.45:
-                    ordered = clicked + timedelta(hours=self.rng.randrange(1, 60))
-                    self.pending.append(_Pending(ordered, "order", outbox_id, customer_id, email))
-            elif roll > 0.97:
-                self.pending.append(_Pending(opened, "unsubscribe", outbox_id, customer_id, email))
+            self._react(_Pending(now, kind, outbox_id, customer_id, email))
+
+    def _react(self, mail: _Pending) -> None:
+        """A few bounce; about half open, some of them click, and some of those buy (after
+        marketing mail) or unsubscribe."""
+        marketing, plan = mail.kind == "marketing", self.pending.append
+        later = timedelta(minutes=self.rng.randrange(10, 600))
+        if self.rng.random() < 0.015:
+            plan(_Pending(mail.at + later, "bounce", mail.outbox_id, mail.customer_id, mail.email))
+            return
+        if self.rng.random() > (0.5 if marketing else 0.7):
+            return
+        opened = mail.at + later
+        plan(_Pending(opened, "open", mail.outbox_id, mail.customer_id, mail.email))
+        roll = self.rng.random()
+        if roll < 0.3:
+            clicked = opened + timedelta(minutes=self.rng.randrange(1, 30))
+            plan(_Pending(clicked, "click", mail.outbox_id, mail.customer_id, mail.email))
+            if marketing and self.rng.random() < 0.45:
+                ordered = clicked + timedelta(hours=self.rng.randrange(1, 60))
+                plan(_Pending(ordered, "order", mail.outbox_id, mail.customer_id, mail.email))
+        elif marketing and roll > 0.97:
+            plan(_Pending(opened, "unsubscribe", mail.outbox_id, mail.customer_id, mail.email))
 
     def _someone_orders(self, now: datetime) -> None:
         """Customers order without being mailed too: the baseline a holdout measures."""
-        if self.rng.random() < 0.35:
+        if self.rng.random() < 0.45:
             customer_id, email = self.rng.choice(self.customers)
             self.pending.append(_Pending(now, "order", 0, customer_id, email))
 
