@@ -1,5 +1,6 @@
 """What the workflow, simulation and report pages are asked for in their query strings, read
-with errors that name the field, and the page that shows such an error or a missing thing."""
+with errors that name the field; the conversion window they count with; and the page that
+shows such an error or a missing thing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from mailengine.studio.context import StudioContext
 from mailengine.studio.rendering import render_page
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
@@ -42,6 +44,12 @@ def period_of(text: str | None, now: datetime) -> Period:
         raise PageInputError("period", f"'{key}' is not a period here; choose one of {choices}")
     days = PERIODS[key]
     return Period(key, days, now - timedelta(days=days), now)
+
+
+def attribution(context: StudioContext) -> timedelta:
+    """How long after a send or click an order counts as its conversion
+    (`http.attribution_days`)."""
+    return timedelta(days=context.settings.http.attribution_days)
 
 
 def whole_number(text: str | None, field: str, low: int, high: int, default: int) -> int:

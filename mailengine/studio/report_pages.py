@@ -20,7 +20,14 @@ from mailengine.studio.charts import Chart, bar_chart, line_chart
 from mailengine.studio.context import StudioContext, studio_context
 from mailengine.studio.lift import DEFAULT_CONFIDENCE
 from mailengine.studio.number_format import NumberFormat
-from mailengine.studio.page_input import PERIODS, PageInputError, Period, period_of, problem_page
+from mailengine.studio.page_input import (
+    PERIODS,
+    PageInputError,
+    Period,
+    attribution,
+    period_of,
+    problem_page,
+)
 from mailengine.studio.rendering import render_page
 from mailengine.studio.report_view import ReportView, build_report_view, daily_charts
 
@@ -116,8 +123,9 @@ def _view(context: StudioContext, period: Period, only: str | None) -> ReportVie
     workflows = context.checked_workflows().result.workflows
     with context.database.session() as session:
         return build_report_view(
-            session, period.since, period.until, context.settings.zone, workflows, only=only
-        )
+            session, period.since, period.until, context.settings.zone, workflows, only=only,
+            window=attribution(context),
+        )  # fmt: skip
 
 
 def _drawn(charts: list[Chart]) -> list[ChartView]:

@@ -21,7 +21,13 @@ from mailengine.studio.flow_diagram import flow_svg
 from mailengine.studio.flow_nodes import condition_words, duration_words, flow_tree
 from mailengine.studio.number_format import NumberFormat
 from mailengine.studio.overview import WorkflowFile, workflow_file_states
-from mailengine.studio.page_input import PERIODS, PageInputError, period_of, problem_page
+from mailengine.studio.page_input import (
+    PERIODS,
+    PageInputError,
+    attribution,
+    period_of,
+    problem_page,
+)
 from mailengine.studio.rendering import render_page
 from mailengine.studio.step_figures import workflow_figures
 from mailengine.workflows.model import Workflow
@@ -86,7 +92,7 @@ def workflow_page(
     workflow = found.workflow
     numbers = _numbers(request)
     with context.database.session() as session:
-        figures = workflow_figures(session, workflow, chosen.since, now)
+        figures = workflow_figures(session, workflow, chosen.since, now, attribution(context))
     items = flow_tree(workflow, figures, numbers)
     return render_page(
         request,
