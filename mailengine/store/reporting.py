@@ -65,6 +65,8 @@ class ReportRow:
     revenue_minor: int = 0
     mailed: GroupOutcome = field(default_factory=GroupOutcome)
     holdout: GroupOutcome = field(default_factory=GroupOutcome)
+    # (placed_at, amount) of each order in `conversions`: the daily series are drawn from it
+    credited: list[tuple[datetime, int]] = field(default_factory=list, repr=False)
 
     @property
     def revenue_per_recipient_minor(self) -> float | None:
@@ -242,6 +244,7 @@ def _attribute(
                 row = rows[theirs[index][1]]
                 row.conversions += 1
                 row.revenue_minor += amount
+                row.credited.append((placed_at, amount))
     groups: dict[tuple[StepKey, bool], dict[int, list[datetime]]] = defaultdict(dict)
     for send in sends.values():
         if send.customer_id is not None and (send.state == "sent" or send.holdout):
@@ -283,6 +286,7 @@ def _total(
             "unsubscribed", "conversions", "revenue_minor",
         ):  # fmt: skip
             setattr(total, counter, getattr(total, counter) + getattr(row, counter))
+        total.credited.extend(row.credited)
     mailed: dict[int, list[datetime]] = {}
     held: dict[int, list[datetime]] = {}
     for send in sends.values():

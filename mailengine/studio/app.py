@@ -23,6 +23,9 @@ from mailengine.studio import (
     login,
     overview,
     preview_routes,
+    report_pages,
+    simulation_page,
+    workflow_pages,
 )
 from mailengine.studio.access import CsrfRefused, LoginRequired, RoleGuard, RoleRefused
 from mailengine.studio.context import StudioContext
@@ -32,10 +35,13 @@ from mailengine.studio.rendering import STATIC, STATIC_PATH, render_page
 ROUTERS: tuple[APIRouter, ...] = (
     login.router,
     overview.router,
+    workflow_pages.router,
     preview_routes.router,
     editor_routes.router,
     audience_routes.router,
     customer_routes.router,
+    simulation_page.router,
+    report_pages.router,
     account_list.router,
 )
 # Routes anyone may open: the login form and its post.

@@ -46,10 +46,13 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
     assert await page.locator("h1").inner_text() == "Overview"
     assert await page.locator("nav[aria-label=Studio] a").all_inner_texts() == [
         "Overview",
+        "Workflows",
         "Preview",
         "Templates",
         "Audiences",
         "Customers",
+        "Simulation",
+        "Reports",
         "Accounts",
     ]
     assert await page.locator("nav a[aria-current=page]").inner_text() == "Overview"
