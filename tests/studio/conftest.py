@@ -21,6 +21,7 @@ Times: the app reads the system clock; tests that move time use time-machine
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -217,3 +218,14 @@ async def check_accessibility(page: Any) -> list[dict[str, Any]]:
     )
     violations: list[dict[str, Any]] = json.loads(result)
     return [item for item in violations if item.get("impact") in ("serious", "critical")]
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def keep_for_docs(screenshot: Path) -> None:
+    """Copy a screenshot into docs/ for the README, only with MAILENGINE_UPDATE_DOCS=1: a test
+    run leaves the working tree as it found it."""
+    if os.environ.get("MAILENGINE_UPDATE_DOCS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(screenshot, DOCS / screenshot.name)

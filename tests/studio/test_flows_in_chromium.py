@@ -4,7 +4,6 @@ what a marketer sees, screenshots of each, and axe-core finding nothing serious.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ from mailengine.config import Settings
 from mailengine.store.database import Database
 from tests.conftest import NOW
 from tests.studio.activity import ShopActivity, load_demo_shop, with_holdout
-from tests.studio.conftest import check_accessibility
+from tests.studio.conftest import check_accessibility, keep_for_docs
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
 START = NOW - timedelta(days=28)
 
 
@@ -32,12 +29,11 @@ def _report(violations: list[dict[str, Any]]) -> str:
 
 
 async def _shot(page: Any, tmp_path: Path, name: str, docs: bool = True) -> list[dict[str, Any]]:
-    """Screenshot the page under tmp_path (and into docs/), then run axe-core on it."""
+    """Screenshot the page under tmp_path (see `keep_for_docs`), then run axe-core on it."""
     path = tmp_path / name
     await page.screenshot(path=str(path), full_page=True)
     if docs:
-        DOCS.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS / name)
+        keep_for_docs(path)
     return await check_accessibility(page)
 
 

@@ -6,8 +6,6 @@ axe-core finds nothing serious or critical."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,9 @@ import time_machine
 from mailengine.dev import demo
 from mailengine.store.database import Database
 from tests.conftest import NOW
-from tests.studio.conftest import check_accessibility
+from tests.studio.conftest import check_accessibility, keep_for_docs
 from tests.studio.people_shop import add_lived_customer
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-# The README's pictures are refreshed only when asked: a test run leaves the tree as it was.
-UPDATE_DOCS = os.environ.get("MAILENGINE_UPDATE_DOCS") == "1"
 EDITED = """all:
   - orders_count: {gte: 1}
   - last_order_at: {before: 90 days ago}
@@ -42,8 +37,8 @@ async def _shoot(page: Any, folder: Path, name: str, docs: bool = False) -> None
     path = folder / name
     await page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 20_000
-    if docs and UPDATE_DOCS:
-        shutil.copyfile(path, DOCS / name)
+    if docs:
+        keep_for_docs(path)
 
 
 @pytest.fixture

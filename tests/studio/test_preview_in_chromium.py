@@ -1,7 +1,7 @@
 """Preview and template editor as a marketer uses them in Chromium: a step for two customers
 (switched without reloading the page), a typo shown at its line, fixed, saved, and the change
-in the preview. Screenshots go to the test's folder (docs/studio-preview.png and
-docs/studio-editor.png are copies of them); axe-core finds nothing serious."""
+in the preview. Screenshots go to the test's folder (and to docs/ with
+MAILENGINE_UPDATE_DOCS=1); axe-core finds nothing serious."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from mailengine.config import Settings
 from mailengine.store.database import Database
-from tests.studio.conftest import check_accessibility
+from tests.studio.conftest import check_accessibility, keep_for_docs
 from tests.web.conftest import add_customers
 
 TYPED = " See you soon, {{ custmer.first_name | default('friend') }}!"
@@ -130,3 +130,4 @@ async def test_preview_two_customers_then_edit_fix_and_save(
     await _mail_shows(page, "See you soon, Anna!")
     for name in ("studio-preview.png", "studio-editor.png"):
         assert (tmp_path / name).stat().st_size > 20_000
+        keep_for_docs(tmp_path / name)
