@@ -25,6 +25,8 @@ from mailengine.studio import (
     preview_routes,
     report_pages,
     simulation_page,
+    ticket_actions,
+    ticket_routes,
     workflow_pages,
 )
 from mailengine.studio.access import CsrfRefused, LoginRequired, RoleGuard, RoleRefused
@@ -42,6 +44,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     customer_routes.router,
     simulation_page.router,
     report_pages.router,
+    ticket_routes.router,
+    ticket_actions.router,
     account_list.router,
 )
 # Routes anyone may open: the login form and its post.
