@@ -77,14 +77,19 @@ def reply_subject(reference: str, subject: str) -> str:
 
 def reply_headers(msg: InboundMessage, support_address: str) -> list[list[str]]:
     """RFC 3834 and RFC 5322 headers of an automatic answer to `msg`."""
-    headers = [["Auto-Submitted", "auto-replied"], ["X-Loop", support_address]]
+    automatic = [["Auto-Submitted", "auto-replied"], ["X-Loop", support_address]]
+    return automatic + threading_headers(msg)
+
+
+def threading_headers(msg: InboundMessage) -> list[list[str]]:
+    """In-Reply-To and References of an answer to `msg` (RFC 5322 3.6.4), so the reader's
+    mail program shows it in the conversation; none when `msg` has no usable Message-ID."""
     own_id = _header_safe_id(msg.message_id)
-    if own_id is not None:
-        headers.append(["In-Reply-To", own_id])
-        earlier = [i for i in map(_header_safe_id, thread_ids(msg)) if i and i != own_id]
-        chain = [*earlier[-(_MAX_REFERENCES - 1) :], own_id]
-        headers.append(["References", " ".join(chain)])
-    return headers
+    if own_id is None:
+        return []
+    earlier = [i for i in map(_header_safe_id, thread_ids(msg)) if i and i != own_id]
+    chain = [*earlier[-(_MAX_REFERENCES - 1) :], own_id]
+    return [["In-Reply-To", own_id], ["References", " ".join(chain)]]
 
 
 def answer_support_mail(

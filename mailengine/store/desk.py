@@ -252,6 +252,13 @@ def entry_by_key(session: Session, request_key: str) -> int | None:
     return int(found.ticket_id) if found is not None else None
 
 
+def outbox_id_by_key(session: Session, idempotency_key: str) -> int | None:
+    """The outbox row planned under `idempotency_key`."""
+    o = outbox_table.c
+    found = session.execute(select(o.id).where(o.idempotency_key == idempotency_key)).first()
+    return int(found.id) if found is not None else None
+
+
 # Changes
 
 

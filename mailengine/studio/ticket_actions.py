@@ -16,14 +16,8 @@ from mailengine.store.tickets import close_ticket, get_ticket
 from mailengine.store.users import list_users
 from mailengine.studio.access import StudioUser
 from mailengine.studio.context import studio_context
-from mailengine.studio.ticket_routes import (
-    DESK,
-    INBOX_PATH,
-    missing_ticket,
-    show_ticket,
-    ticket_path,
-)
-from mailengine.studio.ticket_views import ASSIGNABLE_ROLES
+from mailengine.studio.ticket_routes import missing_ticket, show_ticket
+from mailengine.studio.ticket_views import ASSIGNABLE_ROLES, DESK, INBOX_PATH, ticket_path
 
 router = APIRouter(include_in_schema=False)
 MAX_NOTE = 20_000

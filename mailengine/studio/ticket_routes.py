@@ -28,14 +28,13 @@ from mailengine.store.desk import (
     inbox,
     inbox_counts,
 )
-from mailengine.studio.access import StudioUser, require_role
+from mailengine.studio.access import StudioUser
 from mailengine.studio.context import studio_context
 from mailengine.studio.rendering import render_page
-from mailengine.studio.ticket_views import load_ticket_page
+from mailengine.studio.ticket_compose import composer_values
+from mailengine.studio.ticket_views import DESK, INBOX_PATH, load_ticket_page
 
 router = APIRouter(include_in_schema=False)
-DESK = require_role("support", "admin")
-INBOX_PATH = "/studio/tickets"
 REPORT_PERIODS = (7, 30, 90)
 # What the page says after a change, by the `done` the change redirects with.
 DONE = {
@@ -54,10 +53,6 @@ DONE = {
 class InboxLine:
     row: InboxRow
     clock: TicketClock
-
-
-def ticket_path(number: int) -> str:
-    return f"{INBOX_PATH}/{number}"
 
 
 @router.get(INBOX_PATH)
@@ -114,8 +109,12 @@ def ticket_page(
     user: Annotated[StudioUser, Depends(DESK)],
     number: int,
     done: str = "",
+    snippet: int | None = None,
+    body: str = "",
 ) -> Response:
-    return show_ticket(request, user, number, notice=DONE.get(done))
+    """One ticket; `snippet` (with the `body` written so far) fills the composer with a saved
+    reply when the browser runs no script."""
+    return show_ticket(request, user, number, notice=DONE.get(done), snippet=snippet, body=body)
 
 
 def show_ticket(
@@ -127,6 +126,8 @@ def show_ticket(
     error: str | None = None,
     status_code: int = 200,
     note: str = "",
+    snippet: int | None = None,
+    body: str = "",
 ) -> Response:
     """The ticket page, with what a form left (an error, the text to keep)."""
     context = studio_context(request)
@@ -135,6 +136,7 @@ def show_ticket(
         page = load_ticket_page(session, number, zone, context.clock.now())
         if page is None:
             return missing_ticket(request, number)
+        composer = composer_values(context, session, page, snippet=snippet, body=body)
     return render_page(
         request,
         "ticket.html",
@@ -142,11 +144,12 @@ def show_ticket(
         page=page,
         ticket=page.ticket,
         notice=notice,
-        error=error,
+        error=error or composer.pop("snippet_error"),
         note=note,
         note_key=secrets.token_urlsafe(16),
         zone=zone,
         duration=short_duration,
+        **composer,
     )
 
 

@@ -22,8 +22,12 @@ from mailengine.store.models import Order
 from mailengine.store.orders import orders_of
 from mailengine.store.tickets import TicketMessage, TicketRow, get_ticket, ticket_messages
 from mailengine.store.users import list_users
+from mailengine.studio.access import require_role
 
+# Who may work tickets; every desk page declares it.
+DESK = require_role("support", "admin")
 ASSIGNABLE_ROLES = ("support", "admin")
+INBOX_PATH = "/studio/tickets"
 # What a change entry says, by kind.
 _CHANGES = {"close": "closed the ticket", "reopen": "reopened the ticket"}
 _DELIVERY = {
@@ -34,6 +38,10 @@ _DELIVERY = {
     "failed": "not delivered",
     "suppressed": "not sent",
 }
+
+
+def ticket_path(number: int) -> str:
+    return f"{INBOX_PATH}/{number}"
 
 
 @dataclass(frozen=True)

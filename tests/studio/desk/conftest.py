@@ -4,20 +4,29 @@ system clock that `frozen_time` stops; pages are read back as a person would rea
 
 from __future__ import annotations
 
+import email
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from email.message import EmailMessage
+from email.policy import default as default_policy
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from mailengine.clock import SystemClock
 from mailengine.config import Settings
 from mailengine.inbound.pipeline import InboundPipeline, InboundResult
+from mailengine.outbound import Composer, Dispatcher, DispatchOptions, DkimSigner, SmtpTransport
+from mailengine.outbound.transport.smtp import SmtpOptions
+from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
-from tests.inbound_flow.conftest import question
+from tests.inbound_flow.conftest import FAST, question
 from tests.studio.conftest import csrf_token
+from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -35,6 +44,55 @@ def studio_settings(studio_settings: Settings) -> Settings:
 def desk_pipeline(studio_settings: Settings, database: Database) -> InboundPipeline:
     """The inbound pipeline `mailengine run` would start for the studio's shop."""
     return InboundPipeline(database, studio_settings, secret_key(studio_settings), SystemClock())
+
+
+@pytest.fixture(scope="session")
+def signer() -> DkimSigner:
+    """The shop's DKIM key (Ed25519: quick to make)."""
+    key = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return DkimSigner("shop.example", "mail2026", key)
+
+
+@pytest.fixture
+async def mailbox() -> AsyncIterator[SmtpServer]:
+    """Where the engine's mail goes: a recording SMTP server on 127.0.0.1, port 0."""
+    server = await start_server(RecordingHandler())
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def dispatcher(
+    database: Database, mailbox: SmtpServer, studio_settings: Settings, signer: DkimSigner
+) -> AsyncIterator[Dispatcher]:
+    """The dispatcher `mailengine run` would start for the studio's shop, signing with DKIM
+    and sending over SMTP to `mailbox`."""
+    transport = SmtpTransport(
+        SmtpOptions(port=mailbox.port, connections=1, timeouts=FAST, local_hostname="engine.test")
+    )
+    library = TemplateLibrary(studio_settings.paths.templates)
+    composer = Composer(studio_settings, library, secret_key(studio_settings), signer)
+    yield Dispatcher(
+        database, transport, composer, SystemClock(), options=DispatchOptions(batch_size=50)
+    )
+    await transport.aclose()
+
+
+def received(server: SmtpServer, recipient: str) -> list[tuple[str, bytes, EmailMessage]]:
+    """(envelope sender, raw bytes, parsed message) of what `recipient` got, in order."""
+    return [
+        (
+            item.mail_from,
+            item.data,
+            email.message_from_bytes(item.data, policy=default_policy),
+        )
+        for item in server.handler.messages
+        if recipient in item.rcpt_tos
+    ]
 
 
 async def write_in(
