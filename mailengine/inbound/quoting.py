@@ -17,7 +17,7 @@ REPLY_MARKER = "## Write your answer above this line ##"
 MAX_QUOTED_LINES = 200
 _ATTRIBUTION_START = re.compile(r"^\s*(on|am|le|el|il|op|den)\s.{4,}", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(
-    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev)\s*:\s*$", re.IGNORECASE
+    r"\b(wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev)\b.{0,200}:\s*$", re.IGNORECASE
 )
 _SEPARATOR = re.compile(
     r"^\s*(-{2,}\s*(original message|ursprüngliche nachricht|message d'origine)\s*-{2,}"

@@ -1,8 +1,15 @@
 /* mailengine studio, the ticket page: insert a saved reply at the cursor, filled in for the
-   ticket's customer by the server. Without this script the Insert button loads the page
-   with the saved reply in the composer. */
+   ticket's customer by the server (without this script the Insert button loads the page
+   with the saved reply in the composer); say what a change did once only. */
 (function () {
   "use strict";
+
+  // What a change said (?done=...) is said once: reloading the page later does not repeat it.
+  if (window.location.search.indexOf("done=") !== -1 && window.history.replaceState) {
+    var url = new URL(window.location.href);
+    url.searchParams.delete("done");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
 
   var form = document.getElementById("snippet-form");
   var answer = document.getElementById("reply-body");
