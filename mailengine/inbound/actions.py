@@ -188,7 +188,8 @@ class MessageActions:
             return Acted("duplicate", ticket_id=copy[1], notes=[f"copy of message {copy[0]}"])
         customer = _customer(session, sender)
         customer_id = customer.id if customer is not None else None
-        assignment = assign_ticket(session, msg, sender, customer_id, now)
+        # The ticket counts from when the message arrived, however long acting on it took.
+        assignment = assign_ticket(session, msg, sender, customer_id, row.received_at)
         outcome = answer_support_mail(
             session,
             self.settings,
