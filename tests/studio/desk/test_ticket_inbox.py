@@ -68,6 +68,9 @@ async def test_a_ticket_shows_the_customer_beside_the_conversation(
 
     page = await support_client.get("/studio/tickets/2")
     assert page.status_code == 200
+    assert '<a href="/studio/customers/1">Anna</a>' in page.text  # the whole customer page
+    customer_page = await support_client.get("/studio/customers/1")
+    assert '<a href="/studio/tickets/2"><code>T-2</code></a>' in customer_page.text
     text = text_of(page.text)
     assert "Anna Customer <anna@customer.example> wrote" in text
     assert "Where is SO-1042? It said it ships on the 26th." in text
