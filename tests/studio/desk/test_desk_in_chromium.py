@@ -8,8 +8,6 @@ MAILENGINE_UPDATE_DOCS=1, the inbox's and the ticket's to docs/)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -30,15 +28,19 @@ from mailengine.store.database import Database
 from mailengine.store.snippets import save_snippet
 from tests.inbound_flow.conftest import add_customer_with_order, deliver, question
 from tests.inbound_flow.test_team_replies import answer_to
-from tests.studio.conftest import ADMIN, SUPPORT, add_user, check_accessibility, chromium_page
+from tests.studio.conftest import (
+    ADMIN,
+    SUPPORT,
+    add_user,
+    check_accessibility,
+    chromium_page,
+    keep_for_docs,
+)
 from tests.studio.desk.conftest import received
 from tests.studio.test_studio_in_chromium import _report
 from tests.test_dkim import resolver
 from tests.transport.conftest import SmtpServer
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
-# The README's pictures are refreshed only when asked: a test run leaves the tree as it was.
-UPDATE_DOCS = os.environ.get("MAILENGINE_UPDATE_DOCS") == "1"
 ANNA = "anna@customer.example"
 SHIPPING = (
     "Hello {{ customer.first_name | default('there') }},\n\n"
@@ -104,8 +106,7 @@ async def _customers_write(listener: InboundSmtpListener, database: Database) ->
 async def _screenshot(page: Any, tmp_path: Path, name: str) -> list[dict[str, Any]]:
     await page.screenshot(path=str(tmp_path / name), full_page=True)
     assert (tmp_path / name).stat().st_size > 20_000
-    if UPDATE_DOCS:
-        shutil.copyfile(tmp_path / name, DOCS / name)
+    keep_for_docs(tmp_path / name)
     return await check_accessibility(page)
 
 
