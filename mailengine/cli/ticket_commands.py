@@ -1,9 +1,12 @@
-"""Support tickets on the command line: `tickets [--open]`, `ticket show N`, `ticket close N`."""
+"""Support tickets on the command line: `tickets [--open]` with their waiting times, `ticket
+show N`, `ticket close N`, and `ticket reply N --file F` for scripts."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -14,9 +17,13 @@ from sqlmodel import Session
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
 from mailengine.errors import MailengineError
+from mailengine.inbound.human_replies import HumanReply, plan_human_reply
 from mailengine.inbound.message import InboundMessage
 from mailengine.inbound.parse import parse_inbound
+from mailengine.inbound.team_replies import TEAM_ROLES
+from mailengine.inbound.waiting_clock import short_duration, ticket_clock
 from mailengine.store.database import Database
+from mailengine.store.desk import Author, EntryRow, ticket_entries
 from mailengine.store.orders import orders_of
 from mailengine.store.tickets import (
     TicketMessage,
@@ -27,8 +34,10 @@ from mailengine.store.tickets import (
     list_tickets,
     ticket_messages,
 )
+from mailengine.store.users import user_by_email
 
 _EXCERPT = 1_500
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
 class TicketNotFoundError(MailengineError, LookupError):
@@ -44,19 +53,21 @@ def ticket_number(value: str) -> int:
 
 
 @click.command("tickets")
-@click.option("--open", "open_only", is_flag=True, help="Only tickets still open.")
+@click.option("--open", "open_only", is_flag=True, help="Only tickets not closed.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @format_option
 @pass_context
 def tickets(state: CliContext, open_only: bool, limit: int, output_format: OutputFormat) -> None:
-    """List support tickets, the most recently active first (times in the shop's zone)."""
+    """List support tickets, the most recently active first (times in the shop's zone), with
+    how long each customer has waited for a person and how long the first answer took."""
     printer = TablePrinter(output_format, state.settings.zone)
-    print_tickets(state.ready_database(), printer, open_only=open_only, limit=limit)
+    database = state.ready_database()
+    print_tickets(database, printer, open_only=open_only, limit=limit, now=state.clock.now())
 
 
 @click.group("ticket")
 def ticket() -> None:
-    """Look at or close one support ticket."""
+    """Look at, answer or close one support ticket."""
 
 
 @ticket.command("show")
@@ -66,7 +77,7 @@ def ticket() -> None:
 def show(state: CliContext, number: str, output_format: OutputFormat) -> None:
     """Show ticket NUMBER: its customer, their recent orders, and every message."""
     printer = TablePrinter(output_format, state.settings.zone)
-    print_ticket(state.ready_database(), ticket_number(number), printer)
+    print_ticket(state.ready_database(), ticket_number(number), printer, state.clock.now())
 
 
 @ticket.command("close")
@@ -81,6 +92,75 @@ def close(state: CliContext, number: str) -> None:
             raise TicketNotFoundError(_missing(found))
         closed = close_ticket(session, found, state.clock.now())
     click.echo(f"T-{found} closed" if closed else f"T-{found} was closed already")
+
+
+@ticket.command("reply")
+@click.argument("number")
+@click.option(
+    "--file",
+    "source",
+    type=click.File("r", encoding="utf-8"),
+    required=True,
+    help="The answer's text, as it is to be sent ('-': standard input).",
+)
+@click.option("--as", "author", help="The studio account answering (support or admin role).")
+@click.option("--close", "close_it", is_flag=True, help="Close the ticket once answered.")
+@click.option("--no-quote", is_flag=True, help="Leave out the customer's last message.")
+@click.option(
+    "--key",
+    help="Names this answer: the same key never sends twice (default: the ticket and text).",
+)
+@pass_context
+def reply(
+    state: CliContext,
+    number: str,
+    source: IO[str],
+    author: str | None,
+    close_it: bool,
+    no_quote: bool,
+    key: str | None,
+) -> None:
+    """Answer ticket NUMBER: the text goes to the customer through the outbox, as an answer
+    from the studio does (From the support address, in their thread); `mailengine run` sends
+    it. Running the same command again sends nothing more."""
+    found, body = ticket_number(number), source.read()
+    if key is not None and not _KEY.match(key):
+        raise click.BadParameter("letters, digits and . _ : - only, at most 80", param_hint="--key")
+    digest = hashlib.sha256(f"{found}\x00{body.strip()}".encode()).hexdigest()[:32]
+    database = state.ready_database()
+    with database.transaction() as session:
+        if get_ticket(session, found) is None:
+            raise TicketNotFoundError(_missing(found))
+        answer = HumanReply(
+            ticket_id=found,
+            author=_author(session, author),
+            body=body,
+            request_key=f"cli:{key or digest}",
+            quote=not no_quote,
+            close=close_it,
+        )
+        outcome = plan_human_reply(session, state.settings, answer, state.clock.now())
+    if not outcome.planned:
+        click.echo(f"T-{found}: this answer was planned before; nothing is sent again")
+        return
+    closed = " and the ticket is closed" if close_it else ""
+    click.echo(f"T-{found}: the answer is in the outbox{closed}; `mailengine run` sends it")
+
+
+class NotATeamMemberError(MailengineError, ValueError):
+    """`--as` names no studio account that may answer tickets."""
+
+
+def _author(session: Session, email: str | None) -> Author:
+    if email is None:
+        return Author(None, "", "cli")
+    user = user_by_email(session, email.strip().lower())
+    if user is None or user.role not in TEAM_ROLES:
+        raise NotATeamMemberError(
+            f"--as {email}: no studio account with the support or admin role has this address "
+            "(`mailengine user list` shows them)"
+        )
+    return Author(user.id, user.email, "cli")
 
 
 def minutes(moment: datetime) -> str:
@@ -105,6 +185,8 @@ TICKET_COLUMNS = (
     Column("closed_at", table=False),
     Column("messages", "msgs", right=True),
     Column("acknowledged_at", "acked", show=minutes),
+    Column("waiting", show=short_duration),
+    Column("first_answer", "first answer", show=short_duration),
 )
 ORDER_COLUMNS = (
     Column("external_id", "order"),
@@ -123,7 +205,7 @@ MESSAGE_COLUMNS = (
 
 
 def print_tickets(
-    database: Database, printer: TablePrinter, *, open_only: bool, limit: int
+    database: Database, printer: TablePrinter, *, open_only: bool, limit: int, now: datetime
 ) -> None:
     with database.session() as session:
         rows = list_tickets(session, open_only=open_only, limit=limit)
@@ -131,14 +213,15 @@ def print_tickets(
         Rows(
             "tickets",
             TICKET_COLUMNS,
-            [_ticket_record(row) for row in rows],
+            [_ticket_record(row, now) for row in rows],
             title="Open tickets" if open_only else "Tickets",
             empty="no open tickets" if open_only else "no tickets",
         )
     )
 
 
-def _ticket_record(row: TicketRow) -> dict[str, Any]:
+def _ticket_record(row: TicketRow, now: datetime) -> dict[str, Any]:
+    clock = ticket_clock(row, now)
     return {
         "reference": row.reference,
         "number": row.id,
@@ -152,10 +235,12 @@ def _ticket_record(row: TicketRow) -> dict[str, Any]:
         "closed_at": row.closed_at,
         "messages": row.messages,
         "acknowledged_at": row.acknowledged_at,
+        "waiting": clock.waiting if row.state == "open" else None,
+        "first_answer": clock.first_answer,
     }
 
 
-def print_ticket(database: Database, number: int, printer: TablePrinter) -> None:
+def print_ticket(database: Database, number: int, printer: TablePrinter, now: datetime) -> None:
     with database.session() as session:
         row = get_ticket(session, number)
         if row is None:
@@ -163,6 +248,7 @@ def print_ticket(database: Database, number: int, printer: TablePrinter) -> None
         customer = _customer_line(session, row)
         orders = orders_of(session, row.customer_id, 5) if row.customer_id is not None else []
         messages = [(found, parse_inbound(found.raw)) for found in ticket_messages(session, number)]
+        entries = ticket_entries(session, number)
     order_rows = Rows(
         "orders",
         ORDER_COLUMNS,
@@ -180,7 +266,7 @@ def print_ticket(database: Database, number: int, printer: TablePrinter) -> None
         empty="",
     )
     if printer.output_format == "table":
-        _print_ticket_for_people(row, customer, order_rows, messages, printer)
+        _print_ticket_for_people(row, customer, order_rows, messages, entries, printer)
         return
     message_rows = [
         {
@@ -195,8 +281,30 @@ def print_ticket(database: Database, number: int, printer: TablePrinter) -> None
     printer.print(
         order_rows,
         Rows("messages", MESSAGE_COLUMNS, message_rows),
-        meta={"ticket": {**_ticket_record(row), "customer": customer}},
+        Rows("entries", ENTRY_COLUMNS, [_entry_record(entry) for entry in entries]),
+        meta={"ticket": {**_ticket_record(row, now), "customer": customer}},
     )
+
+
+ENTRY_COLUMNS = (
+    Column("created_at"),
+    Column("kind"),
+    Column("via"),
+    Column("author"),
+    Column("text"),
+    Column("delivery"),
+)
+
+
+def _entry_record(entry: EntryRow) -> dict[str, Any]:
+    return {
+        "created_at": entry.created_at,
+        "kind": entry.kind,
+        "via": entry.via,
+        "author": entry.author or None,
+        "text": entry.body,
+        "delivery": entry.delivery,
+    }
 
 
 def _print_ticket_for_people(
@@ -204,8 +312,10 @@ def _print_ticket_for_people(
     customer: str,
     orders: Rows,
     messages: list[tuple[TicketMessage, InboundMessage]],
+    entries: list[EntryRow],
     printer: TablePrinter,
 ) -> None:
+    """The ticket, its customer's orders, then its messages and entries in time order."""
     out = Console(highlight=False)
     out.print(f"[bold]{row.reference}[/bold] {escape(row.subject or '(no subject)')}")
     out.print(f"state: {row.state}, opened {printer.shown(row.opened_at)}", markup=False)
@@ -213,13 +323,34 @@ def _print_ticket_for_people(
         out.print(f"closed {printer.shown(row.closed_at)}", markup=False)
     out.print(f"from: {customer}", markup=False)
     printer.print(orders)
-    for message, parsed in messages:
-        sender = message.from_address or parsed.from_header
-        out.rule(Text(f"{printer.shown(message.received_at)}  {sender}"))
-        out.print(f"Subject: {message.subject or parsed.subject}", markup=False)
-        text = parsed.body_text.strip()
-        cut = len(text) > _EXCERPT
-        out.print(text[:_EXCERPT] + (" [...]" if cut else ""), markup=False)
+    items: list[tuple[datetime, str, str | None, str]] = [
+        (
+            message.received_at,
+            message.from_address or parsed.from_header,
+            message.subject or parsed.subject,
+            parsed.body_text.strip(),
+        )
+        for message, parsed in messages
+    ]
+    items += [(entry.created_at, _entry_heading(entry), None, entry.body) for entry in entries]
+    for moment, heading, subject, text in sorted(items, key=lambda item: item[0]):
+        out.rule(Text(f"{printer.shown(moment)}  {heading}"))
+        if subject is not None:
+            out.print(f"Subject: {subject}", markup=False)
+        if text:
+            cut = len(text) > _EXCERPT
+            out.print(text[:_EXCERPT] + (" [...]" if cut else ""), markup=False)
+
+
+_ENTRY_WORDS = {"reply": "answered", "note": "note", "assign": "assigned to"}
+
+
+def _entry_heading(entry: EntryRow) -> str:
+    who = entry.author or "the command line"
+    what = _ENTRY_WORDS.get(entry.kind, entry.kind)
+    via = {"email": " by e-mail", "cli": " from the command line"}.get(entry.via, "")
+    delivery = f" ({entry.delivery})" if entry.delivery else ""
+    return f"{who}: {what}{via}{delivery}"
 
 
 def _customer_line(session: Session, row: TicketRow) -> str:

@@ -1,7 +1,9 @@
-"""Inbound mail: parse safely, classify with named rules, read bounces and complaints.
+"""Inbound mail: parse safely, classify with named rules, read bounces and complaints; and
+the support desk it feeds: tickets, the autoresponder, people's answers (from the studio, by
+e-mail to a ticket's signed reply address, from scripts), saved replies, waiting clocks.
 
-It may import the shared vocabulary, `store` and the names `outbound` exports; nothing of
-`engine`, `web` or `cli`.
+It may import the shared vocabulary, `store`, `render` (saved replies render as templates
+do) and the names `outbound` exports; nothing of `engine`, `web` or `cli`.
 """
 
 from mailengine.inbound.bounces import BouncedRecipient, BounceReport, parse_bounce

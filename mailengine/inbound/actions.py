@@ -22,12 +22,14 @@ from mailengine.config import Settings
 from mailengine.inbound.autoresponder import TeamNotice, answer_support_mail, show_to_team
 from mailengine.inbound.chain import Classification, Verdict
 from mailengine.inbound.message import InboundMessage
+from mailengine.inbound.reply_address import ReplyAddresses
 from mailengine.inbound.report_actions import (
     ReportOutcome,
     act_on_bounce,
     act_on_complaint,
     usable_address,
 )
+from mailengine.inbound.team_replies import act_on_team_reply, reply_address_of
 from mailengine.inbound.tickets import assign_ticket, thread_ids
 from mailengine.inbound.verp_lookup import VerpKey
 from mailengine.store.customers import get_customer
@@ -59,6 +61,12 @@ class Route(StrEnum):
     SUPPORT = "support"
     BOUNCE = "bounce"
     UNSUBSCRIBE = "unsubscribe"
+    TEAM_REPLY = "team_reply"  # a ticket's reply address: a team member's answer
+
+
+def recipients_of(row: ReceivedMessage, msg: InboundMessage) -> list[str]:
+    """Whom the message was sent to: the SMTP envelope, else (IMAP) its headers."""
+    return [a.lower() for a in row.envelope_to] or [*msg.delivered_to, *msg.to_addresses]
 
 
 @dataclass
@@ -79,6 +87,7 @@ class MessageActions:
         self.settings = settings
         self.team_address = settings.inbound.team_address.lower()
         self.verp = verp
+        self.replies = ReplyAddresses(settings.inbound.support_address, secret)
         self._secret = secret
 
     def act(
@@ -97,6 +106,8 @@ class MessageActions:
             return Acted("over_limit", team_notified=acted.team_notified, notes=acted.notes)
         if route is Route.UNSUBSCRIBE and _UNSUBSCRIBE_SUBJECT.match(msg.subject):
             return self._unsubscribe(session, msg, now)
+        if route is Route.TEAM_REPLY:
+            return self._team_reply(session, row, msg, verdict, now)
         if kind is Classification.COMPLAINT:
             report = act_on_complaint(session, row.id, msg, self.verp, now)
             return self._after_report(session, row, msg, kind, report, now)
@@ -140,9 +151,12 @@ class MessageActions:
         label: str,
         reason: str,
         now: datetime,
+        *,
+        answers_team: bool = False,
     ) -> Acted:
-        """Show a message nobody answers to the team, unless it answers the team's own mail."""
-        if sent_to_address(session, thread_ids(msg), self.team_address):
+        """Show a message nobody answers to the team, unless it answers the team's own mail
+        (and is not meant to: `answers_team`, a refused answer to a ticket's notification)."""
+        if not answers_team and sent_to_address(session, thread_ids(msg), self.team_address):
             return Acted(notes=[f"{reason}; answers a team notification: not shown (loop guard)"])
         sender = usable_address(msg.from_address)
         shown = show_to_team(
@@ -174,7 +188,8 @@ class MessageActions:
             return Acted("duplicate", ticket_id=copy[1], notes=[f"copy of message {copy[0]}"])
         customer = _customer(session, sender)
         customer_id = customer.id if customer is not None else None
-        assignment = assign_ticket(session, msg, sender, customer_id, now)
+        # The ticket counts from when the message arrived, however long acting on it took.
+        assignment = assign_ticket(session, msg, sender, customer_id, row.received_at)
         outcome = answer_support_mail(
             session,
             self.settings,
@@ -185,6 +200,7 @@ class MessageActions:
             assignment=assignment,
             may_answer=verdict.may_answer,
             now=now,
+            reply_address=self.replies.address(assignment.ticket.id),
         )
         notes = [f"not acknowledged: {outcome.skipped_because}"] if outcome.skipped_because else []
         return Acted(
@@ -193,6 +209,29 @@ class MessageActions:
             team_notified=outcome.team_notified,
             notes=notes,
         )
+
+    def _team_reply(
+        self,
+        session: Session,
+        row: ReceivedMessage,
+        msg: InboundMessage,
+        verdict: Verdict,
+        now: datetime,
+    ) -> Acted:
+        """A team member's answer to a ticket's notification: relayed, or shown refused."""
+        check = reply_address_of(self.replies, recipients_of(row, msg))
+        assert check is not None  # the route says there is one
+        outcome = act_on_team_reply(session, self.settings, check, row, msg, verdict, now)
+        where = f"T-{outcome.ticket_id}" if outcome.ticket_id is not None else "a ticket"
+        if outcome.duplicate is not None:
+            return Acted("duplicate", notes=[f"copy of message {outcome.duplicate}"])
+        if outcome.relayed:
+            return Acted(notes=[f"{outcome.author}'s answer relayed to the customer of {where}"])
+        reason = f"answer to {where} by e-mail refused: {outcome.refused}; nothing was sent"
+        if not outcome.show_team:
+            return Acted(notes=[reason])
+        label = f"answer to {where} refused"
+        return self._notice(session, row, msg, label, reason, now, answers_team=True)
 
     def _unsubscribe(self, session: Session, msg: InboundMessage, now: datetime) -> Acted:
         match = _UNSUBSCRIBE_SUBJECT.match(msg.subject)

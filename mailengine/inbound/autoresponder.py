@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from mailengine.config import Settings
 from mailengine.inbound.message import InboundMessage
+from mailengine.inbound.quoting import REPLY_MARKER
 from mailengine.inbound.tickets import TicketAssignment, bare_subject, thread_ids
 from mailengine.message_ids import make_message_id
 from mailengine.money import to_major
@@ -77,14 +78,19 @@ def reply_subject(reference: str, subject: str) -> str:
 
 def reply_headers(msg: InboundMessage, support_address: str) -> list[list[str]]:
     """RFC 3834 and RFC 5322 headers of an automatic answer to `msg`."""
-    headers = [["Auto-Submitted", "auto-replied"], ["X-Loop", support_address]]
+    automatic = [["Auto-Submitted", "auto-replied"], ["X-Loop", support_address]]
+    return automatic + threading_headers(msg)
+
+
+def threading_headers(msg: InboundMessage) -> list[list[str]]:
+    """In-Reply-To and References of an answer to `msg` (RFC 5322 3.6.4), so the reader's
+    mail program shows it in the conversation; none when `msg` has no usable Message-ID."""
     own_id = _header_safe_id(msg.message_id)
-    if own_id is not None:
-        headers.append(["In-Reply-To", own_id])
-        earlier = [i for i in map(_header_safe_id, thread_ids(msg)) if i and i != own_id]
-        chain = [*earlier[-(_MAX_REFERENCES - 1) :], own_id]
-        headers.append(["References", " ".join(chain)])
-    return headers
+    if own_id is None:
+        return []
+    earlier = [i for i in map(_header_safe_id, thread_ids(msg)) if i and i != own_id]
+    chain = [*earlier[-(_MAX_REFERENCES - 1) :], own_id]
+    return [["In-Reply-To", own_id], ["References", " ".join(chain)]]
 
 
 def answer_support_mail(
@@ -98,10 +104,14 @@ def answer_support_mail(
     assignment: TicketAssignment,
     may_answer: bool,
     now: datetime,
+    reply_address: str | None = None,
 ) -> SupportOutcome:
-    """Plan the team's copy of a human message and, when every guard allows, the answer."""
+    """Plan the team's copy of a human message and, when every guard allows, the answer.
+    The team's copy names `reply_address` (the ticket's signed one) as where answers go."""
     ticket = assignment.ticket
-    team_notified = _notify_team(session, settings, inbound_id, msg, sender, customer, ticket, now)
+    team_notified = _notify_team(
+        session, settings, inbound_id, msg, sender, customer, ticket, now, None, reply_address
+    )
     reason = _why_not_acknowledge(session, settings, assignment, sender, may_answer, now)
     if reason is not None:
         return SupportOutcome(False, team_notified, reason)
@@ -174,6 +184,7 @@ def _notify_team(
     ticket: TicketRow | None,
     now: datetime,
     notice: TeamNotice | None = None,
+    reply_address: str | None = None,
 ) -> bool:
     bare = bare_subject(safe_text(msg.subject))[:_MAX_SUBJECT]
     author = sender or _unusable_sender(msg)
@@ -182,6 +193,8 @@ def _notify_team(
     context = support_context(session, msg, author, customer, ticket, now)
     if notice is not None:
         context["notice"] = {"label": notice.label, "reason": safe_text(notice.reason)}
+    if ticket is not None:
+        context |= _answer_by_mail(settings, ticket, reply_address)
     send = PlannedSend(
         idempotency_key=f"support:team:{inbound_id}",
         workflow=WORKFLOW,
@@ -201,13 +214,28 @@ def _notify_team(
                 ["Auto-Submitted", "auto-generated"],
                 ["X-Loop", settings.inbound.support_address],
             ],
-        },
+        }
+        | ({"reply_to": reply_address} if reply_address else {}),
     )
     if plan_sends(session, [send], now) == 0:
         return False
     if ticket is not None:
         add_to_thread(session, ticket.id, [send.message_id])
     return True
+
+
+def _answer_by_mail(
+    settings: Settings, ticket: TicketRow, reply_address: str | None
+) -> dict[str, Any]:
+    """How the team answers from the notification: the studio's page of the ticket, and,
+    with a signed reply address, answering the notification itself (above the marker)."""
+    public_url = settings.http.public_url.rstrip("/")
+    return {
+        "studio_url": f"{public_url}/studio/tickets/{ticket.id}",
+        "reply_address": reply_address,
+        "reply_from": settings.inbound.support_address,
+        "reply_marker": REPLY_MARKER if reply_address else None,
+    }
 
 
 def _unusable_sender(msg: InboundMessage) -> str:

@@ -107,8 +107,9 @@ class SupportMailHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if not self.pipeline.accepts(address):
-            return f"550 5.1.1 <{address}>: no such mailbox here"
+        refusal = self.pipeline.refusal(address)
+        if refusal is not None:
+            return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"

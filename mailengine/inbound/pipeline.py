@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mailengine.clock import Clock
 from mailengine.config import Settings
-from mailengine.inbound.actions import MessageActions, Route
+from mailengine.inbound.actions import MessageActions, Route, recipients_of
 from mailengine.inbound.chain import Classification, RuleChain, default_chain
 from mailengine.inbound.message import InboundLimits, InboundMessage
 from mailengine.inbound.parse import parse_inbound
@@ -96,10 +96,23 @@ class InboundPipeline:
 
     def accepts(self, address: str) -> bool:
         """Whether mail for `address` is ours to take (the listener refuses the rest)."""
+        return self.refusal(address) is None
+
+    def refusal(self, address: str) -> str | None:
+        """The SMTP reply that refuses a recipient, or None for one of ours. A reply address
+        that is unsigned or whose signature is forged is refused, and logged."""
         address = address.strip().strip("<>").lower()
         if address in (self.support_address, self.unsubscribe_address):
-            return True
-        return self.verp.send_id([address]) is not None
+            return None
+        reply = self.actions.replies.check(address)
+        if reply is not None:
+            if reply.genuine:
+                return None
+            log.warning("inbound: refused the reply address %s: %s", address, reply.problem)
+            return f"550 5.7.1 <{address}>: {reply.problem}; refused"
+        if self.verp.send_id([address]) is not None:
+            return None
+        return f"550 5.1.1 <{address}>: no such mailbox here"
 
     def store(
         self,
@@ -221,10 +234,9 @@ class InboundPipeline:
     # Deciding
 
     def _route(self, row: ReceivedMessage, msg: InboundMessage) -> Route:
-        recipients = [a.lower() for a in row.envelope_to] or [
-            *msg.delivered_to,
-            *msg.to_addresses,
-        ]
+        recipients = recipients_of(row, msg)
+        if any(self.actions.replies.check(address) for address in recipients):
+            return Route.TEAM_REPLY
         if self.support_address in recipients:
             return Route.SUPPORT
         if self.unsubscribe_address in recipients:

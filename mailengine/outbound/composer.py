@@ -40,6 +40,9 @@ from mailengine.store.records import ClaimedSend, order_about
 from mailengine.tokens import make_token
 
 _URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
+# Payload sections handed to the template as they are (plain, JSON-safe data): what the team
+# notification shows (`support`) and a person's answer to a ticket (`reply`).
+_PLAIN_SECTIONS = ("support", "reply")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Composer:
         `order` is the order the send is about (see `order_about`)."""
         payload = payload or {}
         ticket = payload.get("ticket")
-        extra = {"support": payload["support"]} if "support" in payload else {}
+        extra = {key: payload[key] for key in _PLAIN_SECTIONS if key in payload}
         about = recipient.order(order_about(payload))
         return extra | dict(
             build_context(
@@ -182,12 +185,15 @@ class Composer:
             )
             mailto = f"mailto:{sender.bounce_local_part}@{sender.domain}?subject={subject}"
         headers = [(str(name), str(value)) for name, value in send.payload.get("headers", [])]
+        # A planner may send from another of our addresses (a person's answer to a ticket
+        # comes from the support address) and name where answers go (a ticket's team
+        # notification names its signed reply address).
         message = OutgoingMessage(
-            from_address=sender.from_address,
+            from_address=str(send.payload.get("from_address") or sender.from_address),
             from_name=sender.from_name,
             to_address=recipient.email,
             to_name=_full_name(recipient.profile),
-            reply_to=sender.reply_to,
+            reply_to=str(send.payload.get("reply_to") or sender.reply_to or "") or None,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,

@@ -4,6 +4,7 @@
 or before the IMAP `\\Seen` flag: a crash never loses one, and its `state` says whether the
 pipeline has acted on it. `ticket_thread` remembers every Message-ID that belongs to a ticket
 (the customer's messages and our replies), so a reply joins its conversation by In-Reply-To.
+The support desk's notes and replies are in `desk_models`.
 `support_sender` holds, per sender address hash, when we last acknowledged them: at most one
 automatic acknowledgement per sender per window. `bounce` counts what bounces and complaints
 said about an address (hard, soft, complaint), kept as a hash like the suppression list.
@@ -24,7 +25,8 @@ INBOUND_SOURCES = ("smtp", "imap")
 # over_limit: broke a parsing cap, kept and never answered; duplicate: a message seen before;
 # failed: acting on it failed repeatedly, a person should look.
 INBOUND_STATES = ("received", "processed", "over_limit", "duplicate", "failed")
-TICKET_STATES = ("open", "closed")
+# open: waiting for an answer from us; pending: answered, waiting for the customer.
+TICKET_STATES = ("open", "pending", "closed")
 BOUNCE_KINDS = ("hard", "soft", "complaint")
 
 
@@ -40,6 +42,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_customer_state", "customer_id", "state"),
         Index("ix_ticket_address_state", "address", "state"),
         Index("ix_ticket_state_last_message", "state", "last_message_at"),
+        Index("ix_ticket_state_awaiting", "state", "awaiting_since"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -54,6 +57,16 @@ class Ticket(SQLModel, table=True):
     closed_at: datetime | None = _utc_column()
     last_message_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     acknowledged_at: datetime | None = _utc_column()
+    # The support desk: who answers it, since when the customer waits for a person (the
+    # oldest of their messages nobody answered yet), and when a person first answered.
+    assignee_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("studio_user.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    awaiting_since: datetime | None = _utc_column()
+    first_response_at: datetime | None = _utc_column()
 
 
 class InboundMail(SQLModel, table=True):

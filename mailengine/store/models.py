@@ -299,6 +299,7 @@ class Enrollment(SQLModel, table=True):
 # The tables of the web, inbound, workflow-file and studio parts live in modules of their own;
 # importing them here puts every table on SQLModel.metadata wherever the models are loaded.
 from mailengine.store import (  # noqa: E402, F401
+    desk_models,
     inbound_models,
     studio_models,
     web_models,

@@ -26,6 +26,7 @@ from mailengine.store.api_queries import (
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import PROFILE_FIELDS, consent_table, customer_table
 from mailengine.store.database import upsert_insert
+from mailengine.store.desk import entry_table
 from mailengine.store.events import event_table, record_event
 from mailengine.store.inbound_store import inbound_table, ticket_table
 from mailengine.store.orders import order_table
@@ -206,6 +207,7 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
         "support_tickets": _rows(
             session, ticket_table, ticket_table.c.customer_id, customer_id, "id"
         ),
+        "support_entries": _ticket_entries(session, customer_id),
         "tracking": [
             _plain(dict(row._mapping))
             for row in session.execute(
@@ -213,6 +215,18 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
             )
         ],
     }
+
+
+def _ticket_entries(session: Session, customer_id: int) -> list[Any]:
+    """What people wrote on the customer's tickets (answers, notes) and what they did."""
+    e = entry_table.c
+    theirs = select(ticket_table.c.id).where(ticket_table.c.customer_id == customer_id)
+    statement = (
+        select(e.ticket_id, e.kind, e.via, e.author, e.body, e.created_at)
+        .where(e.ticket_id.in_(theirs))
+        .order_by(e.created_at, e.id)
+    )
+    return [_plain(dict(row._mapping)) for row in session.execute(statement)]
 
 
 def _rows(session: Session, table: Any, column: Any, value: int, order: str) -> list[Any]:
@@ -284,7 +298,8 @@ def forget_customer(session: Session, email: str, now: datetime) -> Erasure:
 
 
 def _erase_support_mail(session: Session, customer_id: int, email: str, placeholder: str) -> None:
-    """Tickets keep their reference and dates; the mail itself and the address go."""
+    """Tickets keep their reference, dates and who did what; the mail itself, the address
+    and what people wrote on them go."""
     t, m = ticket_table.c, inbound_table.c
     theirs = or_(t.customer_id == customer_id, t.address == email)
     ticket_ids = list(session.execute(select(t.id).where(theirs)).scalars())
@@ -294,6 +309,10 @@ def _erase_support_mail(session: Session, customer_id: int, email: str, placehol
         update(inbound_table)
         .where(from_them)
         .values(raw=b"", from_address=None, envelope_from=None, subject=None)
+    )
+    # What people wrote on their tickets (answers, notes) quotes and names them.
+    session.execute(
+        update(entry_table).where(entry_table.c.ticket_id.in_(ticket_ids)).values(body="")
     )
 
 

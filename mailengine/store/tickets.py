@@ -44,6 +44,9 @@ class TicketRow:
     last_message_at: datetime
     acknowledged_at: datetime | None
     messages: int = 0
+    assignee_id: int | None = None
+    awaiting_since: datetime | None = None
+    first_response_at: datetime | None = None
 
     @property
     def reference(self) -> str:
@@ -93,6 +96,7 @@ def open_ticket(
             state="open",
             opened_at=now,
             last_message_at=now,
+            awaiting_since=now,
         )
         .returning(ticket_table.c.id)
     ).scalar_one()
@@ -102,26 +106,36 @@ def open_ticket(
 
 
 def get_ticket(session: Session, ticket_id: int) -> TicketRow | None:
-    rows = _tickets(session, ticket_table.c.id == ticket_id, limit=1)
+    rows = tickets_where(session, ticket_table.c.id == ticket_id, limit=1)
     return rows[0] if rows else None
 
 
+def tickets_by_id(session: Session, ticket_ids: Sequence[int]) -> dict[int, TicketRow]:
+    if not ticket_ids:
+        return {}
+    rows = tickets_where(session, ticket_table.c.id.in_(ticket_ids), limit=len(ticket_ids))
+    return {row.id: row for row in rows}
+
+
 def list_tickets(session: Session, *, open_only: bool, limit: int = 100) -> list[TicketRow]:
-    """Tickets with the most recent message first."""
-    condition = ticket_table.c.state == "open" if open_only else None
-    return _tickets(session, condition, limit=limit)
+    """Tickets with the most recent message first; `open_only`: those not closed."""
+    condition = ticket_table.c.state != "closed" if open_only else None
+    return tickets_where(session, condition, limit=limit)
 
 
 def open_tickets_of(
     session: Session, customer_id: int | None, address: str, limit: int = 10
 ) -> list[TicketRow]:
-    """The open tickets of a customer, or of an address when the sender is no customer."""
+    """The tickets not closed of a customer, or of an address when the sender is no
+    customer."""
     t = ticket_table.c
     who = t.address == address if customer_id is None else t.customer_id == customer_id
-    return _tickets(session, and_(who, t.state == "open"), limit=limit)
+    return tickets_where(session, and_(who, t.state != "closed"), limit=limit)
 
 
-def _tickets(session: Session, condition: object, limit: int) -> list[TicketRow]:
+def tickets_where(session: Session, condition: object, limit: int) -> list[TicketRow]:
+    """Tickets meeting `condition` (an expression over `ticket_table`), the most recently
+    active first."""
     t, i = ticket_table.c, inbound_table.c
     messages = (
         select(func.count()).where(i.ticket_id == t.id).correlate(ticket_table).scalar_subquery()
@@ -137,6 +151,9 @@ def _tickets(session: Session, condition: object, limit: int) -> list[TicketRow]
         t.last_message_at,
         t.acknowledged_at,
         messages.label("messages"),
+        t.assignee_id,
+        t.awaiting_since,
+        t.first_response_at,
     )
     if condition is not None:
         statement = statement.where(condition)  # type: ignore[arg-type]
@@ -145,12 +162,21 @@ def _tickets(session: Session, condition: object, limit: int) -> list[TicketRow]
 
 
 def touch_ticket(session: Session, ticket_id: int, now: datetime) -> bool:
-    """A new message in the ticket: it is open again; True if it had been closed."""
+    """A new message from the customer: the ticket waits for us again (open, its waiting
+    clock running from the oldest message nobody answered); True if it had been closed."""
     t = ticket_table.c
     reopened = session.execute(
         update(ticket_table)
         .where(t.id == ticket_id, t.state == "closed")
         .values(state="open", closed_at=None)
+    )
+    session.execute(
+        update(ticket_table).where(t.id == ticket_id, t.state == "pending").values(state="open")
+    )
+    session.execute(
+        update(ticket_table)
+        .where(t.id == ticket_id, t.awaiting_since.is_(None))
+        .values(awaiting_since=now)
     )
     session.execute(
         update(ticket_table)
@@ -175,12 +201,13 @@ def mark_acknowledged(session: Session, ticket_id: int, now: datetime) -> None:
 
 
 def close_ticket(session: Session, ticket_id: int, now: datetime) -> bool:
-    """Close an open ticket; False when there is no such open ticket."""
+    """Close a ticket that is open or pending; False when there is no such ticket. Marketing
+    held back for it goes on."""
     t = ticket_table.c
     result = session.execute(
         update(ticket_table)
-        .where(t.id == ticket_id, t.state == "open")
-        .values(state="closed", closed_at=now)
+        .where(t.id == ticket_id, t.state != "closed")
+        .values(state="closed", closed_at=now, awaiting_since=None)
     )
     return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
@@ -240,7 +267,8 @@ def ticket_of_thread(session: Session, message_ids: Sequence[str]) -> int | None
 def open_ticket_hold(
     session: Session, customer_id: int, now: datetime
 ) -> tuple[datetime, str] | None:
-    """The planner's hold check: marketing to a customer with an open ticket waits a day.
+    """The planner's hold check: marketing to a customer with a ticket not closed (open, or
+    pending an answer from them) waits a day.
 
     An open ticket nobody wrote to for STALE_TICKET no longer holds anything back, so a
     ticket left open by mistake cannot silence a customer for good.
@@ -250,7 +278,7 @@ def open_ticket_hold(
         select(t.id)
         .where(
             t.customer_id == customer_id,
-            t.state == "open",
+            t.state != "closed",
             t.last_message_at > now - STALE_TICKET,
         )
         .order_by(t.id)

@@ -25,6 +25,11 @@ from mailengine.studio import (
     preview_routes,
     report_pages,
     simulation_page,
+    ticket_actions,
+    ticket_compose,
+    ticket_replies,
+    ticket_routes,
+    ticket_snippets,
     workflow_pages,
 )
 from mailengine.studio.access import CsrfRefused, LoginRequired, RoleGuard, RoleRefused
@@ -42,6 +47,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     customer_routes.router,
     simulation_page.router,
     report_pages.router,
+    ticket_routes.router,
+    ticket_actions.router,
+    ticket_replies.router,
+    ticket_compose.router,
+    ticket_snippets.router,
     account_list.router,
 )
 # Routes anyone may open: the login form and its post.

@@ -224,6 +224,8 @@ def test_tickets_whole_in_a_pipe_and_as_csv_and_json(shop: Shop) -> None:
             "closed_at": None,
             "messages": 0,
             "acknowledged_at": None,
+            "waiting": 0.0,  # seconds the customer has waited for a person (the clock is NOW)
+            "first_answer": None,
         }
     ]
     rows = list(csv.DictReader(io.StringIO(shop.run("tickets", "--open", "--format", "csv").out)))

@@ -1,4 +1,5 @@
-"""`customer forget` also erases what the customer wrote to support."""
+"""`customer forget` also erases what the customer wrote to support, and what the team wrote
+on their tickets; `customer export` includes both."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlalchemy import select
 from mailengine.inbound.pipeline import InboundPipeline
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
+from mailengine.store.desk import Author, add_entry, ticket_entries
 from mailengine.store.inbound_store import inbound_table, ticket_table
 from mailengine.store.privacy import export_customer, forget_customer
 from mailengine.store.records import CustomerUpsert
@@ -31,10 +33,14 @@ async def test_forget_erases_support_mail_but_keeps_the_ticket_reference(
         envelope_to=("support@shop.example",),
     )
     await pipeline.drain()
+    with database.transaction() as session:
+        sam = Author(None, "sam@shop.example")
+        add_entry(session, 1, "note", sam, NOW, body="Anna's phone: 0170 1234567")
     with database.session() as session:
         exported = export_customer(session, "anna@customer.example")
     assert exported is not None
     assert [t["subject"] for t in exported["support_tickets"]] == ["My jeans are too long"]
+    assert [e["body"] for e in exported["support_entries"]] == ["Anna's phone: 0170 1234567"]
     with database.transaction() as session:
         forget_customer(session, "anna@customer.example", NOW)
     with database.session() as session:
@@ -48,3 +54,6 @@ async def test_forget_erases_support_mail_but_keeps_the_ticket_reference(
     assert address.endswith("@forgotten.invalid")
     assert subject == ""
     assert ticket_id is not None  # the ticket (T-<id>) stays, anonymous
+    with database.session() as session:
+        [entry] = ticket_entries(session, ticket_id)
+    assert (entry.kind, entry.author, entry.body) == ("note", "sam@shop.example", "")

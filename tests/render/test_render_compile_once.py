@@ -111,6 +111,7 @@ def customers() -> list[RenderContext]:
         "double-opt-in/confirm",
         "support/autoreply",
         "support/autoreply-unknown",
+        "support/reply",
         "support/team-notification",
         "thank-you/how-is-it",
         "thank-you/order-confirmed",

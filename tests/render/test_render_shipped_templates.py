@@ -15,6 +15,7 @@ SHIPPED = [
     "double-opt-in/confirm",
     "support/autoreply",
     "support/autoreply-unknown",
+    "support/reply",
     "support/team-notification",
     "thank-you/how-is-it",
     "thank-you/order-confirmed",

@@ -10,7 +10,8 @@ page's tests.
   role)` for more.
 - `log_in(client, email, password)`, `form_token(html)`, `csrf_token(html)`: helpers.
 - `studio_base_url`: the app served by real uvicorn on 127.0.0.1; `studio_page`: a Chromium
-  page (Playwright) logged in as `ADMIN` there; `check_accessibility(page)` runs axe-core.
+  page (Playwright) logged in as `ADMIN` there (`chromium_page(url, email, path)` for
+  another account); `check_accessibility(page)` runs axe-core.
 
 - `shop` (from tests/cli): a shop folder and its config, to run `mailengine` itself.
 
@@ -25,7 +26,7 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,16 @@ async def studio_base_url(
 @pytest.fixture
 async def studio_page(studio_base_url: str) -> AsyncIterator[Any]:
     """A Chromium page logged in as `ADMIN`, on the overview (skipped without Chromium)."""
+    async with chromium_page(studio_base_url, ADMIN, "/studio/") as page:
+        yield page
+
+
+@asynccontextmanager
+async def chromium_page(
+    base_url: str, email: str, path: str, width: int = 1280, height: int = 860
+) -> AsyncIterator[Any]:
+    """A Chromium page logged in as `email` (password `PASSWORD`), on `path`; the test is
+    skipped without Chromium."""
     if CHROMIUM is None:
         pytest.skip("no chromium: apt-get install chromium to run the browser tests")
     from playwright.async_api import async_playwright
@@ -192,14 +203,14 @@ async def studio_page(studio_base_url: str) -> AsyncIterator[Any]:
         try:
             # The studio's CSP allows no inline script: axe-core is injected past it.
             context = await browser.new_context(
-                viewport={"width": 1280, "height": 860}, bypass_csp=True
+                viewport={"width": width, "height": height}, bypass_csp=True
             )
             page = await context.new_page()
-            await page.goto(f"{studio_base_url}/studio/")
-            await page.fill("#email", ADMIN)
+            await page.goto(f"{base_url}{path}")
+            await page.fill("#email", email)
             await page.fill("#password", PASSWORD)
             await page.click("button[type=submit]")
-            await page.wait_for_url(f"{studio_base_url}/studio/")
+            await page.wait_for_url(f"{base_url}{path}")
             yield page
         finally:
             await browser.close()

@@ -53,6 +53,7 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
         "Customers",
         "Simulation",
         "Reports",
+        "Tickets",
         "Accounts",
     ]
     assert await page.locator("nav a[aria-current=page]").inner_text() == "Overview"
