@@ -156,30 +156,12 @@ def find_reason(
     if phrases.LOCAL_USER_UNKNOWN.search(lowered):
         return "userunknown"
     if phrases.USER_UNKNOWN.search(lowered):
-        if command == "RCPT":
-            return "userunknown"
-        if (
-            command is None
-            and by_status is None
-            and phrases.ADDRESS_USER_UNKNOWN.search(lowered)
-            and not phrases.RELAY_SAID.search(lowered)
-        ):
-            return "userunknown"
-        if command in (None, "DATA"):
-            return "filtered"
-    for reason, pattern in _LATER_PROBES:
-        if pattern.search(lowered):
-            if (
-                reason == "hostunknown"
-                and not phrases.AUTHORITATIVE_NO_HOST.search(lowered)
-                and (
-                    (status or "").startswith("4")
-                    or phrases.TEMPORARY.search(lowered)
-                    or "not found, try again" in lowered
-                )
-            ):
-                return "networkerror"
-            return reason
+        said = _user_unknown_said(lowered, command, by_status)
+        if said is not None:
+            return said
+    later = _later_probe(lowered, status)
+    if later is not None:
+        return later
     if by_status:
         return by_status
     if action == "delayed":
@@ -213,3 +195,41 @@ def _status_reason(status: str | None) -> str | None:
         return None
     detail = status.split(".", 1)[1] if "." in status else ""
     return _STATUS_REASONS.get(detail)
+
+
+def _user_unknown_said(lowered: str, command: str | None, by_status: str | None) -> str | None:
+    """What a "no such user" phrase means by where it was said: at RCPT, or in a report that
+    names the address and no relay, the mailbox is unknown; after DATA it is a filter's
+    wording; elsewhere it decides nothing."""
+    if command == "RCPT":
+        return "userunknown"
+    if (
+        command is None
+        and by_status is None
+        and phrases.ADDRESS_USER_UNKNOWN.search(lowered)
+        and not phrases.RELAY_SAID.search(lowered)
+    ):
+        return "userunknown"
+    if command in (None, "DATA"):
+        return "filtered"
+    return None
+
+
+def _later_probe(lowered: str, status: str | None) -> str | None:
+    """The first of the later phrase probes that matches; an unknown host said temporarily
+    (a 4.x.x status, "try again") is a network error, not a lost domain."""
+    for reason, pattern in _LATER_PROBES:
+        if not pattern.search(lowered):
+            continue
+        if (
+            reason == "hostunknown"
+            and not phrases.AUTHORITATIVE_NO_HOST.search(lowered)
+            and (
+                (status or "").startswith("4")
+                or phrases.TEMPORARY.search(lowered)
+                or "not found, try again" in lowered
+            )
+        ):
+            return "networkerror"
+        return reason
+    return None
