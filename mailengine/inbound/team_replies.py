@@ -108,4 +108,20 @@ def _refusal(
         return f"automatic mail ({', '.join(automatic)}), not an answer"
     if msg.body_truncated and strip_quoted(msg.body_text) == msg.body_text.strip():
         return "the answer is longer than inbound mail is read; answer in the studio"
+    attached = _attached_files(msg)
+    if attached:
+        return (
+            f"the answer carries {', '.join(attached)}, and answers go to the customer as text "
+            "only; answer again without attachments"
+        )
     return None
+
+
+def _attached_files(msg: InboundMessage) -> list[str]:
+    """Files attached to the answer itself (not inline images such as a signature's logo,
+    nor parts of a quoted message): relaying the text alone would drop them unseen."""
+    return [
+        repr(part.filename or part.content_type)
+        for part in msg.parts
+        if part.disposition == "attachment" and not part.enclosed
+    ][:5]

@@ -6,6 +6,7 @@ refused at RCPT, strangers' and automatic mail never reach the customer."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
@@ -174,3 +175,47 @@ async def test_strangers_are_refused_and_shown_to_the_team_automatic_mail_only_n
     assert len(received(outgoing, ANNA)) == 1  # the acknowledgement only
     notices = received(outgoing, TEAM)[1:]
     assert [n["Subject"].split("]")[0] for n in notices] == ["[answer to T-1 refused"] * 2
+
+
+async def test_an_answer_with_a_file_attached_is_refused_and_its_author_told(
+    database: Database,
+    listener: InboundSmtpListener,
+    pipeline: InboundPipeline,
+    dispatcher: Dispatcher,
+    outgoing: SmtpServer,
+) -> None:
+    """Answers reach the customer as text: relaying one without its return label would drop
+    the label unseen, so the answer is refused and the team told why; a signature's inline
+    logo is no attachment and does not stop an answer."""
+    notification = await notified(database, listener, pipeline, dispatcher, outgoing)
+    reply_to = notification["Reply-To"]
+    with_label = with_file(notification, "<label@mail.example>", "attachment", "return-label.pdf")
+    with_logo = with_file(notification, "<logo@mail.example>", "inline", "logo.png")
+    await deliver(listener.port, with_label, mail_from=SAM, to=[reply_to])
+    [refused] = await pipeline.drain()
+    assert refused.team_notified
+    assert "the answer carries 'return-label.pdf'" in refused.notes[0]
+    await send_replies(dispatcher)
+    assert outbox_rows(database, step="reply") == []
+    assert len(received(outgoing, ANNA)) == 1  # the acknowledgement only
+    [notice] = received(outgoing, TEAM)[1:]
+    assert notice["Subject"].startswith("[answer to T-1 refused")
+    assert "return-label.pdf" in text_of(notice)
+
+    await deliver(listener.port, with_logo, mail_from=SAM, to=[reply_to])
+    await pipeline.drain()
+    await send_replies(dispatcher)
+    answer = received(outgoing, ANNA)[1]
+    assert "your parcel left this morning" in text_of(answer)
+
+
+def with_file(notification: EmailMessage, message_id: str, disposition: str, name: str) -> bytes:
+    """The team member's answer with a file: attached, or inline as a signature's logo."""
+    answer = message_from_bytes(answer_to(notification), policy=default_policy)
+    assert isinstance(answer, EmailMessage)
+    answer.replace_header("Message-ID", message_id)
+    kind = ("application", "pdf") if name.endswith(".pdf") else ("image", "png")
+    answer.add_attachment(
+        b"file content", maintype=kind[0], subtype=kind[1], filename=name, disposition=disposition
+    )
+    return answer.as_bytes(policy=default_policy.clone(linesep="\r\n"))
