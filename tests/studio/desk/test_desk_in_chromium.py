@@ -8,8 +8,8 @@ MAILENGINE_UPDATE_DOCS=1, the inbox's and the ticket's to docs/)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from mailengine.outbound import Dispatcher, DkimSigner
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.snippets import save_snippet
+from tests.conftest import NOW
 from tests.inbound_flow.conftest import add_customer_with_order, deliver, question
 from tests.inbound_flow.test_team_replies import answer_to
 from tests.studio.conftest import (
@@ -81,7 +82,17 @@ def database(sqlite_database: Database) -> Database:
 
 
 @pytest.fixture
-async def support_page(studio_base_url: str, sqlite_database: Database) -> AsyncIterator[Any]:
+def desk_clock() -> Iterator[time_machine.Traveller]:
+    """The test's clock: starting at NOW (MAILENGINE_TEST_NOW picks other weekdays and DST
+    days) and running, as the browser and the servers need time to pass."""
+    with time_machine.travel(NOW, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+async def support_page(
+    desk_clock: time_machine.Traveller, studio_base_url: str, sqlite_database: Database
+) -> AsyncIterator[Any]:
     """A Chromium page logged in as the support user `SUPPORT`, on the inbox."""
     add_user(sqlite_database, SUPPORT, "support")
     async with chromium_page(studio_base_url, SUPPORT, "/studio/tickets", 1360, 900) as page:
@@ -91,7 +102,7 @@ async def support_page(studio_base_url: str, sqlite_database: Database) -> Async
 async def _customers_write(listener: InboundSmtpListener, database: Database) -> None:
     """Anna (a customer with an order) 3 hours ago, and three more at other times."""
     add_customer_with_order(database)
-    now = datetime.now().astimezone()
+    now = NOW
     with time_machine.travel(now - timedelta(hours=3), tick=True):
         await deliver(listener.port, question())
         await listener.pipeline.drain()
@@ -125,9 +136,7 @@ async def test_a_ticket_answered_in_the_studio_and_by_mail_is_one_thread_for_the
     await _customers_write(desk_listener, database)
     assert (await dispatcher.drain()).sent == 8  # four acknowledgements, four notifications
     with database.transaction() as session:
-        save_snippet(
-            session, None, "Shipping update", SHIPPING, SUPPORT, datetime.now().astimezone()
-        )
+        save_snippet(session, None, "Shipping update", SHIPPING, SUPPORT, NOW)
 
     await page.goto(f"{studio_base_url}/studio/tickets/4")
     await page.click("text=Take it")
