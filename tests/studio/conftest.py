@@ -240,3 +240,14 @@ def keep_for_docs(screenshot: Path) -> None:
     if os.environ.get("MAILENGINE_UPDATE_DOCS") == "1":
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(screenshot, DOCS / screenshot.name)
+
+
+def violations_report(violations: list[dict[str, Any]]) -> str:
+    """axe-core's findings, short enough to read in a failed assertion."""
+    return json.dumps(
+        [
+            {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
+            for v in violations
+        ],
+        indent=1,
+    )

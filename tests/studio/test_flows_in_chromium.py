@@ -3,7 +3,6 @@ what a marketer sees, screenshots of each, and axe-core finding nothing serious.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,9 @@ from mailengine.config import Settings
 from mailengine.store.database import Database
 from tests.conftest import NOW
 from tests.studio.activity import ShopActivity, load_demo_shop, with_holdout
-from tests.studio.conftest import check_accessibility, keep_for_docs
+from tests.studio.conftest import check_accessibility, keep_for_docs, violations_report
 
 START = NOW - timedelta(days=28)
-
-
-def _report(violations: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        [{"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
-         for v in violations],
-        indent=1,
-    )  # fmt: skip
 
 
 async def _shot(page: Any, tmp_path: Path, name: str, docs: bool = True) -> list[dict[str, Any]]:
@@ -55,7 +46,7 @@ async def test_workflows_simulation_and_reports_read_well_in_chromium(
         **await _reports(studio_page, studio_base_url, tmp_path),
     }
     found = {name: found for name, found in violations.items() if found}
-    assert found == {}, {name: _report(items) for name, items in found.items()}
+    assert found == {}, {name: violations_report(items) for name, items in found.items()}
 
 
 Violations = dict[str, list[dict[str, Any]]]

@@ -5,7 +5,6 @@ axe-core finds nothing serious or critical."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import time_machine
 from mailengine.dev import demo
 from mailengine.store.database import Database
 from tests.conftest import NOW
-from tests.studio.conftest import check_accessibility, keep_for_docs
+from tests.studio.conftest import check_accessibility, keep_for_docs, violations_report
 from tests.studio.people_shop import add_lived_customer
 
 EDITED = """all:
@@ -23,14 +22,6 @@ EDITED = """all:
   - last_order_at: {before: 90 days ago}
   - city: [Berlin, Hamburg, München]
 """
-
-
-def _report(violations: list[dict[str, Any]]) -> str:
-    shown = [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
-        for v in violations
-    ]
-    return json.dumps(shown, indent=1)
 
 
 async def _shoot(page: Any, folder: Path, name: str, docs: bool = False) -> None:
@@ -83,7 +74,7 @@ async def test_audiences_in_chromium(demo_page: Any, studio_base_url: str, tmp_p
     await page.locator("#expression").scroll_into_view_if_needed()
     await _shoot(page, tmp_path, "studio-audience.png", docs=True)
     problems += await check_accessibility(page)
-    assert problems == [], _report(problems)
+    assert problems == [], violations_report(problems)
 
 
 @pytest.mark.slow
@@ -110,4 +101,4 @@ async def test_a_customer_in_chromium(
     assert "deferred" in await mail.inner_text()
     await _shoot(page, tmp_path, "studio-customer.png", docs=True)
     problems += await check_accessibility(page)
-    assert problems == [], _report(problems)
+    assert problems == [], violations_report(problems)

@@ -12,7 +12,7 @@ import pytest
 
 from mailengine.config import Settings
 from mailengine.store.database import Database
-from tests.studio.conftest import check_accessibility, keep_for_docs
+from tests.studio.conftest import check_accessibility, keep_for_docs, violations_report
 from tests.web.conftest import add_customers
 
 TYPED = " See you soon, {{ custmer.first_name | default('friend') }}!"
@@ -22,7 +22,7 @@ TYPO_AFTER = "careful cuts and sizes that fit."  # a line of templates/welcome/h
 
 async def _no_serious_violations(page: Any) -> None:
     found = await check_accessibility(page)
-    assert found == [], [(v["id"], [n["html"] for n in v["nodes"]][:2]) for v in found]
+    assert found == [], violations_report(found)
 
 
 async def _mail_shows(page: Any, text: str) -> None:

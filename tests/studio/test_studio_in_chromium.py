@@ -3,7 +3,6 @@ finds nothing serious on either page."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,10 @@ import pytest
 
 from mailengine.config import Settings
 from mailengine.store.database import Database
-from tests.studio.conftest import ADMIN, check_accessibility
+from tests.studio.conftest import ADMIN, check_accessibility, violations_report
 from tests.web.conftest import add_customers, plan_marketing
 
 SCREENSHOT = "studio-overview.png"
-
-
-def _report(violations: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        [
-            {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"]][:3]}
-            for v in violations
-        ],
-        indent=1,
-    )
 
 
 @pytest.mark.slow
@@ -82,6 +71,6 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
     await page.screenshot(path=str(tmp_path / "studio-login.png"), full_page=True)
     login_violations = await check_accessibility(page)
 
-    assert overview_violations == [], _report(overview_violations)
-    assert login_violations == [], _report(login_violations)
+    assert overview_violations == [], violations_report(overview_violations)
+    assert login_violations == [], violations_report(login_violations)
     assert (tmp_path / SCREENSHOT).stat().st_size > 10_000

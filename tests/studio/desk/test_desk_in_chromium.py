@@ -36,9 +36,9 @@ from tests.studio.conftest import (
     check_accessibility,
     chromium_page,
     keep_for_docs,
+    violations_report,
 )
 from tests.studio.desk.conftest import received
-from tests.studio.test_studio_in_chromium import _report
 from tests.test_dkim import resolver
 from tests.transport.conftest import SmtpServer
 
@@ -205,9 +205,9 @@ async def test_a_ticket_answered_in_the_studio_and_by_mail_is_one_thread_for_the
         await page.goto(f"{studio_base_url}/studio/tickets/{path}")
         await page.screenshot(path=str(tmp_path / f"studio-tickets-{name}.png"), full_page=True)
         other_violations += await check_accessibility(page)
-    assert inbox_violations == [], _report(inbox_violations)
-    assert ticket_violations == [], _report(ticket_violations)
-    assert other_violations == [], _report(other_violations)
+    assert inbox_violations == [], violations_report(inbox_violations)
+    assert ticket_violations == [], violations_report(ticket_violations)
+    assert other_violations == [], violations_report(other_violations)
 
 
 def _check_one_thread(thread: list[EmailMessage], signer: DkimSigner, raws: list[bytes]) -> None:
