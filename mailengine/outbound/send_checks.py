@@ -90,8 +90,10 @@ def _verdict(
         return f"address suppressed ({recipient.suppression})"
     if send.kind == "marketing" and recipient.consent_status != "granted":
         return f"no marketing consent at send time ({recipient.consent_status})"
-    if send.kind == "marketing" and send.workflow in loaded.opted_out.get(recipient.id, ()):
-        return f"the customer opted out of {send.workflow} mail"
+    if send.kind == "marketing":
+        topic = str(send.payload.get("topic") or send.workflow)
+        if topic in loaded.opted_out.get(recipient.id, ()):
+            return f"the customer opted out of {topic} mail"
     if may_send is not None:
         return may_send(send)
     return None

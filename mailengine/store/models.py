@@ -170,7 +170,8 @@ class Suppression(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-OUTBOX_STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
+# `paused`: a broadcast's mail held by `mailengine broadcast pause` until it resumes.
+OUTBOX_STATES = ("queued", "sending", "sent", "deferred", "paused", "failed", "suppressed")
 MESSAGE_KINDS = ("marketing", "transactional", "autoreply")
 
 
@@ -299,6 +300,7 @@ class Enrollment(SQLModel, table=True):
 # The tables of the web, inbound, workflow-file and studio parts live in modules of their own;
 # importing them here puts every table on SQLModel.metadata wherever the models are loaded.
 from mailengine.store import (  # noqa: E402, F401
+    broadcast_models,
     desk_models,
     inbound_models,
     studio_models,

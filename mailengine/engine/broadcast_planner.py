@@ -1,0 +1,336 @@
+"""The engine's side of broadcasts: claim one that is due and plan it, chunk by chunk.
+
+A broadcast is planned in phases: `all` (no test, or a plain split), or `test` (the test
+cells) then, once the winner is due, `rest` (everyone else, the winner's mail). Each phase
+walks the customers in id order up to the highest id when the phase began (the audience is
+frozen then), one chunk per transaction: the claim is renewed and the cursor moved in the
+same transaction that inserts the chunk's rows, so a crash loses at most the chunk in flight
+and the next claim goes on from the cursor; rows planned twice are skipped by their keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from mailengine.broadcasts.model import (
+    Broadcast,
+    LocalTime,
+    ShopTime,
+    Variant,
+    split_coefficients,
+)
+from mailengine.config import Settings
+from mailengine.engine.facts import zone_of
+from mailengine.engine.planner import ContactPressure
+from mailengine.money import decimals, to_minor
+from mailengine.store import broadcast_runs as runs
+from mailengine.store.broadcast_models import BroadcastRun
+from mailengine.store.broadcast_plan import (
+    BroadcastPlan,
+    ContactCap,
+    DueTimes,
+    PlanCell,
+    chunk_end,
+    customer_ids_max,
+    plan_chunk,
+    stored_timezones,
+)
+from mailengine.store.database import Database
+from mailengine.workflows.audience import AudienceContext
+
+log = logging.getLogger(__name__)
+CLAIM_LEASE = timedelta(minutes=2)  # renewed with every chunk
+ID_SPAN = 20_000  # customer ids per chunk of an unthrottled phase
+# Planning begins this long before the send time, so that the first mail leaves on time.
+PLAN_AHEAD = timedelta(minutes=5)
+EARLIEST_ZONE = timezone(timedelta(hours=14))  # where a local hour comes first (Kiribati)
+
+# (session, broadcast, now) -> (the winning variant's name, a sentence on why)
+WinnerPicker = Callable[[Session, Broadcast, datetime], tuple[str, str]]
+# The stored broadcast as it was scheduled -> the model (raises ValueError if it no longer loads)
+SourceReader = Callable[[BroadcastRun], Broadcast]
+
+
+def plan_start(broadcast: Broadcast, zone: ZoneInfo) -> datetime:
+    """When planning begins: a little before the send time (the earliest zone's, for `local`)."""
+    send_at = broadcast.send_at
+    if isinstance(send_at, ShopTime):
+        first = send_at.at.replace(tzinfo=zone)
+    else:
+        first = datetime.combine(send_at.day, send_at.at, tzinfo=EARLIEST_ZONE)
+    return (first - PLAN_AHEAD).astimezone(UTC)
+
+
+@dataclass
+class PhaseCursor:
+    """Where a phase stands: planned through customer id `after_id` of those up to `last_id`."""
+
+    phase: str
+    after_id: int = 0
+    last_id: int | None = None
+    chunks: int = 0
+    started_at: str | None = None  # the phase's first send time (ISO), for throttled pacing
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase, "after_id": self.after_id, "last_id": self.last_id,
+            "chunks": self.chunks, "started_at": self.started_at,
+        }  # fmt: skip
+
+
+class BroadcastPlanner:
+    """Claims due broadcasts and plans them; every engine runs one, claims keep them apart."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        secret: bytes,
+        worker_id: str,
+        read_source: SourceReader,
+        pick_winner: WinnerPicker,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self._secret = secret
+        self.worker_id = worker_id
+        self._read = read_source
+        self._pick_winner = pick_winner
+        quiet = settings.contact_pressure.quiet_times()
+        self._pressure = ContactPressure(
+            max_per_period=settings.contact_pressure.max_marketing_emails,
+            period=timedelta(days=settings.contact_pressure.per_days),
+            quiet_start=quiet[0] if quiet else None,
+            quiet_end=quiet[1] if quiet else None,
+        )
+
+    def run_due(self, now: Callable[[], datetime]) -> list[str]:
+        """Plan every broadcast that is due, one after the other; their names."""
+        planned: list[str] = []
+        while True:
+            with self.database.transaction() as session:
+                name = runs.claim_due(session, self.worker_id, now(), CLAIM_LEASE)
+            if name is None:
+                return planned
+            try:
+                self._plan(name, now)
+            except Exception as error:  # the claim runs out and another try follows
+                log.exception("planning broadcast %s failed", name)
+                with self.database.transaction() as session:
+                    runs.record_failure(session, name, self.worker_id, now(), str(error))
+                return planned
+            planned.append(name)
+
+    def _plan(self, name: str, now: Callable[[], datetime]) -> None:
+        with self.database.session() as session:
+            run = runs.load(session, name)
+        if run is None:
+            return
+        broadcast = self._read(run)
+        cursor = (
+            PhaseCursor(**run.cursor)
+            if run.cursor
+            else PhaseCursor("test" if broadcast.winner is not None else "all")
+        )
+        winner = run.winner
+        if cursor.phase == "rest" and winner is None:
+            with self.database.transaction() as session:
+                winner, why = self._pick_winner(session, broadcast, now())
+                if not runs.hold_claim(
+                    session, name, self.worker_id, now(), CLAIM_LEASE,
+                    {"winner": winner, "winner_note": why[:500]},
+                ):  # fmt: skip
+                    return
+            log.info("broadcast %s: variant %s won (%s)", name, winner, why)
+        cells = self._cells(broadcast, cursor.phase, winner)
+        plan = self._statement_plan(broadcast, run, cells, now())
+        if not self._walk(broadcast, plan, cursor, run.planned_count, now):
+            return
+        with self.database.transaction() as session:
+            if cursor.phase == "test":
+                assert broadcast.winner is not None
+                started = datetime.fromisoformat(cursor.started_at or now().isoformat())
+                rest = PhaseCursor("rest")
+                runs.release(
+                    session,
+                    name,
+                    self.worker_id,
+                    now(),
+                    "testing",
+                    winner_at=max(started, now()) + broadcast.winner.after,
+                    cursor=rest.as_json(),
+                )
+                log.info("broadcast %s: test cells planned, the winner is picked later", name)
+            else:
+                states = runs.outbox_states(session, name)
+                runs.release(
+                    session,
+                    name,
+                    self.worker_id,
+                    now(),
+                    "planned",
+                    planned_at=now(),
+                    cursor={**cursor.as_json(), "phase": "done"},
+                    skipped_count=states.get("suppressed", 0),
+                )
+                log.info("broadcast %s: planned", name)
+
+    def _walk(
+        self,
+        broadcast: Broadcast,
+        plan: BroadcastPlan,
+        cursor: PhaseCursor,
+        planned: int,
+        now: Callable[[], datetime],
+    ) -> bool:
+        """Plan the phase's chunks from the cursor on; False when the claim was lost."""
+        with self.database.session() as session:
+            if cursor.last_id is None:
+                cursor.last_id = customer_ids_max(session)
+                cursor.started_at = self._first_send(broadcast, cursor.phase, now()).isoformat()
+            zones = stored_timezones(session)
+        started = datetime.fromisoformat(cursor.started_at or now().isoformat())
+        per_chunk = self._chunk_size(broadcast)
+        while cursor.after_id < cursor.last_id:
+            with self.database.transaction() as session:
+                if per_chunk is None:
+                    upto = min(cursor.after_id + ID_SPAN, cursor.last_id)
+                else:
+                    found = chunk_end(session, plan, cursor.after_id, per_chunk)
+                    upto = cursor.last_id if found is None else min(found, cursor.last_id)
+                due = self._due(broadcast, cursor.phase, started, cursor.chunks, zones, now())
+                moved = PhaseCursor(
+                    cursor.phase, upto, cursor.last_id, cursor.chunks + 1, cursor.started_at
+                )
+                if not runs.hold_claim(
+                    session, broadcast.name, self.worker_id, now(), CLAIM_LEASE,
+                    {"cursor": moved.as_json()},
+                ):  # fmt: skip
+                    log.info("broadcast %s: planning stopped (paused or cancelled)", broadcast.name)
+                    return False
+                created = plan_chunk(session, plan, cursor.after_id, upto, due, now())
+                planned += created
+                runs.hold_claim(
+                    session,
+                    broadcast.name,
+                    self.worker_id,
+                    now(),
+                    CLAIM_LEASE,
+                    {"planned_count": planned},
+                )
+            cursor.after_id, cursor.chunks = upto, moved.chunks
+        return True
+
+    def _cells(self, broadcast: Broadcast, phase: str, winner: str | None) -> list[PlanCell]:
+        if phase == "rest":
+            assert winner is not None
+            low_high = broadcast.rest_range()
+            assert low_high is not None
+            return [self._cell(broadcast, broadcast.variant(winner), "rest", *low_high)]
+        ranges = broadcast.bucket_ranges()
+        return [
+            self._cell(broadcast, variant, phase, *ranges[variant.name])
+            for variant in broadcast.test_variants()
+        ]
+
+    def _cell(
+        self, broadcast: Broadcast, variant: Variant, phase: str, low: int, high: int
+    ) -> PlanCell:
+        payload: dict[str, Any] = {
+            "broadcast": broadcast.name,
+            "variant": variant.name,
+            "phase": phase,
+            "topic": broadcast.topic,
+            "tracking": broadcast.tracking,
+        }
+        if broadcast.content:
+            payload["content"] = broadcast.content
+        if broadcast.coupon is not None:
+            coupon = broadcast.coupon
+            currency = self.settings.currency
+            payload["coupon"] = {
+                "percent": coupon.percent,
+                "amount_minor": to_minor(coupon.amount, currency) if coupon.amount else None,
+                "currency": currency if coupon.amount is not None else None,
+                "valid_seconds": int(coupon.valid_for.total_seconds()),
+            }
+        return PlanCell(
+            variant.name, low, high, variant.template, variant.subject, variant.preheader, payload
+        )
+
+    def _statement_plan(
+        self, broadcast: Broadcast, run: BroadcastRun, cells: list[PlanCell], now: datetime
+    ) -> BroadcastPlan:
+        cap = None
+        if broadcast.contact_pressure:
+            pressure = self.settings.contact_pressure
+            cap = ContactCap(
+                pressure.max_marketing_emails,
+                now - timedelta(days=pressure.per_days),
+                f"contact pressure: {pressure.max_marketing_emails} marketing e-mails "
+                f"in {pressure.per_days} days already",
+            )
+        context = AudienceContext(now, self.settings.zone, decimals(self.settings.currency))
+        return BroadcastPlan(
+            workflow_key=broadcast.workflow_key,
+            version=run.version,
+            audience=broadcast.audience,
+            context=context,
+            topic=broadcast.topic,
+            cells=cells,
+            coefficients=split_coefficients(self._secret, broadcast.name),
+            secret=self._secret,
+            domain=self.settings.sender.domain,
+            cap=cap,
+        )
+
+    def _first_send(self, broadcast: Broadcast, phase: str, now: datetime) -> datetime:
+        """The phase's send time: the file's (shop zone), or now for the rest after a test."""
+        send_at = broadcast.send_at
+        if phase == "rest" or not isinstance(send_at, ShopTime):
+            return now
+        return max(send_at.at.replace(tzinfo=self.settings.zone), now)
+
+    def _chunk_size(self, broadcast: Broadcast) -> int | None:
+        """A throttled broadcast plans a minute's worth per chunk, due a minute apart."""
+        if broadcast.throttle is None:
+            return None
+        return max(1, math.ceil(broadcast.throttle.per_hour / 60))
+
+    def _due(
+        self,
+        broadcast: Broadcast,
+        phase: str,
+        started: datetime,
+        chunk: int,
+        zones: list[str],
+        now: datetime,
+    ) -> DueTimes:
+        """When this chunk's mail is due in the shop's zone and in each stored zone: the
+        local hour (`local`), or the phase's start plus a minute per chunk (a throttle); never
+        before now, and after the quiet hours of the customer's zone."""
+        shop = self.settings.zone
+        send_at = broadcast.send_at
+
+        def due_in(zone: ZoneInfo) -> datetime:
+            if isinstance(send_at, LocalTime) and phase != "rest":
+                moment = datetime.combine(send_at.day, send_at.at, tzinfo=zone)
+            else:
+                moment = started + timedelta(minutes=chunk if broadcast.throttle else 0)
+            moment = max(moment, now).astimezone(UTC)
+            if broadcast.contact_pressure:
+                quiet_end = self._pressure.quiet_until(moment, zone)
+                if quiet_end is not None:
+                    moment = quiet_end.astimezone(UTC)
+            return moment
+
+        return DueTimes(due_in(shop), {value: due_in(zone_of(value, shop)) for value in zones})

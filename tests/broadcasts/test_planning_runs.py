@@ -1,0 +1,238 @@
+"""A scheduled broadcast is planned once, by one engine, resumably; pause, resume, cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from mailengine.broadcasts.model import LocalTime, Throttle, bucket_of, split_coefficients
+from mailengine.engine import broadcast_planner
+from mailengine.store import broadcast_runs as runs
+from mailengine.store.broadcast_plan import plan_chunk
+from mailengine.store.database import Database
+from tests.broadcasts.planning_shop import SECRET, Shop, ab_test, add_customers, broadcast
+from tests.conftest import NOW
+
+
+@pytest.fixture
+def travel() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_nothing_is_planned_before_its_time_then_everyone_once(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 120)
+    shop = Shop(database)
+    assert shop.schedule(broadcast()).outcome == "created"
+    assert shop.planner().run_due(_clock) == []
+    travel.shift(timedelta(minutes=56))  # five minutes before the send time
+    assert shop.planner().run_due(_clock) == ["sale"]
+    rows = shop.rows()
+    assert len(rows) == 120
+    assert {row["step"] for row in rows} == {"all"}
+    send_time = NOW + timedelta(hours=1)
+    assert {row["next_attempt_at"] for row in rows} == {send_time}
+    assert shop.run("sale").state == "planned"
+    assert shop.run("sale").planned_count == 120
+    # Scheduling again, or another engine looking, plans nobody twice.
+    assert shop.schedule(broadcast()).outcome == "unchanged"
+    assert shop.planner("engine-2").run_due(_clock) == []
+    assert len(shop.rows()) == 120
+
+
+def test_scheduling_a_changed_file_after_planning_began_is_refused(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 5)
+    shop = Shop(database)
+    shop.schedule(broadcast(send_at=None))
+    assert shop.schedule(broadcast(subject="New words")).outcome == "unchanged"
+    changed = broadcast(version="v2", subject="New words")
+    assert shop.schedule(changed).outcome == "updated"
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    refused = shop.schedule(broadcast(version="v3"))
+    assert refused.outcome == "refused"
+    assert "planned" in refused.reason
+    assert {row["subject"] for row in shop.rows()} == {"New words"}
+
+
+def test_a_planner_that_dies_mid_way_is_taken_over_from_its_cursor(
+    database: Database, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_customers(database, 300)
+    shop = Shop(database)
+    shop.schedule(broadcast())
+    monkeypatch.setattr(broadcast_planner, "ID_SPAN", 50)
+    real_chunk = plan_chunk
+    calls = Counter[str]()
+
+    def dying(*args: object, **kwargs: object) -> int:
+        calls["chunk"] += 1
+        if calls["chunk"] == 3:
+            raise RuntimeError("killed")
+        return real_chunk(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(broadcast_planner, "plan_chunk", dying)
+    travel.shift(timedelta(hours=1))
+    assert shop.planner("engine-1").run_due(_clock) == []
+    stuck = shop.run("sale")
+    assert (stuck.state, stuck.claimed_by, stuck.planned_count) == ("planning", "engine-1", 100)
+    assert stuck.note == "killed"
+    # Nobody else takes it while the lease runs.
+    assert shop.planner("engine-2").run_due(_clock) == []
+    travel.shift(broadcast_planner.CLAIM_LEASE + timedelta(seconds=1))
+    assert shop.planner("engine-2").run_due(_clock) == ["sale"]
+    rows = shop.rows()
+    assert len(rows) == len({row["customer_id"] for row in rows}) == 300
+    assert shop.run("sale").state == "planned"
+
+
+def test_the_test_cells_go_first_and_the_winner_goes_to_the_rest_once(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    ids = add_customers(database, 1000)
+    shop = Shop(database)
+    shop.schedule(broadcast(**ab_test(per_cent=10)))
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    tested = shop.rows()
+    coefficients = split_coefficients(SECRET, "sale")
+    expected = Counter(
+        "A" if bucket_of(cid, coefficients) < 1000 else "B"
+        for cid in ids.values()
+        if bucket_of(cid, coefficients) < 2000
+    )
+    assert Counter(row["step"] for row in tested) == expected
+    assert 150 <= len(tested) <= 250
+    run = shop.run("sale")
+    assert run.state == "testing"
+    assert run.winner_at == NOW + timedelta(hours=5)
+    travel.shift(timedelta(hours=3, minutes=59))
+    assert shop.planner().run_due(_clock) == []
+    assert shop.picked == 0
+    travel.shift(timedelta(minutes=1))
+    assert shop.planner().run_due(_clock) == ["sale"]
+    assert shop.planner("engine-2").run_due(_clock) == []
+    assert shop.picked == 1
+    rows = shop.rows()
+    assert len(rows) == len({row["customer_id"] for row in rows}) == 1000
+    rest = [row for row in rows if row["payload"]["phase"] == "rest"]
+    assert {(row["step"], row["subject"]) for row in rest} == {("B", "Subject B")}
+    assert {row["next_attempt_at"] for row in rest} == {NOW + timedelta(hours=5)}
+    final = shop.run("sale")
+    assert (final.state, final.winner, final.winner_note) == ("planned", "B", "more clicks")
+
+
+def test_local_hour_in_each_customers_zone(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 40)
+    shop = Shop(database)
+    day = date(2026, 11, 25)
+    shop.schedule(broadcast(send_at=LocalTime(day, time(10, 0))))
+    # Planning starts when it is first 10:00 anywhere (UTC+14), five minutes early.
+    assert shop.run("sale").plan_at == datetime(2026, 11, 24, 19, 55, tzinfo=UTC)
+    travel.move_to(datetime(2026, 11, 24, 19, 55, tzinfo=UTC))
+    shop.planner().run_due(_clock)
+    by_zone = {(row["recipient"], row["next_attempt_at"]) for row in shop.rows()}
+    for recipient, due in by_zone:
+        n = int(recipient[1:].split("@")[0])
+        zone = ZoneInfo(("Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/Berlin")[n % 4])
+        assert due == datetime.combine(day, time(10, 0), tzinfo=zone)
+
+
+def test_a_throttle_spreads_the_mail_a_minute_apart(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 50)
+    shop = Shop(database)
+    shop.schedule(broadcast(throttle=Throttle(per_hour=600)))
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    per_minute = Counter(row["next_attempt_at"] for row in shop.rows())
+    start = NOW + timedelta(hours=1)
+    assert per_minute == {start + timedelta(minutes=m): 10 for m in range(5)}
+
+
+def test_pause_holds_resume_releases_cancel_drops(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 30)
+    shop = Shop(database)
+    shop.schedule(broadcast(throttle=Throttle(per_hour=600)))
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    with database.transaction() as session:
+        paused = runs.pause(session, "sale", NOW + timedelta(hours=1, minutes=1))
+    assert (paused.applied, paused.messages) == (True, 30)
+    assert {row["state"] for row in shop.rows()} == {"paused"}
+    travel.shift(timedelta(minutes=10))
+    with database.transaction() as session:
+        resumed = runs.resume(session, "sale", NOW + timedelta(hours=1, minutes=11), shift=True)
+    assert (resumed.applied, resumed.messages) == (True, 30)
+    rows = shop.rows()
+    assert {row["state"] for row in rows} == {"queued"}
+    assert min(row["next_attempt_at"] for row in rows) == NOW + timedelta(hours=1, minutes=10)
+    with database.transaction() as session:
+        cancelled = runs.cancel(session, "sale", NOW + timedelta(hours=1, minutes=12))
+        again = runs.cancel(session, "sale", NOW + timedelta(hours=1, minutes=12))
+    assert (cancelled.applied, cancelled.messages) == (True, 30)
+    assert not again.applied
+    assert {(row["state"], row["last_reply"]) for row in shop.rows()} == {
+        ("suppressed", runs.CANCELLED_REPLY)
+    }
+    assert shop.schedule(broadcast(version="v9")).outcome == "refused"
+
+
+def test_a_pause_during_planning_holds_what_is_planned_and_resume_goes_on(
+    database: Database, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_customers(database, 200)
+    shop = Shop(database)
+    shop.schedule(broadcast())
+    monkeypatch.setattr(broadcast_planner, "ID_SPAN", 50)
+    real_chunk = plan_chunk
+    pausing: list[threading.Thread] = []
+
+    def pause_now() -> None:
+        with database.transaction() as other:
+            runs.pause(other, "sale", _clock())
+
+    def chunk_then_pause(*args: object, **kwargs: object) -> int:
+        created = real_chunk(*args, **kwargs)  # type: ignore[arg-type]
+        if not pausing:  # someone pauses while the first chunk is being written
+            pausing.append(threading.Thread(target=pause_now))
+            pausing[0].start()
+        return created
+
+    monkeypatch.setattr(broadcast_planner, "plan_chunk", chunk_then_pause)
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    pausing[0].join(timeout=30)
+    assert not pausing[0].is_alive()
+    held = shop.rows()
+    assert held
+    assert {row["state"] for row in held} == {"paused"}
+    assert shop.run("sale").state == "paused"
+    with database.transaction() as session:
+        assert runs.resume(session, "sale", _clock(), shift=False).messages == len(held)
+    # Planning goes on from its cursor if the pause stopped it (SQLite's writers may let the
+    # planner finish first: then there is nothing left to plan).
+    shop.planner().run_due(_clock)
+    rows = shop.rows()
+    assert len(rows) == len({row["customer_id"] for row in rows}) == 200
+    assert {row["state"] for row in rows} == {"queued"}
+    assert shop.run("sale").state == "planned"
