@@ -39,6 +39,7 @@ _NONE_WHEN = {
     "order": "in mail that is not about one order",
     "coupon": "in a step that gives no coupon",
     "ticket": "in mail that is not about a support ticket",
+    "broadcast": "in mail that is not part of a broadcast",
 }
 
 
