@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mailengine.broadcasts.ab_test import Defaults, parse_ab_test
 from mailengine.broadcasts.model import Broadcast, Variant, WinnerRule
@@ -27,7 +27,7 @@ from mailengine.workflows.conditions import parse_condition
 from mailengine.workflows.coupons import parse_coupon
 from mailengine.workflows.loader import content_version
 from mailengine.workflows.model import Condition
-from mailengine.workflows.problems import Problem, ProblemLog, WorkflowError
+from mailengine.workflows.problems import Problem, ProblemList, ProblemLog, WorkflowError
 from mailengine.workflows.source_files import YAML_SUFFIXES, load_named_files
 from mailengine.yamlsource import PathKey, YamlDocument, load_yaml_text
 
@@ -60,19 +60,12 @@ class BroadcastError(WorkflowError):
 
 
 @dataclass
-class BroadcastSet:
+class BroadcastSet(ProblemList):
     """The broadcasts that loaded, and every problem found (in files that did not)."""
 
     broadcasts: dict[str, Broadcast] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def raise_for_problems(self) -> None:
-        if self.problems:
-            raise BroadcastError(self.problems)
+    error_type: ClassVar[type[WorkflowError]] = BroadcastError
 
 
 def load_broadcasts(paths: Iterable[Path], display_base: Path | None = None) -> BroadcastSet:

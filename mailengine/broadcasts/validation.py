@@ -11,7 +11,7 @@ from mailengine.broadcasts.model import Broadcast, Variant
 from mailengine.errors import SourceLocation
 from mailengine.render import TemplateLibrary
 from mailengine.workflows.guarantees import guaranteed_by_audience
-from mailengine.workflows.problems import Problem
+from mailengine.workflows.problems import Problem, unique_problems
 from mailengine.workflows.validation import check_send
 
 
@@ -27,11 +27,8 @@ def validate_broadcasts(
     """
     result = load_broadcasts(paths, display_base)
     checked: dict[str, list[Problem]] = {}
-    found: dict[str, Problem] = {}
-    for broadcast in result.broadcasts.values():
-        for problem in check_broadcast(broadcast, library, checked):
-            found.setdefault(str(problem), problem)  # a subject two variants share: once
-    result.problems.extend(found.values())
+    found = (check_broadcast(each, library, checked) for each in result.broadcasts.values())
+    result.problems.extend(unique_problems(problem for each in found for problem in each))
     return result
 
 

@@ -24,7 +24,13 @@ from mailengine.workflows.model import (
     Workflow,
     YearlyTrigger,
 )
-from mailengine.workflows.problems import Problem, ProblemLog, WorkflowError, did_you_mean
+from mailengine.workflows.problems import (
+    Problem,
+    ProblemList,
+    ProblemLog,
+    WorkflowError,
+    did_you_mean,
+)
 from mailengine.workflows.public import parse_public
 from mailengine.workflows.source_files import load_named_files, yaml_files
 from mailengine.workflows.steps import parse_steps
@@ -52,19 +58,11 @@ DEFAULT_YEARLY_TIME = "09:00"
 
 
 @dataclass
-class WorkflowSet:
+class WorkflowSet(ProblemList):
     """The workflows that loaded, and every problem found (in files that did not)."""
 
     workflows: dict[str, Workflow] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def raise_for_problems(self) -> None:
-        if self.problems:
-            raise WorkflowError(self.problems)
 
 
 def workflow_files(folder: Path) -> list[Path]:

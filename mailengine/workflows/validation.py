@@ -11,7 +11,7 @@ from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
 from mailengine.workflows.guarantees import guaranteed
 from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import SendStep, Workflow
-from mailengine.workflows.problems import Problem
+from mailengine.workflows.problems import Problem, unique_problems
 
 
 def validate_workflows(
@@ -28,11 +28,8 @@ def validate_workflows(
     result = load_workflows(paths, display_base)
     library = library or TemplateLibrary(templates_dir)
     checked: dict[str, list[Problem]] = {}
-    found: dict[str, Problem] = {}
-    for workflow in result.workflows.values():
-        for problem in check_templates(workflow, library, checked):
-            found.setdefault(str(problem), problem)  # a partial two templates include: once
-    result.problems.extend(found.values())
+    found = (check_templates(each, library, checked) for each in result.workflows.values())
+    result.problems.extend(unique_problems(problem for each in found for problem in each))
     return result
 
 
