@@ -139,8 +139,14 @@ def _compile_problems(template: str, library: TemplateLibrary) -> list[Problem]:
 def files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
     """The workflow's file and the template files it sends (includes too), as problems name
     them."""
-    files = {workflow.path}
-    for name in workflow.templates():
+    return source_files(workflow.path, workflow.templates(), library)
+
+
+def source_files(path: str, templates: Iterable[str], library: TemplateLibrary) -> set[str]:
+    """A file (a workflow's, a broadcast's) and the template files it sends (includes too),
+    as problems name them."""
+    files = {path}
+    for name in templates:
         own = library.templates_dir / f"{name}{TEMPLATE_SUFFIX}"
         files.add(display_path(library.templates_dir, own))  # also when it does not compile
         try:
