@@ -88,7 +88,8 @@ def parse_share(value: object) -> int:
 
 def shown_share(basis_points: int) -> str:
     """1,000 as `10 %`, 1,250 as `12.5 %`."""
-    return f"{Decimal(basis_points) / 100:f}".rstrip("0").rstrip(".") + " %"
+    text = f"{Decimal(basis_points) / 100:f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " %"
 
 
 def _parse_variants(

@@ -94,6 +94,8 @@ def queue_test_mail(
                 context["links"] = links_context(links)
                 context["sender"] = _shop_sender(composer)
                 context["coupon"] = _test_coupon(broadcast, composer.settings.currency, now)
+                # Prices are the shop's: a sample customer's made-up currency would misprint them.
+                context["customer"] = {**sample["customer"], "currency": composer.settings.currency}
             rendered = composer.library.render(
                 variant.template, context, subject=variant.subject, preheader=variant.preheader
             )
