@@ -28,7 +28,7 @@ from mailengine.workflows.coupons import parse_coupon
 from mailengine.workflows.loader import content_version
 from mailengine.workflows.model import Condition
 from mailengine.workflows.problems import Problem, ProblemList, ProblemLog, WorkflowError
-from mailengine.workflows.source_files import YAML_SUFFIXES, load_named_files
+from mailengine.workflows.source_files import YAML_SUFFIXES, load_named_files, position
 from mailengine.yamlsource import PathKey, YamlDocument, load_yaml_text
 
 TOP_LEVEL_KEYS = (
@@ -83,7 +83,8 @@ def parse_broadcast_text(text: str, display_path: str) -> tuple[Broadcast | None
         document = load_yaml_text(text, display_path)
     except SourceError as error:
         return None, [Problem(error.location or SourceLocation(display_path), error.message)]
-    return parse_broadcast(document)
+    found, problems = parse_broadcast(document)
+    return found, sorted(problems, key=position)
 
 
 def parse_broadcast(document: YamlDocument) -> tuple[Broadcast | None, list[Problem]]:
