@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailengine.addresses import address_hash, address_problem, normalize_email
+from mailengine.addresses import (
+    InvalidAddressError,
+    address_hash,
+    address_problem,
+    normalize_email,
+)
 from mailengine.broadcasts.model import Broadcast, Variant
 from mailengine.engine.broadcast_trials import broadcast_payload, with_broadcast
 from mailengine.engine.render_trials import SAMPLE_SEED, made_up_coupon, sample_for_send
@@ -142,7 +147,10 @@ def _planned(
 
 
 def _address(raw: str) -> str:
-    address = normalize_email(raw)
+    try:
+        address = normalize_email(raw)
+    except InvalidAddressError as error:
+        raise MailengineError(f"--to {raw}: {error}") from None
     problem = address_problem(address)
     if problem is not None:
         raise MailengineError(f"--to {raw}: {problem}")
@@ -150,8 +158,12 @@ def _address(raw: str) -> str:
 
 
 def _customer(database: Database, email: str) -> RecipientSnapshot:
+    try:
+        address = normalize_email(email)
+    except InvalidAddressError as error:
+        raise MailengineError(f"--customer {email}: {error}") from None
     with database.session() as session:
-        found = get_customer(session, normalize_email(email))
+        found = get_customer(session, address)
         if found is None or found.id is None:
             raise MailengineError(f"no customer has the address {email}")
         return load_recipients(session, [found.id])[found.id]

@@ -47,9 +47,10 @@ def problems(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Shop:
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     """The repository's workflows, templates and broadcasts beside a config whose mail goes to
-    the capture server `run` starts (var/mail/new), on a free loopback port."""
+    the capture server `run` starts (var/mail/new), on a free loopback port; the commands run
+    in the shop's folder, as its people run them."""
     folder = tmp_path / "shop"
     for name in ("workflows", "templates", "broadcasts"):
         shutil.copytree(REPO / name, folder / name)
@@ -60,6 +61,7 @@ def shop(tmp_path: Path) -> Shop:
         "timezone: Europe/Berlin\n",
         encoding="utf-8",
     )
+    monkeypatch.chdir(folder)
     found = Shop(folder, FrozenClock(NOW))
     upgraded = found.run("db", "upgrade")
     assert upgraded.code == 0, upgraded.err
