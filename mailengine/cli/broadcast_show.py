@@ -48,10 +48,10 @@ def audience_words(broadcast: Broadcast) -> str:
     return describe(broadcast.audience)
 
 
-def variants_words(broadcast: Broadcast) -> str:
-    """`A 10 %, B 10 %; winner by clicks after 4 hours`, or `–` without a test."""
+def variants_words(broadcast: Broadcast) -> str | None:
+    """`A 10 %, B 10 %; winner by clicks after 4 hours`, or None without a test."""
     if not broadcast.variants:
-        return "–"
+        return None
     shares = ", ".join(f"{v.name} {shown_share(v.share)}" for v in broadcast.variants)
     winner = broadcast.winner
     if winner is None:

@@ -77,7 +77,7 @@ def test_list_names_every_broadcast_and_says_what_is_wrong(shop: Shop) -> None:
             "file": "broadcasts/december-newsletter.yaml",
             "when": "2026-12-17 10:00 in each customer's zone",
             "audience": "everyone with consent",
-            "variants": "–",
+            "variants": None,
             "state": "not scheduled",
         },
         {
