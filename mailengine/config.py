@@ -197,6 +197,7 @@ class StudioSettings(Section):
 
 class PathsSettings(Section):
     workflows: Path = Path("workflows")
+    broadcasts: Path = Path("broadcasts")
     templates: Path = Path("templates")
     var: Path = Path("var")
 
@@ -377,7 +378,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     paths = settings.paths.model_copy(
         update={
             name: resolve(getattr(settings.paths, name))
-            for name in ("workflows", "templates", "var")
+            for name in ("workflows", "broadcasts", "templates", "var")
         }
     )
     url = settings.database.url

@@ -112,4 +112,9 @@ def _build(
             _build(loader, item, (*key_path, index), path, locations)
             for index, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as error:  # a date YAML recognises that the calendar has not: 2027-02-30
+        raise SourceError(
+            f"invalid value {node.value!r}: {error}", location=_where(node, path)
+        ) from error

@@ -48,6 +48,11 @@ class Variant:
     subject: str
     preheader: str | None
     location: SourceLocation
+    # Where the template, subject and preheader it sends are written (its own, or the
+    # broadcast's when it has none of its own): problems in them are shown there.
+    template_at: SourceLocation | None = None
+    subject_at: SourceLocation | None = None
+    preheader_at: SourceLocation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,9 @@ class Broadcast:
     variants: tuple[Variant, ...] = ()  # empty: one mail to everyone
     winner: WinnerRule | None = None  # None with variants: a plain split, shares total 100 %
     content: dict[str, object] = field(default_factory=dict)  # `content:` for the template
+    template_at: SourceLocation | None = None  # where the top level's template, subject
+    subject_at: SourceLocation | None = None  # and preheader are written
+    preheader_at: SourceLocation | None = None
 
     @property
     def workflow_key(self) -> str:
@@ -98,7 +106,15 @@ class Broadcast:
     def only_variant(self) -> Variant:
         """The mail as the file's top level describes it, as the one variant `all`."""
         return Variant(
-            "all", SPLIT_BUCKETS, self.template, self.subject, self.preheader, self.location
+            "all",
+            SPLIT_BUCKETS,
+            self.template,
+            self.subject,
+            self.preheader,
+            self.location,
+            self.template_at,
+            self.subject_at,
+            self.preheader_at,
         )
 
     def variant(self, name: str) -> Variant:

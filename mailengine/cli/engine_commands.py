@@ -203,7 +203,7 @@ def _named_order(session: Session, customer_id: int, email: str, data: dict[str,
 def reload(state: CliContext) -> None:
     """Check the workflow files, then tell the running engine to pick them up (SIGHUP)."""
     settings = state.settings
-    if run_validate(settings, [], now=state.clock.now()) != 0:
+    if run_validate(settings, [], now=state.clock.now(), broadcasts=False) != 0:
         raise click.exceptions.Exit(1)
     pid_file = settings.paths.var / PID_FILE
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mailengine import __version__
+from mailengine.cli.broadcast_commands import broadcast
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
@@ -44,6 +45,7 @@ cli.add_command(demo_data)
 cli.add_command(status)
 cli.add_command(validate)
 cli.add_command(audience)
+cli.add_command(broadcast)
 for command in (
     run,
     event,

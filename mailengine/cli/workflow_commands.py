@@ -10,16 +10,20 @@ from babel.numbers import get_currency_precision
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
+from mailengine.broadcasts.model import Broadcast
+from mailengine.broadcasts.validation import validate_broadcasts
+from mailengine.cli.broadcast_validation import files_of_broadcast, split_targets, try_broadcasts
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
+from mailengine.cli.trial_output import print_failures
 from mailengine.config import Settings
-from mailengine.engine.render_trials import TIME_BUDGET, RenderTrials, StepTrial
+from mailengine.engine.render_trials import TIME_BUDGET, RenderTrials
 from mailengine.errors import SourceError, StoreError
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
 from mailengine.store.database import Database, normalize_url
 from mailengine.workflows.audience import AudienceContext
-from mailengine.workflows.loader import load_workflows
+from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow
 from mailengine.workflows.validation import files_of, validate_workflows
 
@@ -33,8 +37,8 @@ from mailengine.workflows.validation import files_of, validate_workflows
 )
 @pass_context
 def validate(state: CliContext, paths: tuple[Path, ...], no_render: bool) -> None:
-    """Check workflow files (default: the workflows folder) and the templates they send,
-    then render each send step for sample customers (from the database too, if there is one)."""
+    """Check workflow and broadcast files (default: both folders) and the templates they
+    send, then render each mail for sample customers (from the database too, if there is one)."""
     if run_validate(state.settings, list(paths), now=state.clock.now(), render=not no_render):
         raise click.exceptions.Exit(1)
 
@@ -68,35 +72,55 @@ def run_validate(
     *,
     now: datetime,
     render: bool = True,
+    broadcasts: bool = True,
 ) -> int:
     """Print every problem as `path:line:col: message` and a summary; 1 if any, else 0.
 
-    With `render`, each send step of the workflows without problems is then rendered for
-    sample customers (see `render_trials`); a step that fails for some counts as a problem.
+    With `render`, each send step of the workflows without problems (and each variant of
+    the broadcasts without problems) is then rendered for sample customers (see
+    `render_trials`); a mail that fails for some counts as a problem. Paths in the
+    broadcasts folder are broadcast files; no paths: both folders (`broadcasts` False:
+    workflows only, as `reload` checks them).
     """
     out = console or Console(highlight=False, soft_wrap=True)
-    targets = paths or [settings.paths.workflows]
+    folder = settings.paths.broadcasts if broadcasts else None
+    targets, broadcast_targets = split_targets(paths, settings.paths.workflows, folder)
     library = TemplateLibrary(settings.paths.templates)
-    result = validate_workflows(targets, settings.paths.templates, Path.cwd(), library)
-    for problem in result.problems:
+    result = (
+        validate_workflows(targets, settings.paths.templates, Path.cwd(), library)
+        if targets
+        else WorkflowSet()
+    )
+    sent = validate_broadcasts(broadcast_targets, library, Path.cwd())
+    problems = [*result.problems, *sent.problems]
+    for problem in problems:
         out.print(str(problem), markup=False)
-    count = len(result.problems)
-    files = {problem.location.path for problem in result.problems}
-    summary = None
+    count = len(problems)
+    files = {problem.location.path for problem in problems}
+    summaries: list[str] = []
     if render:
         clean = [w for w in result.workflows.values() if not files_of(w, library) & files]
-        failed, summary = _render_trials(settings, library, clean, now, out)
+        clean_broadcasts = [
+            b for b in sent.broadcasts.values() if not files_of_broadcast(b, library) & files
+        ]
+        failed, summaries = _render_trials(settings, library, clean, clean_broadcasts, now, out)
         count += len(failed)
         files.update(failed)
+    shown_broadcasts = bool(sent.broadcasts or sent.problems or (paths and broadcast_targets))
     if count:
+        loaded = [f"{len(result.workflows)} workflow(s) loaded"] if targets else []
+        if shown_broadcasts:
+            loaded.append(f"{len(sent.broadcasts)} broadcast(s) loaded")
         out.print(
-            f"{count} problem(s) in {len(files)} file(s); "
-            f"{len(result.workflows)} workflow(s) loaded",
+            f"{count} problem(s) in {len(files)} file(s); {', '.join(loaded)}",
             markup=False,
         )
         return 1
-    out.print(f"{len(result.workflows)} workflow(s) OK: {', '.join(sorted(result.workflows))}")
-    if summary:
+    if targets:
+        out.print(f"{len(result.workflows)} workflow(s) OK: {', '.join(sorted(result.workflows))}")
+    if shown_broadcasts:
+        out.print(f"{len(sent.broadcasts)} broadcast(s) OK: {', '.join(sorted(sent.broadcasts))}")
+    for summary in summaries:
         out.print(summary, markup=False)
     return 0
 
@@ -105,11 +129,12 @@ def _render_trials(
     settings: Settings,
     library: TemplateLibrary,
     workflows: list[Workflow],
+    broadcasts: list[Broadcast],
     now: datetime,
     out: Console,
-) -> tuple[list[str], str]:
-    """Render the workflows' send steps for sample customers; (the workflow file of each
-    failed step, summary)."""
+) -> tuple[list[str], list[str]]:
+    """Render the workflows' send steps and the broadcasts' variants for sample customers;
+    (the file of each failed mail, summary lines)."""
     database, why_not = reachable_database(settings)
     try:
         trials = RenderTrials(settings, library, now, database)
@@ -121,7 +146,10 @@ def _render_trials(
                 renders += trial.tried
                 if trial.failures:
                     failed.append(workflow.path)
-                    _print_failures(trial, out)
+                    label = f"send {trial.number} ({trial.step.template})"
+                    print_failures(trial.step.location, label, trial, out)
+        broken, variants, variant_renders = try_broadcasts(trials, broadcasts, out)
+        failed.extend(broken)
     finally:
         if database is not None:
             database.dispose()
@@ -130,26 +158,17 @@ def _render_trials(
         if database is not None
         else f"no customers from the database ({why_not})"
     )
-    summary = (
-        f"rendered {steps} send step(s) {renders} times: {source} and "
-        f"{trials.sample_size} built-in sample customers"
-    )
+    samples = f"{source} and {trials.sample_size} built-in sample customers"
+    summaries = []
+    if workflows or not broadcasts:
+        summaries.append(f"rendered {steps} send step(s) {renders} times: {samples}")
+    if broadcasts:
+        summaries.append(
+            f"rendered {variants} broadcast variant(s) {variant_renders} times: {samples}"
+        )
     if trials.out_of_time:
-        summary += f" (stopped after {TIME_BUDGET:g} s)"
-    return failed, summary
-
-
-def _print_failures(trial: StepTrial, out: Console) -> None:
-    step = trial.step
-    out.print(
-        f"{step.location}: send {trial.number} ({step.template}) fails for {trial.failed} "
-        f"of {trial.tried} customers tried{' (tried no more)' if trial.given_up else ''}; "
-        "first:",
-        markup=False,
-    )
-    for failure in trial.first_failures():
-        where = f"{failure.location}: " if failure.location else ""
-        out.print(f"  {failure.customer}: {where}{failure.message}", markup=False)
+        summaries[-1] += f" (stopped after {TIME_BUDGET:g} s)"
+    return failed, summaries
 
 
 def reachable_database(settings: Settings) -> tuple[Database | None, str]:

@@ -32,7 +32,7 @@ from mailengine.store.recipients import RecipientSnapshot, load_recipients
 from mailengine.store.sample_customers import latest_event_data, varied_sample
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.guarantees import guaranteed
-from mailengine.workflows.model import EventTrigger, SendStep, Workflow, YearlyTrigger
+from mailengine.workflows.model import Coupon, EventTrigger, SendStep, Workflow, YearlyTrigger
 
 SAMPLE_CODE = "SAMPLE-CODE"
 FAILURES_SHOWN = 3
@@ -49,14 +49,11 @@ class Failure:
 
 
 @dataclass
-class StepTrial:
-    """One send step tried for `tried` customers; the failures, first ones first."""
+class Trial:
+    """One mail tried for `tried` customers; the failures, first ones first."""
 
-    workflow: Workflow
-    number: int  # among the workflow's sends, 1-based (as `simulate` and `preview` count)
-    step: SendStep
-    tried: int = 0
-    failures: list[Failure] = field(default_factory=list)
+    tried: int = field(default=0, init=False)
+    failures: list[Failure] = field(default_factory=list, init=False)
 
     @property
     def failed(self) -> int:
@@ -73,6 +70,15 @@ class StepTrial:
             kind = failure.message.split(" for customer ", 1)[0]
             shown.setdefault((str(failure.location), kind), failure)
         return list(shown.values())[:FAILURES_SHOWN]
+
+
+@dataclass
+class StepTrial(Trial):
+    """One send step of a workflow, tried."""
+
+    workflow: Workflow
+    number: int  # among the workflow's sends, 1-based (as `simulate` and `preview` count)
+    step: SendStep
 
 
 class RenderTrials:
@@ -92,8 +98,8 @@ class RenderTrials:
         self.database = database
         self.sample_size = sample_size
         # Links in these renders are never followed: a throwaway key signs them.
-        self._composer = Composer(settings, library, secrets.token_bytes(32))
-        self._samples = list(sample_contexts(sample_size, seed=SAMPLE_SEED, now=now))
+        self.composer = Composer(settings, library, secrets.token_bytes(32))
+        self.samples = list(sample_contexts(sample_size, seed=SAMPLE_SEED, now=now))
         self._deadline = time.monotonic() + TIME_BUDGET
         self.customers_tried = 0
         self.out_of_time = False
@@ -104,26 +110,35 @@ class RenderTrials:
         self.customers_tried = max(self.customers_tried, len(recipients))
         for trial in trials:
             present = guaranteed(workflow, trial.step)
-            for who, context in self._real_contexts(workflow, trial.step, recipients):
-                self._try(trial, who, context)
-            for number, sample in enumerate(self._samples, 1):
-                shaped = sample_for_step(sample, trial.step, present, self.now)
+            step = trial.step
+            for who, context in self._real_contexts(workflow, step, recipients):
+                self.attempt(trial, who, context, step.template, step.subject, step.preheader)
+            for number, sample in enumerate(self.samples, 1):
+                shaped = sample_for_send(sample, step.coupon, present, self.now)
                 if shaped is not None:
-                    self._try(trial, f"sample customer {number}", shaped)
+                    who = f"sample customer {number}"
+                    self.attempt(trial, who, shaped, step.template, step.subject, step.preheader)
         return trials
 
-    def _try(self, trial: StepTrial, who: str, context: Mapping[str, Any]) -> None:
+    def attempt(
+        self,
+        trial: Trial,
+        who: str,
+        context: Mapping[str, Any],
+        template: str,
+        subject: str,
+        preheader: str | None,
+    ) -> None:
+        """Render `template` for one customer and keep the failure in `trial`; nothing once
+        the trial gave up or the time budget is spent."""
         if trial.given_up:
             return
         if time.monotonic() > self._deadline:
             self.out_of_time = True
             return
-        step = trial.step
         trial.tried += 1
         try:
-            self.library.render(
-                step.template, context, subject=step.subject, preheader=step.preheader
-            )
+            self.library.render(template, context, subject=subject, preheader=preheader)
         except TemplateRenderError as exc:
             trial.failures.append(Failure(who, exc.location, exc.message))
         except (RenderError, SourceError) as exc:
@@ -131,21 +146,22 @@ class RenderTrials:
 
     # --- real customers --------------------------------------------------------------------
 
+    def audience_context(self) -> AudienceContext:
+        settings = self.settings
+        return AudienceContext(self.now, settings.zone, decimals(settings.currency))
+
     def _recipients(self, workflow: Workflow) -> list[tuple[RecipientSnapshot, dict[str, Any]]]:
         if self.database is None:
             return []
         trigger = workflow.trigger
-        context = AudienceContext(
-            now=self.now,
-            zone=self.settings.zone,
-            currency_exponent=decimals(self.settings.currency),
-        )
+        context = self.audience_context()
         with self.database.session() as session:
             ids = varied_sample(
                 session,
-                workflow,
+                workflow.audience,
                 context,
                 self.sample_size,
+                transactional=workflow.transactional,
                 buyers_only="last_order" in guaranteed_by_trigger(workflow),
                 with_birthday=isinstance(trigger, YearlyTrigger) and trigger.on == "birthday",
             )
@@ -171,15 +187,16 @@ class RenderTrials:
             payload: dict[str, Any] = {"tracking": workflow.tracking}
             if trigger:
                 payload["trigger"] = trigger
-            yield recipient.email, self._composer.context(recipient, self.now, coupon, payload)
+            yield recipient.email, self.composer.context(recipient, self.now, coupon, payload)
 
     def _coupon(self, step: SendStep) -> IssuedCoupon | None:
-        return made_up_coupon(step, self.settings.currency, SAMPLE_CODE, self.now)
+        return made_up_coupon(step.coupon, self.settings.currency, SAMPLE_CODE, self.now)
 
 
-def made_up_coupon(step: SendStep, currency: str, code: str, now: datetime) -> IssuedCoupon | None:
-    """The step's coupon as issued `now`, with a code no customer can use (nothing stored)."""
-    offer = step.coupon
+def made_up_coupon(
+    offer: Coupon | None, currency: str, code: str, now: datetime
+) -> IssuedCoupon | None:
+    """The offer as a coupon issued `now`, with a code no customer can use (nothing stored)."""
     if offer is None:
         return None
     return IssuedCoupon(
@@ -211,16 +228,15 @@ def _trigger_data(
     return {"event": trigger.event, **(data or {})}
 
 
-def sample_for_step(
-    sample: Mapping[str, Any], step: SendStep, present: frozenset[str], now: datetime
+def sample_for_send(
+    sample: Mapping[str, Any], offer: Coupon | None, present: frozenset[str], now: datetime
 ) -> Mapping[str, Any] | None:
-    """The sample context as this step's mail would have it, or None when the workflow never
-    meets such a customer (it guarantees something the sample lacks)."""
+    """The sample context as a mail with this coupon `offer` would have it, or None when the
+    mail never meets such a customer (its sender guarantees something the sample lacks)."""
     context = dict(sample)
     context["ticket"] = None
     context["coupon"] = None
-    if step.coupon is not None:
-        offer = step.coupon
+    if offer is not None:
         context["coupon"] = sample.get("coupon") or coupon_context(
             CouponData(
                 code=SAMPLE_CODE,

@@ -19,7 +19,7 @@ from typing import Any
 from mailengine.addresses import address_hash
 from mailengine.config import Settings
 from mailengine.engine.audience_reasons import why_not_selected
-from mailengine.engine.render_trials import SAMPLE_SEED, made_up_coupon, sample_for_step
+from mailengine.engine.render_trials import SAMPLE_SEED, made_up_coupon, sample_for_send
 from mailengine.errors import MailengineError
 from mailengine.money import decimals
 from mailengine.outbound import ComposedMessage, Composer
@@ -155,7 +155,7 @@ class StepPreviewer:
         )
 
     def _coupon(self, step: SendStep, now: datetime) -> IssuedCoupon | None:
-        return made_up_coupon(step, self.settings.currency, PREVIEW_CODE, now)
+        return made_up_coupon(step.coupon, self.settings.currency, PREVIEW_CODE, now)
 
     def _audience_context(self, now: datetime) -> AudienceContext:
         settings = self.settings
@@ -182,7 +182,9 @@ def fitting_samples(
     """The sample customers the step may meet, by number, as its mail would see them."""
     present = guaranteed(workflow, step)
     samples = sample_contexts(SAMPLE_CUSTOMERS, seed=SAMPLE_SEED, now=now)
-    shaped = {n: sample_for_step(sample, step, present, now) for n, sample in enumerate(samples, 1)}
+    shaped = {
+        n: sample_for_send(sample, step.coupon, present, now) for n, sample in enumerate(samples, 1)
+    }
     return {number: context for number, context in shaped.items() if context is not None}
 
 

@@ -22,6 +22,7 @@ from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.outbound.transport.base import Envelope
 from mailengine.outbound.verp import encode_bounce_address
 from mailengine.render.context import (
+    BroadcastData,
     CouponData,
     CustomerData,
     LinksData,
@@ -36,7 +37,7 @@ from mailengine.render.template_sources import TemplateSources
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
-from mailengine.store.records import ClaimedSend, order_about
+from mailengine.store.records import RENDERED, ClaimedSend, order_about
 from mailengine.tokens import make_token
 
 _URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
@@ -100,6 +101,7 @@ class Composer:
                 sender=self._sender,
                 coupon=self._coupon(coupon) if coupon is not None else None,
                 ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
+                broadcast=_broadcast(payload),
             )
         )
 
@@ -125,6 +127,9 @@ class Composer:
     ) -> ComposedMessage:
         """Render and build the message; raises RenderError naming template and customer.
         With `template`, the stored sources of a stored workflow version are rendered."""
+        rendered = _rendered(send.payload)
+        if rendered is not None:
+            return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
         # The signed links are made once: the body and the List-Unsubscribe header share them.
         links = self.links(recipient.email_hash, now)
         context = self.context(recipient, now, coupon, send.payload, links)
@@ -277,6 +282,30 @@ class Composer:
             ),
             currency=coupon.currency,
         )
+
+
+def _broadcast(payload: Mapping[str, Any]) -> BroadcastData | None:
+    """The broadcast a send is part of, from the keys its planner wrote into the payload."""
+    name = payload.get("broadcast")
+    if not isinstance(name, str):
+        return None
+    content = payload.get("content")
+    return BroadcastData(
+        name, str(payload.get("variant") or "all"), content if isinstance(content, dict) else {}
+    )
+
+
+def _rendered(payload: Mapping[str, Any]) -> RenderedEmail | None:
+    """The mail as it was rendered when planned (see RENDERED), or None."""
+    found = payload.get(RENDERED)
+    if not isinstance(found, dict):
+        return None
+    return RenderedEmail(
+        subject=str(found["subject"]),
+        preheader=str(found.get("preheader") or ""),
+        html=str(found["html"]),
+        text=str(found["text"]),
+    )
 
 
 def _full_name(profile: dict[str, Any]) -> str | None:

@@ -4,9 +4,10 @@ Templates get nested plain dicts, lists, strings, numbers, Decimals, dates and a
 A field the data does not have is left out of its dict (not set to None): printing it fails for
 that one customer, naming the variable, unless the template gives a fallback
 (`{{ customer.first_name | default("there") }}`), while `{% if customer.city %}` is simply false.
-The sections that may be absent as a whole (`coupon`, `order`, `last_order`, `ticket`) are
-None. `order` is the order this mail is about (the one whose `order.placed` enrolled the
-customer); `last_order` is the customer's most recent order by date, whichever it is.
+The sections that may be absent as a whole (`coupon`, `order`, `last_order`, `ticket`,
+`broadcast`) are None. `order` is the order this mail is about (the one whose `order.placed`
+enrolled the customer); `last_order` is the customer's most recent order by date, whichever
+it is. `broadcast` is the broadcast a mail is part of, with the free `content` of its file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -123,6 +124,15 @@ class TicketData:
     subject: str
 
 
+@dataclass(frozen=True, slots=True)
+class BroadcastData:
+    """The broadcast a mail is part of: its name, the variant sent, the file's `content`."""
+
+    name: str
+    variant: str
+    content: Mapping[str, Any] = field(default_factory=dict)
+
+
 # --- what templates see ---------------------------------------------------------------------
 
 
@@ -197,6 +207,12 @@ class TicketContext(TypedDict):
     subject: str
 
 
+class BroadcastContext(TypedDict):
+    name: str
+    variant: str
+    content: dict[str, Any]
+
+
 class RenderContext(TypedDict):
     customer: CustomerContext
     orders: list[OrderContext]
@@ -206,6 +222,7 @@ class RenderContext(TypedDict):
     links: LinksContext
     sender: SenderContext
     ticket: TicketContext | None
+    broadcast: BroadcastContext | None
 
 
 # --- the builder ----------------------------------------------------------------------------
@@ -220,6 +237,7 @@ def build_context(
     order: OrderData | None = None,
     coupon: CouponData | None = None,
     ticket: TicketData | None = None,
+    broadcast: BroadcastData | None = None,
 ) -> RenderContext:
     """Turn plain values into the dict a template renders from (orders most recent first);
     `order` is the order the mail is about, if it is about one."""
@@ -236,6 +254,7 @@ def build_context(
         "links": links_context(links),
         "sender": sender_context(sender),
         "ticket": {"reference": ticket.reference, "subject": ticket.subject} if ticket else None,
+        "broadcast": broadcast_context(broadcast) if broadcast is not None else None,
     }
 
 
@@ -328,6 +347,14 @@ def links_context(links: LinksData) -> LinksContext:
     if links.confirm_url:
         result["confirm_url"] = links.confirm_url
     return result
+
+
+def broadcast_context(broadcast: BroadcastData) -> BroadcastContext:
+    return {
+        "name": broadcast.name,
+        "variant": broadcast.variant,
+        "content": dict(broadcast.content),
+    }
 
 
 def sender_context(sender: SenderData) -> SenderContext:

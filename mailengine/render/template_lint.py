@@ -39,6 +39,7 @@ _NONE_WHEN = {
     "order": "in mail that is not about one order",
     "coupon": "in a step that gives no coupon",
     "ticket": "in mail that is not about a support ticket",
+    "broadcast": "in mail that is not part of a broadcast",
 }
 
 
@@ -284,7 +285,7 @@ class _Checker:
         if isinstance(shape, FreeMapping) and isinstance(key, str):
             if key in _DICT_METHODS:
                 return Value(ANYTHING)
-            return Value(shape.value, path, f"is missing for customers without a {key!r} attribute")
+            return Value(shape.value, path, _missing_key(base.path, key))
         if isinstance(shape, ListOf) and isinstance(key, int):
             empty = None if base.path in guards else "is missing when the list is empty"
             return Value(shape.item, path, empty)
@@ -321,6 +322,14 @@ def _field_value(path: str | None, name: str, shape: Shape, required: bool) -> V
     if shape.nullable:
         return Value(shape, path, f"is None {_NONE_WHEN.get(name, 'for some customers')}")
     return Value(shape, path)
+
+
+def _missing_key(mapping: str | None, key: str) -> str:
+    """Why a key of a free mapping may be missing: the customer's attributes, or the
+    broadcast's content (the key is there when the broadcast's file has it)."""
+    if mapping == "broadcast.content":
+        return f"is missing when the broadcast's content has no {key!r}"
+    return f"is missing for customers without a {key!r} attribute"
 
 
 def _item_of(shape: Shape) -> Shape:

@@ -14,7 +14,12 @@ from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
-from mailengine.store.audience_sql import audience_count, audience_select, customer_condition
+from mailengine.store.audience_sql import (
+    audience_count,
+    audience_select,
+    condition_count,
+    customer_condition,
+)
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Condition, Workflow
 
@@ -35,6 +40,14 @@ class AudienceRow(NamedTuple):
 def count_audience(session: Session, workflow: Workflow, context: AudienceContext) -> int:
     """How many customers the workflow's audience holds at `context.now`."""
     return int(session.execute(audience_count(workflow, context)).scalar_one())
+
+
+def count_condition(
+    session: Session, audience: Condition | None, context: AudienceContext, *, transactional: bool
+) -> int:
+    """How many customers an audience (a broadcast's; None: everyone eligible) holds now."""
+    statement = condition_count(audience, context, transactional=transactional)
+    return int(session.execute(statement).scalar_one())
 
 
 def stream_audience(

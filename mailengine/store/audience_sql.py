@@ -109,9 +109,26 @@ def audience_filter(
     workflow: Workflow, context: AudienceContext, *, check_suppression: bool = True
 ) -> ColumnElement[bool]:
     """The full WHERE clause of a workflow's audience, eligibility included."""
-    rules = [eligible(transactional=workflow.transactional, check_suppression=check_suppression)]
-    if workflow.audience is not None:
-        rules.append(compile_condition(workflow.audience, context))
+    return condition_filter(
+        workflow.audience,
+        context,
+        transactional=workflow.transactional,
+        check_suppression=check_suppression,
+    )
+
+
+def condition_filter(
+    audience: Condition | None,
+    context: AudienceContext,
+    *,
+    transactional: bool,
+    check_suppression: bool = True,
+) -> ColumnElement[bool]:
+    """The full WHERE clause of an audience (a workflow's, a broadcast's; None: everyone
+    eligible), eligibility included: consent unless `transactional`, see `eligible`."""
+    rules = [eligible(transactional=transactional, check_suppression=check_suppression)]
+    if audience is not None:
+        rules.append(compile_condition(audience, context))
     return and_(*rules)
 
 
@@ -123,15 +140,24 @@ def audience_select(
 
 
 def audience_count(workflow: Workflow, context: AudienceContext) -> Select[Any]:
+    """The size of a workflow's audience (see `condition_count`)."""
+    return condition_count(workflow.audience, context, transactional=workflow.transactional)
+
+
+def condition_count(
+    audience: Condition | None, context: AudienceContext, *, transactional: bool
+) -> Select[Any]:
     """The audience's size: everyone the rules select, minus those of them suppressed.
 
     Same number as counting `audience_select`, but the suppression list (small) is joined
     once instead of probed for each of up to a million customers: 3x faster on SQLite.
     """
-    rules = audience_filter(workflow, context, check_suppression=False)
+    rules = condition_filter(
+        audience, context, transactional=transactional, check_suppression=False
+    )
     everyone = select(func.count()).select_from(customer).where(rules)
     entries = select(suppression.c.address_hash)
-    if workflow.transactional:
+    if transactional:
         entries = entries.where(suppression.c.reason.not_in(sorted(MARKETING_ONLY_REASONS)))
     suppressed = select(func.count()).select_from(customer).where(rules, c.email_hash.in_(entries))
     return select(everyone.scalar_subquery() - suppressed.scalar_subquery())

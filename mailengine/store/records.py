@@ -145,3 +145,9 @@ class SendOutcome:
     code: int | None = None
     reply: str | None = None
     next_attempt_at: datetime | None = None
+
+
+RENDERED = "rendered"
+"""The payload key of a message rendered when it was planned (a broadcast's test mail, made
+for a sample customer and sent to another address): {"subject", "preheader", "html",
+"text"}, sent as it is instead of being rendered for the recipient."""

@@ -1,4 +1,5 @@
-"""A small, varied sample of a workflow's audience, for trying its mail before it is sent.
+"""A small, varied sample of an audience (a workflow's, a broadcast's), for trying its mail
+before it is sent.
 
 `validate` renders every send step for some real customers: with and without a first name,
 orders, attributes, a city, a birthday, and one of each locale found. They are picked from
@@ -15,28 +16,32 @@ from sqlalchemy import select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from mailengine.store.audience_sql import audience_filter
+from mailengine.store.audience_sql import condition_filter
 from mailengine.store.customers import customer_table
 from mailengine.store.events import event_table
 from mailengine.workflows.audience import AudienceContext
-from mailengine.workflows.model import Workflow
+from mailengine.workflows.model import Condition
 
 POOL = 300  # customers read from each end of the audience
 
 
 def varied_sample(
     session: Session,
-    workflow: Workflow,
+    audience: Condition | None,
     context: AudienceContext,
     limit: int = 20,
     *,
+    transactional: bool = False,
     buyers_only: bool = False,
     with_birthday: bool = False,
 ) -> list[int]:
-    """Ids of up to `limit` customers of the audience now, as different from each other as
-    the pool allows. `buyers_only` / `with_birthday`: only those the trigger can enroll."""
+    """Ids of up to `limit` customers of the audience (a workflow's, a broadcast's) now, as
+    different from each other as the pool allows. `buyers_only` / `with_birthday`: only
+    those the trigger can enroll."""
     c = customer_table.c
-    rules: list[ColumnElement[bool]] = [audience_filter(workflow, context)]
+    rules: list[ColumnElement[bool]] = [
+        condition_filter(audience, context, transactional=transactional)
+    ]
     if buyers_only:
         rules.append(c.last_order_at.is_not(None))
     if with_birthday:

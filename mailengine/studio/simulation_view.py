@@ -180,9 +180,10 @@ def suggested_customers(
     with database.session() as session:
         ids = varied_sample(
             session,
-            workflow,
+            workflow.audience,
             context,
             limit * 4,
+            transactional=workflow.transactional,
             buyers_only="last_order" in guaranteed_by_trigger(workflow),
             with_birthday=isinstance(trigger, YearlyTrigger) and trigger.on == "birthday",
         )

@@ -47,9 +47,7 @@ _EVENTS = {"order.placed": _BUYER | {"order"}}
 
 def guaranteed(workflow: Workflow, step: SendStep) -> frozenset[str]:
     """The paths (`customer.birthday`, `last_order`) present in every mail of `step`."""
-    found: set[str] = set()
-    if workflow.audience is not None:
-        found |= _of_condition(workflow.audience)
+    found = set(guaranteed_by_audience(workflow.audience))
     trigger = workflow.trigger
     if isinstance(trigger, YearlyTrigger):
         if trigger.on == "birthday":
@@ -63,6 +61,11 @@ def guaranteed(workflow: Workflow, step: SendStep) -> frozenset[str]:
     if step.coupon is not None:
         found.add("coupon")
     return frozenset(found)
+
+
+def guaranteed_by_audience(audience: Condition | None) -> frozenset[str]:
+    """The paths every customer an audience selects has (a broadcast's audience too)."""
+    return frozenset(_of_condition(audience)) if audience is not None else frozenset()
 
 
 def _conditions_on_the_way(steps: tuple[Step, ...], step_id: str) -> Iterator[Condition]:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mailengine.cron.expression import CronExpression
-from mailengine.errors import SourceError, SourceLocation
 from mailengine.workflows import phrases
 from mailengine.workflows.conditions import parse_condition, parse_data_filter
 from mailengine.workflows.model import (
@@ -25,8 +24,15 @@ from mailengine.workflows.model import (
     Workflow,
     YearlyTrigger,
 )
-from mailengine.workflows.problems import Problem, ProblemLog, WorkflowError, did_you_mean
+from mailengine.workflows.problems import (
+    Problem,
+    ProblemList,
+    ProblemLog,
+    WorkflowError,
+    did_you_mean,
+)
 from mailengine.workflows.public import parse_public
+from mailengine.workflows.source_files import load_named_files, yaml_files
 from mailengine.workflows.steps import parse_steps
 from mailengine.yamlsource import PathKey, YamlDocument, load_yaml_file
 
@@ -45,7 +51,6 @@ TOP_LEVEL_KEYS = (
 )
 TRIGGER_KINDS = ("event", "schedule", "yearly_on")
 YEARLY_DATES = ("birthday", "signup", "first_order")
-WORKFLOW_SUFFIXES = (".yaml", ".yml")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _EVENT_TYPE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 _REENTER_AFTER = re.compile(r"^after\s+(.+)$")
@@ -53,55 +58,22 @@ DEFAULT_YEARLY_TIME = "09:00"
 
 
 @dataclass
-class WorkflowSet:
+class WorkflowSet(ProblemList):
     """The workflows that loaded, and every problem found (in files that did not)."""
 
     workflows: dict[str, Workflow] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def raise_for_problems(self) -> None:
-        if self.problems:
-            raise WorkflowError(self.problems)
-
 
 def workflow_files(folder: Path) -> list[Path]:
     """The workflow files in `folder`, sorted by name."""
-    return sorted(path for path in folder.iterdir() if path.suffix in WORKFLOW_SUFFIXES)
+    return yaml_files(folder)
 
 
 def load_workflows(paths: Iterable[Path], display_base: Path | None = None) -> WorkflowSet:
     """Load files (a folder stands for its workflow files); names must be unique across them."""
-    result = WorkflowSet()
-    first_seen: dict[str, Problem] = {}
-    for path in _expand(paths):
-        shown = _display(path, display_base)
-        try:
-            document = load_yaml_file(path, shown)
-        except SourceError as error:
-            result.problems.append(Problem(_location(error, shown), error.message))
-            continue
-        workflow, problems = parse_workflow(document)
-        result.problems.extend(sorted(problems, key=_position))
-        if workflow is None:
-            continue
-        name_at = Problem(document.location(("name",)), "")
-        if workflow.name in first_seen:
-            other = first_seen[workflow.name].location
-            result.problems.append(
-                Problem(
-                    name_at.location,
-                    f"the name '{workflow.name}' is already used by {other.path} (line "
-                    f"{other.line}): workflow names must be unique",
-                )
-            )
-            continue
-        first_seen[workflow.name] = name_at
-        result.workflows[workflow.name] = workflow
-    return result
+    workflows, problems = load_named_files(paths, display_base, parse_workflow, "workflow")
+    return WorkflowSet(workflows, problems)
 
 
 def load_workflow_file(path: Path, display_path: str | None = None) -> Workflow:
@@ -290,27 +262,3 @@ def _parse_holdout(value: Any, log: ProblemLog) -> Holdout | None:
     except ValueError as error:
         log.at(("holdout",), str(error))
         return None
-
-
-def _expand(paths: Iterable[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        files.extend(workflow_files(path) if path.is_dir() else [path])
-    return files
-
-
-def _display(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            pass
-    return str(path)
-
-
-def _location(error: SourceError, shown: str) -> SourceLocation:
-    return error.location or SourceLocation(shown)
-
-
-def _position(problem: Problem) -> tuple[int, int]:
-    return (problem.location.line or 0, problem.location.column or 0)

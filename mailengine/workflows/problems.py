@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.yamlsource import PathKey, YamlDocument
@@ -34,6 +35,21 @@ class WorkflowError(SourceError):
         )
 
 
+class ProblemList:
+    """What a loader found wrong, on the set of what it loaded (`WorkflowSet`...)."""
+
+    problems: list[Problem]
+    error_type: ClassVar[type[WorkflowError]] = WorkflowError
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise self.error_type(self.problems)
+
+
 @dataclass
 class ProblemLog:
     """Where the loader writes what it finds wrong in one document."""
@@ -52,6 +68,11 @@ class ProblemLog:
         for key in mapping:
             if key not in allowed_list:
                 self.at((*key_path, key), unknown_key_message(key, allowed_list, what))
+
+
+def unique_problems(found: Iterable[Problem]) -> list[Problem]:
+    """Each problem once (a partial two templates include, a subject two variants share)."""
+    return list({str(problem): problem for problem in found}.values())
 
 
 def unknown_key_message(key: str, allowed: Sequence[str], what: str) -> str:

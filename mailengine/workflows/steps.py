@@ -5,14 +5,13 @@ Ids are 1-based positions joined by the arm taken: "2", "3.then.1", "3.else.2".
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from mailengine.workflows import phrases
 from mailengine.workflows.conditions import parse_condition
+from mailengine.workflows.coupons import parse_coupon
 from mailengine.workflows.model import (
     BranchStep,
-    Coupon,
     ExitStep,
     SendStep,
     Step,
@@ -24,7 +23,6 @@ from mailengine.yamlsource import PathKey
 STEP_KINDS = ("send", "wait", "if", "exit")
 _SEND_KEYS = ("send", "subject", "preheader", "coupon")
 _BRANCH_KEYS = ("if", "then", "else")
-_COUPON_KEYS = ("percent", "amount", "valid_for")
 _TEMPLATE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_/")
 
 
@@ -100,7 +98,7 @@ def _parse_send(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str
     preheader = item.get("preheader")
     if preheader is not None and not isinstance(preheader, str):
         log.at((*at, "preheader"), f"expected text, got {preheader!r}")
-    coupon = _parse_coupon(item["coupon"], (*at, "coupon"), log) if "coupon" in item else None
+    coupon = parse_coupon(item["coupon"], (*at, "coupon"), log) if "coupon" in item else None
     if len(log.problems) != before:
         return None
     return SendStep(
@@ -113,39 +111,6 @@ def _parse_send(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str
         subject_at=log.document.location((*at, "subject")),
         preheader_at=log.document.location((*at, "preheader")) if preheader else None,
     )
-
-
-def _parse_coupon(data: Any, at: PathKey, log: ProblemLog) -> Coupon | None:
-    if not isinstance(data, dict):
-        log.at(at, "write e.g. {percent: 10, valid_for: 30 days} or {amount: 5, valid_for: ...}")
-        return None
-    before = len(log.problems)
-    log.unknown_keys(data, _COUPON_KEYS, at, "coupon")
-    if ("percent" in data) == ("amount" in data):
-        log.at(at, "a coupon takes either percent or amount (not both)")
-    percent = amount = None
-    if "percent" in data:
-        try:
-            percent = phrases.parse_percent(data["percent"], low=1, high=100)
-        except ValueError as error:
-            log.at((*at, "percent"), str(error))
-    if "amount" in data:
-        raw = data["amount"]
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-            log.at((*at, "amount"), f"expected an amount above zero such as 5 or 7.50, got {raw!r}")
-        else:
-            amount = Decimal(str(raw))
-    if "valid_for" not in data:
-        log.at(at, "a coupon needs valid_for, e.g. valid_for: 14 days")
-        return None
-    try:
-        valid_for = phrases.parse_duration(data["valid_for"])
-    except ValueError as error:
-        log.at((*at, "valid_for"), str(error))
-        return None
-    if len(log.problems) != before:
-        return None
-    return Coupon(valid_for=valid_for, percent=percent, amount=amount)
 
 
 def _parse_wait(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str) -> Step | None:

@@ -11,7 +11,7 @@ from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
 from mailengine.workflows.guarantees import guaranteed
 from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import SendStep, Workflow
-from mailengine.workflows.problems import Problem
+from mailengine.workflows.problems import Problem, unique_problems
 
 
 def validate_workflows(
@@ -28,11 +28,8 @@ def validate_workflows(
     result = load_workflows(paths, display_base)
     library = library or TemplateLibrary(templates_dir)
     checked: dict[str, list[Problem]] = {}
-    found: dict[str, Problem] = {}
-    for workflow in result.workflows.values():
-        for problem in check_templates(workflow, library, checked):
-            found.setdefault(str(problem), problem)  # a partial two templates include: once
-    result.problems.extend(found.values())
+    found = (check_templates(each, library, checked) for each in result.workflows.values())
+    result.problems.extend(unique_problems(problem for each in found for problem in each))
     return result
 
 
@@ -41,25 +38,47 @@ def check_templates(
     library: TemplateLibrary,
     checked: dict[str, list[Problem]] | None = None,
 ) -> list[Problem]:
-    """Missing template files at the step that names them; problems inside a template (and
-    in subjects and preheaders) at their own place. `checked` caches results by template
-    and by what the workflow guarantees (see `guarantees`), so each is reported once."""
+    """Every send step's template, subject and preheader checked (see `check_send`) with
+    what the workflow guarantees at that step (see `guarantees`)."""
     cache = {} if checked is None else checked
     problems: list[Problem] = []
-    for step in _sendable(workflow, library, problems):
+    for step in workflow.sends():
         present = guaranteed(workflow, step)
-        if step.template not in cache:
-            cache[step.template] = _problems(library.check(step.template))
-            problems.extend(cache[step.template])
-        key = f"{step.template} {sorted(present)}"
-        if key not in cache:
-            cache[key] = _problems(library.lint(step.template, present))
-            problems.extend(cache[key])
-        for part, source, where in _lines(step):
-            for found in library.check_line(
-                source, path=where.path, line=where.line, column=where.column, present=present
-            ):
-                problems.append(Problem(where, f"{part}: {found.message}"))
+        problems.extend(
+            check_send(step.template, step.location, _lines(step), present, library, cache)
+        )
+    return problems
+
+
+def check_send(
+    template: str,
+    named_at: SourceLocation,
+    lines: Iterable[tuple[str, str, SourceLocation]],
+    present: frozenset[str],
+    library: TemplateLibrary,
+    checked: dict[str, list[Problem]],
+) -> list[Problem]:
+    """One mail's checks: a missing template file at `named_at`, where the mail names it;
+    problems inside the template, and in its subject and preheader (`lines`: part, source,
+    place), at their own place. `present` are the values every recipient has; `checked`
+    caches results by template and by `present`, so that each is reported once."""
+    file = library.templates_dir / f"{template}{TEMPLATE_SUFFIX}"
+    if not file.is_file():
+        shown = display_path(library.templates_dir, file)
+        return [Problem(named_at, f"template '{template}' not found: expected {shown}")]
+    problems: list[Problem] = []
+    if template not in checked:
+        checked[template] = _problems(library.check(template))
+        problems.extend(checked[template])
+    key = f"{template} {sorted(present)}"
+    if key not in checked:
+        checked[key] = _problems(library.lint(template, present))
+        problems.extend(checked[key])
+    for part, source, where in lines:
+        for found in library.check_line(
+            source, path=where.path, line=where.line, column=where.column, present=present
+        ):
+            problems.append(Problem(where, f"{part}: {found.message}"))
     return problems
 
 
@@ -120,8 +139,14 @@ def _compile_problems(template: str, library: TemplateLibrary) -> list[Problem]:
 def files_of(workflow: Workflow, library: TemplateLibrary) -> set[str]:
     """The workflow's file and the template files it sends (includes too), as problems name
     them."""
-    files = {workflow.path}
-    for name in workflow.templates():
+    return source_files(workflow.path, workflow.templates(), library)
+
+
+def source_files(path: str, templates: Iterable[str], library: TemplateLibrary) -> set[str]:
+    """A file (a workflow's, a broadcast's) and the template files it sends (includes too),
+    as problems name them."""
+    files = {path}
+    for name in templates:
         own = library.templates_dir / f"{name}{TEMPLATE_SUFFIX}"
         files.add(display_path(library.templates_dir, own))  # also when it does not compile
         try:

@@ -13,6 +13,7 @@ from mailengine.render import RenderContext, RenderedEmail, TemplateLibrary
 SHIPPED = [
     "birthday/happy-birthday",
     "double-opt-in/confirm",
+    "newsletter/newsletter",  # the example broadcasts'
     "support/autoreply",
     "support/autoreply-unknown",
     "support/reply",
@@ -82,7 +83,7 @@ def structure_problems(html: str) -> tuple[list[str], int]:
     return problems, checker.images
 
 
-def test_the_shipped_template_names_are_exactly_the_ones_workflows_use(
+def test_the_shipped_template_names_are_exactly_the_ones_workflows_and_broadcasts_use(
     library: TemplateLibrary,
 ) -> None:
     assert library.names() == SHIPPED

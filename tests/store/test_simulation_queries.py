@@ -66,8 +66,8 @@ def customers(database: Database) -> dict[str, int]:
 def test_a_varied_sample_of_the_audience(database: Database) -> None:
     ids = customers(database)
     with database.session() as session:
-        sample = varied_sample(session, WORKFLOWS["win-back"], CONTEXT, 6)
-        everyone = varied_sample(session, WORKFLOWS["welcome"], CONTEXT, 100)
+        sample = varied_sample(session, WORKFLOWS["win-back"].audience, CONTEXT, 6)
+        everyone = varied_sample(session, WORKFLOWS["welcome"].audience, CONTEXT, 100)
         events = latest_event_data(session, [ids["p3@example.com"]], "order.placed")
     buyers = {ids[f"p{n}@example.com"] for n in range(0, 40, 3)} - {ids["p39@example.com"]}
     assert len(sample) == 6 and set(sample) <= buyers

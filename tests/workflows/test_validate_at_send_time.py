@@ -51,8 +51,8 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
     assert code == 1
     assert output.splitlines() == [
         "workflows/vip.yaml:10:5: subject: unknown name 'custmer' (did you mean 'customer'?); "
-        "templates see: coupon, customer, last_order, links, order, orders, preheader, sender, "
-        "subject, support, ticket",
+        "templates see: broadcast, coupon, customer, last_order, links, order, orders, preheader, "
+        "sender, subject, support, ticket",
         "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, attr, "
         "batch, capitalize, center, count, d, date, datetime, default, dictsort, e, escape, "
         "filesizeformat, first, float, ...",
@@ -60,8 +60,8 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
         "<mj-section>?): MRML copies it into the HTML as it is, and what is inside loses its "
         "layout",
         "templates/win-back/we-miss-you.mjml:11:46: unknown name 'lastorder' (did you mean "
-        "'last_order'?); templates see: coupon, customer, last_order, links, order, orders, "
-        "preheader, sender, subject, support, ticket",
+        "'last_order'?); templates see: broadcast, coupon, customer, last_order, links, order, "
+        "orders, preheader, sender, subject, support, ticket",
         "workflows/win-back.yaml:14:5: subject: customer.first_name is missing for customers "
         "whose data has no first name: give a fallback such as "
         "{{ customer.first_name | default('...') }} or test it first with "
