@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from mailengine.intervals import DEFAULT_CONFIDENCE
 from mailengine.store.reporting import reported_workflows
 from mailengine.studio.access import StudioUser, require_role
 from mailengine.studio.charts import Chart, bar_chart, line_chart
 from mailengine.studio.context import StudioContext, studio_context
-from mailengine.studio.lift import DEFAULT_CONFIDENCE
 from mailengine.studio.number_format import NumberFormat
 from mailengine.studio.page_input import (
     PERIODS,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from mailengine.intervals import Interval, rate_difference, relative_lift
 from mailengine.store.report_series import (
     DailyFigures,
     DayGrid,
@@ -22,7 +23,6 @@ from mailengine.store.report_series import (
 )
 from mailengine.store.reporting import ALL_STEPS, DEFAULT_WINDOW, ReportRow, build_report
 from mailengine.studio.charts import Chart, Series
-from mailengine.studio.lift import Interval, rate_difference, relative_lift
 from mailengine.studio.number_format import NumberFormat
 from mailengine.workflows.model import SendStep, Workflow
 

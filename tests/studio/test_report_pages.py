@@ -8,8 +8,8 @@ from html import unescape
 import httpx
 import time_machine
 
+from mailengine.intervals import rate_difference, relative_lift
 from mailengine.store.database import Database
-from mailengine.studio.lift import rate_difference, relative_lift
 from mailengine.studio.number_format import NumberFormat
 from tests.studio.test_workflow_pages import cells
 from tests.web.test_report import shop

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from mailengine.intervals import rate_difference
 from mailengine.store.database import Database
-from mailengine.studio.lift import rate_difference
 from mailengine.studio.number_format import NumberFormat
 from mailengine.studio.report_view import build_report_view, daily_charts
 from mailengine.workflows.loader import load_workflows

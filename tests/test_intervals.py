@@ -1,13 +1,21 @@
-"""Holdout intervals checked against published and hand-computed figures."""
+"""Intervals for rates and means checked against published and hand-computed figures."""
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 import time_machine
 
-from mailengine.studio.lift import rate_difference, relative_lift, wilson, z_value
+from mailengine.intervals import (
+    mean_difference,
+    mean_interval,
+    rate_difference,
+    relative_lift,
+    wilson,
+    z_value,
+)
 from tests.conftest import NOW
 
 
@@ -67,3 +75,32 @@ def test_edges() -> None:
         wilson(3, 2)
     with pytest.raises(ValueError, match="between 0 and 1"):
         z_value(1.0)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_mean_from_its_sums_matches_the_one_from_the_amounts() -> None:
+    amounts = [0.0, 0.0, 10.0, 20.0, 0.0, 45.5]
+    interval = mean_interval(len(amounts), sum(amounts), sum(a * a for a in amounts))
+    half = 1.959964 * statistics.stdev(amounts) / math.sqrt(len(amounts))
+    assert interval.estimate == pytest.approx(statistics.fmean(amounts))
+    assert interval.low == pytest.approx(statistics.fmean(amounts) - half, abs=1e-5)
+    assert interval.high == pytest.approx(statistics.fmean(amounts) + half, abs=1e-5)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_difference_of_means_uses_each_groups_own_spread() -> None:
+    # 1000 recipients with 40 buyers of 50.00 against 1000 with 20 buyers of 50.00:
+    # means 2.0 and 1.0; variances (40·2500 - 2000·2)/999 = 96.096096 and
+    # (20·2500 - 1000·1)/999 = 49.049049; se = sqrt(0.096096 + 0.049049) = 0.380979;
+    # ± 1.959964·se = ± 0.746706.
+    interval = mean_difference((1000, 2000.0, 100_000.0), (1000, 1000.0, 50_000.0))
+    assert interval.estimate == pytest.approx(1.0)
+    assert interval.low == pytest.approx(1.0 - 0.746706, abs=2e-6)
+    assert interval.high == pytest.approx(1.0 + 0.746706, abs=2e-6)
+    assert interval.excludes_zero
+    same = mean_difference((10, 0.0, 0.0), (10, 0.0, 0.0))
+    assert (same.low, same.high, same.excludes_zero) == (0.0, 0.0, False)
+    alone = mean_interval(1, 30.0, 900.0)  # one member: no spread to go by
+    assert (alone.low, alone.high) == (-math.inf, math.inf)
+    with pytest.raises(ValueError, match="members > 0"):
+        mean_interval(0, 0.0, 0.0)

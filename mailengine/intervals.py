@@ -1,6 +1,8 @@
-"""Confidence intervals for a holdout test: did the mailed customers order more often?
+"""Confidence intervals on counts and sums: did one group do better than another?
 
-Two groups: the mailed (x1 of n1 ordered within the window) and the held out (x2 of n2).
+Used by the studio's holdout lift (the mailed against the held-out customers) and by the
+winner of a broadcast's A/B test (one variant against another). A group is given by counts:
+(x successes of n), or for an amount per member (n members, their sum, their sum of squares).
 
 - `wilson`: the Wilson score interval for one proportion. Unlike the textbook p ± z·se it
   stays inside [0, 1] and keeps its coverage for small groups and rates near 0 (conversion
@@ -12,6 +14,10 @@ Two groups: the mailed (x1 of n1 ordered within the window) and the held out (x2
   all conversions.
 - `relative_lift`: the Katz log interval for the ratio p1 / p2, minus 1: the interval of the
   relative lift `report` prints. It needs at least one conversion in each group.
+- `mean_interval` / `mean_difference`: the normal approximation for a mean amount (revenue
+  per recipient) and for the difference of two (Welch's standard error, normal quantile).
+  They need only n, the sum and the sum of squares, which SQL adds up for a million members
+  in one grouped query; a bootstrap would need every member's amount in memory.
 
 Pure arithmetic on counts; nothing here reads the store.
 """
@@ -87,6 +93,40 @@ def relative_lift(
     return Interval(
         ratio - 1, math.exp(log_ratio - spread) - 1, math.exp(log_ratio + spread) - 1, confidence
     )
+
+
+def mean_interval(
+    members: int, total: float, squares: float, confidence: float = DEFAULT_CONFIDENCE
+) -> Interval:
+    """The mean of an amount over `members` (its `total` and the sum of its `squares`), ± z
+    standard errors. With one member the spread is unknown: the interval is unbounded."""
+    mean, variance = _moments(members, total, squares)
+    half = z_value(confidence) * math.sqrt(variance / members)
+    return Interval(mean, mean - half, mean + half, confidence)
+
+
+def mean_difference(
+    first: tuple[int, float, float],
+    second: tuple[int, float, float],
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Interval:
+    """The difference of two means, first minus second; each group is (members, total,
+    squares). Welch's standard error: the groups may spread differently."""
+    mean1, variance1 = _moments(*first)
+    mean2, variance2 = _moments(*second)
+    half = z_value(confidence) * math.sqrt(variance1 / first[0] + variance2 / second[0])
+    return Interval(mean1 - mean2, mean1 - mean2 - half, mean1 - mean2 + half, confidence)
+
+
+def _moments(members: int, total: float, squares: float) -> tuple[float, float]:
+    """The mean and the sample variance (infinite for a single member)."""
+    if members <= 0 or squares < 0:
+        raise ValueError(f"need members > 0 and squares >= 0, got {members} and {squares}")
+    mean = total / members
+    if members == 1:
+        return mean, math.inf
+    # max(): the subtraction can come out a hair below 0 when every amount is the same.
+    return mean, max(0.0, (squares - total * mean) / (members - 1))
 
 
 def _check_counts(successes: int, trials: int) -> None:
