@@ -15,8 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import and_, func, select, union
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from mailengine.store.api_queries import tracking_event_table
@@ -24,6 +26,7 @@ from mailengine.store.enrollments import version_table
 from mailengine.store.models import UNCOUNTED_ORDER_STATUSES
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import outbox_table
+from mailengine.store.sql_values import ShiftedTime
 
 ALL_STEPS = "(all)"
 RENDER_ERROR_PREFIX = "render error"
@@ -211,7 +214,7 @@ def _orders(
             o.customer_id.in_(ids[start : start + 2000]),
             o.placed_at >= since,
             o.placed_at <= now,
-            o.status.not_in(UNCOUNTED_ORDER_STATUSES),
+            counted_order(),
         )
         for customer_id, placed_at, amount in session.execute(statement):
             found[customer_id].append((placed_at, int(amount)))
@@ -251,6 +254,29 @@ def _attribute(
             groups[(send.key, send.holdout)].setdefault(send.customer_id, []).append(send.at)
     for (key, held), members in groups.items():
         _measure(rows[key].holdout if held else rows[key].mailed, members, orders, window)
+
+
+def counted_order() -> ColumnElement[bool]:
+    """Orders that count as conversions: not cancelled or returned."""
+    counted: ColumnElement[bool] = order_table.c.status.not_in(UNCOUNTED_ORDER_STATUSES)
+    return counted
+
+
+def ordered_within(
+    sent_at: ColumnElement[Any], window: timedelta, now: datetime
+) -> ColumnElement[bool]:
+    """`_measure`'s rule in SQL, for queries that join orders to sends: a counted order
+    placed from the send up to `window` after it (and by `now`). `window` is whole seconds."""
+    placed_at = order_table.c.placed_at
+    seconds = window.total_seconds()
+    if seconds != int(seconds):
+        raise ValueError(f"an attribution window is whole seconds, not {window}")
+    return and_(
+        placed_at >= sent_at,
+        placed_at <= ShiftedTime(sent_at, int(seconds)),
+        placed_at <= now,
+        counted_order(),
+    )
 
 
 def _measure(

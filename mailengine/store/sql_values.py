@@ -1,4 +1,5 @@
-"""SQL constructs that differ by dialect: free-form JSON attributes and the month-day of a time.
+"""SQL constructs that differ by dialect: free-form JSON attributes, the month-day of a time,
+a time moved by a span, the time slot a moment falls in, and the head of a text.
 
 Each compiles to equivalent SQL on SQLite and PostgreSQL, so an audience gives the same
 customers on both. An attribute read as a number is a JSON number or a text holding one
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, Numeric, String, bindparam
+from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -162,6 +163,84 @@ def _month_day_postgresql(element: MonthDay, compiler: SQLCompiler, **kw: Any) -
     (column,) = _parts(element, compiler, **kw)
     utc = f"({column} AT TIME ZONE 'UTC')"
     return f"CAST(EXTRACT(MONTH FROM {utc}) * 100 + EXTRACT(DAY FROM {utc}) AS INTEGER)"
+
+
+class _TimeAndSeconds(FunctionElement[Any]):
+    """A UTCDateTime column and a whole number of seconds (sent as a bound parameter)."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], seconds: int) -> None:
+        super().__init__(column, bindparam(None, seconds, type_=Integer()))
+
+
+class ShiftedTime(_TimeAndSeconds):
+    """The column plus the seconds, compared like the column itself: on SQLite the same
+    26-character UTC text (the microseconds copied over), on PostgreSQL a timestamptz."""
+
+    name = "shifted_time"
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any], seconds: int) -> None:
+        super().__init__(column, seconds)
+        self.type = column.type
+
+
+class TimeSlot(_TimeAndSeconds):
+    """Which slot of that many seconds since the Unix epoch the column falls in."""
+
+    type = BigInteger()
+    name = "time_slot"
+    inherit_cache = True
+
+
+class TextHead(FunctionElement[str]):
+    """A text up to its first colon ("contact pressure: 3 in 7 days" -> "contact pressure");
+    the whole text when it has none."""
+
+    type = String()
+    name = "text_head"
+    inherit_cache = True
+
+
+@compiles(ShiftedTime, "sqlite")
+def _shifted_sqlite(element: ShiftedTime, compiler: SQLCompiler, **kw: Any) -> str:
+    column, seconds = _parts(element, compiler, **kw)
+    moved = f"strftime('%Y-%m-%d %H:%M:%S', {column}, '+' || {seconds} || ' seconds')"
+    return f"({moved} || substr({column}, 20))"
+
+
+@compiles(ShiftedTime, "postgresql")
+def _shifted_postgresql(element: ShiftedTime, compiler: SQLCompiler, **kw: Any) -> str:
+    column, seconds = _parts(element, compiler, **kw)
+    return f"({column} + {seconds} * INTERVAL '1 second')"
+
+
+@compiles(TimeSlot, "sqlite")
+def _slot_sqlite(element: TimeSlot, compiler: SQLCompiler, **kw: Any) -> str:
+    column, seconds = _parts(element, compiler, **kw)
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) / {seconds})"
+
+
+@compiles(TimeSlot, "postgresql")
+def _slot_postgresql(element: TimeSlot, compiler: SQLCompiler, **kw: Any) -> str:
+    column, seconds = _parts(element, compiler, **kw)
+    return f"CAST(floor(EXTRACT(EPOCH FROM {column}) / {seconds}) AS BIGINT)"
+
+
+@compiles(TextHead, "sqlite")
+def _head_sqlite(element: TextHead, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = _parts(element, compiler, **kw)
+    return (
+        f"CASE WHEN instr({column}, ':') > 0 "
+        f"THEN substr({column}, 1, instr({column}, ':') - 1) ELSE {column} END"
+    )
+
+
+@compiles(TextHead, "postgresql")
+def _head_postgresql(element: TextHead, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = _parts(element, compiler, **kw)
+    return f"split_part({column}, ':', 1)"
 
 
 class Unindexed(ColumnElement[Any]):
