@@ -21,7 +21,7 @@ so a broadcast to a million customers costs the same few statements as one to te
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -118,7 +118,7 @@ def variant_figures(
         combined = VariantFigures()
         for part in parts.values():
             combined = combined + part
-        result[variant] = _with_phases(combined, parts)
+        result[variant] = replace(combined, phases=parts)
     return result
 
 
@@ -173,12 +173,6 @@ def _bucket_start(slot: int, bucket: Bucket, zone: ZoneInfo) -> datetime:
     if bucket == "hour":
         return moment.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
     return datetime.combine(moment.date(), time(0), tzinfo=zone).astimezone(UTC)
-
-
-def _with_phases(figures: VariantFigures, phases: dict[str, VariantFigures]) -> VariantFigures:
-    values = {name: getattr(figures, name) for name in figures.__dataclass_fields__}
-    values["phases"] = phases
-    return VariantFigures(**values)
 
 
 def _skip_reasons(session: Session, key: str) -> dict[tuple[str, str], dict[str, int]]:
