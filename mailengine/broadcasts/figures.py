@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from mailengine.broadcasts.model import Metric, WinnerRule
@@ -101,13 +101,16 @@ class VariantFigures:
 def metric_interval(
     figures: VariantFigures, metric: Metric, confidence: float = DEFAULT_CONFIDENCE
 ) -> Interval | None:
-    """The metric's value with its interval; None before any message was delivered."""
+    """The metric's value with its interval; None before any message was delivered. Revenue
+    per recipient's interval ends at 0 below."""
     if figures.delivered == 0:
         return None
     if metric == "revenue":
-        return mean_interval(
+        mean = mean_interval(
             figures.delivered, figures.revenue_minor, figures.revenue_squares, confidence
         )
+        # Nobody spends less than nothing: the normal approximation's low end can fall below.
+        return replace(mean, low=max(0.0, mean.low))
     return wilson(_count(figures, metric), figures.delivered, confidence)
 
 

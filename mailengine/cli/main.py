@@ -9,6 +9,7 @@ import click
 
 from mailengine import __version__
 from mailengine.cli.broadcast_commands import broadcast
+from mailengine.cli.broadcast_report_command import report_command
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
@@ -45,6 +46,7 @@ cli.add_command(demo_data)
 cli.add_command(status)
 cli.add_command(validate)
 cli.add_command(audience)
+broadcast.add_command(report_command)
 cli.add_command(broadcast)
 for command in (
     run,

@@ -31,7 +31,7 @@ from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from mailengine.broadcasts.figures import VariantFigures
+from mailengine.broadcasts.figures import PHASES, VariantFigures
 from mailengine.store.api_queries import tracking_event_table
 from mailengine.store.inbound_store import bounce_table
 from mailengine.store.orders import order_table
@@ -68,6 +68,14 @@ class SeriesPoint:
 def broadcast_workflow(name: str) -> str:
     """The outbox's `workflow` for a broadcast's mail."""
     return f"broadcast:{name}"
+
+
+def broadcast_names(session: Session) -> list[str]:
+    """Every broadcast with mail in the outbox."""
+    o = outbox_table.c
+    prefix = broadcast_workflow("")
+    statement = select(o.workflow).where(o.workflow.startswith(prefix, autoescape=True)).distinct()
+    return sorted(str(workflow)[len(prefix) :] for workflow in session.scalars(statement))
 
 
 def variant_figures(
@@ -111,7 +119,7 @@ def variant_figures(
         found["skipped"] = sum(reasons.values())
         found["skip_reasons"] = dict(sorted(reasons.items()))
     phases: dict[str, dict[str, VariantFigures]] = defaultdict(dict)
-    for (variant, phase), found_counts in sorted(counts.items()):
+    for (variant, phase), found_counts in sorted(counts.items(), key=_variant_then_phase):
         phases[variant][phase] = VariantFigures(**found_counts)
     result: dict[str, VariantFigures] = {}
     for variant, parts in phases.items():
@@ -120,6 +128,13 @@ def variant_figures(
             combined = combined + part
         result[variant] = replace(combined, phases=parts)
     return result
+
+
+def _variant_then_phase(item: tuple[tuple[str, str], object]) -> tuple[str, int, str]:
+    """Variants by name; a variant's phases as they happen: all or test, then the rest."""
+    (variant, phase), _ = item
+    order = PHASES.index(phase) if phase in PHASES else len(PHASES)
+    return variant, order, phase
 
 
 def figures_over_time(

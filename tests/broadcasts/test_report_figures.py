@@ -56,7 +56,7 @@ def test_each_variant_and_phase_counts_what_became_of_its_mail(database: Databas
     assert counts(a) == A_TEST
     assert a.skip_reasons == {"contact pressure": 1}
     assert a.bounced == 3
-    assert list(b.phases) == ["rest", "test"]
+    assert list(b.phases) == ["test", "rest"]
     assert counts(b.tested) == B_TEST
     assert counts(b.phases["rest"]) == B_REST
     assert counts(b) == {name: B_TEST[name] + B_REST[name] for name in COUNTS}

@@ -144,6 +144,9 @@ def test_the_test_cell_is_what_is_compared() -> None:
     assert variant.tested == test and variant.delivered == 1000
     assert metric_interval(variant.tested, "clicks") == wilson(5, 100)
     assert metric_interval(VariantFigures(), "clicks") is None
+    # One buyer of 50.00 among 10: the normal approximation's low end (-€4.80) stops at 0.
+    one_buyer = metric_interval(cell(10, revenue_minor=5000, revenue_squares=5000.0**2), "revenue")
+    assert one_buyer is not None and (one_buyer.estimate, one_buyer.low) == (500.0, 0.0)
     assert (test + rest).skip_reasons == {}
     skipped = VariantFigures(skipped=2, skip_reasons={"contact pressure": 2})
     both = skipped + VariantFigures(skipped=1, skip_reasons={"contact pressure": 1, "x": 0})
