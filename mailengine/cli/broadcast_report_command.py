@@ -39,8 +39,7 @@ from mailengine.store.broadcast_report import (
     Bucket,
     SeriesPoint,
     broadcast_names,
-    figures_over_time,
-    variant_figures,
+    broadcast_report,
 )
 
 AUTO_HOURS = 48  # without --by: hours while the series spans at most two days, then days
@@ -82,17 +81,14 @@ def report_command(
     now = state.clock.now()
     window = timedelta(days=settings.http.attribution_days)
     with state.ready_database().session() as session:
-        figures = variant_figures(session, name, window, now)
-        if not figures:
+        found = broadcast_report(session, name, window, now)
+        if not found.variants:
             raise _unknown(name, broadcast_names(session))
-        series = figures_over_time(
-            session, name, bucket or "hour", attribution=window, now=now, zone=settings.zone
-        )
-        if bucket is None and len(series) > AUTO_HOURS:
-            bucket = "day"
-            series = figures_over_time(
-                session, name, "day", attribution=window, now=now, zone=settings.zone
-            )
+    figures = found.variants
+    series = found.series(bucket or "hour", settings.zone)
+    if bucket is None and len(series) > AUTO_HOURS:
+        bucket = "day"
+        series = found.series(bucket, settings.zone)
     tested = {variant: found.tested for variant, found in figures.items()}
     choice = choose_winner(tested, WinnerRule(metric, timedelta(0)), currency=settings.currency)
     sent_to_rest = [variant for variant, found in figures.items() if "rest" in found.phases]

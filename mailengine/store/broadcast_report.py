@@ -1,21 +1,17 @@
 """A broadcast's figures per variant and phase, and over time: what `broadcast report` shows.
 
 A broadcast's mail is its outbox rows (workflow `broadcast:NAME`, step = the variant, payload
-phase all | test | rest), one per recipient. What became of each message is read from the
-row (sent_at, state, last_reply), from its tracking events (open, click, bounce, complaint,
-unsubscribe: the ones `reporting` counts), from the bounce reports about it (hard or soft, in
-`bounce`), and from the recipient's orders: a delivered message converts when its recipient
-placed a counted order within the attribution window after the send
-(`reporting.ordered_within`, the rule the workflow report measures its groups by).
+phase all | test | rest), one per recipient. What became of each message is read from its
+row, its tracking events (open, click, bounce, complaint, unsubscribe: the ones `reporting`
+counts), the bounce reports about it (hard or soft), and the recipient's orders: a delivered
+message converts when its recipient placed a counted order within the attribution window
+after the send (`reporting.ordered_within`, the rule the workflow report measures by).
+`broadcast_messages` holds that SQL and the rules for bounced and delivered.
 
-Each message is one of: delivered; bounced hard (refused at once, or a permanent bounce or a
-`bounce` event came back); bounced soft (sent, a temporary failure came back, and no open or
-click since: an open proves it arrived); or not sent (render error, skipped with a reason,
-cancelled, paused, waiting). Opens, clicks and conversions count among delivered messages.
-
-All of it is grouped in SQL over one per-message subquery: one statement for the figures, one
-for the reasons of skipped messages, one for the time series. Python only sees the groups,
-so a broadcast to a million customers costs the same few statements as one to ten.
+The figures and the series come from three grouped statements (the rows; the messages with
+reports; the messages with orders), grouped by variant, phase and the quarter hour of each
+moment: Python only adds up the groups, so a broadcast to a million customers costs the same
+three statements as one to ten.
 """
 
 from __future__ import annotations
@@ -26,31 +22,22 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, cast, func, literal, not_, or_, select, union_all
-from sqlalchemy.sql import Select, Subquery
+from sqlalchemy import Float, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from mailengine.broadcasts.figures import PHASES, VariantFigures
-from mailengine.store.api_queries import tracking_event_table
-from mailengine.store.inbound_store import bounce_table
-from mailengine.store.orders import order_table
+from mailengine.store.broadcast_messages import by_row, earned, engaged
 from mailengine.store.outbox import outbox_table
-from mailengine.store.reporting import RENDER_ERROR_PREFIX, ordered_within
-from mailengine.store.sql_values import TextHead, TimeSlot
+from mailengine.store.sql_values import TimeSlot
 
 Bucket = Literal["hour", "day"]
-WAITING_STATES = ("queued", "sending", "deferred")
 CANCELLED_PREFIX = "broadcast cancelled"
 NO_REASON = "no reason given"
 # Series are counted in quarter hours (every zone's offset is a multiple of 15 minutes), then
 # gathered into the local hours or days of the shop's zone.
 _SLOT_SECONDS = 900
-_FIGURES = (
-    "planned", "sent", "delivered", "bounced_hard", "bounced_soft", "opened", "clicked",
-    "unsubscribed", "complained", "conversions", "revenue_minor", "revenue_squares",
-    "paused", "waiting", "failed",
-)  # fmt: skip
+_Counts = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -78,63 +65,60 @@ def broadcast_names(session: Session) -> list[str]:
     return sorted(str(workflow)[len(prefix) :] for workflow in session.scalars(statement))
 
 
-def variant_figures(
+@dataclass(frozen=True)
+class BroadcastReport:
+    """Each variant's figures (by name, split into `phases`), and the sends, first opens,
+    first clicks and conversions per quarter hour (slots of 15 minutes since the epoch)."""
+
+    variants: dict[str, VariantFigures]
+    slots: dict[int, dict[str, int]]
+
+    def series(self, bucket: Bucket, zone: ZoneInfo | None = None) -> list[SeriesPoint]:
+        """The slots gathered into hours or days of `zone` (UTC by default), from the first
+        send's to the last one with anything in it; empty before anything was sent."""
+        zone = zone or ZoneInfo("UTC")
+        sent = [slot for slot, figures in self.slots.items() if figures.get("sent")]
+        if not sent:
+            return []
+        points: dict[datetime, dict[str, int]] = {}
+        for slot in range(min(sent), max(self.slots) + 1):
+            figures = points.setdefault(_bucket_start(slot, bucket, zone), defaultdict(int))
+            for figure, count in self.slots.get(slot, {}).items():
+                figures[figure] += count
+        return [SeriesPoint(start.astimezone(zone), **found) for start, found in points.items()]
+
+
+def broadcast_report(
     session: Session, broadcast_name: str, attribution: timedelta, now: datetime
-) -> dict[str, VariantFigures]:
-    """Each variant's figures (by name), split into `phases` (test cell, rest, or all)."""
+) -> BroadcastReport:
+    """The figures and the series in one go: three grouped statements."""
     key = broadcast_workflow(broadcast_name)
-    m = _messages(key, attribution, now).subquery("m")
-
-    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.sum(case((condition, 1), else_=0))
-
-    statement = select(
-        m.c.variant,
-        m.c.phase,
-        func.count(),
-        func.sum(m.c.sent),
-        func.sum(m.c.delivered),
-        func.sum(m.c.hard),
-        func.sum(m.c.soft),
-        func.count(m.c.opened_at),
-        func.count(m.c.clicked_at),
-        func.sum(m.c.unsubscribed),
-        func.sum(m.c.complained),
-        func.count(m.c.revenue),
-        func.coalesce(func.sum(m.c.revenue), 0),
-        func.coalesce(func.sum(cast(m.c.revenue, Float) * m.c.revenue), 0.0),
-        total(m.c.state == "paused"),
-        total(m.c.state.in_(WAITING_STATES)),
-        func.sum(m.c.failed),
-    ).group_by(m.c.variant, m.c.phase)
-    counts: dict[tuple[str, str], dict[str, Any]] = {}
-    for variant, phase, *values in session.execute(statement):
-        counts[(variant, phase)] = {
-            name: float(value) if name == "revenue_squares" else int(value or 0)
-            for name, value in zip(_FIGURES, values, strict=True)
-        }
-    for (variant, phase), reasons in _skip_reasons(session, key).items():
-        found = counts.setdefault((variant, phase), dict.fromkeys(_FIGURES, 0))
+    counts: dict[tuple[str, str], _Counts] = defaultdict(_empty_counts)
+    slots: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    _add_rows(session, key, counts, slots)
+    _add_reports(session, key, counts, slots)
+    _add_orders(session, key, attribution, now, counts, slots)
+    phases: dict[str, dict[str, VariantFigures]] = defaultdict(dict)
+    for (variant, phase), found in sorted(counts.items(), key=_variant_then_phase):
+        reasons: dict[str, int] = found.pop("reasons")
         found["cancelled"] = reasons.pop(CANCELLED_PREFIX, 0)
         found["skipped"] = sum(reasons.values())
         found["skip_reasons"] = dict(sorted(reasons.items()))
-    phases: dict[str, dict[str, VariantFigures]] = defaultdict(dict)
-    for (variant, phase), found_counts in sorted(counts.items(), key=_variant_then_phase):
-        phases[variant][phase] = VariantFigures(**found_counts)
-    result: dict[str, VariantFigures] = {}
+        phases[variant][phase] = VariantFigures(**found)
+    variants: dict[str, VariantFigures] = {}
     for variant, parts in phases.items():
         combined = VariantFigures()
         for part in parts.values():
             combined = combined + part
-        result[variant] = replace(combined, phases=parts)
-    return result
+        variants[variant] = replace(combined, phases=parts)
+    return BroadcastReport(variants, {slot: dict(found) for slot, found in slots.items()})
 
 
-def _variant_then_phase(item: tuple[tuple[str, str], object]) -> tuple[str, int, str]:
-    """Variants by name; a variant's phases as they happen: all or test, then the rest."""
-    (variant, phase), _ = item
-    order = PHASES.index(phase) if phase in PHASES else len(PHASES)
-    return variant, order, phase
+def variant_figures(
+    session: Session, broadcast_name: str, attribution: timedelta, now: datetime
+) -> dict[str, VariantFigures]:
+    """Each variant's figures (by name), split into `phases` (test cell, rest, or all)."""
+    return broadcast_report(session, broadcast_name, attribution, now).variants
 
 
 def figures_over_time(
@@ -148,37 +132,115 @@ def figures_over_time(
 ) -> list[SeriesPoint]:
     """Sent, opened, clicked and conversions per hour or day (of `zone`, UTC by default)
     from the hour or day of the first send to the last one with anything in it."""
-    zone = zone or ZoneInfo("UTC")
-    m = _messages(broadcast_workflow(name), attribution, now).cte("m")
-    parts = []
-    for figure, moment in (
-        ("sent", m.c.sent_at),
-        ("opened", m.c.opened_at),
-        ("clicked", m.c.clicked_at),
-        ("conversions", m.c.ordered_at),
-    ):
-        slot_of = TimeSlot(moment, _SLOT_SECONDS).label("slot")
-        slots = (
-            select(literal(figure).label("figure"), slot_of).where(moment.is_not(None)).subquery()
-        )
-        parts.append(
-            select(slots.c.figure, slots.c.slot, func.count()).group_by(
-                slots.c.figure, slots.c.slot
-            )
-        )
-    found: dict[int, dict[str, int]] = defaultdict(dict)
-    for figure, slot, count in session.execute(union_all(*parts)):
-        found[int(slot)][figure] = int(count)
-    sent = [slot for slot, figures in found.items() if figures.get("sent")]
-    if not sent:
-        return []
-    first, last = min(sent), max(found)
-    points: dict[datetime, dict[str, int]] = {}
-    for slot in range(first, last + 1):
-        figures = points.setdefault(_bucket_start(slot, bucket, zone), defaultdict(int))
-        for figure, count in found.get(slot, {}).items():
-            figures[figure] += count
-    return [SeriesPoint(start.astimezone(zone), **figures) for start, figures in points.items()]
+    return broadcast_report(session, name, attribution, now).series(bucket, zone)
+
+
+def _empty_counts() -> _Counts:
+    names = (
+        "planned", "sent", "delivered", "bounced_hard", "bounced_soft", "opened", "clicked",
+        "unsubscribed", "complained", "conversions", "revenue_minor", "paused", "waiting",
+        "failed",
+    )  # fmt: skip
+    return {**dict.fromkeys(names, 0), "revenue_squares": 0.0, "reasons": {}}
+
+
+_Slots = dict[int, dict[str, int]]
+
+
+def _slot(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    return TimeSlot(column, _SLOT_SECONDS).label(name)
+
+
+def _add_rows(
+    session: Session, key: str, counts: dict[tuple[str, str], _Counts], slots: _Slots
+) -> None:
+    rows = by_row(key).add_columns(_slot(outbox_table.c.sent_at, "sent_slot")).subquery("rows")
+    c = rows.c
+    statement = select(
+        c.variant, c.phase, c.reason, c.sent_slot, func.count(), func.sum(c.sent),
+        func.sum(c.refused), func.sum(c.sent_refused), func.sum(c.render_error),
+        func.sum(c.paused), func.sum(c.waiting), func.sum(c.suppressed),
+    ).group_by(c.variant, c.phase, c.reason, c.sent_slot)  # fmt: skip
+    for variant, phase, reason, slot, planned, *sums in session.execute(statement):
+        sent, refused, sent_refused, render_error, paused, waiting, suppressed = map(int, sums)
+        found = counts[(variant, phase)]
+        found["planned"] += int(planned)
+        found["sent"] += sent
+        found["delivered"] += sent - sent_refused  # less the ones reports say bounced
+        found["bounced_hard"] += refused
+        found["failed"] += render_error
+        found["paused"] += paused
+        found["waiting"] += waiting
+        if slot is not None:
+            slots[int(slot)]["sent"] += sent
+        if suppressed:
+            head = (reason or "").strip() or NO_REASON
+            head = CANCELLED_PREFIX if head.startswith(CANCELLED_PREFIX) else head
+            found["reasons"][head] = found["reasons"].get(head, 0) + suppressed
+
+
+def _add_reports(
+    session: Session, key: str, counts: dict[tuple[str, str], _Counts], slots: _Slots
+) -> None:
+    reports = engaged(key).subquery("reports")
+    first_open, first_click = reports.c.opened_at, reports.c.clicked_at
+    slotted = select(reports, _slot(first_open, "opened_slot"), _slot(first_click, "clicked_slot"))
+    rows = slotted.subquery("engaged")
+    c = rows.c
+    statement = select(
+        c.variant, c.phase, c.opened_slot, c.clicked_slot, func.sum(c.reported_hard),
+        func.sum(c.soft), func.sum(c.lost), func.sum(c.unsubscribed), func.sum(c.complained),
+        func.count(c.opened_at), func.count(c.clicked_at),
+    ).group_by(c.variant, c.phase, c.opened_slot, c.clicked_slot)  # fmt: skip
+    for variant, phase, opened_slot, clicked_slot, *sums in session.execute(statement):
+        hard, soft, lost, unsubscribed, complained, opened, clicked = map(int, sums)
+        found = counts[(variant, phase)]
+        found["bounced_hard"] += hard
+        found["bounced_soft"] += soft
+        found["delivered"] -= lost
+        found["unsubscribed"] += unsubscribed
+        found["complained"] += complained
+        found["opened"] += opened
+        found["clicked"] += clicked
+        if opened_slot is not None:
+            slots[int(opened_slot)]["opened"] += opened
+        if clicked_slot is not None:
+            slots[int(clicked_slot)]["clicked"] += clicked
+
+
+def _add_orders(
+    session: Session,
+    key: str,
+    attribution: timedelta,
+    now: datetime,
+    counts: dict[tuple[str, str], _Counts],
+    slots: _Slots,
+) -> None:
+    orders = earned(key, attribution, now).subquery("orders")
+    rows = select(orders, _slot(orders.c.ordered_at, "ordered_slot")).subquery("earned")
+    c = rows.c
+    statement = select(
+        c.variant,
+        c.phase,
+        c.ordered_slot,
+        func.count(),
+        func.sum(c.revenue),
+        # As a float: a million squares of large amounts would overflow SQLite's integers.
+        func.sum(cast(c.revenue, Float) * c.revenue),
+    ).group_by(c.variant, c.phase, c.ordered_slot)
+    for variant, phase, slot, conversions, revenue, squares in session.execute(statement):
+        found = counts[(variant, phase)]
+        found["conversions"] += int(conversions)
+        found["revenue_minor"] += int(revenue or 0)
+        found["revenue_squares"] += float(squares or 0)
+        slots[int(slot)]["conversions"] += int(conversions)
+
+
+def _variant_then_phase(item: tuple[tuple[str, str], object]) -> tuple[str, int, str]:
+    """Variants by name; a variant's phases as they happen: all or test, then the rest."""
+    (variant, phase), _ = item
+    order = PHASES.index(phase) if phase in PHASES else len(PHASES)
+    return variant, order, phase
 
 
 def _bucket_start(slot: int, bucket: Bucket, zone: ZoneInfo) -> datetime:
@@ -188,133 +250,3 @@ def _bucket_start(slot: int, bucket: Bucket, zone: ZoneInfo) -> datetime:
     if bucket == "hour":
         return moment.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
     return datetime.combine(moment.date(), time(0), tzinfo=zone).astimezone(UTC)
-
-
-def _skip_reasons(session: Session, key: str) -> dict[tuple[str, str], dict[str, int]]:
-    """Suppressed messages by variant, phase and the head of their reason (up to a colon)."""
-    o = outbox_table.c
-    rows = (
-        select(
-            o.step.label("variant"),
-            func.coalesce(o.payload["phase"].as_string(), "all").label("phase"),
-            TextHead(o.last_reply).label("reason"),
-        )
-        .where(o.workflow == key, o.state == "suppressed")
-        .subquery()
-    )
-    statement = select(rows.c.variant, rows.c.phase, rows.c.reason, func.count()).group_by(
-        rows.c.variant, rows.c.phase, rows.c.reason
-    )
-    found: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for variant, phase, reason, count in session.execute(statement):
-        head = (reason or "").strip() or NO_REASON
-        if head.startswith(CANCELLED_PREFIX):
-            head = CANCELLED_PREFIX
-        reasons = found[(variant, phase)]
-        reasons[head] = reasons.get(head, 0) + int(count)
-    return found
-
-
-def _messages(key: str, attribution: timedelta, now: datetime) -> Select[Any]:
-    """One row per message of the broadcast: its variant, phase, state, what became of it
-    (0/1 columns), and when it was first opened, clicked, and ordered from."""
-    o = outbox_table.c
-    events = _events(key)
-    earned = _earnings(key, attribution, now)
-    sent = o.sent_at.is_not(None)
-    render_error = and_(
-        o.state == "failed", func.coalesce(o.last_reply, "").like(RENDER_ERROR_PREFIX + "%")
-    )
-    hard = or_(and_(o.state == "failed", not_(render_error)), func.coalesce(events.c.hard, 0) == 1)
-    soft = and_(
-        sent, not_(hard), func.coalesce(events.c.soft, 0) == 1, events.c.opened_at.is_(None)
-    )
-    delivered = and_(sent, not_(hard), not_(soft))
-
-    def flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return case((condition, 1), else_=0)
-
-    return (
-        select(
-            o.step.label("variant"),
-            func.coalesce(o.payload["phase"].as_string(), "all").label("phase"),
-            o.state,
-            o.sent_at,
-            flag(sent).label("sent"),
-            flag(delivered).label("delivered"),
-            flag(hard).label("hard"),
-            flag(soft).label("soft"),
-            flag(render_error).label("failed"),
-            case((delivered, events.c.opened_at)).label("opened_at"),
-            case((delivered, events.c.clicked_at)).label("clicked_at"),
-            func.coalesce(events.c.unsubscribed, 0).label("unsubscribed"),
-            func.coalesce(events.c.complained, 0).label("complained"),
-            case((delivered, earned.c.revenue)).label("revenue"),
-            case((delivered, earned.c.ordered_at)).label("ordered_at"),
-        )
-        .select_from(
-            outbox_table.outerjoin(events, events.c.outbox_id == o.id).outerjoin(
-                earned, earned.c.outbox_id == o.id
-            )
-        )
-        .where(o.workflow == key)
-    )
-
-
-def _events(key: str) -> Subquery:
-    """Per message with any tracking event or bounce report: first open (a click counts) and
-    click, and 0/1 for unsubscribed, complained, bounced hard, bounced soft."""
-    e, b, o = tracking_event_table.c, bounce_table.c, outbox_table.c
-    tracked = (
-        select(e.outbox_id.label("outbox_id"), e.kind.label("kind"), e.occurred_at.label("at"))
-        .join_from(tracking_event_table, outbox_table, o.id == e.outbox_id)
-        .where(o.workflow == key)
-    )
-    # A bounce report's kind is hard, soft or complaint; a complaint is one however it came.
-    reported = (
-        select(b.outbox_id, b.kind, b.occurred_at)
-        .join_from(bounce_table, outbox_table, o.id == b.outbox_id)
-        .where(o.workflow == key)
-    )
-    both = union_all(tracked, reported).subquery("both_events")
-
-    def first(*kinds: str) -> ColumnElement[Any]:
-        return func.min(case((both.c.kind.in_(kinds), both.c.at)))
-
-    def has(*kinds: str) -> ColumnElement[int]:
-        return func.max(case((both.c.kind.in_(kinds), 1), else_=0))
-
-    return (
-        select(
-            both.c.outbox_id,
-            first("open", "click").label("opened_at"),
-            first("click").label("clicked_at"),
-            has("unsubscribe").label("unsubscribed"),
-            has("complaint").label("complained"),
-            has("bounce", "hard").label("hard"),
-            has("soft").label("soft"),
-        )
-        .group_by(both.c.outbox_id)
-        .subquery("events")
-    )
-
-
-def _earnings(key: str, attribution: timedelta, now: datetime) -> Subquery:
-    """Per sent message whose recipient ordered within the window: the orders' amount and
-    when the first of them was placed."""
-    o, r = outbox_table.c, order_table.c
-    return (
-        select(
-            o.id.label("outbox_id"),
-            func.sum(r.base_amount_minor).label("revenue"),
-            func.min(r.placed_at).label("ordered_at"),
-        )
-        .join_from(
-            outbox_table,
-            order_table,
-            and_(r.customer_id == o.customer_id, ordered_within(o.sent_at, attribution, now)),
-        )
-        .where(o.workflow == key, o.sent_at.is_not(None))
-        .group_by(o.id)
-        .subquery("earned")
-    )
