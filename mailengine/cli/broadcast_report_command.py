@@ -14,12 +14,13 @@ import difflib
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import click
 from babel.numbers import format_currency
+from sqlmodel import Session
 
 from mailengine.broadcasts.figures import (
     METRIC_LABELS,
@@ -28,7 +29,8 @@ from mailengine.broadcasts.figures import (
     choose_winner,
     metric_interval,
 )
-from mailengine.broadcasts.model import METRICS, Metric, WinnerRule
+from mailengine.broadcasts.loader import load_broadcasts, parse_broadcast_text
+from mailengine.broadcasts.model import METRICS, Broadcast, Metric, WinnerRule
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, Rows, TablePrinter
 from mailengine.config import Settings
@@ -41,8 +43,10 @@ from mailengine.store.broadcast_report import (
     broadcast_names,
     broadcast_report,
 )
+from mailengine.store.broadcast_runs import load as load_run
 
 AUTO_HOURS = 48  # without --by: hours while the series spans at most two days, then days
+DEFAULT_METRIC: Metric = "clicks"  # for a broadcast without a winner rule (a plain split)
 _RATES: tuple[tuple[str, Metric], ...] = (
     ("opened", "opens"),
     ("clicked", "clicks"),
@@ -66,14 +70,13 @@ class UnknownBroadcastError(MailengineError, LookupError):
 @click.option(
     "--metric",
     type=click.Choice(METRICS),
-    default="clicks",
-    show_default=True,
-    help="What the winner is chosen by.",
+    default=None,
+    help="What the winner is chosen by [default: the broadcast's winner rule, else clicks].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for programs.")
 @pass_context
 def report_command(
-    state: CliContext, name: str, bucket: Bucket | None, metric: Metric, as_json: bool
+    state: CliContext, name: str, bucket: Bucket | None, metric: Metric | None, as_json: bool
 ) -> None:
     """Sent, delivered, bounced, opened, clicked, unsubscribed, complained, conversions and
     revenue of each variant, with 95 % intervals; the winner; the figures over time."""
@@ -81,19 +84,25 @@ def report_command(
     now = state.clock.now()
     window = timedelta(days=settings.http.attribution_days)
     with state.ready_database().session() as session:
-        found = broadcast_report(session, name, window, now)
-        if not found.variants:
+        report = broadcast_report(session, name, window, now)
+        if not report.variants:
             raise _unknown(name, broadcast_names(session))
-    figures = found.variants
-    series = found.series(bucket or "hour", settings.zone)
+        declared = _declared(session, name, settings)
+    figures = report.variants
+    series = report.series(bucket or "hour", settings.zone)
     if bucket is None and len(series) > AUTO_HOURS:
         bucket = "day"
-        series = found.series(bucket, settings.zone)
+        series = report.series(bucket, settings.zone)
+    rule = WinnerRule(metric or declared.metric or DEFAULT_METRIC, timedelta(0))
     tested = {variant: found.tested for variant, found in figures.items()}
-    choice = choose_winner(tested, WinnerRule(metric, timedelta(0)), currency=settings.currency)
-    sent_to_rest = [variant for variant, found in figures.items() if "rest" in found.phases]
+    choice = choose_winner(tested, rule, currency=settings.currency)
+    went = declared.winner or next(
+        (variant for variant, found in figures.items() if "rest" in found.phases), None
+    )
+    chosen_by = "option" if metric else "winner rule" if declared.metric else "default"
     if as_json:
-        document = _document(name, now, window, figures, choice, sent_to_rest, settings)
+        document = _document(name, now, window, figures, settings)
+        document["winner"] = {**_winner(choice, settings), "chosen_by": chosen_by, "went": went}
         document["series"] = {
             "by": bucket or "hour",
             "points": [
@@ -105,8 +114,28 @@ def report_command(
         return
     printer = TablePrinter("table", settings.zone)
     printer.print(_figures_table(name, figures, settings))
-    printer.note(_verdict(choice, sent_to_rest))
+    printer.note(_verdict(choice, went, chosen_by))
     printer.print(_series_table(series, bucket or "hour", printer))
+
+
+@dataclass(frozen=True)
+class _Declared:
+    metric: Metric | None  # the broadcast's winner rule, if it has one
+    winner: str | None  # the variant the engine sent to the rest, once it did
+
+
+def _declared(session: Session, name: str, settings: Settings) -> _Declared:
+    """What the broadcast says: as scheduled (its source frozen then), else its file."""
+    run = load_run(session, name)
+    if run is not None:
+        found, _ = parse_broadcast_text(run.source, run.path or name)
+        return _Declared(_rule_metric(found), run.winner)
+    files = load_broadcasts([settings.paths.broadcasts]).broadcasts
+    return _Declared(_rule_metric(files.get(name)), None)
+
+
+def _rule_metric(found: Broadcast | None) -> Metric | None:
+    return found.winner.metric if found is not None and found.winner is not None else None
 
 
 def _unknown(name: str, known: list[str]) -> UnknownBroadcastError:
@@ -118,12 +147,16 @@ def _unknown(name: str, known: list[str]) -> UnknownBroadcastError:
     )
 
 
-def _verdict(choice: WinnerChoice, sent_to_rest: list[str]) -> str:
+def _verdict(choice: WinnerChoice, went: str | None, chosen_by: str) -> str:
     label = METRIC_LABELS[choice.metric]
-    if sent_to_rest:
-        went = ", ".join(sent_to_rest)
-        return f"{went} went to the rest. By {label}, test cells only: {choice.sentence}"
-    return f"By {label}, {choice.winner} would win. {choice.sentence}"
+    why = {
+        "option": "",
+        "winner rule": ", the broadcast's winner rule",
+        "default": " (no winner rule; --metric chooses another)",
+    }[chosen_by]
+    if went is not None:
+        return f"{went} went to the rest. By {label}{why}, test cells only: {choice.sentence}"
+    return f"By {label}{why}, {choice.winner} would win. {choice.sentence}"
 
 
 def _columns(figures: Mapping[str, VariantFigures]) -> dict[str, VariantFigures]:
@@ -238,14 +271,11 @@ def _document(
     now: datetime,
     window: timedelta,
     figures: Mapping[str, VariantFigures],
-    choice: WinnerChoice,
-    sent_to_rest: list[str],
     settings: Settings,
 ) -> dict[str, Any]:
     """The report for programs: counts as numbers, money in major units, rates as fractions
     with their 95 % intervals, times as ISO 8601 with the shop's offset."""
     currency = settings.currency
-    money = currency if choice.metric == "revenue" else None
 
     def variant(found: VariantFigures) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -269,14 +299,17 @@ def _document(
             key: {**variant(found), "phases": {p: variant(f) for p, f in found.phases.items()}}
             for key, found in figures.items()
         },
-        "winner": {
-            "metric": choice.metric,
-            "variant": choice.winner,
-            "sent_to_rest": sent_to_rest,
-            "significant": choice.significant,
-            "tie": choice.tie,
-            "sentence": choice.sentence,
-            "values": {key: _plain(value, money) for key, value in choice.values.items()},
-            "differences": {key: _plain(value, money) for key, value in choice.differences.items()},
-        },
+    }
+
+
+def _winner(choice: WinnerChoice, settings: Settings) -> dict[str, Any]:
+    money = settings.currency if choice.metric == "revenue" else None
+    return {
+        "metric": choice.metric,
+        "variant": choice.winner,
+        "significant": choice.significant,
+        "tie": choice.tie,
+        "sentence": choice.sentence,
+        "values": {key: _plain(value, money) for key, value in choice.values.items()},
+        "differences": {key: _plain(value, money) for key, value in choice.differences.items()},
     }

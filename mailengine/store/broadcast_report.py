@@ -28,11 +28,11 @@ from sqlmodel import Session
 
 from mailengine.broadcasts.figures import PHASES, VariantFigures
 from mailengine.store.broadcast_messages import by_row, earned, engaged
+from mailengine.store.broadcast_runs import CANCELLED_REPLY
 from mailengine.store.outbox import outbox_table
 from mailengine.store.sql_values import TimeSlot
 
 Bucket = Literal["hour", "day"]
-CANCELLED_PREFIX = "broadcast cancelled"
 NO_REASON = "no reason given"
 # Series are counted in quarter hours (every zone's offset is a multiple of 15 minutes), then
 # gathered into the local hours or days of the shop's zone.
@@ -101,7 +101,7 @@ def broadcast_report(
     phases: dict[str, dict[str, VariantFigures]] = defaultdict(dict)
     for (variant, phase), found in sorted(counts.items(), key=_variant_then_phase):
         reasons: dict[str, int] = found.pop("reasons")
-        found["cancelled"] = reasons.pop(CANCELLED_PREFIX, 0)
+        found["cancelled"] = reasons.pop(CANCELLED_REPLY, 0)
         found["skipped"] = sum(reasons.values())
         found["skip_reasons"] = dict(sorted(reasons.items()))
         phases[variant][phase] = VariantFigures(**found)
@@ -175,7 +175,7 @@ def _add_rows(
             slots[int(slot)]["sent"] += sent
         if suppressed:
             head = (reason or "").strip() or NO_REASON
-            head = CANCELLED_PREFIX if head.startswith(CANCELLED_PREFIX) else head
+            head = CANCELLED_REPLY if head.startswith(CANCELLED_REPLY) else head
             found["reasons"][head] = found["reasons"].get(head, 0) + suppressed
 
 

@@ -7,13 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from mailengine.clock import FrozenClock
+from mailengine.store.broadcast_runs import broadcast_table, schedule
 from mailengine.store.database import Database
 from tests.broadcasts import report_shop
 from tests.broadcasts.report_shop import NAME
 from tests.cli.conftest import Outcome, mailengine
 from tests.conftest import NOW
+
+FILE = f"""
+name: {NAME}
+template: newsletter/newsletter
+subject: December sale
+send_at: "2026-11-13 10:00"
+ab_test:
+  variants:
+    - {{name: A, share: 10%}}
+    - {{name: B, share: 10%, subject: Only this week}}
+  winner: {{metric: METRIC, after: 4 hours}}
+"""
 
 
 @pytest.fixture
@@ -22,7 +36,8 @@ def config(database: Database, tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         f"database:\n  url: '{database.url}'\ntimezone: Europe/Berlin\n"
-        "currency: EUR\nhttp:\n  attribution_days: 5\n",
+        f"currency: EUR\nhttp:\n  attribution_days: 5\n"
+        f"paths:\n  broadcasts: '{tmp_path / 'broadcasts'}'\n",
         encoding="utf-8",
     )
     return path
@@ -67,9 +82,10 @@ def test_the_table_per_variant_the_verdict_and_the_days(config: Path) -> None:
     assert [c.strip() for c in table_row(out, "contact pressure")] == ["1", "0", "0", "0"]
     assert [c.strip() for c in table_row(out, "cancelled")] == ["0", "1", "0", "1"]
     assert (
-        "B went to the rest. By click rate, test cells only: B leads on click rate with 40.0% "
-        "(against A 25.0%, difference +15.0 points (-38.1 to +57.2), at 95% confidence), but "
-        "the difference is not significant: B is picked on its point estimate."
+        "B went to the rest. By click rate (no winner rule; --metric chooses another), test "
+        "cells only: B leads on click rate with 40.0% (against A 25.0%, difference +15.0 points "
+        "(-38.1 to +57.2), at 95% confidence), but the difference is not significant: B is "
+        "picked on its point estimate."
     ) in " ".join(out.split())
     # The series spans four days of hours: shown per day, in the shop's zone.
     assert "Per day since the first send (Europe/Berlin)" in out
@@ -92,7 +108,8 @@ def test_json_by_hour_and_by_revenue(config: Path) -> None:
         "estimate": 40.0, "low": 0.0, "high": None,
     }  # fmt: skip
     winner = document["winner"]
-    assert (winner["metric"], winner["variant"], winner["sent_to_rest"]) == ("revenue", "B", ["B"])
+    assert (winner["metric"], winner["chosen_by"]) == ("revenue", "option")
+    assert (winner["variant"], winner["went"]) == ("B", "B")
     assert winner["significant"] is False and winner["tie"] is False
     assert winner["values"]["B"]["estimate"] == 26.0  # 130.00 over 5 delivered, in euros
     assert winner["differences"]["A"]["estimate"] == 13.5
@@ -115,3 +132,38 @@ def test_an_unknown_name_is_refused_with_the_known_ones(config: Path) -> None:
     )
     bad = report(config, NAME, "--by", "week")
     assert bad.code == 2 and "'week' is not one of 'hour', 'day'" in bad.err
+
+
+def test_the_metric_and_the_winner_come_from_the_broadcast(
+    config: Path, database: Database
+) -> None:
+    folder = config.parent / "broadcasts"
+    folder.mkdir()
+    (folder / f"{NAME}.yaml").write_text(FILE.replace("METRIC", "opens"), encoding="utf-8")
+    from_file = report(config, NAME)
+    assert from_file.code == 0, from_file.err
+    assert "B went to the rest. By open rate, the broadcast's winner rule, test cells only: B " in (
+        " ".join(from_file.out.split())
+    )
+    # Once scheduled, the source frozen then counts (the file may have changed since), and
+    # the winner is the one the engine chose.
+    with database.transaction() as session:
+        schedule(
+            session,
+            name=NAME,
+            origin="file",
+            path=f"broadcasts/{NAME}.yaml",
+            version="v1",
+            source=FILE.replace("METRIC", "conversions"),
+            plan_at=report_shop.T0,
+            now=report_shop.T0,
+            by=None,
+        )
+        chosen = update(broadcast_table).where(broadcast_table.c.name == NAME).values(winner="A")
+        session.execute(chosen)
+    scheduled = report(config, NAME, "--json")
+    winner = json.loads(scheduled.out)["winner"]
+    assert (winner["metric"], winner["chosen_by"], winner["went"]) == (
+        "conversions", "winner rule", "A",
+    )  # fmt: skip
+    assert winner["variant"] == "B" and winner["tie"] is False  # 40.0 % against 25.0 %

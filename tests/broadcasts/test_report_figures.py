@@ -8,12 +8,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from mailengine.broadcasts.figures import VariantFigures
+from mailengine.broadcasts.model import split_coefficients
+from mailengine.store.broadcast_plan import (
+    BroadcastPlan,
+    ContactCap,
+    DueTimes,
+    PlanCell,
+    plan_chunk,
+)
 from mailengine.store.broadcast_report import SeriesPoint, figures_over_time, variant_figures
 from mailengine.store.database import Database
+from mailengine.store.outbox import outbox_table, plan_sends
+from mailengine.store.records import PlannedSend
+from mailengine.workflows.audience import AudienceContext
 from tests.broadcasts import report_shop
 from tests.broadcasts.report_shop import NAME
 from tests.conftest import NOW
+from tests.web.conftest import add_customers
 
 WINDOW = timedelta(days=5)
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -122,3 +136,64 @@ def test_hours_and_days_since_the_first_send_add_up_to_the_figures(database: Dat
     ]
     assert days[0].start == datetime(2026, 11, 13, tzinfo=BERLIN)
     assert utc_days[0].start == datetime(2026, 11, 13, tzinfo=UTC)
+
+
+def test_what_the_planning_statement_writes_is_what_the_report_reads(
+    database: Database,
+) -> None:
+    """Test cells and the rest planned by `plan_chunk`, one customer over the contact cap."""
+    people = [(f"p{n}@example.com", "granted") for n in range(60)]
+    ids = add_customers(database, people, NOW - timedelta(days=30))
+    key = f"broadcast:{NAME}"
+
+    def cell(variant: str, phase: str, low: int, high: int) -> PlanCell:
+        payload = {"broadcast": NAME, "variant": variant, "phase": phase}
+        return PlanCell(variant, low, high, "news/x", f"Subject {variant}", None, payload)
+
+    def plan(cells: list[PlanCell], cap: ContactCap | None = None) -> BroadcastPlan:
+        return BroadcastPlan(
+            workflow_key=key,
+            version="v1",
+            audience=None,
+            context=AudienceContext(NOW, BERLIN),
+            topic="newsletter",
+            cells=cells,
+            coefficients=split_coefficients(b"s" * 32, NAME),
+            secret=b"s" * 32,
+            domain="shop.example",
+            cap=cap,
+        )
+
+    pressed = ids["p7@example.com"]
+    earlier = [
+        PlannedSend(
+            idempotency_key=f"welcome:{n}",
+            workflow="welcome",
+            step="1",
+            customer_id=pressed,
+            recipient="p7@example.com",
+            template="t",
+            subject="s",
+            message_id=f"<welcome.{n}@shop.example>",
+        )
+        for n in range(3)
+    ]
+    cap = ContactCap(3, NOW - timedelta(days=7), "contact pressure: 3 marketing e-mails in 7 days")
+    with database.transaction() as session:
+        plan_sends(session, earlier, NOW - timedelta(days=1))
+        test = plan([cell("A", "test", 0, 3000), cell("B", "test", 3000, 6000)], cap)
+        plan_chunk(session, test, 0, 10_000, DueTimes(NOW), NOW)
+        plan_chunk(session, plan([cell("B", "rest", 6000, 10_000)]), 0, 10_000, DueTimes(NOW), NOW)
+        figures = variant_figures(session, NAME, WINDOW, NOW)
+        o = outbox_table.c
+        planned = session.execute(
+            select(o.step, func.count()).where(o.workflow == key).group_by(o.step)
+        ).all()
+    assert sum(found.planned for found in figures.values()) == 60
+    assert {step: int(count) for step, count in planned} == {
+        name: found.planned for name, found in figures.items()
+    }
+    assert set(figures["B"].phases) == {"test", "rest"} and set(figures["A"].phases) == {"test"}
+    pressed_variant = next(name for name, found in figures.items() if found.skipped)
+    assert figures[pressed_variant].tested.skip_reasons == {"contact pressure": 1}
+    assert all(found.waiting == found.planned - found.skipped for found in figures.values())
