@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mailengine.broadcasts.ab_test import Defaults, parse_ab_test
-from mailengine.broadcasts.model import Broadcast, Variant, WinnerRule
+from mailengine.broadcasts.model import Broadcast, LocalTime, Throttle, Variant, WinnerRule
 from mailengine.broadcasts.schedule import parse_send_at, parse_throttle
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.workflows.conditions import parse_condition
@@ -136,6 +136,8 @@ def parse_broadcast(document: YamlDocument) -> tuple[Broadcast | None, list[Prob
             _template(value, at, log)
 
         variants, winner = parse_ab_test(data["ab_test"], defaults, log, check_template)
+    if isinstance(send_at, LocalTime):
+        _local_rules(throttle, winner, log)
     if log.problems or name is None or template is None or subject is None or send_at is None:
         return None, log.problems
     broadcast = Broadcast(
@@ -162,6 +164,23 @@ def parse_broadcast(document: YamlDocument) -> tuple[Broadcast | None, list[Prob
         preheader_at=where(("preheader",)) if preheader is not None else None,
     )
     return broadcast, []
+
+
+def _local_rules(throttle: Throttle | None, winner: WinnerRule | None, log: ProblemLog) -> None:
+    """What a `local` send time cannot be combined with, and why."""
+    if throttle is not None:
+        log.at(
+            ("throttle",),
+            "a local send time already spreads the mail over the day's time zones; "
+            "give either send_at with local or a throttle, not both",
+        )
+    if winner is not None:
+        log.at(
+            ("ab_test", "winner"),
+            "a winner cannot be picked for a local send time: the test cells would be read "
+            "at different hours in different zones; use a plain split (shares totalling "
+            "100%) or a send time in the shop's zone",
+        )
 
 
 def _name(value: Any, log: ProblemLog) -> str | None:

@@ -6,7 +6,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlmodel import Session
 
 from mailengine.broadcasts.loader import BroadcastSet, load_broadcasts
 from mailengine.broadcasts.model import Broadcast
@@ -29,6 +28,7 @@ from mailengine.outbound import Composer
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.audience_queries import count_condition
+from mailengine.store.broadcast_runs import stored_states
 
 UNKNOWN_STATE = "–"
 
@@ -138,15 +138,6 @@ def find_broadcast(settings: Settings, name_or_path: str) -> Broadcast:
     raise SourceError(
         f"no broadcast named '{name_or_path}' in {settings.paths.broadcasts} (known: {known})"
     )
-
-
-def stored_states(session: Session) -> dict[str, str]:
-    """Each stored broadcast's state by name (scheduled, planning, testing, paused, ...).
-
-    The hook for the store's `broadcast` table: until it exists there is none, and every
-    broadcast is a file that was not scheduled.
-    """
-    return {}
 
 
 def _states(

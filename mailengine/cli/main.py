@@ -9,6 +9,12 @@ import click
 
 from mailengine import __version__
 from mailengine.cli.broadcast_commands import broadcast
+from mailengine.cli.broadcast_control import (
+    cancel_command,
+    pause_command,
+    resume_command,
+    schedule_command,
+)
 from mailengine.cli.broadcast_report_command import report_command
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
@@ -46,8 +52,9 @@ cli.add_command(demo_data)
 cli.add_command(status)
 cli.add_command(validate)
 cli.add_command(audience)
-broadcast.add_command(report_command)
 cli.add_command(broadcast)
+for command in (schedule_command, pause_command, resume_command, cancel_command, report_command):
+    broadcast.add_command(command)
 for command in (
     run,
     event,

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,9 @@ from mailengine.broadcasts.model import (
     Variant,
     split_coefficients,
 )
+from mailengine.broadcasts.schedule import local_instant, local_span, shop_instant
 from mailengine.config import Settings
+from mailengine.engine.broadcast_trials import broadcast_payload
 from mailengine.engine.facts import zone_of
 from mailengine.engine.planner import ContactPressure
 from mailengine.money import decimals, to_minor
@@ -51,7 +53,6 @@ CLAIM_LEASE = timedelta(minutes=2)  # renewed with every chunk
 ID_SPAN = 20_000  # customer ids per chunk of an unthrottled phase
 # Planning begins this long before the send time, so that the first mail leaves on time.
 PLAN_AHEAD = timedelta(minutes=5)
-EARLIEST_ZONE = timezone(timedelta(hours=14))  # where a local hour comes first (Kiribati)
 
 # (session, broadcast, now) -> (the winning variant's name, a sentence on why)
 WinnerPicker = Callable[[Session, Broadcast, datetime], tuple[str, str]]
@@ -62,11 +63,8 @@ SourceReader = Callable[[BroadcastRun], Broadcast]
 def plan_start(broadcast: Broadcast, zone: ZoneInfo) -> datetime:
     """When planning begins: a little before the send time (the earliest zone's, for `local`)."""
     send_at = broadcast.send_at
-    if isinstance(send_at, ShopTime):
-        first = send_at.at.replace(tzinfo=zone)
-    else:
-        first = datetime.combine(send_at.day, send_at.at, tzinfo=EARLIEST_ZONE)
-    return (first - PLAN_AHEAD).astimezone(UTC)
+    first = shop_instant(send_at, zone) if isinstance(send_at, ShopTime) else local_span(send_at)[0]
+    return first - PLAN_AHEAD
 
 
 @dataclass
@@ -245,15 +243,8 @@ class BroadcastPlanner:
     def _cell(
         self, broadcast: Broadcast, variant: Variant, phase: str, low: int, high: int
     ) -> PlanCell:
-        payload: dict[str, Any] = {
-            "broadcast": broadcast.name,
-            "variant": variant.name,
-            "phase": phase,
-            "topic": broadcast.topic,
-            "tracking": broadcast.tracking,
-        }
-        if broadcast.content:
-            payload["content"] = broadcast.content
+        payload = {**broadcast_payload(broadcast, variant), "phase": phase}
+        payload["topic"] = broadcast.topic
         if broadcast.coupon is not None:
             coupon = broadcast.coupon
             currency = self.settings.currency
@@ -298,7 +289,7 @@ class BroadcastPlanner:
         send_at = broadcast.send_at
         if phase == "rest" or not isinstance(send_at, ShopTime):
             return now
-        return max(send_at.at.replace(tzinfo=self.settings.zone), now)
+        return max(shop_instant(send_at, self.settings.zone), now)
 
     def _chunk_size(self, broadcast: Broadcast) -> int | None:
         """A throttled broadcast plans a minute's worth per chunk, due a minute apart."""
@@ -323,7 +314,7 @@ class BroadcastPlanner:
 
         def due_in(zone: ZoneInfo) -> datetime:
             if isinstance(send_at, LocalTime) and phase != "rest":
-                moment = datetime.combine(send_at.day, send_at.at, tzinfo=zone)
+                moment = local_instant(send_at, zone)
             else:
                 moment = started + timedelta(minutes=chunk if broadcast.throttle else 0)
             moment = max(moment, now).astimezone(UTC)

@@ -41,6 +41,8 @@ class ScheduledWork(Protocol):
 
     async def refresh_figures(self) -> None: ...
 
+    async def plan_broadcasts(self) -> None: ...
+
 
 _bound: ScheduledWork | None = None
 
@@ -71,6 +73,10 @@ async def run_yearly() -> None:
 
 async def run_refresh_figures() -> None:
     await _work().refresh_figures()
+
+
+async def run_broadcasts() -> None:
+    await _work().plan_broadcasts()
 
 
 def latest_fire_time(cron: str, zone: ZoneInfo, now: datetime) -> datetime:
@@ -111,6 +117,14 @@ def build_scheduler(
         "interval",
         seconds=tick_seconds,
         id="engine:tick",
+        jobstore="memory",
+        misfire_grace_time=max(1, int(tick_seconds * 5)),
+    )
+    scheduler.add_job(  # every engine looks; a claim in the database lets one plan each
+        run_broadcasts,
+        "interval",
+        seconds=tick_seconds,
+        id="engine:broadcasts",
         jobstore="memory",
         misfire_grace_time=max(1, int(tick_seconds * 5)),
     )

@@ -18,6 +18,9 @@ from zoneinfo import ZoneInfo
 
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.engine.broadcast_planner import BroadcastPlanner
+from mailengine.engine.broadcast_sources import read_stored
+from mailengine.engine.broadcast_winner import pick_winner
 from mailengine.engine.dispatch_processes import (
     SEND_GRACE_SECONDS,
     DispatchProcesses,
@@ -110,10 +113,19 @@ class Engine:
             self.clock,
             options=dispatch_options(settings),
         )
+        self.broadcasts = BroadcastPlanner(
+            database,
+            settings,
+            secret=secret_key(settings),
+            worker_id=self.runner.worker_id,
+            read_source=read_stored,
+            pick_winner=pick_winner(settings),
+        )
         self.components = components or []
         self.leadership = Leadership(database)
         self.schedules = ScheduleHost(settings, database.url, self.leadership)
         self._tick_lock = asyncio.Lock()
+        self._broadcast_lock = asyncio.Lock()
         self.prepared = False
 
     @property
@@ -221,6 +233,7 @@ class Engine:
         finally:
             scheduler.shutdown(wait=False)
             await asyncio.to_thread(self.leadership.release)
+        await self.plan_broadcasts()
         events, advanced = await self._work_until_idle()
         try:
             dispatched = await self.dispatcher.drain()
@@ -253,6 +266,15 @@ class Engine:
 
         count = await asyncio.to_thread(refresh)
         log.info("refreshed the figures of %d customers", count)
+
+    async def plan_broadcasts(self) -> None:
+        """Plan the broadcasts that are due (on a thread: a million rows take a while)."""
+        if self._broadcast_lock.locked():
+            return
+        async with self._broadcast_lock:
+            planned = await asyncio.to_thread(self.broadcasts.run_due, self.clock.now)
+            if planned:
+                log.info("broadcasts planned: %s", ", ".join(planned))
 
     async def _work_until_idle(self) -> tuple[int, int]:
         events = advanced = 0

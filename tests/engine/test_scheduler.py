@@ -133,4 +133,8 @@ async def test_syncing_a_scheduler_that_is_not_started_is_refused(database: Data
 
 async def test_only_the_leader_keeps_persistent_jobs(schedulers: Schedulers) -> None:
     follower = schedulers(persistent=False)
-    assert sorted(job.id for job in follower.get_jobs()) == ["engine:tick", "engine:yearly"]
+    assert sorted(job.id for job in follower.get_jobs()) == [
+        "engine:broadcasts",
+        "engine:tick",
+        "engine:yearly",
+    ]

@@ -1,0 +1,154 @@
+"""`mailengine broadcast schedule | pause | resume | cancel`: start and steer a broadcast.
+
+Scheduling checks the file as `validate` does (its templates compile and render for a
+sample of its audience) and stores it as it is now; the running engine plans it when its
+time comes. Pause, resume and cancel act at once on the stored broadcast and its mail.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from mailengine.broadcasts.model import Broadcast, LocalTime
+from mailengine.broadcasts.schedule import local_span, shop_instant
+from mailengine.broadcasts.validation import validate_broadcasts
+from mailengine.cli.broadcast_commands import find_broadcast
+from mailengine.cli.context import CliContext, pass_context
+from mailengine.cli.trial_output import print_failures
+from mailengine.config import Settings
+from mailengine.engine.broadcast_planner import plan_start
+from mailengine.engine.broadcast_sources import read_stored
+from mailengine.engine.broadcast_trials import try_broadcast
+from mailengine.engine.render_trials import RenderTrials
+from mailengine.render.library import TemplateLibrary
+from mailengine.store import broadcast_runs as runs
+from mailengine.store.database import Database
+
+# A send time further back than this is a mistake unless --now says to send at once.
+LATE_TOLERANCE = timedelta(minutes=15)
+
+
+@click.command("schedule")
+@click.argument("name")
+@click.option("--now", "at_once", is_flag=True, help="Send now although send_at has passed.")
+@pass_context
+def schedule_command(state: CliContext, name: str, at_once: bool) -> None:
+    """Check broadcast NAME and schedule it as its file is now; the running engine plans it
+    five minutes before send_at. A name is sent once: scheduling it again changes it only
+    until planning begins."""
+    settings = state.settings
+    database = state.ready_database()
+    now = state.clock.now()
+    found = find_broadcast(settings, name)
+    path = Path(found.path)
+    _check(settings, database, path, found, now)
+    first_send = _first_send(found, settings)
+    if first_send < now - LATE_TOLERANCE and not at_once:
+        raise click.ClickException(
+            f"{found.name}: send_at ({_shown(first_send, settings)}) has passed; set a new "
+            "send_at, or schedule it with --now to send it at once"
+        )
+    plan_at = now if at_once else plan_start(found, settings.zone)
+    with database.transaction() as session:
+        done = runs.schedule(
+            session, name=found.name, origin="file", path=found.path, version=found.version,
+            source=path.read_text(encoding="utf-8"), plan_at=plan_at, now=now, by="cli",
+        )  # fmt: skip
+    if done.outcome == "refused":
+        raise click.ClickException(done.reason)
+    words = {
+        "created": "scheduled",
+        "updated": "rescheduled with the file as it is now",
+        "unchanged": "already scheduled as it is",
+    }[done.outcome]
+    click.echo(f"{found.name}: {words}; planning starts {_shown(plan_at, settings)}")
+    if isinstance(found.send_at, LocalTime):
+        last = local_span(found.send_at)[1]
+        click.echo(f"mail goes at {found.send_at.at:%H:%M} in each customer's zone, until "
+                   f"{_shown(last, settings)}")  # fmt: skip
+    else:
+        click.echo(f"mail goes from {_shown(max(first_send, now), settings)}")
+
+
+@click.command("pause")
+@click.argument("name")
+@pass_context
+def pause_command(state: CliContext, name: str) -> None:
+    """Stop broadcast NAME: planning stops and planned mail that has not left is held.
+    Messages already handed to a connection still go."""
+    database = state.ready_database()
+    with database.transaction() as session:
+        moved = runs.pause(session, name, state.clock.now())
+    _refused(moved)
+    click.echo(f"{name}: paused; {moved.messages} message(s) held")
+
+
+@click.command("resume")
+@click.argument("name")
+@pass_context
+def resume_command(state: CliContext, name: str) -> None:
+    """Go on with paused broadcast NAME: held mail is released (a throttled broadcast's mail
+    is moved later by the length of the pause, to keep its pace) and planning goes on."""
+    database = state.ready_database()
+    with database.session() as session:
+        run = runs.load(session, name)
+    throttled = run is not None and read_stored(run).throttle is not None
+    with database.transaction() as session:
+        moved = runs.resume(session, name, state.clock.now(), shift=throttled)
+    _refused(moved)
+    click.echo(f"{name}: resumed; {moved.messages} message(s) released")
+
+
+@click.command("cancel")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def cancel_command(state: CliContext, name: str, yes: bool) -> None:
+    """Cancel broadcast NAME for good: mail that has not left is dropped, and the name
+    cannot be scheduled again."""
+    if not yes:
+        click.confirm(f"Cancel {name} for good? Mail not yet sent is dropped", abort=True)
+    database = state.ready_database()
+    with database.transaction() as session:
+        moved = runs.cancel(session, name, state.clock.now())
+    _refused(moved)
+    click.echo(f"{name}: cancelled; {moved.messages} message(s) dropped")
+
+
+def _check(
+    settings: Settings, database: Database, path: Path, found: Broadcast, now: datetime
+) -> None:
+    """Refuse a broadcast `validate` would fail: its templates, and renders for a sample."""
+    library = TemplateLibrary(settings.paths.templates)
+    checked = validate_broadcasts([path], library, Path.cwd())
+    for problem in checked.problems:
+        click.echo(str(problem), err=True)
+    failures = 0
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    if checked.ok:
+        trials = RenderTrials(settings, library, now, database)
+        for trial in try_broadcast(trials, found):
+            if trial.failures:
+                failures += 1
+                print_failures(trial.variant.location, trial.label, trial, errors)
+    if checked.problems or failures:
+        raise click.ClickException(f"{found.name} is not scheduled: fix the problems above")
+
+
+def _first_send(found: Broadcast, settings: Settings) -> datetime:
+    if isinstance(found.send_at, LocalTime):
+        return local_span(found.send_at)[0]
+    return shop_instant(found.send_at, settings.zone)
+
+
+def _shown(moment: datetime, settings: Settings) -> str:
+    return f"{moment.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
+
+
+def _refused(moved: runs.Moved) -> None:
+    if not moved.applied:
+        raise click.ClickException(moved.reason)
