@@ -10,13 +10,28 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlmodel import Session
 
-from mailengine.broadcasts.model import LocalTime, Throttle, bucket_of, split_coefficients
+from mailengine.broadcasts.model import (
+    LocalTime,
+    ShopTime,
+    Throttle,
+    bucket_of,
+    split_coefficients,
+)
+from mailengine.config import ContactPressureSettings, Settings
 from mailengine.engine import broadcast_planner
 from mailengine.store import broadcast_runs as runs
-from mailengine.store.broadcast_plan import plan_chunk
+from mailengine.store.broadcast_plan import customer_ids_max, plan_chunk
 from mailengine.store.database import Database
-from tests.broadcasts.planning_shop import SECRET, Shop, ab_test, add_customers, broadcast
+from tests.broadcasts.planning_shop import (
+    SECRET,
+    ZONES,
+    Shop,
+    ab_test,
+    add_customers,
+    broadcast,
+)
 from tests.conftest import NOW
 
 
@@ -236,3 +251,52 @@ def test_a_pause_during_planning_holds_what_is_planned_and_resume_goes_on(
     assert len(rows) == len({row["customer_id"] for row in rows}) == 200
     assert {row["state"] for row in rows} == {"queued"}
     assert shop.run("sale").state == "planned"
+
+
+def test_quiet_hours_move_the_mail_to_their_end_in_the_customers_zone(
+    database: Database, travel: time_machine.Traveller
+) -> None:
+    add_customers(database, 8)
+    settings = Settings(contact_pressure=ContactPressureSettings(quiet_hours="21:00-08:00"))
+    shop = Shop(database, settings)
+    berlin, new_york, tokyo = (ZoneInfo(z) for z in ZONES[:3])
+    seven = datetime(2026, 11, 24, 7, 0, tzinfo=berlin)  # 15:00 in Tokyo, 01:00 in New York
+    shop.schedule(broadcast(send_at=ShopTime(seven.replace(tzinfo=None))))
+    travel.move_to(seven)
+    shop.planner().run_due(_clock)
+    due = {row["recipient"]: row["next_attempt_at"] for row in shop.rows()}
+    expected = {
+        "Europe/Berlin": datetime(2026, 11, 24, 8, 0, tzinfo=berlin),
+        "Asia/Tokyo": seven,
+        "America/New_York": datetime(2026, 11, 24, 8, 0, tzinfo=new_york),
+        None: datetime(2026, 11, 24, 8, 0, tzinfo=berlin),  # no zone: the shop's
+    }
+    assert due == {f"c{n}@example.com": expected[ZONES[n % 4]] for n in range(8)}
+    assert tokyo.key == "Asia/Tokyo"
+    # Waived, the file's time holds for everyone.
+    shop.schedule(broadcast("sale-2", send_at=ShopTime(seven.replace(tzinfo=None)),
+                            contact_pressure=False))  # fmt: skip
+    shop.planner().run_due(_clock)
+    assert {row["next_attempt_at"] for row in shop.rows("sale-2")} == {seven}
+
+
+def test_the_audience_is_frozen_when_planning_begins(
+    database: Database, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_customers(database, 100)
+    shop = Shop(database)
+    shop.schedule(broadcast())
+    monkeypatch.setattr(broadcast_planner, "ID_SPAN", 40)
+    joined: list[int] = []
+
+    def highest_then_someone_joins(session: Session) -> int:
+        highest = customer_ids_max(session)
+        joined.extend(add_customers(database, 1, start=500).values())  # right after
+        return highest
+
+    monkeypatch.setattr(broadcast_planner, "customer_ids_max", highest_then_someone_joins)
+    travel.shift(timedelta(hours=1))
+    shop.planner().run_due(_clock)
+    planned = {row["customer_id"] for row in shop.rows()}
+    assert len(planned) == 100
+    assert joined[0] not in planned
