@@ -7,29 +7,22 @@ time comes. Pause, resume and cancel act at once on the stored broadcast and its
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from mailengine.broadcasts.model import Broadcast, LocalTime
-from mailengine.broadcasts.schedule import local_span, shop_instant
-from mailengine.broadcasts.validation import validate_broadcasts
+from mailengine.broadcasts.schedule import local_span
 from mailengine.cli.broadcast_commands import find_broadcast
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.trial_output import print_failures
 from mailengine.config import Settings
-from mailengine.engine.broadcast_planner import plan_start
+from mailengine.engine.broadcast_checks import check_for_schedule, shown, timing
 from mailengine.engine.broadcast_sources import read_stored
-from mailengine.engine.broadcast_trials import try_broadcast
-from mailengine.engine.render_trials import RenderTrials
-from mailengine.render.library import TemplateLibrary
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.database import Database
-
-# A send time further back than this is a mistake unless --now says to send at once.
-LATE_TOLERANCE = timedelta(minutes=15)
 
 
 @click.command("schedule")
@@ -45,18 +38,17 @@ def schedule_command(state: CliContext, name: str, at_once: bool) -> None:
     now = state.clock.now()
     found = find_broadcast(settings, name)
     path = Path(found.path)
-    _check(settings, database, path, found, now)
-    first_send = _first_send(found, settings)
-    if first_send < now - LATE_TOLERANCE and not at_once:
+    _check(settings, database, found, now)
+    when = timing(found, settings.zone, now, at_once)
+    if when.passed:
         raise click.ClickException(
-            f"{found.name}: send_at ({_shown(first_send, settings)}) has passed; set a new "
-            "send_at, or schedule it with --now to send it at once"
+            f"{found.name}: {when.passed_words(settings.zone)}; set a new send_at, or schedule "
+            "it with --now to send it at once"
         )
-    plan_at = now if at_once else plan_start(found, settings.zone)
     with database.transaction() as session:
         done = runs.schedule(
             session, name=found.name, origin="file", path=found.path, version=found.version,
-            source=path.read_text(encoding="utf-8"), plan_at=plan_at, now=now, by="cli",
+            source=path.read_text(encoding="utf-8"), plan_at=when.plan_at, now=now, by="cli",
         )  # fmt: skip
     if done.outcome == "refused":
         raise click.ClickException(done.reason)
@@ -65,13 +57,13 @@ def schedule_command(state: CliContext, name: str, at_once: bool) -> None:
         "updated": "rescheduled with the file as it is now",
         "unchanged": "already scheduled as it is",
     }[done.outcome]
-    click.echo(f"{found.name}: {words}; planning starts {_shown(plan_at, settings)}")
+    click.echo(f"{found.name}: {words}; planning starts {shown(when.plan_at, settings.zone)}")
     if isinstance(found.send_at, LocalTime):
         last = local_span(found.send_at)[1]
         click.echo(f"mail goes at {found.send_at.at:%H:%M} in each customer's zone, until "
-                   f"{_shown(last, settings)}")  # fmt: skip
+                   f"{shown(last, settings.zone)}")  # fmt: skip
     else:
-        click.echo(f"mail goes from {_shown(max(first_send, now), settings)}")
+        click.echo(f"mail goes from {shown(max(when.first_send, now), settings.zone)}")
 
 
 @click.command("pause")
@@ -119,34 +111,16 @@ def cancel_command(state: CliContext, name: str, yes: bool) -> None:
     click.echo(f"{name}: cancelled; {moved.messages} message(s) dropped")
 
 
-def _check(
-    settings: Settings, database: Database, path: Path, found: Broadcast, now: datetime
-) -> None:
+def _check(settings: Settings, database: Database, found: Broadcast, now: datetime) -> None:
     """Refuse a broadcast `validate` would fail: its templates, and renders for a sample."""
-    library = TemplateLibrary(settings.paths.templates)
-    checked = validate_broadcasts([path], library, Path.cwd())
+    checked = check_for_schedule(settings, database, found, now)
     for problem in checked.problems:
         click.echo(str(problem), err=True)
-    failures = 0
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    if checked.ok:
-        trials = RenderTrials(settings, library, now, database)
-        for trial in try_broadcast(trials, found):
-            if trial.failures:
-                failures += 1
-                print_failures(trial.variant.location, trial.label, trial, errors)
-    if checked.problems or failures:
+    for trial in checked.failures:
+        print_failures(trial.variant.location, trial.label, trial, errors)
+    if not checked.ok:
         raise click.ClickException(f"{found.name} is not scheduled: fix the problems above")
-
-
-def _first_send(found: Broadcast, settings: Settings) -> datetime:
-    if isinstance(found.send_at, LocalTime):
-        return local_span(found.send_at)[0]
-    return shop_instant(found.send_at, settings.zone)
-
-
-def _shown(moment: datetime, settings: Settings) -> str:
-    return f"{moment.astimezone(settings.zone):%Y-%m-%d %H:%M %Z}"
 
 
 def _refused(moved: runs.Moved) -> None:

@@ -26,11 +26,11 @@ from mailengine.broadcasts.figures import (
     METRIC_LABELS,
     VariantFigures,
     WinnerChoice,
-    choose_winner,
     metric_interval,
 )
+from mailengine.broadcasts.figures_data import report_winner, variant_data, winner_data
 from mailengine.broadcasts.loader import load_broadcasts, parse_broadcast_text
-from mailengine.broadcasts.model import METRICS, Broadcast, Metric, WinnerRule
+from mailengine.broadcasts.model import METRICS, Broadcast, Metric
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, Rows, TablePrinter
 from mailengine.config import Settings
@@ -46,7 +46,6 @@ from mailengine.store.broadcast_report import (
 from mailengine.store.broadcast_runs import load as load_run
 
 AUTO_HOURS = 48  # without --by: hours while the series spans at most two days, then days
-DEFAULT_METRIC: Metric = "clicks"  # for a broadcast without a winner rule (a plain split)
 _RATES: tuple[tuple[str, Metric], ...] = (
     ("opened", "opens"),
     ("clicked", "clicks"),
@@ -93,16 +92,19 @@ def report_command(
     if bucket is None and len(series) > AUTO_HOURS:
         bucket = "day"
         series = report.series(bucket, settings.zone)
-    rule = WinnerRule(metric or declared.metric or DEFAULT_METRIC, timedelta(0))
-    tested = {variant: found.tested for variant, found in figures.items()}
-    choice = choose_winner(tested, rule, currency=settings.currency)
+    choice = report_winner(figures, metric or declared.metric, settings.currency)
+    assert choice is not None  # the broadcast has mail
     went = declared.winner or next(
         (variant for variant, found in figures.items() if "rest" in found.phases), None
     )
     chosen_by = "option" if metric else "winner rule" if declared.metric else "default"
     if as_json:
         document = _document(name, now, window, figures, settings)
-        document["winner"] = {**_winner(choice, settings), "chosen_by": chosen_by, "went": went}
+        document["winner"] = {
+            **winner_data(choice, settings.currency),
+            "chosen_by": chosen_by,
+            "went": went,
+        }
         document["series"] = {
             "by": bucket or "hour",
             "points": [
@@ -236,19 +238,6 @@ def _money(minor: float, settings: Settings) -> str:
     return format_currency(amount, settings.currency, locale=settings.locale)
 
 
-def _plain(found: Interval | None, currency: str | None = None) -> dict[str, float | None] | None:
-    """An interval for JSON; money (`currency` given) in major units; an unbounded end null."""
-
-    def value(number: float) -> float | None:
-        if not math.isfinite(number):
-            return None
-        return float(to_major(number, currency)) if currency else number
-
-    if found is None:
-        return None
-    return {"estimate": value(found.estimate), "low": value(found.low), "high": value(found.high)}
-
-
 def _series_table(series: list[SeriesPoint], bucket: Bucket, printer: TablePrinter) -> Rows:
     def start(moment: datetime) -> str:
         shown = moment.isoformat(sep=" ", timespec="minutes")
@@ -278,17 +267,7 @@ def _document(
     currency = settings.currency
 
     def variant(found: VariantFigures) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            key: value
-            for key, value in asdict(found).items()
-            if key not in ("phases", "revenue_squares", "revenue_minor")
-        }
-        values["bounced"] = found.bounced
-        values["revenue"] = float(to_major(found.revenue_minor, currency))
-        for metric in ("opens", "clicks", "conversions"):
-            values[METRIC_LABELS[metric].replace(" ", "_")] = _plain(metric_interval(found, metric))
-        values["revenue_per_recipient"] = _plain(metric_interval(found, "revenue"), currency)
-        return values
+        return variant_data(found, currency)
 
     return {
         "broadcast": name,
@@ -299,17 +278,4 @@ def _document(
             key: {**variant(found), "phases": {p: variant(f) for p, f in found.phases.items()}}
             for key, found in figures.items()
         },
-    }
-
-
-def _winner(choice: WinnerChoice, settings: Settings) -> dict[str, Any]:
-    money = settings.currency if choice.metric == "revenue" else None
-    return {
-        "metric": choice.metric,
-        "variant": choice.winner,
-        "significant": choice.significant,
-        "tie": choice.tie,
-        "sentence": choice.sentence,
-        "values": {key: _plain(value, money) for key, value in choice.values.items()},
-        "differences": {key: _plain(value, money) for key, value in choice.differences.items()},
     }

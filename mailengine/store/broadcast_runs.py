@@ -56,14 +56,17 @@ def schedule(
     plan_at: datetime,
     now: datetime,
     by: str | None,
+    replace: bool = True,
 ) -> Scheduled:
     """Store the broadcast as it is now, due for planning at `plan_at`.
 
     A name is sent once: scheduling it again changes nothing once planning has begun (its
-    customers' idempotency keys are taken), and a cancelled name stays cancelled.
+    customers' idempotency keys are taken), and a cancelled name stays cancelled. A name
+    belongs to where it was first scheduled from (a file, or the API); `replace` False
+    refuses another version even before planning (the API: a name is created once).
     """
     found = session.execute(
-        select(_b.state, _b.version, _b.plan_at).where(_b.name == name).with_for_update()
+        select(_b.state, _b.version, _b.plan_at, _b.origin).where(_b.name == name).with_for_update()
     ).first()
     if found is None:
         session.execute(
@@ -84,11 +87,16 @@ def schedule(
             )
         )
         return Scheduled("created")
-    state, stored_version, stored_plan_at = found
+    state, stored_version, stored_plan_at, stored_origin = found
+    if stored_origin != origin:
+        came = "through the API" if stored_origin == "api" else "from a broadcast file"
+        return Scheduled("refused", f"{name} was scheduled {came}; a name is sent once")
     if state == "cancelled":
         return Scheduled("refused", f"{name} was cancelled; a name is sent once, use a new one")
     if stored_version == version and stored_plan_at == plan_at:
         return Scheduled("unchanged")
+    if not replace:
+        return Scheduled("refused", f"{name} is taken by another broadcast; use a new name")
     if state != "scheduled":
         return Scheduled("refused", f"{name} is {state}: what is planned stays as it was scheduled")
     session.execute(
