@@ -15,11 +15,12 @@ from rich.console import Console
 
 from mailengine.broadcasts.model import Broadcast, LocalTime
 from mailengine.broadcasts.schedule import local_span
+from mailengine.broadcasts.timing import shown, timing
 from mailengine.cli.broadcast_commands import find_broadcast
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.trial_output import print_failures
 from mailengine.config import Settings
-from mailengine.engine.broadcast_checks import check_for_schedule, shown, timing
+from mailengine.engine.broadcast_checks import check_for_schedule
 from mailengine.engine.broadcast_sources import read_stored
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.database import Database

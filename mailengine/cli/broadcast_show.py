@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from mailengine.broadcasts.model import Broadcast
+from mailengine.broadcasts.timing import when
 from mailengine.cli.tables import Column, Fact, Facts, Rows
 from mailengine.engine import broadcast_facts
 from mailengine.engine.broadcast_facts import (
@@ -14,7 +15,6 @@ from mailengine.engine.broadcast_facts import (
     Audience,
     audience_words,
     variants_words,
-    when,
 )
 
 __all__ = [

@@ -1,29 +1,24 @@
 """What a broadcast must pass before it is scheduled, from a file (`broadcast schedule`) or
 from the API (`POST /v1/broadcasts`): the checks `validate` makes (each variant's template
 exists, compiles and uses only what its mail has; its subject and preheader) and renders for
-a sample of its audience and the built-in sample customers; and a send time that has not
-passed. Both callers ask here, so that neither lets through what the other refuses.
+a sample of its audience and the built-in sample customers. Both callers ask here, so that
+neither lets through what the other refuses (`broadcasts.timing` says whether its send time
+has passed). The web may not import the engine: the app is handed `check_for_schedule`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from mailengine.broadcasts.model import Broadcast, LocalTime
-from mailengine.broadcasts.schedule import local_span, shop_instant
+from mailengine.broadcasts.model import Broadcast
 from mailengine.broadcasts.validation import check_broadcast
 from mailengine.config import Settings
-from mailengine.engine.broadcast_planner import plan_start
 from mailengine.engine.broadcast_trials import VariantTrial, try_broadcast
 from mailengine.engine.render_trials import RenderTrials
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.database import Database
-from mailengine.workflows.problems import Problem
-
-# A send time further back than this is a mistake unless the caller says to send at once.
-LATE_TOLERANCE = timedelta(minutes=15)
+from mailengine.workflows.problems import Problem, unique_problems
 
 
 @dataclass(frozen=True)
@@ -66,40 +61,9 @@ def check_for_schedule(
     """Check the broadcast's templates, subjects and preheaders; when they are fine, render
     every variant for a sample of its audience (from `database`) and the sample customers."""
     library = TemplateLibrary(settings.paths.templates)
-    problems = check_broadcast(broadcast, library, {})
+    problems = unique_problems(check_broadcast(broadcast, library, {}))
     if problems:
         return BroadcastCheck(problems)
     trials = RenderTrials(settings, library, now, database)
     failed = [trial for trial in try_broadcast(trials, broadcast) if trial.failures]
     return BroadcastCheck(failures=failed)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """When the broadcast's first mail goes, when planning starts, and whether its send
-    time passed (by more than LATE_TOLERANCE) without the caller saying to send at once."""
-
-    first_send: datetime
-    plan_at: datetime
-    passed: bool
-
-    def passed_words(self, zone: ZoneInfo) -> str:
-        return f"send_at ({shown(self.first_send, zone)}) has passed"
-
-
-def timing(broadcast: Broadcast, zone: ZoneInfo, now: datetime, at_once: bool) -> Timing:
-    first = first_send(broadcast, zone)
-    passed = first < now - LATE_TOLERANCE and not at_once
-    return Timing(first, now if at_once else plan_start(broadcast, zone), passed)
-
-
-def first_send(broadcast: Broadcast, zone: ZoneInfo) -> datetime:
-    """The first instant any of its mail may go (the earliest zone's, for `local`)."""
-    if isinstance(broadcast.send_at, LocalTime):
-        return local_span(broadcast.send_at)[0]
-    return shop_instant(broadcast.send_at, zone)
-
-
-def shown(moment: datetime, zone: ZoneInfo) -> str:
-    """`2026-11-23 10:55 CET`."""
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"

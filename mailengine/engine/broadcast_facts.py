@@ -44,15 +44,6 @@ class Audience:
     why_unknown: str = ""
 
 
-def when(broadcast: Broadcast, zone: ZoneInfo) -> str:
-    """The send time as the file means it: `2027-01-14 09:00 Europe/Berlin`, or
-    `2026-12-17 10:00 in each customer's zone`."""
-    send_at = broadcast.send_at
-    if isinstance(send_at, ShopTime):
-        return f"{send_at.at:%Y-%m-%d %H:%M} {zone.key}"
-    return f"{send_at.day:%Y-%m-%d} {send_at.at:%H:%M} in each customer's zone"
-
-
 def audience_words(broadcast: Broadcast) -> str:
     if broadcast.audience is None:
         return "everyone with consent"

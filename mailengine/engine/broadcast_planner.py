@@ -27,7 +27,7 @@ from mailengine.broadcasts.model import (
     Variant,
     split_coefficients,
 )
-from mailengine.broadcasts.schedule import local_instant, local_span, shop_instant
+from mailengine.broadcasts.schedule import local_instant, shop_instant
 from mailengine.config import Settings
 from mailengine.engine.broadcast_trials import broadcast_payload
 from mailengine.engine.facts import zone_of
@@ -51,20 +51,11 @@ from mailengine.workflows.audience import AudienceContext
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=2)  # renewed with every chunk
 ID_SPAN = 20_000  # customer ids per chunk of an unthrottled phase
-# Planning begins this long before the send time, so that the first mail leaves on time.
-PLAN_AHEAD = timedelta(minutes=5)
 
 # (session, broadcast, now) -> (the winning variant's name, a sentence on why)
 WinnerPicker = Callable[[Session, Broadcast, datetime], tuple[str, str]]
 # The stored broadcast as it was scheduled -> the model (raises ValueError if it no longer loads)
 SourceReader = Callable[[BroadcastRun], Broadcast]
-
-
-def plan_start(broadcast: Broadcast, zone: ZoneInfo) -> datetime:
-    """When planning begins: a little before the send time (the earliest zone's, for `local`)."""
-    send_at = broadcast.send_at
-    first = shop_instant(send_at, zone) if isinstance(send_at, ShopTime) else local_span(send_at)[0]
-    return first - PLAN_AHEAD
 
 
 @dataclass

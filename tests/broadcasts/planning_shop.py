@@ -16,8 +16,9 @@ from mailengine.broadcasts.model import (
     Variant,
     WinnerRule,
 )
+from mailengine.broadcasts.timing import plan_start
 from mailengine.config import Settings
-from mailengine.engine.broadcast_planner import BroadcastPlanner, plan_start
+from mailengine.engine.broadcast_planner import BroadcastPlanner
 from mailengine.errors import SourceLocation
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
