@@ -45,7 +45,13 @@ class _Loader(yaml.SafeLoader):
 
 def load_yaml_text(text: str, path: str) -> YamlDocument:
     """Parse `text` (named `path` in messages) into a YamlDocument; errors name file:line:col."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow, anywhere
+        before = text[: error.position]
+        place = SourceLocation(path, before.count("\n") + 1, len(before.rsplit("\n", 1)[-1]) + 1)
+        message = f"invalid YAML: character U+{error.character:04X} is not allowed ({error.reason})"
+        raise SourceError(message, location=place) from error
     try:
         node = loader.get_single_node()
         if node is None:

@@ -33,3 +33,8 @@ def test_unsafe_scalar_tags_are_refused() -> None:
 
 def test_empty_document_is_none() -> None:
     assert load_yaml_text("", "w.yaml").data is None
+
+
+def test_a_character_yaml_does_not_allow_is_a_problem_at_its_place() -> None:
+    with pytest.raises(SourceError, match=r"w\.yaml:2:6: invalid YAML: character U\+007F"):
+        load_yaml_text('a: 1\nb: "x\x7fy"\n', "w.yaml")
