@@ -292,6 +292,20 @@ def outbox_states(session: Session, name: str) -> dict[str, int]:
     return {str(state): int(count) for state, count in rows}
 
 
+def outbox_states_of_all(session: Session) -> dict[str, dict[str, int]]:
+    """Every broadcast's messages in each outbox state, by broadcast name (one statement)."""
+    prefix = "broadcast:"
+    rows = session.execute(
+        select(_o.workflow, _o.state, func.count())
+        .where(_o.workflow.startswith(prefix, autoescape=True))
+        .group_by(_o.workflow, _o.state)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for workflow, state, count in rows:
+        found.setdefault(str(workflow)[len(prefix) :], {})[str(state)] = int(count)
+    return found
+
+
 def _state_for_update(session: Session, name: str) -> str | None:
     found = session.execute(
         select(_b.state).where(_b.name == name).with_for_update()

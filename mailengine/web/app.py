@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mailengine import __version__
+from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
-from mailengine.web import api, docs, links, operations, tracking
-from mailengine.web.context import PreferenceTopic, WebContext
+from mailengine.web import api, broadcast_api, docs, links, operations, tracking
+from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
@@ -36,13 +37,17 @@ def create_app(
     topics: Sequence[PreferenceTopic] = (),
     clock: Clock | None = None,
     secret: bytes | None = None,
+    broadcast_check: BroadcastCheck | None = None,
 ) -> FastAPI:
     """The HTTP app.
 
     `api_key_hashes`: sha256 hex of the accepted API keys (see `api_keys.hash_api_key`); none
     means the /v1 API refuses every request. `scheduler_running` feeds /healthz,
     `inbound_counts` /metrics. `topics` are the kinds of mail the preferences and unsubscribe
-    pages name (see `topics_from_workflows`).
+    pages name (see `topics_from_workflows` and `topics_from_broadcasts`); the topics of
+    broadcasts stored since are added as they come. `broadcast_check` is what a broadcast
+    sent to `POST /v1/broadcasts` must pass (`engine.broadcast_checks`); without it that
+    endpoint answers 503.
     """
     context = WebContext(
         settings=settings,
@@ -54,6 +59,7 @@ def create_app(
         confirmation=ConfirmationMail(domain=settings.sender.domain) if double_opt_in else None,
         scheduler_running=scheduler_running,
         inbound_counts=inbound_counts,
+        broadcast_check=broadcast_check,
     )
     app = FastAPI(
         title="mailengine",
@@ -68,6 +74,7 @@ def create_app(
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
     app.include_router(api.router)
+    app.include_router(broadcast_api.router)
     app.include_router(links.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
@@ -119,3 +126,8 @@ def topics_from_workflows(workflows: Iterable[Workflow]) -> list[PreferenceTopic
         )
         for workflow in sorted(workflows, key=lambda item: item.name)
     ]
+
+
+def topics_from_broadcasts(broadcasts: Iterable[Broadcast]) -> list[PreferenceTopic]:
+    """One topic per topic the broadcasts name (newsletter, promotions...), by name."""
+    return [broadcast_topic(name) for name in sorted({item.topic for item in broadcasts})]

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 from fastapi import Request
+from sqlmodel import Session
 
+from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock
 from mailengine.config import Settings
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
+from mailengine.web.stored_broadcasts import StoredBroadcasts
+from mailengine.workflows.problems import Problem
+
+# What stops a broadcast from being scheduled (its templates, renders for sample customers):
+# the engine's check, handed in by whoever builds the app (the web may not import the engine).
+BroadcastCheck = Callable[[Broadcast, datetime], list[Problem]]
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,20 @@ class PreferenceTopic:
     label: str
     description: str = ""
     service: bool = False
+    broadcast: bool = False  # a broadcasts' topic (newsletter, promotions), not a workflow
+
+
+# How the usual broadcast topics read to customers; any other topic reads as its name.
+TOPIC_WORDS: dict[str, tuple[str, str]] = {
+    "newsletter": ("Newsletter", "News from the shop: new arrivals, stories and opening hours"),
+    "promotions": ("Offers and sales", "Sales, discounts and personal codes"),
+}
+
+
+def broadcast_topic(name: str) -> PreferenceTopic:
+    """A broadcasts' topic as customers see it."""
+    label, description = TOPIC_WORDS.get(name, (name.replace("-", " ").capitalize(), ""))
+    return PreferenceTopic(name, label, description, broadcast=True)
 
 
 @dataclass(frozen=True)
@@ -36,15 +59,25 @@ class WebContext:
     confirmation: ConfirmationMail | None  # set when double opt-in is on
     scheduler_running: Callable[[], bool] | None
     inbound_counts: Callable[[], Mapping[str, int]] | None
+    broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
+    stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
 
     @property
     def public_url(self) -> str:
         return self.settings.http.public_url.rstrip("/")
 
-    @property
-    def choices(self) -> tuple[PreferenceTopic, ...]:
-        """The kinds of marketing mail the preferences page offers to keep or stop."""
-        return tuple(topic for topic in self.topics if not topic.service)
+    def choices(self, session: Session) -> tuple[PreferenceTopic, ...]:
+        """The kinds of marketing mail the preferences page offers to keep or stop: the
+        broadcasts' topics (of their files, and of the broadcasts stored, which the API may
+        have brought), then the marketing workflows."""
+        known = {topic.name for topic in self.topics}
+        stored = sorted(self.stored_broadcasts.topics(session) - known)
+        found = [topic for topic in self.topics if topic.broadcast]
+        found += [broadcast_topic(name) for name in stored]
+        found.sort(key=lambda topic: topic.name)
+        return tuple(found) + tuple(
+            topic for topic in self.topics if not topic.service and not topic.broadcast
+        )
 
     @property
     def service_mail(self) -> tuple[PreferenceTopic, ...]:

@@ -47,13 +47,15 @@ def answer_once(
     client: str,
     key: str | None,
     endpoint: str,
-    request: BaseModel,
+    request: BaseModel | str,
     work: Callable[[Session], Answer],
 ) -> JSONResponse:
-    """Run `work` in one transaction, at most once per (client, key)."""
+    """Run `work` in one transaction, at most once per (client, key). `request` is the body
+    (a model, or the text a handler reads itself) that a retry must repeat."""
     now = context.clock.now()
+    text = request if isinstance(request, str) else request.model_dump_json()
     request_hash = hashlib.sha256(
-        f"{endpoint}\0{request.model_dump_json()}".encode("utf-8", "surrogatepass")
+        f"{endpoint}\0{text}".encode("utf-8", "surrogatepass")
     ).hexdigest()
     with context.database.transaction() as session:
         if key is not None:

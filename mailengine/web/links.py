@@ -26,7 +26,7 @@ from mailengine.store.privacy import (
 )
 from mailengine.store.suppressions import blocks
 from mailengine.tokens import make_token, read_token
-from mailengine.web.context import WebContext, client_ip, web_context
+from mailengine.web.context import PreferenceTopic, WebContext, client_ip, web_context
 from mailengine.web.pages import invalid_link, masked, message_page, page
 
 router = APIRouter(
@@ -57,15 +57,16 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
         return invalid_link(context.settings)
     with context.database.session() as session:
         holder = link_holder(session, digest)
+        choices = context.choices(session)
     done = holder.suppression is not None or holder.consent_status == "withdrawn"
     preferences = make_token(context.secret, "preferences", digest, context.clock.now())
     return page(
         context.settings,
         "unsubscribe.html",
-        **_what_holds(context, holder),
+        **_what_holds(context, holder, choices),
         done=done,
         # relative: right behind any proxy prefix, and forms post back to their own URL
-        preferences_url=f"../preferences/{preferences}" if context.choices else "",
+        preferences_url=f"../preferences/{preferences}" if choices else "",
     )
 
 
@@ -84,10 +85,11 @@ def unsubscribe_now(
     with context.database.transaction() as session:
         unsubscribe(session, digest, source, client_ip(request), context.clock.now())
         holder = link_holder(session, digest)
+        choices = context.choices(session)
     return page(
         context.settings,
         "unsubscribe.html",
-        **_what_holds(context, holder),
+        **_what_holds(context, holder, choices),
         done=True,
         preferences_url="",
     )
@@ -131,7 +133,8 @@ def save_preferences_page(
             holder = link_holder(session, digest)
             if holder.customer_id is not None:
                 kept = set(topic or ())
-                choices = {item.name: item.name in kept for item in context.choices}
+                offered = context.choices(session)
+                choices = {item.name: item.name in kept for item in offered}
                 save_preferences(session, holder.customer_id, choices, now)
     return _preferences(context, digest, saved=True)
 
@@ -158,6 +161,7 @@ def _preferences(context: WebContext, digest: str, *, saved: bool) -> HTMLRespon
     with context.database.session() as session:
         holder = link_holder(session, digest)
         chosen = preferences_of(session, holder.customer_id) if holder.customer_id else {}
+        choices = context.choices(session)
     topics = [
         {
             "name": item.name,
@@ -165,18 +169,20 @@ def _preferences(context: WebContext, digest: str, *, saved: bool) -> HTMLRespon
             "description": item.description,
             "wanted": chosen.get(item.name, True),
         }
-        for item in context.choices
+        for item in choices
     ]
     return page(
         context.settings,
         "preferences.html",
-        **_what_holds(context, holder),
+        **_what_holds(context, holder, choices),
         saved=saved,
         topics=topics if holder.customer_id is not None else [],
     )
 
 
-def _what_holds(context: WebContext, holder: LinkHolder) -> dict[str, Any]:
+def _what_holds(
+    context: WebContext, holder: LinkHolder, choices: tuple[PreferenceTopic, ...]
+) -> dict[str, Any]:
     """What the address gets now, as the pages say it: no mail at all (and why), or no
     marketing (unsubscribed, or never subscribed), and the service mail that still comes."""
     reason = holder.suppression
@@ -188,7 +194,7 @@ def _what_holds(context: WebContext, holder: LinkHolder) -> dict[str, Any]:
         else "",
         "unsubscribed": reason is not None or holder.consent_status == "withdrawn",
         "subscribed": holder.consent_status == "granted" and reason is None,
-        "stopped": [topic.label for topic in context.choices],
+        "stopped": [topic.label for topic in choices],
         "service": context.service_mail,
         # Only a confirmed double opt-in lifts an unsubscribe: signing up again helps only then.
         "resubscribe": context.confirmation is not None,
