@@ -84,3 +84,15 @@ def report_winner(
     rule = WinnerRule(metric or DEFAULT_METRIC, timedelta(0))
     tested = {variant: found.tested for variant, found in figures.items()}
     return choose_winner(tested, rule, currency=currency)
+
+
+def report_columns(figures: Mapping[str, VariantFigures]) -> dict[str, VariantFigures]:
+    """A column per variant, and per phase of a variant sent in more than one (`B test`,
+    `B rest`): how `broadcast report` and the studio lay the figures out."""
+    columns: dict[str, VariantFigures] = {}
+    for variant, found in figures.items():
+        columns[variant] = found
+        if len(found.phases) > 1:
+            for phase, part in found.phases.items():
+                columns[f"{variant} {phase}"] = part
+    return columns

@@ -28,7 +28,12 @@ from mailengine.broadcasts.figures import (
     WinnerChoice,
     metric_interval,
 )
-from mailengine.broadcasts.figures_data import report_winner, variant_data, winner_data
+from mailengine.broadcasts.figures_data import (
+    report_columns,
+    report_winner,
+    variant_data,
+    winner_data,
+)
 from mailengine.broadcasts.loader import load_broadcasts, parse_broadcast_text
 from mailengine.broadcasts.model import METRICS, Broadcast, Metric
 from mailengine.cli.context import CliContext, pass_context
@@ -161,19 +166,8 @@ def _verdict(choice: WinnerChoice, went: str | None, chosen_by: str) -> str:
     return f"By {label}{why}, {choice.winner} would win. {choice.sentence}"
 
 
-def _columns(figures: Mapping[str, VariantFigures]) -> dict[str, VariantFigures]:
-    """A column per variant, and per phase of a variant sent in more than one."""
-    columns: dict[str, VariantFigures] = {}
-    for variant, found in figures.items():
-        columns[variant] = found
-        if len(found.phases) > 1:
-            for phase, part in found.phases.items():
-                columns[f"{variant} {phase}"] = part
-    return columns
-
-
 def _figures_table(name: str, figures: Mapping[str, VariantFigures], settings: Settings) -> Rows:
-    columns = _columns(figures)
+    columns = report_columns(figures)
 
     def row(label: str, value: Callable[[VariantFigures], str]) -> dict[str, str]:
         return {"figure": label, **{key: value(found) for key, found in columns.items()}}

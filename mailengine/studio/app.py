@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from mailengine.studio import (
     account_list,
     audience_routes,
+    broadcast_pages,
     customer_routes,
     editor_routes,
     login,
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     login.router,
     overview.router,
     workflow_pages.router,
+    broadcast_pages.router,
     preview_routes.router,
     editor_routes.router,
     audience_routes.router,

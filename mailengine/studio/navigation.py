@@ -37,6 +37,7 @@ class NavLink:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Overview", "/studio/", EVERYONE),
     NavItem("Workflows", "/studio/workflows", MARKETING),
+    NavItem("Broadcasts", "/studio/broadcasts", EVERYONE),
     NavItem("Preview", "/studio/preview", MARKETING),
     NavItem("Templates", "/studio/templates", MARKETING),
     NavItem("Audiences", "/studio/audiences", MARKETING),

@@ -1,8 +1,8 @@
 """The studio as `mailengine run` serves it, with people logged in: fixtures for every studio
 page's tests.
 
-- `studio_settings`: a shop folder (the shipped workflows and templates copied, var/) whose
-  public URL is https, so cookies are Secure as in production.
+- `studio_settings`: a shop folder (the shipped workflows, templates and broadcasts copied,
+  var/) whose public URL is https, so cookies are Secure as in production.
 - `studio_app`: the HTTP app built by `build_web_app`, as `mailengine run` builds it (the
   studio is on because the fixture makes an account first: `ADMIN`).
 - `studio_client`: httpx over the app (ASGI), nobody logged in; `admin_client`,
@@ -61,6 +61,7 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def studio_settings(tmp_path: Path) -> Settings:
     shutil.copytree(REPO / "workflows", tmp_path / "workflows")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
+    shutil.copytree(REPO / "broadcasts", tmp_path / "broadcasts")
     settings = Settings()
     return settings.model_copy(
         update={
@@ -69,6 +70,7 @@ def studio_settings(tmp_path: Path) -> Settings:
                 update={
                     "workflows": tmp_path / "workflows",
                     "templates": tmp_path / "templates",
+                    "broadcasts": tmp_path / "broadcasts",
                     "var": tmp_path / "var",
                 }
             ),
