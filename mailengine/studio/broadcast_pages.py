@@ -7,6 +7,7 @@ and marketers (a form post each, CSRF-checked, answered with a redirect to the p
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -45,7 +46,7 @@ def broadcasts_page(request: Request, user: Annotated[StudioUser, Depends(READER
         rows=rows,
         problems=problems,
         numbers=_numbers(request),
-        folder=context.settings.paths.broadcasts,
+        folder=_shown(context.settings.paths.broadcasts),
     )
 
 
@@ -145,6 +146,14 @@ def _missing(request: Request, name: str) -> Response:
         f"Neither {context.settings.paths.broadcasts} nor the scheduled broadcasts have '{name}'.",
         (LIST_PATH, "All broadcasts"),
     )
+
+
+def _shown(folder: Path) -> str:
+    """The folder as its people name it: from the working directory, else by its name."""
+    try:
+        return str(folder.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return folder.name
 
 
 def _numbers(request: Request) -> NumberFormat:

@@ -82,7 +82,7 @@ async def test_broadcasts_read_and_steer_in_chromium(
         )
         assert await _fits(phone)
         await phone.goto(f"{base}/studio/broadcasts/{NAME}")
-        violations["phone"] = await _shot(phone, tmp_path, "studio-broadcast-mobile.png")
+        violations["phone"] = await _shot(phone, tmp_path, "studio-broadcast-mobile.png", False)
         assert await _fits(phone)
 
     await page.click("button:has-text('Pause')")
