@@ -36,6 +36,7 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
     assert await page.locator("nav[aria-label=Studio] a").all_inner_texts() == [
         "Overview",
         "Workflows",
+        "Broadcasts",
         "Preview",
         "Templates",
         "Audiences",
