@@ -211,32 +211,33 @@ def pause(session: Session, name: str, now: datetime) -> Moved:
 
 def resume(session: Session, name: str, now: datetime, shift: bool) -> Moved:
     """Go on from where the pause stopped; with `shift` (a throttled broadcast) every held
-    message is moved later by the pause's length, so that the throttle's pace holds."""
+    message, and the pace of what is still to plan, is moved later by the pause's length, so
+    that the throttle's pace holds."""
     found = session.execute(
-        select(_b.state, _b.paused_state, _b.paused_at).where(_b.name == name).with_for_update()
+        select(_b.state, _b.paused_state, _b.paused_at, _b.cursor)
+        .where(_b.name == name)
+        .with_for_update()
     ).first()
     if found is None:
         return Moved(False, reason=f"no broadcast {name} is scheduled")
-    state, paused_state, paused_at = found
+    state, paused_state, paused_at, cursor = found
     if state != "paused":
         return Moved(False, reason=f"{name} is {state}, not paused")
     # Planning that was under way goes on under a fresh claim, from its cursor.
     back = "planning" if paused_state == "planning" else paused_state
-    session.execute(
-        update(broadcast_table)
-        .where(_b.name == name)
-        .values(
-            state=back,
-            paused_state=None,
-            paused_at=None,
-            updated_at=now,
-            claimed_by=None,
-            claimed_until=now if back == "planning" else None,
-        )
-    )
+    run: dict[str, Any] = {
+        "state": back,
+        "paused_state": None,
+        "paused_at": None,
+        "updated_at": now,
+        "claimed_by": None,
+        "claimed_until": now if back == "planning" else None,
+    }
     values: dict[str, Any] = {"state": "queued", "updated_at": now}
     if shift and paused_at is not None:
         values["next_attempt_at"] = _later(session, _o.next_attempt_at, now - paused_at)
+        run["cursor"] = _paced_later(cursor or {}, now - paused_at)
+    session.execute(update(broadcast_table).where(_b.name == name).values(**run))
     released = _changed(
         session,
         update(outbox_table)
@@ -295,6 +296,17 @@ def _changed(session: Session, statement: Update) -> int:
     """Run an UPDATE; how many rows it changed."""
     result = session.connection().execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount)
+
+
+def _paced_later(cursor: dict[str, Any], delta: timedelta) -> dict[str, Any]:
+    """The planning cursor with its phase's first send time (`started_at`, from which a
+    throttled phase's chunks are paced a minute apart) moved `delta` later: the chunks still
+    to plan after a resume follow the held ones, which move as much, at the same pace, rather
+    than all being due at once."""
+    started = cursor.get("started_at")
+    if not isinstance(started, str):
+        return cursor
+    return {**cursor, "started_at": (datetime.fromisoformat(started) + delta).isoformat()}
 
 
 def _later(session: Session, column: Any, delta: timedelta) -> Any:
