@@ -9,6 +9,7 @@ cancel takes it away); a pause holds the mail already planned in the outbox (sta
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ broadcast_table = BroadcastRun.__table__  # type: ignore[attr-defined]
 _b = broadcast_table.c
 _o = outbox_table.c
 CANCELLED_REPLY = "broadcast cancelled"
+WORKFLOW_PREFIX = "broadcast:"  # the outbox's `workflow` of a broadcast's mail: broadcast:NAME
 # States from which the mail of a broadcast may still be planned or sent.
 LIVE_STATES = ("scheduled", "planning", "testing", "planned")
 
@@ -275,6 +277,38 @@ def cancel(session: Session, name: str, now: datetime) -> Moved:
         .values(state="suppressed", last_reply=CANCELLED_REPLY, updated_at=now),
     )
     return Moved(True, dropped)
+
+
+def stopped_broadcasts(session: Session, workflows: Collection[str]) -> dict[str, str]:
+    """Of these outbox `workflow` values, those of a paused or cancelled broadcast, with its
+    state: the send-time check of messages already claimed (handed back by an engine that
+    stopped, retried after a deferral) whose broadcast was paused or cancelled meanwhile.
+
+    On PostgreSQL the broadcasts found stay share-locked until the caller's transaction ends
+    (on SQLite its transaction holds the write lock): a resume waits until the caller has
+    held their messages (`hold_claimed`), and then releases them with the others."""
+    names = {w[len(WORKFLOW_PREFIX) :]: w for w in workflows if w.startswith(WORKFLOW_PREFIX)}
+    if not names:
+        return {}
+    statement = select(_b.name, _b.state).where(
+        _b.name.in_(names), _b.state.in_(("paused", "cancelled"))
+    )
+    if session.connection().dialect.name == "postgresql":
+        statement = statement.with_for_update(read=True)
+    return {names[str(name)]: str(state) for name, state in session.execute(statement)}
+
+
+def hold_claimed(session: Session, worker: str, outbox_ids: Sequence[int], now: datetime) -> int:
+    """Hold messages `worker` claimed as a pause holds them (state `paused`), as they were
+    before the claim: a resume releases them with the others."""
+    if not outbox_ids:
+        return 0
+    return _changed(
+        session,
+        update(outbox_table)
+        .where(_o.id.in_(outbox_ids), _o.claimed_by == worker, _o.state == "sending")
+        .values(state="paused", attempts=_o.attempts - 1, claimed_by=None, updated_at=now),
+    )
 
 
 def outbox_states(session: Session, name: str) -> dict[str, int]:

@@ -107,21 +107,25 @@ async def test_pause_holds_resume_sends_the_rest_once_cancel_drops_it(shop: Engi
     cancelled = await shop.cli("broadcast", "cancel", "summer", "--yes")
     assert cancelled.code == 0, cancelled.err
     dropped = _count(cancelled.out, r"summer: cancelled; (\d+) message\(s\) dropped")
-    await _settled(shop, "summer")
-    shop.advance(timedelta(minutes=10))
-    await _engine_worked_past(shop, "summer", "marker-2@shop.example")
+    # Stopped at once: the messages on a connection finish, what the engine had taken ahead
+    # goes back to the outbox; the next engine must not send it.
     await engine.stop()
     sent = _of(shop, "Summer")
-    assert dropped > 0 and len(sent) + dropped == CUSTOMERS
-    assert len(set(sent)) == len(sent)
-    assert shop.states("summer") == {"sent": len(sent), "suppressed": dropped}
+    assert dropped > 0 and len(set(sent)) == len(sent) < CUSTOMERS - dropped
+    again = await shop.start_engine()
+    shop.advance(timedelta(minutes=10))
+    await _engine_worked_past(shop, "summer", "marker-2@shop.example")
+    await _settled(shop, "summer")
+    await again.stop()
+    assert _of(shop, "Summer") == sent
+    assert shop.states("summer") == {"sent": len(sent), "suppressed": CUSTOMERS - len(sent)}
     report = await shop.cli("broadcast", "report", "summer", "--json")
     assert report.code == 0, report.err
     figures = json.loads(report.out)["variants"]["all"]
     assert (figures["planned"], figures["sent"], figures["cancelled"]) == (
         CUSTOMERS,
         len(sent),
-        dropped,
+        CUSTOMERS - len(sent),
     )
     assert (figures["skipped"], figures["waiting"], figures["paused"]) == (0, 0, 0)
 
