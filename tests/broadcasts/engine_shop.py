@@ -18,7 +18,8 @@ import shutil
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import ConsentStatement, CustomerUpsert, PlannedSend
 from tests.broadcasts.clocked_mailengine import move_clock
 from tests.cli.conftest import Outcome, mailengine
+from tests.conftest import NOW
 from tests.engine.crash_peers import free_port
 from tests.transport.conftest import RecordingHandler, SmtpServer, start_server
 from tests.waiting import PATIENCE, NotInTime
@@ -350,5 +352,18 @@ timezone: Europe/Berlin
             return Counter({int(customer): int(count) for customer, count in found})
 
 
-async def start_sink(pause: float = 0.0, keep_bodies: bool = True) -> SmtpServer:
-    return await start_server(Sink(pause, keep_bodies))
+@asynccontextmanager
+async def engine_shop(
+    folder: Path, url: str | None = None, *, pause: float = 0.0, keep_bodies: bool = True
+) -> AsyncIterator[EngineShop]:
+    """A shop in `folder` on `url` (a SQLite file there by default) at NOW, with a sink whose
+    `pause` and `keep_bodies` are as given; its engines are killed and the sink closed after."""
+    sink = await start_server(Sink(pause, keep_bodies))
+    try:
+        shop = EngineShop(folder, url or f"sqlite:///{folder / 'shop.db'}", sink, NOW)
+        try:
+            yield shop
+        finally:
+            await shop.close()
+    finally:
+        await sink.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.broadcasts.engine_shop import EngineShop, start_sink
+from tests.broadcasts.engine_shop import EngineShop, engine_shop
 from tests.conftest import NOW
 from tests.databases import postgres_unavailable_reason, scratch_postgres_database
 
@@ -48,14 +48,9 @@ async def shop(tmp_path: Path) -> AsyncIterator[EngineShop]:
     reason = postgres_unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    sink = await start_sink()
     with scratch_postgres_database() as url:
-        found = EngineShop(tmp_path, url, sink, NOW)
-        try:
+        async with engine_shop(tmp_path, url) as found:
             yield found
-        finally:
-            await found.close()
-    await sink.close()
 
 
 def _broadcast_mail(shop: EngineShop) -> list[str]:

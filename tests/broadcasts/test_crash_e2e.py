@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mailengine.engine.broadcast_planner import CLAIM_LEASE
-from tests.broadcasts.engine_shop import EngineShop, start_sink
+from tests.broadcasts.engine_shop import EngineShop, engine_shop
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow
@@ -37,11 +37,8 @@ content: {{line: Unsere Neuheiten sind da.}}
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[EngineShop]:
     # 5 ms between taking a message and its 250: a kill catches some in the server's hands.
-    sink = await start_sink(pause=0.005, keep_bodies=False)
-    found = EngineShop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", sink, NOW)
-    yield found
-    await found.close()
-    await sink.close()
+    async with engine_shop(tmp_path, pause=0.005, keep_bodies=False) as found:
+        yield found
 
 
 async def test_killed_while_planning_and_while_sending_nothing_lost_nobody_planned_twice(

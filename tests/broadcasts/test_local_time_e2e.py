@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broadcasts.engine_shop import EngineShop, start_sink
-from tests.conftest import NOW
+from tests.broadcasts.engine_shop import EngineShop, engine_shop
 
 pytestmark = pytest.mark.slow
 
@@ -39,11 +38,8 @@ PLANNING = datetime(2026, 11, 30, 19, 55, tzinfo=UTC)
 
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[EngineShop]:
-    sink = await start_sink(keep_bodies=False)
-    found = EngineShop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", sink, NOW)
-    yield found
-    await found.close()
-    await sink.close()
+    async with engine_shop(tmp_path, keep_bodies=False) as found:
+        yield found
 
 
 def _arrived(shop: EngineShop) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from mailengine.outbound.dispatcher import DispatchOptions
 from mailengine.outbound.sending import READY_AHEAD
-from tests.broadcasts.engine_shop import EngineShop, start_sink
+from tests.broadcasts.engine_shop import EngineShop, engine_shop
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow
@@ -35,11 +35,8 @@ content: {{line: "{title} is here."}}
 
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[EngineShop]:
-    sink = await start_sink(pause=0.01, keep_bodies=False)  # 10 ms per message on 4 connections
-    found = EngineShop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", sink, NOW)
-    yield found
-    await found.close()
-    await sink.close()
+    async with engine_shop(tmp_path, pause=0.01, keep_bodies=False) as found:
+        yield found
 
 
 def _of(shop: EngineShop, title: str) -> list[str]:

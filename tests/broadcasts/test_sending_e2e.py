@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.broadcasts.engine_shop import EngineShop, start_sink
+from tests.broadcasts.engine_shop import EngineShop, engine_shop
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,8 @@ content: {line: "From December we open at nine."}
 
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[EngineShop]:
-    sink = await start_sink()
-    found = EngineShop(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}", sink, NOW)
-    yield found
-    await found.close()
-    await sink.close()
+    async with engine_shop(tmp_path) as found:
+        yield found
 
 
 async def test_everyone_gets_one_message_except_who_unsubscribed_or_had_enough(
