@@ -72,7 +72,8 @@ def schedule_command(state: CliContext, name: str, at_once: bool) -> None:
 @pass_context
 def pause_command(state: CliContext, name: str) -> None:
     """Stop broadcast NAME: planning stops and planned mail that has not left is held.
-    Messages already handed to a connection still go."""
+    Messages the running engine has already taken for sending (the batch it is sending and
+    the one it composed ahead) still go."""
     database = state.ready_database()
     with database.transaction() as session:
         moved = runs.pause(session, name, state.clock.now())

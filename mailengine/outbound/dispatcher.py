@@ -93,6 +93,7 @@ class DispatchReport:
 class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
+    held: list[int] = field(default_factory=list)  # back in the outbox: their broadcast paused
     tracked: list[TrackedLinkRow] = field(default_factory=list)
 
 
@@ -247,7 +248,7 @@ class Dispatcher:
         except BaseException:
             leases.let_go(ids)
             raise
-        leases.let_go(outcome.outbox_id for outcome in batch.settled)
+        leases.let_go([*(outcome.outbox_id for outcome in batch.settled), *batch.held])
         for outcome in batch.settled:
             self.report.add(outcome.state)
         return batch.prepared
@@ -280,10 +281,11 @@ class Dispatcher:
             log.error("outbox: %d claimed could not be composed; handed back", len(claimed))
             raise
         log.info(
-            "outbox: %d claimed, %d ready for the mail server, %d settled without sending",
+            "outbox: %d claimed, %d ready for the mail server, %d settled without sending%s",
             len(claimed),
             len(batch.prepared),
             len(batch.settled),
+            f", {len(batch.held)} held by a paused broadcast" if batch.held else "",
         )
         return batch
 
@@ -296,7 +298,7 @@ class Dispatcher:
 
     def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> Checked:
         with self.database.transaction() as session:
-            return check_at_send_time(session, claimed, now, self._may_send)
+            return check_at_send_time(session, claimed, now, self._may_send, worker=self.worker_id)
 
     def _settle(self, batch: _Batch) -> None:
         """Store what was decided without SMTP, and the tracked links before their mail goes."""
@@ -313,12 +315,14 @@ class Dispatcher:
                 send, loaded.recipient(send), loaded.coupons.get(send.id), loaded.template(send)
             )
             for send in claimed
-            if loaded.verdicts[send.id] is None
+            if send.id not in loaded.held and loaded.verdicts[send.id] is None
         ]
         results = self._composition().compose(tasks, now)
         composed = {task.send.id: result for task, result in zip(tasks, results, strict=True)}
-        batch = _Batch()
+        batch = _Batch(held=sorted(loaded.held))
         for send in claimed:
+            if send.id in loaded.held:
+                continue
             result: Composed | None = composed.get(send.id)
             if result is None:
                 reason = loaded.verdicts[send.id]

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from mailengine.addresses import address_hash
 from mailengine.render.template_sources import TemplateSources
+from mailengine.store.broadcast_runs import CANCELLED_REPLY, hold_claimed, stopped_broadcasts
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.privacy import opted_out_topics
 from mailengine.store.recipients import RecipientSnapshot, load_recipients_of, suppressions_of
@@ -31,6 +32,7 @@ class Checked:
     strangers: dict[str, str]  # address of a non-customer -> suppression reason
     opted_out: dict[int, set[str]]  # customer id -> workflows they asked not to get
     verdicts: dict[int, str | None] = field(default_factory=dict)  # outbox id -> why not
+    held: set[int] = field(default_factory=set)  # of a paused broadcast: back in the outbox
     templates: dict[str, TemplateSources] = field(default_factory=dict)  # digest -> sources
 
     def template(self, send: ClaimedSend) -> TemplateSources | None:
@@ -49,9 +51,13 @@ def check_at_send_time(
     claimed: Sequence[ClaimedSend],
     now: datetime,
     may_send: Callable[[ClaimedSend], str | None] | None = None,
+    *,
+    worker: str,
 ) -> Checked:
     """Load what the checks need, give each message its verdict (None: it may go), and issue
-    the coupons of those that may go."""
+    the coupons of those that may go. Messages of a broadcast paused since they were planned
+    go back to the outbox, held (`worker`'s claims on them end); of one cancelled, they are
+    dropped as the cancel drops them."""
     customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
     checked = Checked(
         recipients=load_recipients_of(session, claimed),
@@ -62,8 +68,16 @@ def check_at_send_time(
             session, {s.template_version for s in claimed if s.template_version is not None}
         ),
     )
+    stopped = stopped_broadcasts(session, {s.workflow for s in claimed if s.kind == "marketing"})
+    checked.held = {s.id for s in claimed if stopped.get(s.workflow) == "paused"}
+    hold_claimed(session, worker, sorted(checked.held), now)
     for send in claimed:
-        checked.verdicts[send.id] = _verdict(send, checked, may_send)
+        if send.id in checked.held:
+            continue
+        cancelled = stopped.get(send.workflow) == "cancelled"
+        checked.verdicts[send.id] = (
+            CANCELLED_REPLY if cancelled else _verdict(send, checked, may_send)
+        )
         offer = send.payload.get("coupon")
         if offer and checked.verdicts[send.id] is None:
             checked.coupons[send.id] = issue_for_send(

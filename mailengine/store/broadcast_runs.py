@@ -9,6 +9,7 @@ cancel takes it away); a pause holds the mail already planned in the outbox (sta
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ broadcast_table = BroadcastRun.__table__  # type: ignore[attr-defined]
 _b = broadcast_table.c
 _o = outbox_table.c
 CANCELLED_REPLY = "broadcast cancelled"
+WORKFLOW_PREFIX = "broadcast:"  # the outbox's `workflow` of a broadcast's mail: broadcast:NAME
 # States from which the mail of a broadcast may still be planned or sent.
 LIVE_STATES = ("scheduled", "planning", "testing", "planned")
 
@@ -219,32 +221,33 @@ def pause(session: Session, name: str, now: datetime) -> Moved:
 
 def resume(session: Session, name: str, now: datetime, shift: bool) -> Moved:
     """Go on from where the pause stopped; with `shift` (a throttled broadcast) every held
-    message is moved later by the pause's length, so that the throttle's pace holds."""
+    message, and the pace of what is still to plan, is moved later by the pause's length, so
+    that the throttle's pace holds."""
     found = session.execute(
-        select(_b.state, _b.paused_state, _b.paused_at).where(_b.name == name).with_for_update()
+        select(_b.state, _b.paused_state, _b.paused_at, _b.cursor)
+        .where(_b.name == name)
+        .with_for_update()
     ).first()
     if found is None:
         return Moved(False, reason=f"no broadcast {name} is scheduled")
-    state, paused_state, paused_at = found
+    state, paused_state, paused_at, cursor = found
     if state != "paused":
         return Moved(False, reason=f"{name} is {state}, not paused")
     # Planning that was under way goes on under a fresh claim, from its cursor.
     back = "planning" if paused_state == "planning" else paused_state
-    session.execute(
-        update(broadcast_table)
-        .where(_b.name == name)
-        .values(
-            state=back,
-            paused_state=None,
-            paused_at=None,
-            updated_at=now,
-            claimed_by=None,
-            claimed_until=now if back == "planning" else None,
-        )
-    )
+    run: dict[str, Any] = {
+        "state": back,
+        "paused_state": None,
+        "paused_at": None,
+        "updated_at": now,
+        "claimed_by": None,
+        "claimed_until": now if back == "planning" else None,
+    }
     values: dict[str, Any] = {"state": "queued", "updated_at": now}
     if shift and paused_at is not None:
         values["next_attempt_at"] = _later(session, _o.next_attempt_at, now - paused_at)
+        run["cursor"] = _paced_later(cursor or {}, now - paused_at)
+    session.execute(update(broadcast_table).where(_b.name == name).values(**run))
     released = _changed(
         session,
         update(outbox_table)
@@ -284,6 +287,38 @@ def cancel(session: Session, name: str, now: datetime) -> Moved:
     return Moved(True, dropped)
 
 
+def stopped_broadcasts(session: Session, workflows: Collection[str]) -> dict[str, str]:
+    """Of these outbox `workflow` values, those of a paused or cancelled broadcast, with its
+    state: the send-time check of messages already claimed (handed back by an engine that
+    stopped, retried after a deferral) whose broadcast was paused or cancelled meanwhile.
+
+    On PostgreSQL the broadcasts found stay share-locked until the caller's transaction ends
+    (on SQLite its transaction holds the write lock): a resume waits until the caller has
+    held their messages (`hold_claimed`), and then releases them with the others."""
+    names = {w[len(WORKFLOW_PREFIX) :]: w for w in workflows if w.startswith(WORKFLOW_PREFIX)}
+    if not names:
+        return {}
+    statement = select(_b.name, _b.state).where(
+        _b.name.in_(names), _b.state.in_(("paused", "cancelled"))
+    )
+    if session.connection().dialect.name == "postgresql":
+        statement = statement.with_for_update(read=True)
+    return {names[str(name)]: str(state) for name, state in session.execute(statement)}
+
+
+def hold_claimed(session: Session, worker: str, outbox_ids: Sequence[int], now: datetime) -> int:
+    """Hold messages `worker` claimed as a pause holds them (state `paused`), as they were
+    before the claim: a resume releases them with the others."""
+    if not outbox_ids:
+        return 0
+    return _changed(
+        session,
+        update(outbox_table)
+        .where(_o.id.in_(outbox_ids), _o.claimed_by == worker, _o.state == "sending")
+        .values(state="paused", attempts=_o.attempts - 1, claimed_by=None, updated_at=now),
+    )
+
+
 def outbox_states(session: Session, name: str) -> dict[str, int]:
     """How many of the broadcast's messages are in each outbox state."""
     rows = session.execute(
@@ -317,6 +352,17 @@ def _changed(session: Session, statement: Update) -> int:
     """Run an UPDATE; how many rows it changed."""
     result = session.connection().execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount)
+
+
+def _paced_later(cursor: dict[str, Any], delta: timedelta) -> dict[str, Any]:
+    """The planning cursor with its phase's first send time (`started_at`, from which a
+    throttled phase's chunks are paced a minute apart) moved `delta` later: the chunks still
+    to plan after a resume follow the held ones, which move as much, at the same pace, rather
+    than all being due at once."""
+    started = cursor.get("started_at")
+    if not isinstance(started, str):
+        return cursor
+    return {**cursor, "started_at": (datetime.fromisoformat(started) + delta).isoformat()}
 
 
 def _later(session: Session, column: Any, delta: timedelta) -> Any:

@@ -45,6 +45,20 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
+def _chunks_fail_from(monkeypatch: pytest.MonkeyPatch, call: int, reason: str) -> None:
+    """Planning fails at its `call`th chunk (a planner killed while writing it), once."""
+    real_chunk = plan_chunk
+    calls = Counter[str]()
+
+    def failing(*args: object, **kwargs: object) -> int:
+        calls["chunk"] += 1
+        if calls["chunk"] == call:
+            raise RuntimeError(reason)
+        return real_chunk(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(broadcast_planner, "plan_chunk", failing)
+
+
 def test_nothing_is_planned_before_its_time_then_everyone_once(
     database: Database, travel: time_machine.Traveller
 ) -> None:
@@ -91,16 +105,7 @@ def test_a_planner_that_dies_mid_way_is_taken_over_from_its_cursor(
     shop = Shop(database)
     shop.schedule(broadcast())
     monkeypatch.setattr(broadcast_planner, "ID_SPAN", 50)
-    real_chunk = plan_chunk
-    calls = Counter[str]()
-
-    def dying(*args: object, **kwargs: object) -> int:
-        calls["chunk"] += 1
-        if calls["chunk"] == 3:
-            raise RuntimeError("killed")
-        return real_chunk(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(broadcast_planner, "plan_chunk", dying)
+    _chunks_fail_from(monkeypatch, 3, "killed")
     travel.shift(timedelta(hours=1))
     assert shop.planner("engine-1").run_due(_clock) == []
     stuck = shop.run("sale")
@@ -300,3 +305,25 @@ def test_the_audience_is_frozen_when_planning_begins(
     planned = {row["customer_id"] for row in shop.rows()}
     assert len(planned) == 100
     assert joined[0] not in planned
+
+
+def test_a_throttled_broadcast_paused_while_planning_keeps_its_pace_after_resume(
+    database: Database, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_customers(database, 50)
+    shop = Shop(database)
+    shop.schedule(broadcast(throttle=Throttle(per_hour=600)))  # 10 a minute, from NOW + 1 h
+    _chunks_fail_from(monkeypatch, 3, "stopped after two chunks")
+    travel.shift(timedelta(hours=1))
+    shop.planner("engine-1").run_due(_clock)
+    with database.transaction() as session:  # paused while planning: 20 planned, 30 to go
+        assert runs.pause(session, "sale", _clock()).messages == 20
+    travel.shift(timedelta(minutes=30))
+    with database.transaction() as session:
+        assert runs.resume(session, "sale", _clock(), shift=True).messages == 20
+    assert shop.planner("engine-2").run_due(_clock) == ["sale"]
+    per_minute = Counter(row["next_attempt_at"] for row in shop.rows())
+    # The held chunks moved by the pause's 30 minutes, and the ones planned after it follow
+    # them at the same pace (not all at once when the resume came).
+    start = NOW + timedelta(hours=1, minutes=30)
+    assert per_minute == {start + timedelta(minutes=m): 10 for m in range(5)}

@@ -49,7 +49,7 @@ def test_the_topic_is_checked_again_at_send_time(database: Database) -> None:
         )
     with database.transaction() as session:
         claimed = claim_due(session, "w", NOW, 10, timedelta(minutes=5))
-        checked = check_at_send_time(session, claimed, NOW)
+        checked = check_at_send_time(session, claimed, NOW, worker="w")
     verdicts = {
         (send.customer_id, send.payload["topic"]): checked.verdicts[send.id] for send in claimed
     }
