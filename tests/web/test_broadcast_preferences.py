@@ -140,7 +140,7 @@ async def test_turning_promotions_off_stops_a_scheduled_promotion_for_that_custo
     clock.advance(timedelta(minutes=5))
     with database.transaction() as session:
         claimed = claim_due(session, "dispatcher", clock.now(), 100, timedelta(minutes=5))
-        checked = check_at_send_time(session, claimed, clock.now())
+        checked = check_at_send_time(session, claimed, clock.now(), worker="dispatcher")
     verdicts = {send.customer_id: checked.verdicts[send.id] for send in claimed}
     assert all(send.payload["topic"] == "promotions" for send in claimed)
     assert verdicts == {
