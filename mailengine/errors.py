@@ -59,6 +59,10 @@ class DeliveryError(MailengineError, RuntimeError):
     """A message could not be handed to the mail server."""
 
 
+class PredictionError(MailengineError, ValueError):
+    """The customer-lifetime models cannot be fitted on these orders (none, or no repeat orders)."""
+
+
 def quoted(value: object, limit: int = 24) -> str:
     """A refused value as an error message shows it: quoted, control characters escaped, and
     cut to `limit` characters, so that a message never carries back what a stranger sent."""
