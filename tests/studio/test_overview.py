@@ -83,6 +83,7 @@ async def test_the_outbox_counts_each_state(
         "Sending": "0",
         "Sent": "0",
         "Deferred": "0",
+        "Paused": "0",
         "Failed": "0",
         "Suppressed": "0",
     }

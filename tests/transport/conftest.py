@@ -213,11 +213,13 @@ ScriptedSession = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitab
 class BareServer:
     """A hand-written server on 127.0.0.1, port 0, for misbehaviour aiosmtpd cannot show:
     `session` talks to each connection (and may be swapped while it runs); `connections`
-    counts them. Connections still open are cut at close, which ends their sessions."""
+    counts them, `most_at_once` the most that were open together. Connections still open are
+    cut at close, which ends their sessions."""
 
     def __init__(self, session: ScriptedSession) -> None:
         self.session = session
         self.connections = 0
+        self.most_at_once = 0
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._ended = asyncio.Condition()
@@ -234,6 +236,7 @@ class BareServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._open.add(writer)
+        self.most_at_once = max(self.most_at_once, len(self._open))
         try:
             await self.session(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):

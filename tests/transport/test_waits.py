@@ -150,4 +150,6 @@ async def test_a_sender_waiting_for_a_free_connection_waits_within_the_total(
     # may itself take long enough to run out of the total, so count at least the two surplus).
     assert 2 <= len(waited) <= 4
     assert all("no free connection to 127.0.0.1:" in result.reply for result in waited)
-    assert server.connections <= 2
+    # Never more than the two connections at once (a loaded machine may replace one that
+    # timed out during its greeting, so the number opened in all may be higher).
+    assert server.most_at_once <= 2
