@@ -5,7 +5,10 @@ through the audience's SQL, puts every customer in their variant by the keyed bu
 id (`broadcasts.model.bucket_of`, computed here in SQL), computes the keyed Message-ID of
 their idempotency key (`message_ids.keyed_message_id`: in PostgreSQL from its built-in
 `sha256`, in SQLite by a function registered on the connection) and inserts the rows with ON
-CONFLICT DO NOTHING: planning a chunk twice, after a crash or by a second engine, adds nothing.
+CONFLICT (idempotency_key) DO NOTHING: planning a chunk twice, after a crash or by a second
+engine, adds nothing. The conflict is looked for in that index alone (the Message-ID follows
+from the key): PostgreSQL then probes one unique index per row before inserting, not all three,
+about a tenth of the statement's time.
 
 Who is in: the audience rules with consent, no suppression and not forgotten (as for any
 marketing mail), minus those who turned the broadcast's topic off on their preferences page.
@@ -41,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from mailengine.broadcasts.model import SPLIT_BUCKETS, SPLIT_PRIME
-from mailengine.message_ids import keyed_message_id
+from mailengine.message_ids import keyed_message_ids
 from mailengine.store.audience_sql import compile_condition, eligible
 from mailengine.store.customers import customer_table
 from mailengine.store.outbox import outbox_table
@@ -174,7 +177,11 @@ def plan_chunk(
         "last_reply", "attempts", "next_attempt_at", "created_at", "updated_at",
     ]  # fmt: skip
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(outbox_table).from_select(columns, chosen).on_conflict_do_nothing()
+    statement = (
+        insert(outbox_table)
+        .from_select(columns, chosen)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
     result = connection.execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount)
 
@@ -282,8 +289,5 @@ def _hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
 def _register_sqlite_message_id(connection: Connection, secret: bytes, domain: str) -> None:
     raw = connection.connection.driver_connection
     assert raw is not None
-
-    def message_id(key: str) -> str:
-        return keyed_message_id(secret, domain, key)
-
+    message_id = keyed_message_ids(secret, domain)
     raw.create_function(_MESSAGE_ID_FUNCTION, 1, message_id, deterministic=True)
