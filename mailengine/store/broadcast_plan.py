@@ -18,7 +18,6 @@ report counts them and a later chunk never plans them again.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,7 +43,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from mailengine.broadcasts.model import SPLIT_BUCKETS, SPLIT_PRIME
-from mailengine.message_ids import keyed_message_ids
+from mailengine.message_ids import hmac_pads, keyed_message_ids
 from mailengine.store.audience_sql import compile_condition, eligible
 from mailengine.store.customers import customer_table
 from mailengine.store.outbox import outbox_table
@@ -55,7 +54,6 @@ from mailengine.workflows.model import Condition
 
 preference_table = MailPreference.__table__  # type: ignore[attr-defined]
 _MESSAGE_ID_FUNCTION = "mailengine_message_id"
-_HMAC_BLOCK = 64  # SHA-256's block size: RFC 2104's B
 _c = customer_table.c
 _o = outbox_table.c
 
@@ -268,7 +266,7 @@ def _message_id(
     """`keyed_message_id(secret, domain, key)`, computed by the database."""
     if dialect != "postgresql":
         return getattr(func, _MESSAGE_ID_FUNCTION)(key)  # type: ignore[no-any-return]
-    inner_key, outer_key = _hmac_pads(secret)
+    inner_key, outer_key = hmac_pads(secret)
     inner = func.sha256(
         literal(inner_key + b"message-id\x00", postgresql.BYTEA).op("||")(
             func.convert_to(key, "UTF8")
@@ -277,13 +275,6 @@ def _message_id(
     outer = func.sha256(literal(outer_key, postgresql.BYTEA).op("||")(inner))
     digest = func.substr(func.encode(outer, "hex"), 1, 32)
     return literal("<me.", String).concat(digest).concat(literal(f"@{domain}>", String))
-
-
-def _hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
-    """RFC 2104: the key XOR ipad and XOR opad, for an HMAC the database computes."""
-    key = hashlib.sha256(secret).digest() if len(secret) > _HMAC_BLOCK else secret
-    key = key.ljust(_HMAC_BLOCK, b"\x00")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def _register_sqlite_message_id(connection: Connection, secret: bytes, domain: str) -> None:
