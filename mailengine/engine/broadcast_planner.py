@@ -203,7 +203,7 @@ class BroadcastPlanner:
         started = datetime.fromisoformat(cursor.started_at or now().isoformat())
         per_chunk = self._chunk_size(broadcast)
         while cursor.after_id < cursor.last_id:
-            with self.database.transaction() as session:
+            with self.database.bulk_transaction() as session:
                 if per_chunk is None:
                     upto = min(cursor.after_id + ID_SPAN, cursor.last_id)
                 else:

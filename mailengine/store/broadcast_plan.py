@@ -139,7 +139,8 @@ def plan_chunk(
     due: DueTimes,
     now: datetime,
 ) -> int:
-    """Insert the rows of customers with after_id < id <= upto_id; returns how many are new."""
+    """Insert the rows of customers with after_id < id <= upto_id; returns how many are new.
+    Run it in a `Database.bulk_transaction`: its statement changes pages all over an index."""
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "sqlite":
