@@ -166,8 +166,9 @@ def run_kind(url: str, label: str, kind: str, run: int) -> tuple[float, float, f
     print(
         f"{label:<10} {kind:<6} run {run}: {rows:,} rows ({_states(states)}) in {seconds:.1f} s"
         f" ({parts}) = {rate:,.0f} rows/s; reference INSERT ... SELECT {ref_rate:,.0f} rows/s,"
-        f" ratio {rate / ref_rate:.2f}; peak RSS {peak:.0f} MB planning,"
-        f" {max(mb for _, mb in samples):.0f} MB in all; load {os.getloadavg()[0]:.1f}",
+        f" ratio {rate / ref_rate:.2f}; peak RSS {peak:.0f} MB while planning"
+        f" ({max(mb for _, mb in samples):.0f} MB with the reference after it);"
+        f" load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     if kind == "local":
