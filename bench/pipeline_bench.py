@@ -13,6 +13,11 @@ Planning and sending run in fresh processes, whose peak memory (ru_maxrss) is sh
 
 `--compose-processes N` has each dispatcher compose in N worker processes instead of on its
 two threads (DispatchOptions.compose_processes); their peak memory is added to its own.
+
+`--broadcast` plans the same mail as a broadcast (bench/broadcast_sends.py: scheduled, then
+planned by `BroadcastPlanner.run_due`, rows past `--messages` dropped), sent as above; its
+links are tracked as a broadcast's are by default, or not with `--broadcast untracked` (the
+workflow path here tracks none).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -65,6 +70,11 @@ from mailengine.store.records import PlannedSend
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflow_file
 from mailengine.workflows.model import SendStep
+
+if TYPE_CHECKING:
+    from bench import broadcast_sends
+else:  # beside this script, which runs as a script
+    import broadcast_sends
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SECRET = b"pipeline-bench-secret-of-enough-length"
@@ -164,7 +174,11 @@ def peak_rss_mb(process: str = "self") -> float:
 
 
 def plan_part(url: str, workflow_file: Path, messages: int) -> tuple[int, float, float]:
-    """Stream the audience, plan the first `messages` sends: (planned, seconds, peak MB)."""
+    """Stream the audience, plan the first `messages` sends: (planned, seconds, peak MB).
+    A file in a `broadcasts` folder is planned as a broadcast instead (`--broadcast`)."""
+    if workflow_file.parent.name == "broadcasts":
+        planned, seconds = broadcast_sends.plan_broadcast(url, workflow_file, messages, NOW, SECRET)
+        return planned, seconds, peak_rss_mb()
     database = Database(url)
     workflow = load_workflow_file(workflow_file)
     step = workflow.steps[0]
@@ -498,6 +512,14 @@ def main() -> None:
         help="a PostgreSQL server to create a scratch database on ('' to skip)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--broadcast",
+        nargs="?",
+        const="tracked",
+        choices=["tracked", "untracked"],
+        help="plan the sends as a broadcast (BroadcastPlanner) instead of the workflow path; "
+        "its links tracked (a broadcast's default) or not (as the workflow sends here)",
+    )
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -505,6 +527,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         templates, workflow = write_shop(Path(folder))
+        if args.broadcast:
+            tracking = args.broadcast == "tracked"
+            workflow = broadcast_sends.write_broadcast(Path(folder), NOW, tracking)
         sqlite_url = f"sqlite:///{folder}/bench.db"
         customers = math.ceil(args.messages / CONSENT_SHARE)
         seconds = load_customers(sqlite_url, customers, args.seed)
@@ -525,8 +550,10 @@ def main() -> None:
             )
             results = run_sqlite(args, job, workflow)
             results += run_postgres(args, job, workflow) if args.postgres else []
+    planned_by = f"as a broadcast (links {args.broadcast})" if args.broadcast else "by a workflow"
     print(
         f"\n{args.messages:,} personalised messages of ~{size / 1000:.1f} KB, DKIM RSA-2048, "
+        f"planned {planned_by}, "
         f"{os.cpu_count()} CPUs, into {sink_name} on 127.0.0.1\n"
         f"raw ceiling of that sink at that size ({how}): {ceiling:,.0f} msg/s\n"
         f"CPU per message that no sender can avoid here: RSA-2048 signature "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailengine.errors import MessageHeaderError
-from mailengine.message_ids import keyed_message_id, make_message_id
+from mailengine.message_ids import keyed_message_id, keyed_message_ids, make_message_id
 from mailengine.outbound.mime import MimeBytes, OutgoingMessage, build_mime
 
 BASE = OutgoingMessage(
@@ -419,3 +421,15 @@ def test_long_lines_are_cut_anywhere_safely(prefix: str, run: str, count: int, t
     plain, rich = parts_of(data)
     assert same_text(plain.get_content(), html)
     assert same_text(rich.get_content(), html)
+
+
+def test_keyed_message_ids_are_the_hmac_of_each_key_under_the_secret() -> None:
+    # A secret longer than SHA-256's block is hashed first (RFC 2104); keys may be any text.
+    for secret in (b"first-shop-secret-key", b"s" * 100):
+        many = keyed_message_ids(secret, "shop.example")
+        for key in ("broadcast:sale:1", "broadcast:sale:1000000", "weekly:send:42:Zürich", ""):
+            digest = hmac.new(secret, b"message-id\x00" + key.encode(), hashlib.sha256)
+            expected = f"<me.{digest.hexdigest()[:32]}@shop.example>"
+            assert many(key) == expected == keyed_message_id(secret, "shop.example", key)
+    with pytest.raises(MessageHeaderError, match="domain"):
+        keyed_message_ids(b"secret", "not a domain")

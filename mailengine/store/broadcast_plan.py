@@ -5,7 +5,10 @@ through the audience's SQL, puts every customer in their variant by the keyed bu
 id (`broadcasts.model.bucket_of`, computed here in SQL), computes the keyed Message-ID of
 their idempotency key (`message_ids.keyed_message_id`: in PostgreSQL from its built-in
 `sha256`, in SQLite by a function registered on the connection) and inserts the rows with ON
-CONFLICT DO NOTHING: planning a chunk twice, after a crash or by a second engine, adds nothing.
+CONFLICT (idempotency_key) DO NOTHING: planning a chunk twice, after a crash or by a second
+engine, adds nothing. The conflict is looked for in that index alone (the Message-ID follows
+from the key): PostgreSQL then probes one unique index per row before inserting, not all three,
+about a tenth of the statement's time.
 
 Who is in: the audience rules with consent, no suppression and not forgotten (as for any
 marketing mail), minus those who turned the broadcast's topic off on their preferences page.
@@ -15,7 +18,6 @@ report counts them and a later chunk never plans them again.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +43,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from mailengine.broadcasts.model import SPLIT_BUCKETS, SPLIT_PRIME
-from mailengine.message_ids import keyed_message_id
+from mailengine.message_ids import hmac_pads, keyed_message_ids
 from mailengine.store.audience_sql import compile_condition, eligible
 from mailengine.store.customers import customer_table
 from mailengine.store.outbox import outbox_table
@@ -52,7 +54,6 @@ from mailengine.workflows.model import Condition
 
 preference_table = MailPreference.__table__  # type: ignore[attr-defined]
 _MESSAGE_ID_FUNCTION = "mailengine_message_id"
-_HMAC_BLOCK = 64  # SHA-256's block size: RFC 2104's B
 _c = customer_table.c
 _o = outbox_table.c
 
@@ -138,7 +139,8 @@ def plan_chunk(
     due: DueTimes,
     now: datetime,
 ) -> int:
-    """Insert the rows of customers with after_id < id <= upto_id; returns how many are new."""
+    """Insert the rows of customers with after_id < id <= upto_id; returns how many are new.
+    Run it in a `Database.bulk_transaction`: its statement changes pages all over an index."""
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "sqlite":
@@ -174,7 +176,11 @@ def plan_chunk(
         "last_reply", "attempts", "next_attempt_at", "created_at", "updated_at",
     ]  # fmt: skip
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(outbox_table).from_select(columns, chosen).on_conflict_do_nothing()
+    statement = (
+        insert(outbox_table)
+        .from_select(columns, chosen)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
     result = connection.execute(statement.execution_options(preserve_rowcount=True))
     return int(result.rowcount)
 
@@ -261,7 +267,7 @@ def _message_id(
     """`keyed_message_id(secret, domain, key)`, computed by the database."""
     if dialect != "postgresql":
         return getattr(func, _MESSAGE_ID_FUNCTION)(key)  # type: ignore[no-any-return]
-    inner_key, outer_key = _hmac_pads(secret)
+    inner_key, outer_key = hmac_pads(secret)
     inner = func.sha256(
         literal(inner_key + b"message-id\x00", postgresql.BYTEA).op("||")(
             func.convert_to(key, "UTF8")
@@ -272,18 +278,8 @@ def _message_id(
     return literal("<me.", String).concat(digest).concat(literal(f"@{domain}>", String))
 
 
-def _hmac_pads(secret: bytes) -> tuple[bytes, bytes]:
-    """RFC 2104: the key XOR ipad and XOR opad, for an HMAC the database computes."""
-    key = hashlib.sha256(secret).digest() if len(secret) > _HMAC_BLOCK else secret
-    key = key.ljust(_HMAC_BLOCK, b"\x00")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
-
 def _register_sqlite_message_id(connection: Connection, secret: bytes, domain: str) -> None:
     raw = connection.connection.driver_connection
     assert raw is not None
-
-    def message_id(key: str) -> str:
-        return keyed_message_id(secret, domain, key)
-
+    message_id = keyed_message_ids(secret, domain)
     raw.create_function(_MESSAGE_ID_FUNCTION, 1, message_id, deterministic=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select, text
 
 from mailengine.broadcasts.model import bucket_of, split_coefficients
 from mailengine.message_ids import keyed_message_id
@@ -186,3 +188,32 @@ def test_chunk_end_counts_audience_members(database: Database) -> None:
         with database.transaction() as writing:
             assert plan_chunk(writing, whole, 0, first, DueTimes(NOW), NOW) == 10
         assert chunk_end(session, whole, 10_000, 10) is None
+
+
+def test_on_sqlite_a_chunk_journals_its_statement_to_a_file_and_the_setting_comes_back(
+    tmp_path: Path,
+) -> None:
+    # The journal of a chunk's statement grows with its rows; in memory it would count
+    # against the engine's memory (temp_store 1 = FILE, 2 = MEMORY, the connections' own).
+    database = Database(f"sqlite:///{tmp_path / 'shop.db'}")
+    database.upgrade()
+    _shop(database, 20)
+    whole = _plan(cells=[PlanCell("all", 0, 10_000, "news/a", "Hi", None, {})])
+    seen: list[int] = []
+
+    def note(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO outbox"):
+            raw = connection.connection.driver_connection
+            seen.append(raw.execute("PRAGMA temp_store").fetchone()[0])
+
+    event.listen(database.engine, "before_cursor_execute", note)
+    with database.session() as session:  # the temporary database in use on the connection
+        session.execute(text("CREATE TEMP TABLE scratch (n INTEGER)"))
+        session.commit()
+    with database.bulk_transaction() as session:
+        assert plan_chunk(session, whole, 0, 10_000, DueTimes(NOW), NOW) == 18
+    with database.session() as session:
+        after = session.execute(text("PRAGMA temp_store")).scalar_one()
+    assert (seen, after) == ([1], 2)
+    assert len(_rows(database)) == 18
+    database.dispose()
