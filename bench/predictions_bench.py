@@ -28,9 +28,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailengine.store.database import Database  # noqa: E402
-from mailengine.store.predictions import CustomerPrediction, write_predictions  # noqa: E402
-from tests.databases import scratch_postgres_database  # noqa: E402
+from mailengine.store.database import Database
+from mailengine.store.predictions import CustomerPrediction, write_predictions
+from tests.databases import scratch_postgres_database
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 _FILL_SQLITE = """

@@ -66,9 +66,13 @@ def test_predictions_round_trip_in_batches(
         _prediction(first, 0.75),
         _prediction(second, 0.125, predicted_next_order_at=None, best_send_hour=0),
         _prediction(
-            third, math.nan, churn_risk=math.nan, expected_orders_90d=None,
-            predicted_value_365d_minor=None, best_send_hour=None,
-        ),  # fmt: skip
+            third,
+            math.nan,
+            churn_risk=math.nan,
+            expected_orders_90d=None,
+            predicted_value_365d_minor=None,
+            best_send_hour=None,
+        ),
         _prediction(untouched + 1000, 0.5),  # nobody has this id
     ]
     with database.transaction() as session:
@@ -103,9 +107,11 @@ def test_impossible_figures_are_refused_before_anything_is_written(
 ) -> None:
     good, bad = _customers(database, 2)
     rows = [_prediction(good, 0.5), _prediction(bad, 0.5, **changes)]
-    with pytest.raises(ValueError, match=f"customer {bad}: {message}"):
-        with database.transaction() as session:
-            write_predictions(session, rows)
+    with (
+        pytest.raises(ValueError, match=f"customer {bad}: {message}"),
+        database.transaction() as session,
+    ):
+        write_predictions(session, rows)
     assert _stored(database)[good] == (None,) * len(COLUMNS)
 
 
