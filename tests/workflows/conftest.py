@@ -31,6 +31,11 @@ from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpse
 from tests.databases import postgres_unavailable_reason, scratch_postgres_database
 
 REPO = Path(__file__).resolve().parents[2]
+# The workflows in workflows/, and the first line `mailengine validate` prints for them.
+SHIPPED = (
+    "birthday", "churn-risk-win-back", "replenish", "thank-you", "vip", "welcome", "win-back",
+)  # fmt: skip
+SHIPPED_OK = f"{len(SHIPPED)} workflow(s) OK: {', '.join(SHIPPED)}"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CUSTOMERS = 600
 SHOE_SIZES: tuple[Any, ...] = ("38", "42", "44", 41, 43, 45.5, "43.5", "XL", "4x", True, None)
