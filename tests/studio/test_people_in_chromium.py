@@ -52,7 +52,7 @@ async def test_audiences_in_chromium(demo_page: Any, studio_base_url: str, tmp_p
     await _shoot(page, tmp_path, "studio-audiences.png")
     problems = await check_accessibility(page)
 
-    await page.click("text=win-back")
+    await page.click("text='win-back'")  # quoted: exactly, not churn-risk-win-back
     await page.wait_for_url("**/studio/audiences/win-back")
     saved = int(await page.locator(".audience-count-value").first.get_attribute("data-count"))
     assert saved > 20
