@@ -27,15 +27,10 @@ TEST_PREFIX = "MAILENGINE_TEST_"  # the test suite's own variables (database, fr
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 
 # Keys whose values are secrets: they may only come from the environment.
-SECRET_KEYS: frozenset[tuple[str, ...]] = frozenset(
-    {
-        ("secret_key",),
-        ("smtp", "password"),
-        ("dkim", "private_key"),
-        ("inbound", "imap", "password"),
-        ("http", "metrics_token"),
-    }
-)
+SECRET_KEYS: frozenset[tuple[str, ...]] = frozenset({
+    ("secret_key",), ("smtp", "password"), ("dkim", "private_key"),
+    ("inbound", "imap", "password"), ("http", "metrics_token"),
+})  # fmt: skip
 
 
 class Section(BaseModel):
