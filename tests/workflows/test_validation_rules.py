@@ -52,7 +52,7 @@ def test_unknown_key_in_a_step(tmp_path: Path, write_workflow: WriteWorkflow) ->
     write_workflow("w.yaml", HEAD + "steps:\n" + SEND + "    preheadr: Hello\n")
     assert problems(tmp_path) == [
         "workflows/w.yaml:7:5: unknown key 'preheadr' in a send step "
-        "(did you mean 'preheader'?); allowed: send, subject, preheader, coupon"
+        "(did you mean 'preheader'?); allowed: send, subject, preheader, coupon, at"
     ]
 
 
