@@ -27,15 +27,10 @@ TEST_PREFIX = "MAILENGINE_TEST_"  # the test suite's own variables (database, fr
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 
 # Keys whose values are secrets: they may only come from the environment.
-SECRET_KEYS: frozenset[tuple[str, ...]] = frozenset(
-    {
-        ("secret_key",),
-        ("smtp", "password"),
-        ("dkim", "private_key"),
-        ("inbound", "imap", "password"),
-        ("http", "metrics_token"),
-    }
-)
+SECRET_KEYS: frozenset[tuple[str, ...]] = frozenset({
+    ("secret_key",), ("smtp", "password"), ("dkim", "private_key"),
+    ("inbound", "imap", "password"), ("http", "metrics_token"),
+})  # fmt: skip
 
 
 class Section(BaseModel):
@@ -177,6 +172,7 @@ class EngineSettings(Section):
     leadership_check_seconds: float = Field(default=15, gt=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
     hold_marketing_during_open_ticket: bool = True
+    default_send_hour: int = Field(default=10, ge=0, le=23)
     compose_processes: int = Field(default=0, ge=0, le=256)
     dispatch_processes: int = Field(default=0, ge=0, le=256)
     lease_seconds: float | None = Field(default=None, gt=0)

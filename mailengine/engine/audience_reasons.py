@@ -43,7 +43,8 @@ _SUPPRESSED = {
     "manual": "added by hand",
 }
 _COLUMNS = {"consent": "consent_status", "total_spent": "total_spent_minor",
-            "spent_365d": "spent_365d_minor"}  # fmt: skip
+            "spent_365d": "spent_365d_minor",
+            "predicted_value_365d": "predicted_value_365d_minor"}  # fmt: skip
 
 
 def why_not_selected(
@@ -134,14 +135,19 @@ def _value(name: str, facts: CustomerFacts, context: AudienceContext) -> str:
         last = values.get("last_order_at")
         return "not set (no orders)" if last is None else str((context.now - last).days)
     value = values.get(_COLUMNS.get(name, name))
+    spec = fields.spec_of(name)
     if value is None or value == "":
+        if spec is not None and spec.predicted:
+            return "not predicted yet"
         return "not set (no orders)" if name.endswith("order_at") else "not set"
     if isinstance(value, datetime):
         days = (context.now - value).days
         ago = f"{days} days ago" if days >= 0 else f"in {-days} days"
         return f"{ago} ({_day(value, context.zone)})"
-    if name in ("total_spent", "spent_365d"):
+    if spec is not None and spec.kind == "money":
         return _major(int(value), context)
+    if isinstance(value, float):
+        return f"{value:.2f}"
     return str(value)
 
 
@@ -151,7 +157,9 @@ def _wanted(comparison: Comparison) -> str:
         return "it set" if value else "it not set"
     if operator == "within":
         assert isinstance(value, timedelta)
-        return f"within the last {_span(value)}"
+        spec = fields.spec_of(comparison.field)
+        ahead = spec is not None and spec.future
+        return f"within the {'next' if ahead else 'last'} {_span(value)}"
     if operator in ("before", "after"):
         return _moment(operator, value)
     if operator in ("in", "not_in"):

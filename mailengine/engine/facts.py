@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from mailengine.config import Settings
 from mailengine.engine.planner import ContactPressure
 from mailengine.store.audience_queries import customer_matches
 from mailengine.store.enrollments import marketing_planned_since
+from mailengine.store.predictions import shop_best_send_hour
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Condition
 
@@ -29,8 +31,11 @@ class StoreFacts:
         context: AudienceContext,
         pressure: ContactPressure | None,
         hold: HoldCheck | None = None,
+        *,
+        send_hour: int,
     ) -> None:
         self.zone = zone
+        self.send_hour = send_hour
         self._session = session
         self._customer_id = customer_id
         self.context = context
@@ -52,6 +57,13 @@ class StoreFacts:
             self._session, self._customer_id, now - self._pressure.period
         )
         return self._pressure.allowed_at(now, recent + self.planned, planned_now, self.zone)
+
+
+def shop_send_hour(session: Session, settings: Settings) -> int:
+    """The hour `at: best_hour` uses for customers without one of their own: the shop's best
+    hour as the nightly job stored it, else `engine.default_send_hour`."""
+    found = shop_best_send_hour(session)
+    return settings.engine.default_send_hour if found is None else found
 
 
 def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:

@@ -7,7 +7,7 @@ simulator feeds it the same facts over a frozen clock and records instead of sen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -22,12 +22,16 @@ from mailengine.workflows.model import (
 
 # A runaway walk (a workflow of branches without waits) is stopped after this many steps.
 MAX_STEPS_PER_ADVANCE = 200
+# `at: best_hour` looks this many best hours ahead for one contact pressure allows; when it
+# allows none (quiet hours over the best hour), the mail goes when pressure allows.
+BEST_HOURS_TRIED = 8
 
 
 class CustomerFacts(Protocol):
     """What planning may ask about one customer, on their data as it is now."""
 
     zone: ZoneInfo
+    send_hour: int  # the customer's best hour (0-23, their zone), else the shop's
 
     def matches(self, condition: Condition) -> bool: ...
 
@@ -63,13 +67,10 @@ def advance(
             return Advance(sends, "completed", decisions=decisions)
         step = workflow.step(current)
         if isinstance(step, SendStep):
-            if not workflow.transactional:
-                allowed_at, reason = facts.send_allowed_at(now, len(sends))
-                if allowed_at > now:
-                    decisions.append(
-                        f"step {step.id}: deferred to {allowed_at.isoformat()} ({reason})"
-                    )
-                    return Advance(sends, "active", current, allowed_at, decisions)
+            allowed_at, reason = send_time(workflow, step, now, facts, len(sends))
+            if allowed_at > now:
+                decisions.append(f"step {step.id}: deferred to {allowed_at.isoformat()} ({reason})")
+                return Advance(sends, "active", current, allowed_at, decisions)
             sends.append(step)
             current = workflow.next_step_id(current)
         elif isinstance(step, WaitStep):
@@ -88,6 +89,50 @@ def advance(
             decisions.append(f"step {step.id}: exit")
             return Advance(sends, "exited", decisions=decisions)
     raise RuntimeError(f"workflow {workflow.name} walked {MAX_STEPS_PER_ADVANCE} steps at once")
+
+
+def send_time(
+    workflow: Workflow, step: SendStep, now: datetime, facts: CustomerFacts, planned_now: int
+) -> tuple[datetime, str]:
+    """When a send step's mail may go: `now`, or later with the reason.
+
+    Marketing waits for what contact pressure allows; with `at: best_hour` it goes in the
+    first best hour (in the customer's zone) that pressure allows. Resting until that moment
+    and asking again there gives that same moment: the walk never moves its mail on twice.
+    """
+    pressure = not workflow.transactional
+    if step.at is None:
+        return facts.send_allowed_at(now, planned_now) if pressure else (now, "")
+    hour = facts.send_hour
+    best = f"best hour {hour:02d}:00 in {facts.zone.key}"
+    moment = now
+    for _ in range(BEST_HOURS_TRIED):
+        slot = within_hour(moment, hour, facts.zone)
+        if not pressure:
+            return slot, best
+        allowed_at, _ = facts.send_allowed_at(slot, planned_now)
+        if allowed_at <= slot:
+            return slot, best if slot > now else ""
+        moment = allowed_at
+    allowed_at, reason = facts.send_allowed_at(now, planned_now)
+    return allowed_at, f"{reason}; no {best} is free of it"
+
+
+def within_hour(moment: datetime, hour: int, zone: ZoneInfo) -> datetime:
+    """The first moment at or after `moment` in the hour from `hour` o'clock in `zone`:
+    `moment` itself when it is in that hour.
+
+    Around clock changes the hour is an hour of real time from the first `hour` o'clock of
+    the local day: a repeated hour counts once (its first time), and an hour the clock skips
+    is the hour right after the jump.
+    """
+    instant = moment.astimezone(UTC)
+    day = instant.astimezone(zone).date()
+    for date in (day, day + timedelta(days=1)):
+        start = datetime.combine(date, time(hour), tzinfo=zone).astimezone(UTC)
+        if instant < start + timedelta(hours=1):
+            return max(instant, start).astimezone(moment.tzinfo)
+    raise AssertionError("the next day's hour always lies ahead")  # pragma: no cover
 
 
 def wait_until(step: WaitStep, now: datetime, zone: ZoneInfo) -> datetime:

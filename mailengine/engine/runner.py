@@ -18,14 +18,19 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from mailengine.config import Settings
-from mailengine.engine.facts import HoldCheck, StoreFacts, zone_of
+from mailengine.engine.facts import HoldCheck, StoreFacts, shop_send_hour, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
 from mailengine.message_ids import keyed_message_id
 from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database
-from mailengine.store.engine_queries import contacts_of, customer_in_audience, yearly_audience
+from mailengine.store.engine_queries import (
+    Contact,
+    contacts_of,
+    customer_in_audience,
+    yearly_audience,
+)
 from mailengine.store.enrollments import (
     DueEnrollment,
     EnrollmentChange,
@@ -219,12 +224,13 @@ class WorkflowRunner:
             if not due:
                 return 0
             contacts = contacts_of(session, (row.customer_id for row in due))
+            shop_hour = shop_send_hour(session, self.settings)
             sends: list[PlannedSend] = []
             changes: list[EnrollmentChange] = []
             for row in due:
                 try:
                     with session.begin_nested():
-                        planned, change = self._walk(session, row, contacts, now)
+                        planned, change = self._walk(session, row, contacts, shop_hour, now)
                         plan_sends(session, planned, now)
                 except Exception as error:  # one customer's problem never stops the batch
                     log.exception("enrollment %s failed", row.id)
@@ -239,7 +245,8 @@ class WorkflowRunner:
         self,
         session: Session,
         row: DueEnrollment,
-        contacts: dict[int, tuple[str, str | None]],
+        contacts: dict[int, Contact],
+        shop_hour: int,
         now: datetime,
     ) -> tuple[list[PlannedSend], EnrollmentChange]:
         workflow = self.registry.version(row.workflow, row.workflow_version)
@@ -247,7 +254,7 @@ class WorkflowRunner:
             return [], EnrollmentChange(
                 row.id, "failed", row.step_id, None, f"version {row.workflow_version} is unknown"
             )
-        email, timezone = contacts.get(row.customer_id, ("", None))
+        email, timezone, hour = contacts.get(row.customer_id, Contact("", None, None))
         facts = StoreFacts(
             session,
             row.customer_id,
@@ -255,6 +262,7 @@ class WorkflowRunner:
             self.context(now),
             self.pressure,
             self._hold,
+            send_hour=shop_hour if hour is None else hour,
         )
         result = advance(workflow, row.step_id, now, facts)
         planned = [self._planned(workflow, row, step, email) for step in result.sends]

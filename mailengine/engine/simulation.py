@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import Session
 
 from mailengine.engine.audience_reasons import reasons_for
-from mailengine.engine.facts import HoldCheck, StoreFacts, zone_of
+from mailengine.engine.facts import HoldCheck, StoreFacts, shop_send_hour, zone_of
 from mailengine.engine.planner import advance
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.trigger_times import MAX_OCCURRENCES, Occurrence, occurrences
@@ -136,6 +136,8 @@ class _Walk:
         self.session, self.runner, self.hold, self.start = session, runner, hold, start
         self.facts: CustomerFacts = facts
         self.zone = zone_of(facts.values.get("timezone"), runner.zone)
+        hour = facts.values.get("best_send_hour")
+        self.send_hour = shop_send_hour(session, runner.settings) if hour is None else int(hour)
         self.planned: list[datetime] = []  # simulated marketing mail, for the frequency cap
         self.result = Simulation()
         self.tracks: dict[str, _Track] = {}
@@ -283,6 +285,7 @@ class _Walk:
             self.runner.context(moment),
             self.runner.pressure,
             self.hold,
+            send_hour=self.send_hour,
         )
         facts.planned = self.planned
         step = advance(workflow, enrollment.step_id, moment, facts)

@@ -32,10 +32,12 @@ from mailengine.render.context import (
     TicketData,
     build_context,
 )
+from mailengine.render.customer_predictions import PredictionsData
 from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.render.template_sources import TemplateSources
 from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
+from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
 from mailengine.store.records import RENDERED, ClaimedSend, order_about
 from mailengine.tokens import make_token
@@ -244,6 +246,25 @@ class Composer:
             attributes=profile.get("attributes") or {},
             orders_count=int(profile.get("orders_count") or 0),
             total_spent=to_major(int(profile.get("total_spent_minor") or 0), currency),
+            predictions=self._predictions(recipient.predictions),
+        )
+
+    def _predictions(self, stored: CustomerPrediction | None) -> PredictionsData | None:
+        """What templates see of the predictions; None until the three model figures are
+        there (what the prediction job always writes together)."""
+        if stored is None:
+            return None
+        p_active, churn, orders = stored.p_active, stored.churn_risk, stored.expected_orders_90d
+        if p_active is None or churn is None or orders is None:
+            return None
+        minor = stored.predicted_value_365d_minor
+        return PredictionsData(
+            p_active=p_active,
+            churn_risk=churn,
+            expected_orders_90d=orders,
+            predicted_next_order_at=stored.predicted_next_order_at,
+            predicted_value_365d=None if minor is None else to_major(minor, self.settings.currency),
+            best_send_hour=stored.best_send_hour,
         )
 
     def _order(self, order: OrderSnapshot) -> OrderData:

@@ -5,9 +5,10 @@ A field the data does not have is left out of its dict (not set to None): printi
 that one customer, naming the variable, unless the template gives a fallback
 (`{{ customer.first_name | default("there") }}`), while `{% if customer.city %}` is simply false.
 The sections that may be absent as a whole (`coupon`, `order`, `last_order`, `ticket`,
-`broadcast`) are None. `order` is the order this mail is about (the one whose `order.placed`
-enrolled the customer); `last_order` is the customer's most recent order by date, whichever
-it is. `broadcast` is the broadcast a mail is part of, with the free `content` of its file.
+`broadcast`, and `customer.predictions` until the customer is predicted) are None. `order`
+is the order this mail is about (the one whose `order.placed` enrolled the customer);
+`last_order` is the customer's most recent order by date, whichever it is. `broadcast` is
+the broadcast a mail is part of, with the free `content` of its file.
 """
 
 from __future__ import annotations
@@ -16,19 +17,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any, Literal, NotRequired, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from babel import Locale, UnknownLocaleError
 
 from mailengine.clock import ensure_aware
+from mailengine.render.customer_predictions import (
+    PredictionsContext,
+    PredictionsData,
+    predictions_context,
+)
+from mailengine.render.locales import (
+    DEFAULT_LOCALE,
+    DEFAULT_TIMEZONE,
+    normalise_locale,
+    normalise_timezone,
+)
 
 AttributeValue = str | int | Decimal | bool | date | Sequence[str] | None
 Channel = Literal["online", "store"]
-
-DEFAULT_LOCALE = "en_US"
-DEFAULT_TIMEZONE = "UTC"
 
 
 # --- what callers pass in -------------------------------------------------------------------
@@ -51,6 +56,7 @@ class CustomerData:
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     orders_count: int = 0
     total_spent: Decimal = Decimal(0)
+    predictions: PredictionsData | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,7 @@ class CustomerContext(TypedDict):
     attributes: dict[str, AttributeValue]
     orders_count: int
     total_spent: Decimal
+    predictions: PredictionsContext | None
     first_name: NotRequired[str]
     last_name: NotRequired[str]
     full_name: NotRequired[str]
@@ -260,15 +267,18 @@ def build_context(
 
 def customer_context(customer: CustomerData) -> CustomerContext:
     locale = normalise_locale(customer.locale)
+    timezone = normalise_timezone(customer.timezone)
+    predicted = customer.predictions
     result: CustomerContext = {
         "email": customer.email,
         "locale": str(locale),
         "lang": locale.language + (f"-{locale.territory}" if locale.territory else ""),
-        "timezone": normalise_timezone(customer.timezone),
+        "timezone": timezone,
         "currency": customer.currency.strip().upper() or "EUR",
         "attributes": {k: v for k, v in customer.attributes.items() if v is not None},
         "orders_count": customer.orders_count,
         "total_spent": Decimal(customer.total_spent),
+        "predictions": predictions_context(predicted, timezone) if predicted else None,
     }
     first, last = _known(customer.first_name), _known(customer.last_name)
     if first:
@@ -365,26 +375,6 @@ def sender_context(sender: SenderData) -> SenderContext:
         "postal_address": ", ".join(lines),
         "postal_address_lines": lines,
     }
-
-
-@lru_cache(maxsize=1024)
-def normalise_locale(value: str, default: str = DEFAULT_LOCALE) -> Locale:
-    """`de-DE`, `de_DE` or `de` as a Babel locale; an unknown one falls back to `default`."""
-    text = value.strip().replace("-", "_")
-    try:
-        return Locale.parse(text or default)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return Locale.parse(default)
-
-
-@lru_cache(maxsize=1024)
-def normalise_timezone(value: str) -> str:
-    """An IANA zone name; an unknown one falls back to UTC rather than failing every send."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return DEFAULT_TIMEZONE
-    return value
 
 
 def _known(value: str | None) -> str | None:

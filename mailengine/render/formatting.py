@@ -15,7 +15,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context
 
-from mailengine.render.context import DEFAULT_LOCALE, DEFAULT_TIMEZONE, normalise_locale
+from mailengine.render.locales import DEFAULT_LOCALE, DEFAULT_TIMEZONE, normalise_locale
 from mailengine.render.order_status import order_status
 
 Filter = Callable[..., str]

@@ -2,7 +2,7 @@
 
 They cover what real data throws at templates: four locales and several currencies, missing
 names, cities and sizes, no orders or many, and names with `<`, `&`, quotes, line breaks,
-non-ASCII letters and emojis. Deterministic for a given seed.
+non-ASCII letters and emojis; predicted figures or none yet. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from mailengine.render.context import (
     TicketData,
     build_context,
 )
+from mailengine.render.customer_predictions import PredictionsData
 
 LOCALES = (("de_DE", "Europe/Berlin"), ("en_US", "America/New_York"), ("en_GB", "Europe/London"),
            ("fr_FR", "Europe/Paris"))  # fmt: skip
@@ -84,6 +85,7 @@ def sample_context(rng: random.Random, number: int, now: datetime) -> RenderCont
         attributes=attributes,
         orders_count=len(orders) + rng.randrange(0, 20),
         total_spent=sum((o.amount for o in orders), Decimal("0.00")) + rng.randrange(0, 5000),
+        predictions=_predictions(number, now),
     )
     coupon = _coupon(rng, now, currency) if rng.random() < 0.6 else None
     subject = rng.choice(TICKET_SUBJECTS)
@@ -118,6 +120,29 @@ def sample_contexts(
     moment = now or datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
     for number in range(count):
         yield sample_context(rng, number, moment)
+
+
+def _predictions(number: int, now: datetime) -> PredictionsData | None:
+    """Predicted figures for most sample customers, some without a next order, value or
+    hour; from a generator of their own, so the rest of each sample stays as it was."""
+    rng = random.Random(number * 7919 + 13)
+    if rng.random() < 0.25:
+        return None  # not predicted yet
+    active = round(rng.random(), 3)
+    return PredictionsData(
+        p_active=active,
+        churn_risk=round(1 - active, 3),
+        expected_orders_90d=round(rng.random() * 4, 2),
+        predicted_next_order_at=(
+            now + timedelta(days=rng.randrange(-30, 90), hours=rng.randrange(24))
+            if rng.random() < 0.8
+            else None
+        ),
+        predicted_value_365d=(
+            Decimal(rng.randrange(0, 400_000)) / 100 if rng.random() < 0.9 else None
+        ),
+        best_send_hour=rng.randrange(24) if rng.random() < 0.7 else None,
+    )
 
 
 def _coupon(rng: random.Random, now: datetime, currency: str) -> CouponData:

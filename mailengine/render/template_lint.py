@@ -40,6 +40,7 @@ _NONE_WHEN = {
     "coupon": "in a step that gives no coupon",
     "ticket": "in mail that is not about a support ticket",
     "broadcast": "in mail that is not part of a broadcast",
+    "predictions": "for customers not predicted yet",
 }
 
 

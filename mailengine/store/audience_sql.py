@@ -8,22 +8,22 @@ bounce, a complaint, forget), not an unsubscribe (see `store.suppressions`). Sta
 built here and executed by `audience_queries`; the conditions are `workflows`' model.
 
 Null handling: `ne`, `not_in` and `not` include customers for whom the field is empty
-("city is not Paris" includes customers whose city is unknown).
+("city is not Paris" includes customers whose city is unknown), except on predicted fields:
+a customer not predicted yet matches no comparison on them, `ne` included (`not` of one
+still includes them; `is_set: false` finds them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     Numeric,
     Select,
     and_,
-    case,
-    false,
     func,
     literal,
     not_,
@@ -33,7 +33,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Customer, Order, Suppression
+from mailengine.store.audience_figures import (
+    compare,
+    rfm,
+    to_minor,
+    top_percent,
+    window_condition,
+)
+from mailengine.store.models import Customer, Order, Suppression
 from mailengine.store.sql_values import (
     AttributeBoolean,
     AttributeNumber,
@@ -61,7 +68,6 @@ from mailengine.workflows.model import (
     Workflow,
     YearlyTrigger,
 )
-from mailengine.workflows.rfm import SEGMENTS
 
 customer = Customer.__table__  # type: ignore[attr-defined]
 orders = Order.__table__  # type: ignore[attr-defined]
@@ -89,8 +95,15 @@ _COLUMNS = {
         "spent_365d": c.spent_365d_minor,
         "first_order_at": c.first_order_at,
         "last_order_at": c.last_order_at,
+        "p_active": c.p_active,
+        "churn_risk": c.churn_risk,
+        "expected_orders_90d": c.expected_orders_90d,
+        "predicted_value_365d": c.predicted_value_365d_minor,
+        "best_send_hour": c.best_send_hour,
     }.items()
 }
+# A few days ahead is a small part of the customers: its index serves on SQLite too.
+_COLUMNS["predicted_next_order_at"] = c.predicted_next_order_at
 assert set(_COLUMNS) | {"days_since_last_order"} == set(fields.FIELDS)
 
 
@@ -196,11 +209,11 @@ def compile_condition(condition: Condition, context: AudienceContext) -> ColumnE
     if isinstance(condition, Comparison):
         return _comparison(condition, context)
     if isinstance(condition, WindowComparison):
-        return _window(condition, context)
+        return window_condition(condition, context)
     if isinstance(condition, TopPercent):
-        return _top_percent(condition)
+        return top_percent(condition)
     if isinstance(condition, RfmScore | RfmSegment):
-        return _rfm(condition)
+        return rfm(condition)
     raise TypeError(f"unknown condition {condition!r}")
 
 
@@ -218,53 +231,49 @@ def _comparison(comparison: Comparison, context: AudienceContext) -> ColumnEleme
         return _days_since(operator, value, context)
     column = _COLUMNS[comparison.field]
     if spec.kind in ("timestamp", "date"):
-        return _moment(column, operator, value, context, is_date=spec.kind == "date")
-    if spec.kind == "money":
-        value = _minor(value, context)
+        is_date, future = spec.kind == "date", spec.future
+        return _moment(column, operator, value, context, is_date=is_date, future=future)
+    if spec.kind == "money" and operator != "is_set":
+        value = to_minor(value, context)
+    if spec.predicted:
+        return _predicted(column, operator, value)
     if operator == "starts_with":
         text = str(value)
         return func.substr(column, 1, len(text)) == text
     if operator == "is_set":
         present = and_(column.is_not(None), column != "")
         return present if value else present.is_not(true())
-    return _compare(column, operator, value)
+    return compare(column, operator, value)
 
 
-def _compare(column: Any, operator: Operator, value: Any) -> ColumnElement[bool]:
-    if operator == "eq":
-        return column == value  # type: ignore[no-any-return]
+def _predicted(column: Any, operator: Operator, value: Any) -> ColumnElement[bool]:
+    """A comparison on a predicted figure: never true while the customer has none."""
+    if operator == "is_set":
+        return column.is_not(None) if value else column.is_(None)  # type: ignore[no-any-return]
+    if isinstance(value, Decimal):  # 0.6: the columns hold floats (SQLite binds no Decimal)
+        value = float(value)
     if operator == "ne":
-        return column.is_distinct_from(value)  # type: ignore[no-any-return]
-    if operator == "in":
-        return column.in_(list(value))  # type: ignore[no-any-return]
+        return and_(column.is_not(None), column != value)
     if operator == "not_in":
-        return or_(column.is_(None), column.not_in(list(value)))
-    if operator == "gt":
-        return column > value  # type: ignore[no-any-return]
-    if operator == "gte":
-        return column >= value  # type: ignore[no-any-return]
-    if operator == "lt":
-        return column < value  # type: ignore[no-any-return]
-    if operator == "lte":
-        return column <= value  # type: ignore[no-any-return]
-    raise ValueError(f"operator '{operator}' does not compare values")
-
-
-def _minor(value: Any, context: AudienceContext) -> Any:
-    scale = Decimal(10) ** context.currency_exponent
-    if isinstance(value, tuple):
-        return tuple(_minor(item, context) for item in value)
-    exact = (Decimal(value) * scale).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
-    return int(exact)
+        return and_(column.is_not(None), column.not_in(list(value)))
+    return compare(column, operator, value)
 
 
 def _moment(
-    column: Any, operator: Operator, value: Any, context: AudienceContext, *, is_date: bool
+    column: Any,
+    operator: Operator,
+    value: Any,
+    context: AudienceContext,
+    *,
+    is_date: bool,
+    future: bool = False,
 ) -> ColumnElement[bool]:
     if operator == "is_set":
         return column.is_not(None) if value else column.is_(None)  # type: ignore[no-any-return]
-    if operator == "within":
+    if operator == "within":  # the last N days, or the next N days on a future-facing field
         assert isinstance(value, timedelta)
+        if future:
+            return and_(column >= context.now, column <= context.now + value)
         return and_(column >= context.now - value, column <= context.now)
     bound = _resolve(value, context, is_date=is_date)
     return column < bound if operator == "before" else column > bound  # type: ignore[no-any-return]
@@ -321,93 +330,15 @@ def _attribute(key: str, operator: Operator, value: Any) -> ColumnElement[bool]:
         return func.substr(AttributeText(column, key), 1, len(text)) == text
     sample = value[0] if isinstance(value, tuple) else value
     if isinstance(sample, bool):
-        return _compare(AttributeBoolean(column, key), operator, value)
+        return compare(AttributeBoolean(column, key), operator, value)
     if isinstance(sample, int | Decimal):
         typed = tuple(_number(v) for v in value) if isinstance(value, tuple) else _number(value)
-        return _compare(AttributeNumber(column, key), operator, typed)
-    return _compare(AttributeText(column, key), operator, value)
+        return compare(AttributeNumber(column, key), operator, typed)
+    return compare(AttributeText(column, key), operator, value)
 
 
 def _number(value: Scalar) -> Any:
     return literal(Decimal(value), Numeric()) if isinstance(value, Decimal) else value
-
-
-# --- order aggregates over a window, and ranking ------------------------------------------
-
-
-def _window(condition: WindowComparison, context: AudienceContext) -> ColumnElement[bool]:
-    o = orders.c
-    measure = func.sum(o.base_amount_minor) if condition.metric == "spent" else func.count()
-    figure = (
-        select(func.coalesce(measure, 0))
-        .where(
-            o.customer_id == c.id,
-            o.placed_at >= context.now - condition.window,
-            o.placed_at <= context.now,
-            o.status.not_in(UNCOUNTED_ORDER_STATUSES),
-        )
-        .scalar_subquery()
-    )
-    value = condition.value
-    if condition.metric == "spent":
-        value = _minor(value, context)
-    return _compare(figure, condition.operator, value)
-
-
-_RANKED_BY = {
-    "spent_365d": c.spent_365d_minor,
-    "total_spent": c.total_spent_minor,
-    "orders_count": c.orders_count,
-}
-
-
-def _top_percent(condition: TopPercent) -> ColumnElement[bool]:
-    """The top N % of customers with a figure above zero, ranked over all of them (not only
-    those the rest of the audience keeps): a VIP is a VIP whether or not they opted in.
-
-    N % of n customers is ceil(n * N / 100); customers tied with the last of them are in
-    too. Computed as a threshold (the figure at that rank, found by walking the figure's
-    index) because a window function sorting every buyer takes 1-2 s on SQLite at 1M.
-    """
-    metric = _RANKED_BY[condition.by]
-    ranked = metric > 0
-    buyers = select(func.count()).where(ranked).scalar_subquery()
-    last_rank = (buyers * condition.percent + 99) // 100 - 1
-    threshold = (
-        select(metric)
-        .where(ranked)
-        .order_by(metric.desc())
-        .limit(1)
-        .offset(case((last_rank < 0, 0), else_=last_rank))
-        .scalar_subquery()
-    )
-    figure = Unindexed(metric)
-    return and_(figure > 0, figure >= threshold)
-
-
-def _rfm(condition: RfmScore | RfmSegment) -> ColumnElement[bool]:
-    buyers = and_(c.orders_count > 0, c.last_order_at.is_not(None), c.forgotten_at.is_(None))
-    scores = (
-        select(
-            c.id.label("customer_id"),
-            func.ntile(5).over(order_by=(c.last_order_at, c.id)).label("r"),
-            func.ntile(5).over(order_by=(c.orders_count, c.id)).label("f"),
-            func.ntile(5).over(order_by=(c.total_spent_minor, c.id)).label("m"),
-        )
-        .where(buyers)
-        .subquery("rfm")
-    )
-    s = scores.c
-    if isinstance(condition, RfmScore):
-        test = _compare(s.r + s.f + s.m, condition.operator, condition.value)
-    else:
-        cells = [cell for name in condition.segments for cell in SEGMENTS[name]]
-        test = or_(
-            false(),
-            *(and_(s.r.between(*cell.recency), s.f.between(*cell.frequency)) for cell in cells),
-        )
-    scored_in: ColumnElement[bool] = c.id.in_(select(s.customer_id).where(test))
-    return scored_in
 
 
 def _is_leap(year: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -46,12 +47,20 @@ def yearly_audience(
         result.close()
 
 
-def contacts_of(session: Session, customer_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
-    """customer id -> (address, time zone)."""
+class Contact(NamedTuple):
+    address: str
+    timezone: str | None
+    best_send_hour: int | None  # predicted; None: not (yet) known
+
+
+def contacts_of(session: Session, customer_ids: Iterable[int]) -> dict[int, Contact]:
+    """customer id -> (address, time zone, best hour to send)."""
     ids = sorted(set(customer_ids))
     c = customer_table.c
-    found: dict[int, tuple[str, str | None]] = {}
+    found: dict[int, Contact] = {}
     for start in range(0, len(ids), 2000):
-        statement = select(c.id, c.email, c.timezone).where(c.id.in_(ids[start : start + 2000]))
-        found.update({row[0]: (row[1], row[2]) for row in session.execute(statement)})
+        statement = select(c.id, c.email, c.timezone, c.best_send_hour).where(
+            c.id.in_(ids[start : start + 2000])
+        )
+        found.update({row[0]: Contact(*row[1:]) for row in session.execute(statement)})
     return found

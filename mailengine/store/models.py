@@ -2,7 +2,9 @@
 
 Money is stored in minor units of a currency (cents) as integers: exact, fast to sum and index.
 Per-customer figures that audiences read often (orders count, total spent, first and last order)
-live on the customer row and are refreshed by the store whenever that customer's orders change.
+live on the customer row and are refreshed by the store whenever that customer's orders change;
+so do the predicted figures (churn risk, next order, value, best hour), written by the nightly
+prediction job (NULL: not predicted yet). Figures of the shop as a whole are in `shop_figures`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from mailengine.store.types import UTCDateTime, json_type
@@ -83,6 +94,27 @@ class Customer(SQLModel, table=True):
         default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default="0")
     )
     figures_as_of: datetime | None = _utc_column()
+    # Predicted by the nightly job from the customer's orders (and opens and clicks for the
+    # hour); all NULL until it first ran for them. `churn_risk` is 1 - `p_active`.
+    p_active: float | None = None
+    churn_risk: float | None = Field(default=None, index=True)
+    expected_orders_90d: float | None = None
+    predicted_next_order_at: datetime | None = _utc_column(index=True)
+    predicted_value_365d_minor: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    best_send_hour: int | None = Field(default=None, sa_column=Column(SmallInteger, nullable=True))
+    predicted_at: datetime | None = _utc_column()
+
+
+class ShopFigure(SQLModel, table=True):
+    """One figure of the shop as a whole, by name (`best_send_hour`), as the nightly job left it."""
+
+    __tablename__ = "shop_figures"
+
+    key: str = Field(max_length=60, primary_key=True)
+    value: Any = Field(sa_column=Column(json_type(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ConsentRecord(SQLModel, table=True):

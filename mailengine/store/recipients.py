@@ -1,4 +1,5 @@
-"""What the dispatcher needs at send time: each customer as they are now, and their orders.
+"""What the dispatcher needs at send time: each customer as they are now (their predicted
+figures too), and their orders.
 
 Besides a customer's newest orders, a snapshot holds the orders their sends are about (the
 order whose `order.placed` enrolled them), however old: an order confirmation names its own
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from mailengine.addresses import address_hash
 from mailengine.store.customers import customer_table
 from mailengine.store.orders import order_table
+from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.records import ClaimedSend
 from mailengine.store.suppressions import reasons_by_hash, suppression_table
 
@@ -59,6 +61,10 @@ class OrderSnapshot:
 _ORDER_COLUMNS = tuple(item.name for item in fields(OrderSnapshot))
 
 
+# Read after the profile, in the order of CustomerPrediction's fields (after its id).
+_PREDICTION_COLUMNS = CustomerPrediction._fields[1:]
+
+
 @dataclass(frozen=True)
 class RecipientSnapshot:
     """A customer's profile, consent and recent orders (newest first), read at send time."""
@@ -73,6 +79,7 @@ class RecipientSnapshot:
     orders: list[OrderSnapshot] = field(default_factory=list)
     # Orders sends are about, by external id (they may be older than the newest few).
     named_orders: dict[str, OrderSnapshot] = field(default_factory=dict)
+    predictions: CustomerPrediction | None = None  # None: not predicted yet
 
     def order(self, external_id: str | None) -> OrderSnapshot | None:
         """The customer's order with this external id, if it was loaded."""
@@ -88,7 +95,13 @@ def _customers_statement() -> Any:
     """The customers with these ids, each with the suppression reason of their address."""
     c, s = customer_table.c, suppression_table.c
     return (
-        select(c.id, c.email_hash, s.reason, *(c[name] for name in _PROFILE_COLUMNS))
+        select(
+            c.id,
+            c.email_hash,
+            s.reason,
+            *(c[name] for name in _PROFILE_COLUMNS),
+            *(c[name] for name in _PREDICTION_COLUMNS),
+        )
         .select_from(customer_table.outerjoin(suppression_table, s.address_hash == c.email_hash))
         .where(c.id.in_(bindparam("ids", expanding=True)))
     )
@@ -122,6 +135,7 @@ def _named_orders_statement() -> Any:
     )
 
 
+_PREDICTIONS_START = 3 + len(_PROFILE_COLUMNS)  # where the predicted figures start in a row
 # Built once: they do not depend on the customers asked for (the id list expands at execution).
 _CUSTOMERS = _customers_statement()
 _ORDERS = _orders_statement()
@@ -174,7 +188,12 @@ def load_recipients(
     snapshots: dict[int, RecipientSnapshot] = {}
     for row in connection.execute(_CUSTOMERS, {"ids": ids}).all():
         customer_id = row[0]
-        profile = dict(zip(_PROFILE_COLUMNS, row[3:], strict=True))
+        profile = dict(zip(_PROFILE_COLUMNS, row[3:_PREDICTIONS_START], strict=True))
+        predicted = (
+            CustomerPrediction(customer_id, *row[_PREDICTIONS_START:])
+            if row[-1] is not None  # predicted_at
+            else None
+        )
         snapshots[customer_id] = RecipientSnapshot(
             id=customer_id,
             email=profile["email"],
@@ -185,6 +204,7 @@ def load_recipients(
             suppression=row[2],
             orders=orders.get(customer_id, []),
             named_orders=named.get(customer_id, {}),
+            predictions=predicted,
         )
     return snapshots
 

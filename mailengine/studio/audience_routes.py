@@ -63,7 +63,7 @@ class FieldHelp:
 
 FIELD_HELP = (
     *(
-        FieldHelp(spec.name, spec.description, fields.OPERATORS[spec.kind])
+        FieldHelp(spec.name, spec.description, fields.operators_of(spec))
         for spec in fields.FIELDS.values()
     ),
     FieldHelp(

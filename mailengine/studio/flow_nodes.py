@@ -113,7 +113,7 @@ class _Builder:
             return FlowNode(
                 step.id,
                 "send",
-                f"Send {number} · step {step.id}",
+                f"Send {number} · step {step.id}" + (" · at the best hour" if step.at else ""),
                 step.template,
                 f"“{subject_outline(step.subject)}”",
                 figures,

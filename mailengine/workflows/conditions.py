@@ -127,7 +127,7 @@ def _field_comparisons(
 ) -> list[Comparison] | None:
     """`city: Berlin`, `city: [Berlin, Hamburg]` or `orders_count: {gte: 1, lte: 5}`."""
     at = (*parent, name)
-    allowed = fields.OPERATORS[spec.kind]
+    allowed = fields.operators_of(spec)
     if isinstance(value, dict):
         if not value:
             log.at(at, f"'{name}' needs an operator: {', '.join(allowed)}")
@@ -209,7 +209,18 @@ def _scalar(spec: fields.FieldSpec, operator: Operator, value: Any) -> Scalar:
             raise _Invalid(f"expected a whole number, got {value!r}")
         if kind == "days" and value < 0:
             raise _Invalid("a number of days cannot be negative")
+        if spec.bounds is not None and not spec.bounds[0] <= value <= spec.bounds[1]:
+            raise _Invalid(f"{spec.name} is from {spec.bounds[0]} to {spec.bounds[1]}")
         return value
+    if kind in ("probability", "number"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"expected a number such as 0.6, got {value!r}")
+        number = Decimal(str(value)) if isinstance(value, float) else value
+        if kind == "probability" and not 0 <= number <= 1:
+            raise _Invalid(f"{spec.name} is a probability from 0 to 1 (e.g. 0.6), got {value!r}")
+        if number < 0:
+            raise _Invalid(f"{spec.name} cannot be negative, got {value!r}")
+        return number
     if kind == "money":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Invalid(f"expected an amount such as 500 or 49.90, got {value!r}")

@@ -1,7 +1,14 @@
 """The allow-list of what an audience may look at, and the operators each kind of field takes.
 
 Only names listed here reach SQL; `attributes.<key>` reads one free-form attribute. The
-compiler in `audience.py` maps each name to a column.
+compiler in `store.audience_sql` maps each name to a column.
+
+Predicted fields (`predicted`: churn risk, next order, value, best hour) are empty for a
+customer the nightly prediction job has not scored yet: no comparison on them matches such
+a customer (not even `ne`), and `is_set: false` finds them. `within` looks back from now on
+the fields that record the past (`last_order_at: {within: 30 days}`: in the last 30 days)
+and ahead on the one that predicts the future (`predicted_next_order_at: {within: 3 days}`:
+in the next 3 days): `future` says which.
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from typing import Literal
 
 from mailengine.workflows.model import Operator
 
-FieldKind = Literal["text", "enum", "integer", "money", "timestamp", "date", "days", "attribute"]
+FieldKind = Literal[
+    "text", "enum", "integer", "number", "probability", "money", "timestamp", "date", "days",
+    "attribute",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +31,9 @@ class FieldSpec:
     kind: FieldKind
     description: str
     choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # the whole numbers an integer field can hold
+    predicted: bool = False  # empty until predicted; comparisons never match the empty
+    future: bool = False  # a timestamp in the future: `within` looks ahead from now
 
 
 _SPECS = (
@@ -43,7 +56,19 @@ _SPECS = (
     FieldSpec("first_order_at", "timestamp", "when the first order was placed"),
     FieldSpec("last_order_at", "timestamp", "when the last order was placed"),
     FieldSpec("days_since_last_order", "days", "whole days since the last order"),
-)
+    FieldSpec("p_active", "probability", "predicted probability (0-1) that the customer is "
+              "still active", predicted=True),
+    FieldSpec("churn_risk", "probability", "predicted risk (0-1) that the customer is lost: "
+              "1 - p_active", predicted=True),
+    FieldSpec("expected_orders_90d", "number", "predicted orders in the next 90 days",
+              predicted=True),
+    FieldSpec("predicted_value_365d", "money", "predicted spend over the next 365 days, in "
+              "the shop currency", predicted=True),
+    FieldSpec("predicted_next_order_at", "timestamp", "when the next order is predicted "
+              "(within: N days = in the next N days)", predicted=True, future=True),
+    FieldSpec("best_send_hour", "integer", "the hour (0-23, their zone) the customer reads "
+              "mail most", bounds=(0, 23), predicted=True),
+)  # fmt: skip
 FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _SPECS}
 ATTRIBUTE_PREFIX = "attributes."
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -60,6 +85,8 @@ OPERATORS: dict[FieldKind, tuple[Operator, ...]] = {
     "text": (*_EQUALITY, "starts_with", "is_set"),
     "enum": _EQUALITY,
     "integer": (*_EQUALITY, *_ORDERING),
+    "number": ("eq", "ne", *_ORDERING),
+    "probability": ("eq", "ne", *_ORDERING),
     "money": (*_EQUALITY, *_ORDERING),
     "days": (*_EQUALITY, *_ORDERING),
     "timestamp": ("before", "after", "within", "is_set"),
@@ -75,6 +102,14 @@ ALL_OPERATORS: tuple[Operator, ...] = (
     "after",
     "within",
 )
+
+
+def operators_of(spec: FieldSpec) -> tuple[Operator, ...]:
+    """The operators a field takes: its kind's, and `is_set` for a predicted one."""
+    found = OPERATORS[spec.kind]
+    if spec.predicted and "is_set" not in found:
+        return (*found, "is_set")
+    return found
 
 
 def field_names() -> list[str]:

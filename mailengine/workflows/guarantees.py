@@ -2,8 +2,10 @@
 
 A win-back's audience wants `orders_count >= 1`, so its mail may print `last_order.placed_at`
 without a test; a birthday workflow's customers all have a birthday; a step with a coupon
-always has `coupon`. `validate` checks templates and subjects with these values counted as
-present (customer attributes too: `attributes.shoe_size: {is_set: true}` declares one).
+always has `coupon`; an audience on a predicted figure (`churn_risk: {gte: 0.6}`) selects
+only customers with `customer.predictions`. `validate` checks templates and subjects with
+these values counted as present (customer attributes too: `attributes.shoe_size: {is_set:
+true}` declares one).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
+from mailengine.workflows import fields
 from mailengine.workflows.model import (
     AllOf,
     BranchStep,
@@ -43,6 +46,14 @@ _NEEDS_VALUE = frozenset(
     {"eq", "in", "starts_with", "gt", "gte", "lt", "lte", "before", "after", "within"}
 )
 _EVENTS = {"order.placed": _BUYER | {"order"}}
+# A comparison on a predicted figure holds only for customers with predictions (`ne` too);
+# the figures some predicted customers lack are named as well.
+_PREDICTED = frozenset(name for name, spec in fields.FIELDS.items() if spec.predicted)
+_PREDICTED_PATHS = {
+    "predicted_next_order_at": "customer.predictions.predicted_next_order_at",
+    "predicted_value_365d": "customer.predictions.predicted_value_365d",
+    "best_send_hour": "customer.predictions.best_send_hour",
+}
 
 
 def guaranteed(workflow: Workflow, step: SendStep) -> frozenset[str]:
@@ -105,6 +116,13 @@ def _of_condition(condition: Condition) -> set[str]:
 
 def _of_comparison(comparison: Comparison) -> set[str]:
     name, operator, value = comparison.field, comparison.operator, comparison.value
+    if name in _PREDICTED:
+        if operator == "is_set" and value is not True:
+            return set()
+        found = {"customer.predictions"}
+        if name in _PREDICTED_PATHS:
+            found.add(_PREDICTED_PATHS[name])
+        return found
     needs = operator in _NEEDS_VALUE or (operator == "is_set" and value is True)
     if not needs:
         return set()

@@ -206,6 +206,10 @@ class Coupon:
     amount: Decimal | None = None
 
 
+# When a send step's mail goes: `best_hour` waits for the customer's best hour to read mail.
+SendTime = Literal["best_hour"]
+
+
 @dataclass(frozen=True, slots=True)
 class SendStep:
     id: str
@@ -216,6 +220,7 @@ class SendStep:
     coupon: Coupon | None = None
     subject_at: SourceLocation | None = None  # where the subject and preheader are written
     preheader_at: SourceLocation | None = None
+    at: SendTime | None = None  # None: as soon as the step is reached
 
 
 @dataclass(frozen=True, slots=True)

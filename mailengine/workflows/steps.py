@@ -17,11 +17,12 @@ from mailengine.workflows.model import (
     Step,
     WaitStep,
 )
-from mailengine.workflows.problems import ProblemLog, unknown_key_message
+from mailengine.workflows.problems import ProblemLog, did_you_mean, unknown_key_message
 from mailengine.yamlsource import PathKey
 
 STEP_KINDS = ("send", "wait", "if", "exit")
-_SEND_KEYS = ("send", "subject", "preheader", "coupon")
+_SEND_KEYS = ("send", "subject", "preheader", "coupon", "at")
+SEND_TIMES = ("best_hour",)
 _BRANCH_KEYS = ("if", "then", "else")
 _TEMPLATE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_/")
 
@@ -99,6 +100,13 @@ def _parse_send(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str
     if preheader is not None and not isinstance(preheader, str):
         log.at((*at, "preheader"), f"expected text, got {preheader!r}")
     coupon = parse_coupon(item["coupon"], (*at, "coupon"), log) if "coupon" in item else None
+    send_time = item.get("at")
+    if send_time is not None and send_time not in SEND_TIMES:
+        log.at(
+            (*at, "at"),
+            f"a send step's at: is best_hour (the customer's best hour to read mail, in their "
+            f"zone), got {send_time!r}{did_you_mean(str(send_time), SEND_TIMES)}",
+        )
     if len(log.problems) != before:
         return None
     return SendStep(
@@ -110,6 +118,7 @@ def _parse_send(item: dict[str, Any], at: PathKey, log: ProblemLog, step_id: str
         coupon=coupon,
         subject_at=log.document.location((*at, "subject")),
         preheader_at=log.document.location((*at, "preheader")) if preheader else None,
+        at="best_hour" if send_time == "best_hour" else None,
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, select
 from mailengine.store.customers import customer_table
 from mailengine.store.models import Suppression
 from tests.cli.conftest import Shop
+from tests.workflows.conftest import SHIPPED_OK
 
 
 def test_validate_checks_the_example_broadcasts_too(shop: Shop) -> None:
@@ -18,10 +19,10 @@ def test_validate_checks_the_example_broadcasts_too(shop: Shop) -> None:
     assert done.code == 0, done.out
     lines = done.out.splitlines()
     assert lines[:2] == [
-        "5 workflow(s) OK: birthday, thank-you, vip, welcome, win-back",
+        SHIPPED_OK,
         "2 broadcast(s) OK: december-newsletter, winter-sale",
     ]
-    assert lines[2].startswith("rendered 9 send step(s) ")
+    assert lines[2].startswith("rendered 12 send step(s) ")
     assert lines[3].startswith("rendered 3 broadcast variant(s) 48 times: ")
 
 
@@ -30,7 +31,7 @@ def test_validate_without_a_broadcasts_folder_checks_workflows_only(shop: Shop) 
     done = shop.run("validate", "--no-render")
     assert (done.code, done.out.splitlines()) == (
         0,
-        ["5 workflow(s) OK: birthday, thank-you, vip, welcome, win-back"],
+        [SHIPPED_OK],
     )
 
 
@@ -60,7 +61,7 @@ def test_validate_names_a_broadcast_problem_and_one_its_mail_has_when_rendered(
     )
     assert lines[2].startswith("  sample customer 1: templates/newsletter/newsletter.mjml:")
     assert "price" in lines[2]
-    assert lines[-1] == "2 problem(s) in 2 file(s); 5 workflow(s) loaded, 1 broadcast(s) loaded"
+    assert lines[-1] == "2 problem(s) in 2 file(s); 7 workflow(s) loaded, 1 broadcast(s) loaded"
     # a broadcast file named alone is checked alone
     alone = shop.run("validate", str(sale))
     assert alone.code == 1

@@ -48,12 +48,13 @@ class ShopData:
         consent: str = "granted",
         birthday: date | None = None,
         created_at: datetime | None = None,
+        timezone: str = "Europe/Berlin",
     ) -> int:
         now = self.clock.now()
         fields: dict[str, object] = {
             "first_name": first_name,
             "locale": "en_GB",
-            "timezone": "Europe/Berlin",
+            "timezone": timezone,
             "created_at": created_at or now,
         }
         if birthday is not None:
@@ -122,13 +123,15 @@ class EngineHarness(ShopData):
     received: list[Received] = field(default_factory=list)
     # The key of the links in the mails: the web app's, when a test follows them there.
     secret: bytes = b"engine-test-secret-0123456789"
+    # The workflows it runs: the shipped ones, or a test's own folder (templates: shipped).
+    workflows: Path = REPO / "workflows"
 
     def __post_init__(self) -> None:
         self.start()
 
     def start(self) -> None:
         """(Re)build every in-memory part, as a restarted engine would."""
-        self.registry = WorkflowRegistry(self.database, REPO / "workflows", REPO)
+        self.registry = WorkflowRegistry(self.database, self.workflows, self.workflows.parent)
         result = self.registry.load(self.clock.now(), LIBRARY)
         assert result.problems == [], result.problems
         self.runner = WorkflowRunner(

@@ -68,12 +68,13 @@ async def test_a_fire_missed_while_the_engine_was_down_runs_once_when_it_is_back
         async with serving(Engine(settings, database, transport=transport)):
             await eventually(
                 lambda: (
-                    len(schedule_fires(caplog)) >= 2
+                    len(schedule_fires(caplog)) >= 3
                     and any(e.rcpt_to == "eve@example.com" for e in transport.outbox)
                 ),
                 "the missed fires and their mail",
             )
     assert schedule_fires(caplog) == [
+        "churn-risk-win-back: schedule schedule:2026-11-23T09:00+01:00",
         "vip: schedule schedule:2026-11-23T10:00+01:00",
         "win-back: schedule schedule:2026-11-23T09:00+01:00",
     ]
@@ -90,12 +91,14 @@ async def test_the_schedules_of_deleted_workflows_are_dropped_at_start_up(
     with time_machine.travel(MONDAY_NOON, tick=True):
         async with serving(Engine(settings, database, transport=MemoryTransport())):
             pass
+        predicted = {"workflow:churn-risk-win-back", "workflow:replenish"}
         assert stored_jobs(database) == {
             "engine:refresh-figures",
             "workflow:vip",
             "workflow:win-back",
+            *predicted,
         }
         (workflows / "vip.yaml").unlink()
         async with serving(Engine(settings, database, transport=MemoryTransport())):
             pass
-        assert stored_jobs(database) == {"engine:refresh-figures", "workflow:win-back"}
+        assert stored_jobs(database) == {"engine:refresh-figures", "workflow:win-back", *predicted}

@@ -80,7 +80,9 @@ async def test_a_missed_fire_runs_once_after_a_restart(
     back = missed + timedelta(hours=3, minutes=30)  # ... and is back at 12:30
     second = schedulers()
     sync_schedules(second, workflows, BERLIN, back)  # keeps the stored next run time
-    assert take_due_schedules(second, back) == [("win-back", missed)]
+    due = dict(take_due_schedules(second, back))
+    assert due["win-back"] == missed
+    assert sorted(due) == ["churn-risk-win-back", "replenish", "win-back"]  # the daily ones
     assert take_due_schedules(second, back) == []  # once
     job = second.get_job("workflow:win-back")
     assert job is not None
@@ -92,11 +94,13 @@ async def test_a_weekend_away_fires_each_schedule_once_at_its_latest_time(
 ) -> None:
     workflows = _workflows(database, SUNDAY_MORNING)
     sync_schedules(schedulers(), workflows, BERLIN, SUNDAY_MORNING)
-    back = datetime(2026, 11, 23, 12, 30, tzinfo=BERLIN)  # Monday: two win-backs, one VIP due
+    back = datetime(2026, 11, 23, 12, 30, tzinfo=BERLIN)  # Monday: each daily one twice, VIP once
     again = schedulers()
     sync_schedules(again, workflows, BERLIN, back)
     due = take_due_schedules(again, back)
     assert sorted(due) == [
+        ("churn-risk-win-back", datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)),
+        ("replenish", datetime(2026, 11, 23, 8, 0, tzinfo=BERLIN)),
         ("vip", datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)),
         ("win-back", datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)),
     ]

@@ -109,6 +109,7 @@ def customers() -> list[RenderContext]:
     [
         "birthday/happy-birthday",
         "double-opt-in/confirm",
+        "replenish/time-to-restock",
         "support/autoreply",
         "support/autoreply-unknown",
         "support/reply",

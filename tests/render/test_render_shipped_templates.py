@@ -14,6 +14,7 @@ SHIPPED = [
     "birthday/happy-birthday",
     "double-opt-in/confirm",
     "newsletter/newsletter",  # the example broadcasts'
+    "replenish/time-to-restock",
     "support/autoreply",
     "support/autoreply-unknown",
     "support/reply",

@@ -27,6 +27,9 @@ FINE = {
     "compare": "{% if customer.city == 'Berlin' %}{{ customer.city }}{% endif %}",
     "dict-method": "{% set labels = {'a': 'b'} %}{{ labels.get(customer.locale, 'x') }}",
     "macro": "{% macro hi(who) %}{{ who }}{% endmacro %}{{ hi(customer.email) }}",
+    "predictions": "{% if customer.predictions %}{{ customer.predictions.churn_risk }}"
+    "{% if customer.predictions.predicted_next_order_at %}"
+    "{{ customer.predictions.predicted_next_order_at | date }}{% endif %}{% endif %}",
 }
 
 WRONG = {
@@ -49,6 +52,19 @@ WRONG = {
         "coupon.amount is missing",
     ),
     "loop-item": ("{% for item in orders %}{{ item.shipped_at }}{% endfor %}", "item.shipped_at"),
+    "not-predicted": (
+        "{{ customer.predictions.p_active }}",
+        "customer.predictions is None for customers not predicted yet",
+    ),
+    "predicted-without-a-date": (
+        "{% if customer.predictions %}{{ customer.predictions.predicted_next_order_at }}"
+        "{% endif %}",
+        "customer.predictions.predicted_next_order_at is missing",
+    ),
+    "predicted-unknown": (
+        "{% if customer.predictions %}{{ customer.predictions.churn }}{% endif %}",
+        "customer.predictions has no field 'churn' (did you mean 'churn_risk'",
+    ),
 }
 
 

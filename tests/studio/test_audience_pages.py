@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.orders import upsert_orders
+from mailengine.store.predictions import CustomerPrediction, write_predictions
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
 from mailengine.studio.context import StudioContext
 from tests.conftest import NOW
@@ -120,6 +121,35 @@ async def test_an_edited_expression_is_counted_beside_the_saved_one(
     assert (_count(tried.text, "saved"), _count(tried.text, "tried")) == (10, 14)
     assert '<dd class="change">+4</dd>' in tried.text
     assert "customer.orders_count &gt;= 3" in tried.text
+
+
+async def test_predicted_fields_are_listed_and_can_be_tried(
+    marketer_client: httpx.AsyncClient, database: Database
+) -> None:
+    ids = _shoppers(database, 12)
+    rows = [  # shoppers 0-7 have a churn risk of n / 10; 8-11 are not predicted yet
+        CustomerPrediction(ids[f"shopper{n:03d}@example.com"], 1 - n / 10, n / 10, 0.5,
+                           None, None, None, NOW)
+        for n in range(8)
+    ]  # fmt: skip
+    with database.transaction() as session:
+        write_predictions(session, rows)
+    page = await marketer_client.get("/studio/audiences/win-back")
+    text = html.unescape(page.text)
+    for name in (
+        "p_active", "churn_risk", "expected_orders_90d", "predicted_value_365d",
+        "predicted_next_order_at", "best_send_hour",
+    ):  # fmt: skip
+        assert f"<tr><td><code>{name}</code></td>" in text
+    assert "<td>eq, ne, gt, gte, lt, lte, is_set</td>" in text
+    assert "(within: N days = in the next N days)</td><td>before, after, within, is_set" in text
+    for expression, count in (("churn_risk: {gte: 0.6}", 2), ("churn_risk: {ne: 0.6}", 7)):
+        tried = await marketer_client.post(
+            "/studio/audiences/win-back",
+            data={"expression": expression, "csrf_token": csrf_token(page.text)},
+        )
+        assert tried.status_code == 200
+        assert _count(tried.text, "tried") == count
 
 
 async def test_a_mistake_in_the_expression_is_shown_at_its_line_and_column(

@@ -18,6 +18,7 @@ from mailengine.studio.step_figures import StepFigures, WorkflowFigures
 from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import Workflow
 from tests.conftest import NOW
+from tests.workflows.conftest import SHIPPED
 
 REPO = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -68,7 +69,7 @@ def node_keys(root: ET.Element) -> list[str]:
 
 
 @time_machine.travel(NOW, tick=False)
-@pytest.mark.parametrize("name", ["birthday", "thank-you", "vip", "welcome", "win-back"])
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_step_of_a_shipped_workflow_is_drawn_in_order(name: str) -> None:
     workflow = shipped(name)
     root = parsed(flow_svg(flow_tree(workflow, None, NUMBERS), workflow.name))

@@ -15,6 +15,7 @@ from mailengine.store.database import Database
 from tests.conftest import NOW
 from tests.studio.activity import ShopActivity, load_demo_shop, with_holdout
 from tests.studio.conftest import check_accessibility, keep_for_docs, violations_report
+from tests.workflows.conftest import SHIPPED
 
 START = NOW - timedelta(days=28)
 
@@ -56,7 +57,7 @@ async def _workflows(page: Any, base: str, tmp_path: Path) -> Violations:
     await page.goto(f"{base}/studio/workflows")
     assert await page.title() == "Workflows · mailengine studio"
     names = await page.locator("td a.strong-link").all_inner_texts()
-    assert names == ["birthday", "thank-you", "vip", "welcome", "win-back"]
+    assert names == list(SHIPPED)
     listed = await _shot(page, tmp_path, "studio-workflows.png", docs=False)
 
     await page.click("a.strong-link:has-text('welcome')")

@@ -32,12 +32,14 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     first = await admin_client.get("/studio/")
     assert _rows(first.text) == {
         "workflows/birthday.yaml": "Valid",
+        "workflows/churn-risk-win-back.yaml": "Valid",
+        "workflows/replenish.yaml": "Valid",
         "workflows/thank-you.yaml": "Valid",
         "workflows/vip.yaml": "Valid",
         "workflows/welcome.yaml": "Valid",
         "workflows/win-back.yaml": "Valid",
     }
-    assert "5 of 5 valid" in first.text
+    assert "7 of 7 valid" in first.text
 
     welcome = folder / "welcome.yaml"
     welcome.write_text(welcome.read_text().replace("steps:", TYPO), encoding="utf-8")
@@ -50,8 +52,9 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     assert rows["workflows/birthday.yaml"] == "Valid"
     assert rows["workflows/welcome.yaml"] == "2 problems"
     assert rows["workflows/win-back.yaml"] == "1 problem"
+    assert rows["workflows/churn-risk-win-back.yaml"] == "1 problem"  # sends it too
     assert rows["workflows/broken.yaml"] == "1 problem"
-    assert "3 of 6 valid" in changed.text
+    assert "4 of 8 valid" in changed.text
     problems = re.findall(r'<code class="where">([^<]+)</code> <span>([^<]+)</span>', changed.text)
     places = [place for place, _ in problems]
     assert "workflows/welcome.yaml:6:1" in places

@@ -107,6 +107,7 @@ def test_a_partial_is_previewed_through_the_steps_that_include_it(shop: PreviewS
     uses = template_uses(shop.workflows().values(), root, "partials/coupon")
     assert {(use.workflow.name, use.step.template) for use in uses} == {
         ("birthday", "birthday/happy-birthday"),
+        ("churn-risk-win-back", "win-back/coupon"),
         ("vip", "vip/welcome-to-vip"),
         ("welcome", "welcome/first-order-coupon"),
         ("win-back", "win-back/coupon"),

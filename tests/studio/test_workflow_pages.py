@@ -101,7 +101,8 @@ async def test_unknown_names_periods_and_roles(
     missing = await marketer_client.get("/studio/workflows/nope")
     assert missing.status_code == 404
     assert (
-        "No workflow named nope" in missing.text and "loaded: birthday, thank-you" in missing.text
+        "No workflow named nope" in missing.text
+        and "loaded: birthday, churn-risk-win-back" in missing.text
     )
     period = await marketer_client.get("/studio/workflows/welcome?period=2y")
     assert period.status_code == 400

@@ -69,7 +69,10 @@ async def test_after_an_unsubscribe_order_mail_arrives_and_marketing_does_not(
     assert asked.status_code == 200
     question = page_text(asked)
     assert "will get no more newsletters, offers or other marketing email" in question
-    assert "(Birthday greeting, VIP circle, Welcome mails, We miss you)" in question
+    assert (
+        "(Birthday greeting, Come back soon, Restock reminders, VIP circle, Welcome mails, "
+        "We miss you)"
+    ) in question
     assert still_sent(asked) == ["Order confirmations", "Answers to your questions"]
     assert "What you ordered and when it ships" in question
     assert "two weeks later, one question on how it went" in question
@@ -112,6 +115,8 @@ async def test_the_preferences_page_offers_public_names_and_says_what_always_com
     labels = re.findall(r'name="topic" value="([^"]+)"[^>]*>([^<]+)<small>([^<]+)', page.text)
     assert [(name, label) for name, label, _ in labels] == [
         ("birthday", "Birthday greeting"),
+        ("churn-risk-win-back", "Come back soon"),
+        ("replenish", "Restock reminders"),
         ("vip", "VIP circle"),
         ("welcome", "Welcome mails"),
         ("win-back", "We miss you"),

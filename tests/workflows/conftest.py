@@ -26,10 +26,16 @@ from mailengine.store.customers import customer_table, upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.models import Suppression
 from mailengine.store.orders import upsert_orders
+from mailengine.store.predictions import CustomerPrediction, write_predictions
 from mailengine.store.records import ConsentStatement, CustomerUpsert, OrderUpsert
 from tests.databases import postgres_unavailable_reason, scratch_postgres_database
 
 REPO = Path(__file__).resolve().parents[2]
+# The workflows in workflows/, and the first line `mailengine validate` prints for them.
+SHIPPED = (
+    "birthday", "churn-risk-win-back", "replenish", "thank-you", "vip", "welcome", "win-back",
+)  # fmt: skip
+SHIPPED_OK = f"{len(SHIPPED)} workflow(s) OK: {', '.join(SHIPPED)}"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CUSTOMERS = 600
 SHOE_SIZES: tuple[Any, ...] = ("38", "42", "44", 41, 43, 45.5, "43.5", "XL", "4x", True, None)
@@ -143,6 +149,29 @@ def populate(database: Database, now: datetime = NOW, seed: int = 11) -> None:
             update(customer_table)
             .where(customer_table.c.id.in_(forgotten))
             .values(forgotten_at=now - timedelta(days=1))
+        )
+        write_predictions(session, _predictions(now, seed))
+
+
+def _predictions(now: datetime, seed: int) -> Iterator[CustomerPrediction]:
+    """Predicted figures for three customers in four (ids n + 1); every fourth is not
+    predicted yet. A generator of its own, so the rest of the data stays as it was."""
+    rng = random.Random(seed + 1)
+    for number in range(CUSTOMERS):
+        if number % 4 == 3:
+            continue
+        drawn = round(rng.random(), 3)
+        active = 0.5 if number % 10 == 0 else drawn  # some exactly, for eq and ne
+        next_order = now + timedelta(hours=rng.randrange(-24 * 20, 24 * 40))
+        yield CustomerPrediction(
+            customer_id=number + 1,
+            p_active=active,
+            churn_risk=round(1 - active, 3),
+            expected_orders_90d=round(rng.random() * 3, 2),
+            predicted_next_order_at=next_order if number % 9 else None,
+            predicted_value_365d_minor=rng.randrange(0, 50_000) if number % 11 else None,
+            best_send_hour=rng.randrange(24) if number % 6 else None,
+            predicted_at=now - timedelta(hours=3),
         )
 
 

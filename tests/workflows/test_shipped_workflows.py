@@ -9,9 +9,11 @@ import pytest
 
 from mailengine.workflows.loader import load_workflows
 from mailengine.workflows.model import (
+    AllOf,
     BranchStep,
     Comparison,
     EventTrigger,
+    RelativeMoment,
     ScheduleTrigger,
     SendStep,
     TopPercent,
@@ -20,9 +22,7 @@ from mailengine.workflows.model import (
     YearlyTrigger,
 )
 from mailengine.workflows.validation import validate_workflows
-from tests.workflows.conftest import REPO
-
-SHIPPED = ("birthday", "thank-you", "vip", "welcome", "win-back")
+from tests.workflows.conftest import REPO, SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +136,39 @@ def test_coupon_amounts_are_exact(tmp_path_factory: pytest.TempPathFactory) -> N
     assert isinstance(step, SendStep)
     assert step.coupon is not None
     assert (step.coupon.amount, step.coupon.valid_for) == (Decimal("7.10"), timedelta(days=14))
+
+
+def test_replenish_reminds_before_the_predicted_next_order(shipped: dict[str, Workflow]) -> None:
+    workflow = shipped["replenish"]
+    assert workflow.trigger == ScheduleTrigger("0 8 * * *")
+    assert workflow.audience == AllOf(
+        (
+            Comparison("orders_count", "gte", 1),
+            Comparison("predicted_next_order_at", "within", timedelta(days=3)),
+        )
+    )
+    assert [goal.event for goal in workflow.exit_when] == ["order.placed"]
+    assert (workflow.reenter.policy, workflow.reenter.after) == ("after", timedelta(days=30))
+    step = workflow.step("1")
+    assert isinstance(step, SendStep)
+    assert (step.template, step.at) == ("replenish/time-to-restock", "best_hour")
+
+
+def test_churn_risk_win_back_follows_the_prediction_not_a_fixed_wait(
+    shipped: dict[str, Workflow],
+) -> None:
+    workflow = shipped["churn-risk-win-back"]
+    assert workflow.trigger == ScheduleTrigger("0 9 * * *")
+    assert workflow.audience == AllOf(
+        (Comparison("churn_risk", "gte", Decimal("0.6")), Comparison("orders_count", "gte", 2))
+    )
+    assert workflow.templates() == ["win-back/we-miss-you", "win-back/coupon"]
+    assert [step.at for step in workflow.sends()] == ["best_hour", "best_hour"]
+    assert (workflow.reenter.policy, workflow.reenter.after) == ("after", timedelta(days=180))
+    # the fixed 90-day win-back stays beside it, as the example without predictions
+    assert shipped["win-back"].audience == AllOf(
+        (
+            Comparison("orders_count", "gte", 1),
+            Comparison("last_order_at", "before", RelativeMoment(timedelta(days=-90))),
+        )
+    )

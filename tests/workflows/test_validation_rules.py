@@ -52,7 +52,7 @@ def test_unknown_key_in_a_step(tmp_path: Path, write_workflow: WriteWorkflow) ->
     write_workflow("w.yaml", HEAD + "steps:\n" + SEND + "    preheadr: Hello\n")
     assert problems(tmp_path) == [
         "workflows/w.yaml:7:5: unknown key 'preheadr' in a send step "
-        "(did you mean 'preheader'?); allowed: send, subject, preheader, coupon"
+        "(did you mean 'preheader'?); allowed: send, subject, preheader, coupon, at"
     ]
 
 
@@ -106,8 +106,9 @@ def test_unknown_field_in_a_condition(tmp_path: Path, write_workflow: WriteWorkf
         "workflows/w.yaml:6:7: unknown field 'orders_cnt' in condition (did you mean "
         "'orders_count'?); fields: email, first_name, last_name, locale, timezone, zip, city, "
         "country, consent, birthday, created_at, orders_count, total_spent, spent_365d, "
-        "first_order_at, last_order_at, days_since_last_order, attributes.<name>, top, rfm, "
-        "rfm_segment, spent, orders, all, any, not"
+        "first_order_at, last_order_at, days_since_last_order, p_active, churn_risk, "
+        "expected_orders_90d, predicted_value_365d, predicted_next_order_at, best_send_hour, "
+        "attributes.<name>, top, rfm, rfm_segment, spent, orders, all, any, not"
     ]
 
 
