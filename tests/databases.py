@@ -59,14 +59,31 @@ def opened_database(url: str) -> Iterator[Database]:
 
 def empty_tables(database: Database) -> None:
     """Every table of ours, and APScheduler's stored jobs (a test's schedules must not run
-    in the next test)."""
+    in the next test); on PostgreSQL every sequence starts again at its start value too."""
     tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
     with database.engine.begin() as connection:
         for name in sorted(FOREIGN_TABLES):
             connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
         if database.is_postgresql:
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # TRUNCATE makes new files for every table and index (~0.15 s for all of them,
+            # before each PostgreSQL test): only the tables that hold rows, and only the
+            # sequences that were used (an insert rolled back still uses a number).
+            found = " UNION ALL ".join(
+                f"SELECT '{name}' WHERE EXISTS (SELECT FROM \"{name}\")" for name in tables
+            )
+            filled = connection.execute(text(found)).scalars().all()
+            if filled:
+                names = ", ".join(f'"{name}"' for name in filled)
+                connection.execute(text(f"TRUNCATE {names} CASCADE"))
+            connection.execute(text(_RESTART_USED_SEQUENCES))
         else:
             for name in tables:
                 connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+# What TRUNCATE ... RESTART IDENTITY does to each table's sequences, for all of them.
+_RESTART_USED_SEQUENCES = """
+SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)
+FROM pg_sequences
+WHERE last_value IS NOT NULL AND schemaname = current_schema()
+"""
