@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest processes for `make test` (pytest-xdist): `auto` is one per CPU; 0 runs the suite in
+# this one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -25,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check mailengine tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 clean:
 	rm -rf $(VENV) var/*.db var/mail

@@ -15,6 +15,11 @@ page's tests.
 
 - `shop` (from tests/cli): a shop folder and its config, to run `mailengine` itself.
 
+Passwords: every test here hashes with Argon2id at the lowest cost (`quick_password_hashing`,
+automatic); a test that asks for `production_password_hashing` gets the shipped RFC 9106
+parameters. At those, each account made and each log-in cost ~0.1-0.2 s (far more on a busy
+machine): half the time of these tests, for nothing they check.
+
 Times: the app reads the system clock; tests that move time use time-machine
 (`frozen_time`).
 """
@@ -33,12 +38,14 @@ from typing import Any
 import httpx
 import pytest
 import time_machine
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from mailengine.cli.web_app import build_web_app
 from mailengine.clock import SystemClock
 from mailengine.config import Settings
 from mailengine.store.database import Database
+from mailengine.studio import passwords
 from mailengine.studio.accounts import create_account
 from tests.cli.conftest import shop  # noqa: F401  (`mailengine` over a shop folder)
 from tests.conftest import NOW
@@ -55,6 +62,30 @@ CHROMIUM = shutil.which("chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 _FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_PRODUCTION_HASHER = passwords._hasher
+_QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def _use_hasher(monkeypatch: pytest.MonkeyPatch, hasher: PasswordHasher) -> None:
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    # The stand-in hash for unknown addresses is made once; make it again with this hasher.
+    passwords._stand_in_hash.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Argon2id still, at its lowest cost: the same hashing, verifying and rehashing code."""
+    _use_hasher(monkeypatch, _QUICK_HASHER)
+    yield
+    passwords._stand_in_hash.cache_clear()
+
+
+@pytest.fixture
+def production_password_hashing(
+    quick_password_hashing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parameters mailengine ships with, for a test that checks them."""
+    _use_hasher(monkeypatch, _PRODUCTION_HASHER)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from mailengine.store.users import session_table, user_by_email
@@ -27,6 +28,7 @@ def _sessions(shop: Shop) -> int:
         return int(session.execute(select(func.count()).select_from(session_table)).scalar_one())
 
 
+@pytest.mark.usefixtures("production_password_hashing")
 def test_a_password_typed_twice_is_stored_as_an_argon2id_hash(shop: Shop) -> None:
     added = shop.run(
         "user", "add", " Ada@Shop.example ", "--role", "admin", stdin=f"{PASSWORD}\n" * 2
@@ -39,7 +41,8 @@ def test_a_password_typed_twice_is_stored_as_an_argon2id_hash(shop: Shop) -> Non
     )
     assert PASSWORD not in added.out
     stored = _stored_hash(shop, ADA)
-    assert stored is not None and stored.startswith("$argon2id$")
+    # Argon2id with RFC 9106's second recommended option: 3 passes over 64 MiB, 4 lanes.
+    assert stored is not None and stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert PASSWORD not in stored
     assert password_matches(stored, PASSWORD)
 
