@@ -71,7 +71,7 @@ from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflow_file
 from mailengine.workflows.model import SendStep
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or __package__ == "bench":  # imported (by tests) as bench.pipeline_bench
     from bench import broadcast_sends
 else:  # beside this script, which runs as a script
     import broadcast_sends

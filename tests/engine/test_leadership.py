@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,6 +34,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 BEFORE_NINE = datetime(2026, 11, 23, 8, 59, 0, tzinfo=BERLIN)  # win-back fires at 09:00
 JUST_BEFORE_NINE = datetime(2026, 11, 23, 8, 59, 59, 500000, tzinfo=BERLIN)
 NINE = "win-back: schedule schedule:2026-11-23T09:00+01:00"
+# churn-risk-win-back is scheduled at 09:00 as well: each of the two fires exactly once.
+NINES = sorted([NINE, "churn-risk-win-back: schedule schedule:2026-11-23T09:00+01:00"])
+
+
+def both_nines_fired(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
+    return lambda: set(NINES) <= set(schedule_fires(caplog))
 
 
 def lock_holder(url: str) -> int | None:
@@ -142,10 +148,10 @@ async def test_an_engine_that_lost_its_lock_fires_nothing_and_another_takes_over
             quick = engine_settings(tmp_path / "b", leadership_check_seconds=0.1)
             async with serving(Engine(quick, second, transport=MemoryTransport())) as b:
                 assert b.schedules.holds_schedules
-                await eventually(lambda: NINE in schedule_fires(caplog), "b to run the 09:00 fire")
+                await eventually(both_nines_fired(caplog), "b to run the 09:00 fires")
                 await asyncio.sleep(0.5)  # only gives a wrong second fire the time to show
             assert not a.schedules.holds_schedules  # b held the lock all along
-    assert schedule_fires(caplog) == [NINE]
+    assert sorted(schedule_fires(caplog)) == NINES
 
 
 async def test_an_engine_that_lost_its_lock_takes_it_back_and_runs_the_fire_it_held_back(
@@ -160,12 +166,12 @@ async def test_an_engine_that_lost_its_lock_takes_it_back_and_runs_the_fire_it_h
             lost = cut_the_lock_connection(database.url)
             traveller.move_to(JUST_BEFORE_NINE)
             await eventually(
-                lambda: NINE in schedule_fires(caplog) and engine.schedules.holds_schedules,
+                lambda: both_nines_fired(caplog)() and engine.schedules.holds_schedules,
                 "the lock taken back and the 09:00 fire",
             )
             assert lock_holder(database.url) not in (None, lost)  # a new connection holds it
             cut_the_lock_connection(database.url)  # and dies just before shutting down
-    assert schedule_fires(caplog) == [NINE]
+    assert sorted(schedule_fires(caplog)) == NINES
     assert "lost the schedule lock" in caplog.text
     assert "runs the schedules again" in caplog.text
 
