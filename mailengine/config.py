@@ -176,6 +176,9 @@ class EngineSettings(Section):
     compose_processes: int = Field(default=0, ge=0, le=256)
     dispatch_processes: int = Field(default=0, ge=0, le=256)
     lease_seconds: float | None = Field(default=None, gt=0)
+    # Chunks of a broadcast planned at once on PostgreSQL, each on its own connection (the
+    # server's work per row is what planning waits for); SQLite has one writer and plans one.
+    broadcast_planning_connections: int = Field(default=2, ge=1, le=16)
 
 
 class StudioSettings(Section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -174,6 +175,7 @@ class BroadcastPlanner:
                     planned_at=now(),
                     cursor={**cursor.as_json(), "phase": "done"},
                     skipped_count=states.get("suppressed", 0),
+                    planned_count=sum(states.values()),
                 )
                 log.info("broadcast %s: planned", name)
 
@@ -193,35 +195,102 @@ class BroadcastPlanner:
             zones = stored_timezones(session)
         started = datetime.fromisoformat(cursor.started_at or now().isoformat())
         per_chunk = self._chunk_size(broadcast)
+        at_once = self._chunks_at_once() if per_chunk is None else 1
         while cursor.after_id < cursor.last_id:
-            with self.database.bulk_transaction() as session:
-                if per_chunk is None:
-                    upto = min(cursor.after_id + ID_SPAN, cursor.last_id)
-                else:
-                    found = chunk_end(session, plan, cursor.after_id, per_chunk)
-                    upto = cursor.last_id if found is None else min(found, cursor.last_id)
-                due = self._due(broadcast, cursor.phase, started, cursor.chunks, zones, now())
-                moved = PhaseCursor(
-                    cursor.phase, upto, cursor.last_id, cursor.chunks + 1, cursor.started_at
+            due = self._due(broadcast, cursor.phase, started, cursor.chunks, zones, now())
+            if at_once > 1:
+                created = self._plan_round(broadcast.name, plan, cursor, at_once, due, planned, now)
+            else:
+                created = self._plan_next(
+                    broadcast.name, plan, cursor, per_chunk, due, planned, now
                 )
-                if not runs.hold_claim(
-                    session, broadcast.name, self.worker_id, now(), CLAIM_LEASE,
-                    {"cursor": moved.as_json()},
-                ):  # fmt: skip
-                    log.info("broadcast %s: planning stopped (paused or cancelled)", broadcast.name)
-                    return False
-                created = plan_chunk(session, plan, cursor.after_id, upto, due, now())
-                planned += created
-                runs.hold_claim(
-                    session,
-                    broadcast.name,
-                    self.worker_id,
-                    now(),
-                    CLAIM_LEASE,
-                    {"planned_count": planned},
-                )
-            cursor.after_id, cursor.chunks = upto, moved.chunks
+            if created is None:
+                log.info("broadcast %s: planning stopped (paused or cancelled)", broadcast.name)
+                return False
+            planned += created
         return True
+
+    def _chunks_at_once(self) -> int:
+        if self.database.dialect != "postgresql":
+            return 1
+        return self.settings.engine.broadcast_planning_connections
+
+    def _plan_next(
+        self,
+        name: str,
+        plan: BroadcastPlan,
+        cursor: PhaseCursor,
+        per_chunk: int | None,
+        due: DueTimes,
+        planned: int,
+        now: Callable[[], datetime],
+    ) -> int | None:
+        """Plan the next chunk with the cursor and the claim in its transaction; how many rows
+        it added, None when the claim is gone. Moves `cursor`."""
+        assert cursor.last_id is not None
+        with self.database.bulk_transaction() as session:
+            if per_chunk is None:
+                upto = min(cursor.after_id + ID_SPAN, cursor.last_id)
+            else:
+                found = chunk_end(session, plan, cursor.after_id, per_chunk)
+                upto = cursor.last_id if found is None else min(found, cursor.last_id)
+            moved = PhaseCursor(
+                cursor.phase, upto, cursor.last_id, cursor.chunks + 1, cursor.started_at
+            )
+            if not runs.hold_claim(
+                session, name, self.worker_id, now(), CLAIM_LEASE, {"cursor": moved.as_json()}
+            ):
+                return None
+            created = plan_chunk(session, plan, cursor.after_id, upto, due, now())
+            runs.hold_claim(
+                session, name, self.worker_id, now(), CLAIM_LEASE,
+                {"planned_count": planned + created},
+            )  # fmt: skip
+        cursor.after_id, cursor.chunks = upto, moved.chunks
+        return created
+
+    def _plan_round(
+        self,
+        name: str,
+        plan: BroadcastPlan,
+        cursor: PhaseCursor,
+        at_once: int,
+        due: DueTimes,
+        planned: int,
+        now: Callable[[], datetime],
+    ) -> int | None:
+        """Plan the next `at_once` chunks at once, each in a transaction of its own on its own
+        connection under a shared lock of the claim; then move the cursor past all of them.
+        A crash before that replans them, and their keys skip what was planned."""
+        assert cursor.last_id is not None
+        spans: list[tuple[int, int]] = []
+        after = cursor.after_id
+        while len(spans) < at_once and after < cursor.last_id:
+            spans.append((after, min(after + ID_SPAN, cursor.last_id)))
+            after = spans[-1][1]
+
+        def plan_span(span: tuple[int, int]) -> int | None:
+            with self.database.bulk_transaction() as session:
+                if not runs.share_claim(session, name, self.worker_id):
+                    return None
+                return plan_chunk(session, plan, span[0], span[1], due, now())
+
+        with ThreadPoolExecutor(len(spans), thread_name_prefix="broadcast-plan") as pool:
+            created = list(pool.map(plan_span, spans))
+        if any(count is None for count in created):
+            return None
+        added = sum(count or 0 for count in created)
+        moved = PhaseCursor(
+            cursor.phase, after, cursor.last_id, cursor.chunks + len(spans), cursor.started_at
+        )
+        with self.database.transaction() as session:
+            if not runs.hold_claim(
+                session, name, self.worker_id, now(), CLAIM_LEASE,
+                {"cursor": moved.as_json(), "planned_count": planned + added},
+            ):  # fmt: skip
+                return None
+        cursor.after_id, cursor.chunks = after, moved.chunks
+        return added
 
     def _cells(self, broadcast: Broadcast, phase: str, winner: str | None) -> list[PlanCell]:
         if phase == "rest":

@@ -169,6 +169,19 @@ def hold_claim(
     return result == 1
 
 
+def share_claim(session: Session, name: str, worker: str) -> bool:
+    """Whether `worker` still holds the claim, keeping the row from changing (FOR SHARE) until
+    the transaction ends: chunks planned at once on several connections each take it, so that
+    a pause or cancel waits for all of them and then holds or drops their rows too. SQLite
+    has one writer at a time, which keeps them apart already."""
+    found = session.execute(
+        select(_b.name)
+        .where(_b.name == name, _b.state == "planning", _b.claimed_by == worker)
+        .with_for_update(read=True)
+    ).first()
+    return found is not None
+
+
 def release(
     session: Session, name: str, worker: str, now: datetime, state: str, **values: Any
 ) -> bool:

@@ -33,6 +33,7 @@ from tests.broadcasts.planning_shop import (
     broadcast,
 )
 from tests.conftest import NOW
+from tests.databases import empty_tables
 
 
 @pytest.fixture
@@ -43,6 +44,12 @@ def travel() -> Iterator[time_machine.Traveller]:
 
 def _clock() -> datetime:
     return datetime.now(UTC)
+
+
+def _pause(database: Database) -> None:
+    """Someone pauses the broadcast `sale` (from another thread, in a transaction of its own)."""
+    with database.transaction() as other:
+        runs.pause(other, "sale", _clock())
 
 
 def _chunks_fail_from(monkeypatch: pytest.MonkeyPatch, call: int, reason: str) -> None:
@@ -227,14 +234,10 @@ def test_a_pause_during_planning_holds_what_is_planned_and_resume_goes_on(
     real_chunk = plan_chunk
     pausing: list[threading.Thread] = []
 
-    def pause_now() -> None:
-        with database.transaction() as other:
-            runs.pause(other, "sale", _clock())
-
     def chunk_then_pause(*args: object, **kwargs: object) -> int:
         created = real_chunk(*args, **kwargs)  # type: ignore[arg-type]
         if not pausing:  # someone pauses while the first chunk is being written
-            pausing.append(threading.Thread(target=pause_now))
+            pausing.append(threading.Thread(target=_pause, args=(database,)))
             pausing[0].start()
         return created
 
@@ -327,3 +330,54 @@ def test_a_throttled_broadcast_paused_while_planning_keeps_its_pace_after_resume
     # them at the same pace (not all at once when the resume came).
     start = NOW + timedelta(hours=1, minutes=30)
     assert per_minute == {start + timedelta(minutes=m): 10 for m in range(5)}
+
+
+@pytest.mark.postgres
+def test_postgresql_plans_chunks_at_once_and_a_pause_waits_for_all_of_them(
+    postgres_url: str, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two chunks are written at the same time on two connections; a pause that comes while
+    both are in flight waits until both commit, then holds the rows of both."""
+    database = Database(postgres_url)
+    empty_tables(database)
+    add_customers(database, 200)
+    shop = Shop(database)
+    assert shop.settings.engine.broadcast_planning_connections == 2
+    shop.schedule(broadcast())
+    monkeypatch.setattr(broadcast_planner, "ID_SPAN", 50)
+    real_chunk = plan_chunk
+    both_in_flight = threading.Barrier(2, timeout=20)
+    writers: set[str] = set()
+    pausing: list[threading.Thread] = []
+
+    def chunk_in_round(*args: object, **kwargs: object) -> int:
+        created = real_chunk(*args, **kwargs)  # type: ignore[arg-type]
+        if len(writers) < 2:
+            writers.add(threading.current_thread().name)
+            if both_in_flight.wait() == 0:  # one of the two starts the pause, and it waits
+                pausing.append(threading.Thread(target=_pause, args=(database,)))
+                pausing[0].start()
+                pausing[0].join(timeout=0.5)
+                assert pausing[0].is_alive(), "the pause did not wait for the chunks in flight"
+        return created
+
+    monkeypatch.setattr(broadcast_planner, "plan_chunk", chunk_in_round)
+    travel.shift(timedelta(hours=1))
+    try:
+        shop.planner().run_due(_clock)
+        pausing[0].join(timeout=30)
+        assert len(writers) == 2  # two threads, each with its own transaction
+        held = shop.rows()
+        assert len(held) == 100  # both chunks of the first round, nothing after the pause
+        assert {row["state"] for row in held} == {"paused"}
+        assert shop.run("sale").state == "paused"
+        with database.transaction() as session:
+            assert runs.resume(session, "sale", _clock(), shift=False).messages == 100
+        monkeypatch.setattr(broadcast_planner, "plan_chunk", real_chunk)
+        assert shop.planner().run_due(_clock) == ["sale"]
+        rows = shop.rows()
+        assert len(rows) == len({row["customer_id"] for row in rows}) == 200
+        assert {row["state"] for row in rows} == {"queued"}
+        assert (shop.run("sale").state, shop.run("sale").planned_count) == ("planned", 200)
+    finally:
+        database.dispose()
