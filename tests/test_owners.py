@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from mailengine.outbound.owners import owner_identity, owner_running, parse_owner, this_host
+from mailengine.owners import owner_identity, owner_running, parse_owner, this_host
 
 
 def test_an_identity_names_this_host_and_process_and_fits_its_column() -> None:
@@ -25,7 +25,7 @@ def test_an_ended_process_is_known_ended() -> None:
         [
             sys.executable,
             "-c",
-            "from mailengine.outbound.owners import owner_identity as o; print(o())",
+            "from mailengine.owners import owner_identity as o; print(o())",
         ],
         capture_output=True,
         text=True,

@@ -34,6 +34,7 @@ from mailengine.engine.broadcast_trials import broadcast_payload
 from mailengine.engine.facts import zone_of
 from mailengine.engine.planner import ContactPressure
 from mailengine.money import decimals, to_minor
+from mailengine.owners import owner_running
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
 from mailengine.store.broadcast_plan import (
@@ -110,6 +111,7 @@ class BroadcastPlanner:
     def run_due(self, now: Callable[[], datetime]) -> list[str]:
         """Plan every broadcast that is due, one after the other; their names."""
         planned: list[str] = []
+        self._end_claims_of_ended_planners(now())
         while True:
             with self.database.transaction() as session:
                 name = runs.claim_due(session, self.worker_id, now(), CLAIM_LEASE)
@@ -123,6 +125,17 @@ class BroadcastPlanner:
                     runs.record_failure(session, name, self.worker_id, now(), str(error))
                 return planned
             planned.append(name)
+
+    def _end_claims_of_ended_planners(self, now: datetime) -> None:
+        """A planner on this host whose process has ended (killed, crashed) gives its claim up
+        at once; one elsewhere, or of unknown kind, keeps it until its lease runs out."""
+        with self.database.session() as session:
+            held = runs.planning_claims(session, now)
+        for name, holder in held:
+            if holder != self.worker_id and owner_running(holder) is False:
+                with self.database.transaction() as session:
+                    if runs.end_claim(session, name, holder, now):
+                        log.info("broadcast %s: its planner %s has ended", name, holder)
 
     def _plan(self, name: str, now: Callable[[], datetime]) -> None:
         with self.database.session() as session:

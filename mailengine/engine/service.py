@@ -43,6 +43,7 @@ from mailengine.engine.schedules import ScheduleHost
 from mailengine.engine.workflow_set import broken_file_text
 from mailengine.errors import ConfigError
 from mailengine.outbound import Dispatcher, DispatchReport, SmtpTransport, Transport
+from mailengine.owners import owner_identity
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
@@ -117,7 +118,7 @@ class Engine:
             database,
             settings,
             secret=secret_key(settings),
-            worker_id=self.runner.worker_id,
+            worker_id=owner_identity(),
             read_source=read_stored,
             pick_winner=pick_winner(settings),
         )

@@ -1,11 +1,12 @@
 """Outgoing mail: claiming due outbox rows, checks at send time, composing, MIME, DKIM, VERP,
 and the transports that hand the bytes to a mail server.
 
-The path a message takes: `dispatcher` claims a batch (`leases` keep the claims, `owners`
-name their holder) and checks who may still get it (`send_checks`); `composer` renders it
-(in `compose_pool` worker processes where configured) and builds the bytes (`mime`,
-`body_encoding`, `dkim`, `verp`); `sending` hands them to the `transport` workers, one queue
-per recipient domain (`domain_queue`), and records outcomes in groups (`group_commit`).
+The path a message takes: `dispatcher` claims a batch (`leases` keep the claims,
+`mailengine.owners` names their holder) and checks who may still get it (`send_checks`);
+`composer` renders it (in `compose_pool` worker processes where configured) and builds the
+bytes (`mime`, `body_encoding`, `dkim`, `verp`); `sending` hands them to the `transport`
+workers, one queue per recipient domain (`domain_queue`), and records outcomes in groups
+(`group_commit`).
 
 It may import the shared vocabulary (config, errors, clock, addresses, message ids, tokens),
 `render` and `store`; nothing of `engine`, `inbound`, `web` or `cli`. The rest of mailengine

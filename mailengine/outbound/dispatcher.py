@@ -30,10 +30,10 @@ from mailengine.outbound.composer import Composer
 from mailengine.outbound.domain_queue import Prepared
 from mailengine.outbound.group_commit import Recorded
 from mailengine.outbound.leases import Leases
-from mailengine.outbound.owners import owner_identity, owner_running
 from mailengine.outbound.send_checks import Checked, check_at_send_time
 from mailengine.outbound.sending import SendingFlow
 from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Transport
+from mailengine.owners import owner_identity, owner_running
 from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.database import Database
 from mailengine.store.outbox import (

@@ -132,6 +132,28 @@ def claim_due(session: Session, worker: str, now: datetime, lease: timedelta) ->
     return None
 
 
+def planning_claims(session: Session, now: datetime) -> list[tuple[str, str]]:
+    """(name, holder) of every broadcast being planned under a claim that has not run out."""
+    rows = session.execute(
+        select(_b.name, _b.claimed_by).where(
+            _b.state == "planning", _b.claimed_until > now, _b.claimed_by.is_not(None)
+        )
+    )
+    return [(str(name), str(holder)) for name, holder in rows]
+
+
+def end_claim(session: Session, name: str, holder: str, now: datetime) -> bool:
+    """Let `holder`'s claim run out now (its process has ended), so that the next
+    `claim_due` goes on from its cursor without waiting for the lease."""
+    changed = _changed(
+        session,
+        update(broadcast_table)
+        .where(_b.name == name, _b.state == "planning", _b.claimed_by == holder)
+        .values(claimed_until=now, updated_at=now),
+    )
+    return changed == 1
+
+
 def load(session: Session, name: str) -> BroadcastRun | None:
     row = session.execute(select(broadcast_table).where(_b.name == name)).mappings().first()
     return BroadcastRun(**row) if row is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlalchemy import update
 from sqlmodel import Session
 
 from mailengine.broadcasts.model import (
@@ -21,6 +24,7 @@ from mailengine.broadcasts.model import (
 )
 from mailengine.config import ContactPressureSettings, Settings
 from mailengine.engine import broadcast_planner
+from mailengine.owners import owner_identity
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_plan import customer_ids_max, plan_chunk
 from mailengine.store.database import Database
@@ -192,6 +196,41 @@ def test_a_throttle_spreads_the_mail_a_minute_apart(
     per_minute = Counter(row["next_attempt_at"] for row in shop.rows())
     start = NOW + timedelta(hours=1)
     assert per_minute == {start + timedelta(minutes=m): 10 for m in range(5)}
+
+
+def test_a_killed_planner_on_this_host_is_taken_over_at_once(
+    database: Database, travel: time_machine.Traveller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim of a planner whose process has ended (read from /proc) is taken over at once,
+    not after its lease; a live planner's claim is left alone."""
+    add_customers(database, 300)
+    shop = Shop(database)
+    shop.schedule(broadcast())
+    monkeypatch.setattr(broadcast_planner, "ID_SPAN", 50)
+    _chunks_fail_from(monkeypatch, 3, "killed")
+    ended = subprocess.run(
+        [sys.executable, "-c", "from mailengine.owners import owner_identity as o; print(o())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    travel.shift(timedelta(hours=1))
+    assert shop.planner(ended).run_due(_clock) == []
+    assert shop.run("sale").claimed_by == ended
+    # A planner that still runs (this process) keeps its claim from others.
+    alive = owner_identity()
+    with database.transaction() as session:
+        assert runs.end_claim(session, "sale", ended, _clock())
+        assert runs.claim_due(session, alive, _clock(), broadcast_planner.CLAIM_LEASE) == "sale"
+    assert shop.planner(owner_identity()).run_due(_clock) == []
+    assert shop.run("sale").claimed_by == alive
+    with database.transaction() as session:  # give it back to the ended one, mid-lease
+        session.execute(
+            update(runs.broadcast_table).where(runs.broadcast_table.c.name == "sale")
+            .values(claimed_by=ended)
+        )  # fmt: skip
+    assert shop.planner(owner_identity()).run_due(_clock) == ["sale"]  # no lease waited out
+    rows = shop.rows()
+    assert len(rows) == len({row["customer_id"] for row in rows}) == 300
+    assert (shop.run("sale").state, shop.run("sale").planned_count) == ("planned", 300)
 
 
 def test_pause_holds_resume_releases_cancel_drops(

@@ -18,10 +18,10 @@ from sqlalchemy.exc import OperationalError
 from mailengine.clock import Clock, FrozenClock, RunningClock
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
-from mailengine.outbound.owners import owner_identity
 from mailengine.outbound.transport.base import DeliveryResult, Envelope
 from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
+from mailengine.owners import owner_identity
 from mailengine.store.database import Database
 from mailengine.store.outbox import claim_due, count_by_state, outbox_table
 from mailengine.store.records import ClaimedSend
@@ -173,7 +173,7 @@ def ended() -> str:
         [
             sys.executable,
             "-c",
-            "from mailengine.outbound.owners import owner_identity as o; print(o())",
+            "from mailengine.owners import owner_identity as o; print(o())",
         ],
         capture_output=True,
         text=True,

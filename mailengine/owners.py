@@ -1,5 +1,6 @@
 """Who holds a claim: an owner identity naming the host and the process, and whether that
-owner still runs.
+owner still runs. Shared vocabulary: dispatchers name the holders of outbox claims with it,
+broadcast planners the holders of planning claims. It imports nothing of mailengine.
 
 An owner reads `host:pid:nonce`. `host` is the machine's name and a short digest of its boot
 and process namespace (two containers that share a name but not their processes differ in
@@ -31,7 +32,7 @@ class Owner:
 
 
 def owner_identity() -> str:
-    """A new identity for a dispatcher of this process (at most 64 characters)."""
+    """A new identity for a claimant in this process (at most 64 characters)."""
     pid = os.getpid()
     started = _start_ticks(pid) or 0
     return f"{this_host()}:{pid}:{started:x}.{secrets.token_hex(3)}"
