@@ -7,7 +7,6 @@ time comes. Pause, resume and cancel act at once on the stored broadcast and its
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -15,15 +14,14 @@ from rich.console import Console
 
 from mailengine.broadcasts.model import Broadcast, LocalTime
 from mailengine.broadcasts.schedule import local_span
-from mailengine.broadcasts.timing import shown, timing
+from mailengine.broadcasts.timing import shown
 from mailengine.cli.broadcast_commands import find_broadcast
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.trial_output import print_failures
-from mailengine.config import Settings
-from mailengine.engine.broadcast_checks import check_for_schedule
+from mailengine.engine.broadcast_checks import BroadcastCheck
+from mailengine.engine.broadcast_scheduling import schedule_file
 from mailengine.engine.broadcast_sources import read_stored
 from mailengine.store import broadcast_runs as runs
-from mailengine.store.database import Database
 
 
 @click.command("schedule")
@@ -38,26 +36,24 @@ def schedule_command(state: CliContext, name: str, at_once: bool) -> None:
     database = state.ready_database()
     now = state.clock.now()
     found = find_broadcast(settings, name)
-    path = Path(found.path)
-    _check(settings, database, found, now)
-    when = timing(found, settings.zone, now, at_once)
+    source = Path(found.path).read_text(encoding="utf-8")
+    done = schedule_file(settings, database, found, now, source=source, at_once=at_once, by="cli")
+    _report_check(found, done.check)
+    when = done.when
+    assert when is not None
     if when.passed:
         raise click.ClickException(
             f"{found.name}: {when.passed_words(settings.zone)}; set a new send_at, or schedule "
             "it with --now to send it at once"
         )
-    with database.transaction() as session:
-        done = runs.schedule(
-            session, name=found.name, origin="file", path=found.path, version=found.version,
-            source=path.read_text(encoding="utf-8"), plan_at=when.plan_at, now=now, by="cli",
-        )  # fmt: skip
-    if done.outcome == "refused":
-        raise click.ClickException(done.reason)
+    assert done.stored is not None
+    if done.stored.outcome == "refused":
+        raise click.ClickException(done.stored.reason)
     words = {
         "created": "scheduled",
         "updated": "rescheduled with the file as it is now",
         "unchanged": "already scheduled as it is",
-    }[done.outcome]
+    }[done.stored.outcome]
     click.echo(f"{found.name}: {words}; planning starts {shown(when.plan_at, settings.zone)}")
     if isinstance(found.send_at, LocalTime):
         last = local_span(found.send_at)[1]
@@ -113,9 +109,8 @@ def cancel_command(state: CliContext, name: str, yes: bool) -> None:
     click.echo(f"{name}: cancelled; {moved.messages} message(s) dropped")
 
 
-def _check(settings: Settings, database: Database, found: Broadcast, now: datetime) -> None:
+def _report_check(found: Broadcast, checked: BroadcastCheck) -> None:
     """Refuse a broadcast `validate` would fail: its templates, and renders for a sample."""
-    checked = check_for_schedule(settings, database, found, now)
     for problem in checked.problems:
         click.echo(str(problem), err=True)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -1,8 +1,10 @@
 """The Broadcasts pages: every broadcast with where it stands and its mail so far, and one
-broadcast as `mailengine broadcast show` and `report` tell it, with Pause, Resume and Cancel.
+broadcast as `mailengine broadcast show` and `report` tell it, with Schedule (or Send now,
+once its time has passed), Pause, Resume and Cancel.
 
-Everyone with a studio role may read them; pausing, resuming and cancelling are for admins
-and marketers (a form post each, CSRF-checked, answered with a redirect to the page).
+Everyone with a studio role may read them; scheduling, pausing, resuming and cancelling are
+for admins and marketers (a form post each, CSRF-checked, answered with a redirect to the
+page). Scheduling goes through the same checks as `mailengine broadcast schedule`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailengine.broadcasts.loader import load_broadcasts
+from mailengine.broadcasts.timing import timing
+from mailengine.engine.broadcast_scheduling import schedule_file
 from mailengine.intervals import DEFAULT_CONFIDENCE
 from mailengine.store import broadcast_runs as runs
 from mailengine.studio.access import StudioUser, require_role
@@ -29,6 +34,7 @@ READERS = require_role("admin", "marketer", "support")
 STEERING = require_role("admin", "marketer")
 LIST_PATH = "/studio/broadcasts"
 DONE_WORDS = {
+    "scheduled": "Scheduled as its file is now: the engine plans it five minutes before it goes.",
     "paused": "Paused: planning stopped and {n} message(s) that had not left are held.",
     "resumed": "Resumed: {n} held message(s) are released and planning goes on.",
     "cancelled": "Cancelled for good: {n} message(s) that had not left are dropped.",
@@ -72,9 +78,47 @@ def broadcast_detail_page(
         numbers=numbers,
         series_chart=_chart(page),
         may_steer=user.role in ("admin", "marketer"),
+        send_time_passed=known.file is not None
+        and timing(known.file, context.settings.zone, context.clock.now(), False).passed,
         done=DONE_WORDS[done].format(n=n) if done in DONE_WORDS else None,
         confidence=DEFAULT_CONFIDENCE,
     )
+
+
+@router.post(LIST_PATH + "/{name}/schedule")
+def schedule(
+    request: Request,
+    name: str,
+    user: Annotated[StudioUser, Depends(STEERING)],
+    at_once: Annotated[str, Form()] = "",
+) -> Response:
+    """Schedule the broadcast's file as it is now, as `mailengine broadcast schedule [--now]`."""
+    context = studio_context(request)
+    folder = context.settings.paths.broadcasts
+    found = load_broadcasts([folder], folder.parent).broadcasts.get(name)
+    if found is None:
+        return _missing(request, name)
+    source = (folder.parent / found.path).read_text(encoding="utf-8")
+    done = schedule_file(
+        context.settings, context.database, found, context.clock.now(),
+        source=source, at_once=at_once == "1", by=user.email,
+    )  # fmt: skip
+    back = (f"{LIST_PATH}/{name}", f"Back to {name}")
+    if not done.check.ok:
+        problems = [str(problem) for problem in done.check.all_problems()]
+        return problem_page(
+            request, 422, f"{name} is not scheduled",
+            "Fix these problems in its file or templates first:", back, problems,
+        )  # fmt: skip
+    if done.when is not None and done.when.passed:
+        passed = done.when.passed_words(context.settings.zone)
+        return problem_page(
+            request, 409, f"{name} is not scheduled",
+            f"Its {passed}. Set a new send_at in its file, or use Send now.", back,
+        )  # fmt: skip
+    if done.stored is not None and done.stored.outcome == "refused":
+        return problem_page(request, 409, f"{name} is not scheduled", done.stored.reason, back)
+    return RedirectResponse(f"{LIST_PATH}/{name}?done=scheduled", 303)
 
 
 @router.post(LIST_PATH + "/{name}/pause")

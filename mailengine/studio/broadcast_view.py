@@ -47,10 +47,18 @@ class Known:
     broadcast: Broadcast | None
     run: BroadcastRun | None
     file_version: str | None
+    file: Broadcast | None = None  # the file as it is now, when there is one that loads
 
     @property
     def state(self) -> str:
         return self.run.state if self.run is not None else NOT_SCHEDULED
+
+    @property
+    def schedulable(self) -> bool:
+        """Its file can be scheduled: it never was, or it waits and the file has changed."""
+        if self.file is None:
+            return False
+        return self.run is None or (self.run.state == "scheduled" and self.file_changed)
 
     @property
     def file_changed(self) -> bool:
@@ -80,7 +88,7 @@ def known_broadcasts(context: StudioContext, session: Session) -> tuple[list[Kno
         run = stored.get(name)
         file = loaded.broadcasts.get(name)
         model = _stored(run) if run is not None else file
-        found[name] = Known(name, model, run, file.version if file else None)
+        found[name] = Known(name, model, run, file.version if file else None, file)
     return list(found.values()), loaded.problems
 
 

@@ -4,6 +4,7 @@ shows such an error or a missing thing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,10 +66,15 @@ def whole_number(text: str | None, field: str, low: int, high: int, default: int
 
 
 def problem_page(
-    request: Request, status: int, title: str, text: str, back: tuple[str, str]
+    request: Request,
+    status: int,
+    title: str,
+    text: str,
+    back: tuple[str, str],
+    details: Sequence[str] = (),
 ) -> HTMLResponse:
     """A page that says what is missing or wrong, with the status code to match; `back` is
-    (href, label) of the page to go on from."""
+    (href, label) of the page to go on from; `details` are listed (each problem, say)."""
     return render_page(
         request,
         "problem.html",
@@ -78,4 +84,5 @@ def problem_page(
         status=status,
         back_href=back[0],
         back_label=back[1],
+        details=list(details),
     )

@@ -4,11 +4,12 @@ facts, report and winner, and Pause / Resume / Cancel for admins and marketers o
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import time_machine
 
+from mailengine.config import Settings
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_report import broadcast_report
 from mailengine.store.database import Database
@@ -117,3 +118,63 @@ def _state(database: Database) -> str:
         found = runs.load(session, NAME)
     assert found is not None
     return found.state
+
+
+async def test_a_marketer_schedules_a_file_and_its_checks_hold_as_on_the_command_line(
+    marketer_client: httpx.AsyncClient,
+    support_client: httpx.AsyncClient,
+    database: Database,
+    studio_settings: Settings,
+    frozen_time: time_machine.Traveller,
+) -> None:
+    letter = "/studio/broadcasts/december-newsletter"
+    page = await marketer_client.get(letter)
+    assert f'action="{letter}/schedule"' in page.text and ">Schedule</button>" in page.text
+    token = csrf_token(page.text)
+    refused = await support_client.post(f"{letter}/schedule", data={"csrf_token": token})
+    assert refused.status_code == 403
+    done = await marketer_client.post(f"{letter}/schedule", data={"csrf_token": token})
+    assert (done.status_code, done.headers["location"]) == (303, f"{letter}?done=scheduled")
+    with database.session() as session:
+        stored = runs.load(session, "december-newsletter")
+    assert stored is not None and (stored.state, stored.scheduled_by) == (
+        "scheduled",
+        "max@shop.example",
+    )
+    assert stored.plan_at == datetime(
+        2026, 12, 16, 19, 55, tzinfo=UTC
+    )  # 10:00 at UTC+14, less 5 min
+    shown = await marketer_client.get(done.headers["location"])
+    assert "Scheduled as its file is now" in shown.text
+    assert f'action="{letter}/schedule"' not in shown.text  # until its file changes
+    assert f'action="{letter}/cancel"' in shown.text
+    folder = studio_settings.paths.broadcasts
+    (folder / "broken.yaml").write_text(
+        "name: broken\ntemplate: newsletter/nowhere\nsubject: Hi\nsend_at: '2026-12-01 10:00'\n",
+        encoding="utf-8",
+    )
+    broken = await marketer_client.post(
+        "/studio/broadcasts/broken/schedule", data={"csrf_token": token}
+    )
+    assert broken.status_code == 422
+    assert (
+        "broadcasts/broken.yaml:2:1: template &#39;newsletter/nowhere&#39; not found" in broken.text
+    )
+    (folder / "late.yaml").write_text(
+        "name: late\ntemplate: newsletter/newsletter\nsubject: Hi\nsend_at: '2026-11-20 10:00'\n",
+        encoding="utf-8",
+    )
+    late_page = await marketer_client.get("/studio/broadcasts/late")
+    assert ">Send now</button>" in late_page.text and 'name="at_once" value="1"' in late_page.text
+    passed = await marketer_client.post(
+        "/studio/broadcasts/late/schedule", data={"csrf_token": token}
+    )
+    assert passed.status_code == 409 and "has passed" in passed.text
+    now = await marketer_client.post(
+        "/studio/broadcasts/late/schedule", data={"csrf_token": token, "at_once": "1"}
+    )
+    assert now.status_code == 303
+    with database.session() as session:
+        late = runs.load(session, "late")
+        assert runs.load(session, "broken") is None
+    assert late is not None and (late.state, late.plan_at) == ("scheduled", NOW)

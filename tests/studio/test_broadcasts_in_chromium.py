@@ -108,6 +108,17 @@ async def test_broadcasts_read_and_steer_in_chromium(
     assert await page.locator("button:has-text('Pause')").count() == 0
     violations["cancelled"] = await _shot(page, tmp_path, "studio-broadcast-cancelled.png", False)
 
+    await page.goto(f"{base}/studio/broadcasts/december-newsletter")
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    await page.click("button:has-text('Schedule')")
+    await page.wait_for_selector("text=Scheduled as its file is now")
+    assert questions[-1].startswith("Schedule december-newsletter as its file is now?")
+    with sqlite_database.session() as session:
+        letter = runs.load(session, "december-newsletter")
+    assert letter is not None and letter.state == "scheduled"
+    assert await page.locator("button:has-text('Schedule')").count() == 0
+    violations["scheduled"] = await _shot(page, tmp_path, "studio-broadcast-scheduled.png", False)
+
     add_user(sqlite_database, SUPPORT, "support")
     async with chromium_page(base, SUPPORT, f"/studio/broadcasts/{NAME}") as reader:
         assert await reader.locator("h1").inner_text() == f"{NAME} cancelled"
