@@ -20,6 +20,7 @@ from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
 from mailengine.web import api, broadcast_api, docs, event_api, links, operations, tracking
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
+from mailengine.web.event_fast_path import EventFastPath
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
@@ -70,6 +71,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.http.docs else None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
+    app.add_middleware(EventFastPath, context=context)  # inside the limits
     app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
