@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailengine.web import event_fast_path
+from mailengine.web import event_api, event_fast_path
 from tests.web.conftest import AUTH
 
 Counter = Callable[[], int]
@@ -20,7 +20,7 @@ Counter = Callable[[], int]
 def taken_fast(monkeypatch: pytest.MonkeyPatch) -> Counter:
     """How many events the fast path itself took (built without a refusal)."""
     calls: list[object] = []
-    real = event_fast_path.single_event
+    real = event_api.single_event
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         event = real(*args, **kwargs)
@@ -36,9 +36,14 @@ def _event(**changes: Any) -> dict[str, Any]:
 
 
 async def _post(
-    client: httpx.AsyncClient, body: Any, key: str | None, *, route: bool = False, **headers: str
+    client: httpx.AsyncClient,
+    body: Any,
+    key: str | None,
+    *,
+    route: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    sent = {**AUTH, **({"Idempotency-Key": key} if key else {}), **headers}
+    sent = {**AUTH, **({"Idempotency-Key": key} if key else {}), **(headers or {})}
     url = "/v1/events?via=route" if route else "/v1/events"
     return await client.post(url, json=body, headers=sent)
 
@@ -90,8 +95,8 @@ async def test_anything_else_is_answered_by_the_route(
     status: int,
     field: list[str] | None,
 ) -> None:
-    fast = await _post(client, body, key, **headers)
-    routed = await _post(client, body, key, route=True, **headers)
+    fast = await _post(client, body, key, headers=headers)
+    routed = await _post(client, body, key, route=True, headers=headers)
     assert taken_fast() == 0
     assert fast.status_code == routed.status_code == status
     assert fast.json() == routed.json()
