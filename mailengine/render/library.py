@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError
 
 from mailengine.errors import RenderError, SourceError, SourceLocation
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.checks import TemplateProblem, find_problems
 from mailengine.render.environment import html_environment, single_line, text_environment
 from mailengine.render.failures import render_failure
@@ -53,8 +54,9 @@ class TemplateLibrary:
     def __init__(self, templates_dir: Path, *, auto_reload: bool = False) -> None:
         self._root = Path(templates_dir)
         self._auto_reload = auto_reload
-        self._html_env = html_environment()
-        self._text_env = text_environment()
+        self.assets = AssetCatalog(self._root / ASSETS_FOLDER, auto_reload=auto_reload)
+        self._html_env = html_environment(self.assets)
+        self._text_env = text_environment(self.assets)
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
         self._lines: dict[str, Template] = {}
         self._lines_lock = threading.Lock()

@@ -25,6 +25,7 @@ from mailengine.render.css_inlining import (
     inline_css_of,
 )
 from mailengine.render.environment import MailSandbox
+from mailengine.render.mrml_fixes import add_missing_alts
 from mailengine.render.source_map import LineIndex, SourceMap
 from mailengine.render.template_sources import TemplateSources, stored_path
 from mailengine.render.text_part import html_to_text_template
@@ -135,7 +136,7 @@ def read_source(file: Path, root: Path) -> str:
 def compile_mjml(root: Path, file: Path, source: str, loader: IncludeLoader) -> str:
     """MRML on the source (includes resolved), then css-inline if it has inline styles."""
     try:
-        html = mjml.mjml2html(source, include_loader=loader)
+        html = add_missing_alts(mjml.mjml2html(source, include_loader=loader))
     except ValueError as exc:
         raise _mrml_error(root, file, source, loader, exc) from None
     css = inline_css_of([source, *(text for _, _, text in loader.loaded)])
@@ -325,6 +326,6 @@ class PerRecipientCompiler:
             rendered_includes.append(text)
             return text
 
-        html = mjml.mjml2html(rendered, include_loader=loader)
+        html = add_missing_alts(mjml.mjml2html(rendered, include_loader=loader))
         css = inline_css_of([rendered, *rendered_includes])
         return inline_css(html, css) if css.strip() else html
