@@ -26,6 +26,7 @@ def add_asset_routes(app: FastAPI, catalog: AssetCatalog) -> None:
     @router.get(
         ASSETS_PATH + "/{name:path}",
         summary="An image of the templates",
+        include_in_schema=False,
         response_class=Response,
         responses={200: {"content": {"image/png": {}}}, 404: {"description": "No such image"}},
     )
