@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -30,7 +30,7 @@ from mailengine.store.api_queries import (
     save_answer,
 )
 from mailengine.store.customers import ensure_customers
-from mailengine.store.events import event_table, record_event
+from mailengine.store.events import event_ids_by_key, insert_events, record_event
 
 ACCEPTED = 202
 CONFLICT = 409
@@ -136,12 +136,8 @@ def _store_fresh(
     if not fresh:
         return
     customers = ensure_customers(session, [events[i].email for i in fresh], now)
-    keys = [events[i].event_key for i in fresh if events[i].event_key is not None]
-    known: dict[str, int] = {}
-    if keys:
-        e = event_table.c
-        found = session.execute(select(e.idempotency_key, e.id).where(e.idempotency_key.in_(keys)))
-        known = {str(key): int(event_id) for key, event_id in found}
+    keys = [key for i in fresh if (key := events[i].event_key) is not None]
+    known = event_ids_by_key(session, keys)
     inserting: list[int] = []
     for index in fresh:
         key = events[index].event_key
@@ -159,7 +155,7 @@ def _store_fresh(
             }
             for i in inserting
         ]  # fmt: skip
-        ids = _inserted_ids(session, rows)
+        ids = insert_events(session, rows)
         new_ids = dict(zip(inserting, ids, strict=True))
         for index, event_id in new_ids.items():
             key = events[index].event_key
@@ -189,27 +185,6 @@ def _store_fresh(
             )  # fmt: skip
     if answered:
         session.execute(insert(api_request_table), answered)
-
-
-def _inserted_ids(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert the events; their ids in the order of `rows`.
-
-    SQLite cannot say in which order a many-row INSERT's RETURNING comes, so SQLAlchemy would
-    send one INSERT per row (most of a 1,000-event batch's time). The caller's transaction
-    holds SQLite's write lock from its BEGIN IMMEDIATE, and rows inserted by one statement
-    take rowids past the largest in order: so the ids are those past the largest before."""
-    e = event_table.c
-    if session.get_bind().dialect.name != "sqlite":
-        statement = insert(event_table).returning(e.id, sort_by_parameter_order=True)
-        return [int(row[0]) for row in session.execute(statement, rows)]
-    before = int(session.execute(select(func.max(e.id))).scalar_one() or 0)
-    session.execute(insert(event_table), rows)
-    ids = [
-        int(i) for i in session.execute(select(e.id).where(e.id > before).order_by(e.id)).scalars()
-    ]
-    if len(ids) != len(rows):
-        raise RuntimeError(f"{len(rows)} events inserted but {len(ids)} new ids found")
-    return ids
 
 
 def _one_by_one(

@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
 
-from mailengine.store.api_queries import write_order
+from mailengine.store.api_queries import OrderWritten, write_order
+from mailengine.store.order_intake import write_orders
 from mailengine.store.records import OrderUpsert
 from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import web_context
@@ -71,10 +72,7 @@ async def post_order_batch(
     ]
 
     def work(session: Session) -> Answer:
-        results = [
-            item if isinstance(item, OrderResult) else _write(session, item, position, now)
-            for position, item in enumerate(checked)
-        ]
+        results = _write_all(session, checked, now)
         out = OrderBatchOut(
             accepted=sum(1 for item in results if item.status == "accepted"),
             updated=sum(1 for item in results if item.status == "updated"),
@@ -101,6 +99,40 @@ def _checked(
         return OrderResult(status="refused", field=field, reason=str(first.get("msg", "")))
 
 
+def _write_all(
+    session: Session, checked: list[OrderUpsert | OrderResult], now: datetime
+) -> list[OrderResult]:
+    """All orders written together; when that fails, each on its own, so one fails alone."""
+    records = [
+        (position, item) for position, item in enumerate(checked) if isinstance(item, OrderUpsert)
+    ]
+    try:
+        with session.begin_nested():
+            written = write_orders(session, [record for _, record in records], now)
+    except Exception:  # each order again, alone: the one that fails is named
+        return [
+            item if isinstance(item, OrderResult) else _write(session, item, position, now)
+            for position, item in enumerate(checked)
+        ]
+    results = {
+        position: _result(record, outcome)
+        for (position, record), outcome in zip(records, written, strict=True)
+    }
+    return [
+        item if isinstance(item, OrderResult) else results[position]
+        for position, item in enumerate(checked)
+    ]
+
+
+def _result(record: OrderUpsert, written: OrderWritten) -> OrderResult:
+    return OrderResult(
+        status="accepted" if written.created else "updated",
+        external_id=record.external_id,
+        customer_id=written.customer_id,
+        event_id=written.event_id,
+    )
+
+
 def _write(session: Session, record: OrderUpsert, position: int, now: datetime) -> OrderResult:
     """One order in a savepoint of its own: a database refusal fails it alone."""
     try:
@@ -109,9 +141,4 @@ def _write(session: Session, record: OrderUpsert, position: int, now: datetime) 
     except Exception as error:
         reason = str(error).splitlines()[0][:200]
         return OrderResult(status="refused", field=["body", "orders", position], reason=reason)
-    return OrderResult(
-        status="accepted" if written.created else "updated",
-        external_id=record.external_id,
-        customer_id=written.customer_id,
-        event_id=written.event_id,
-    )
+    return _result(record, written)

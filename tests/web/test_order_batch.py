@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from mailengine.store.database import Database
 from mailengine.store.events import event_table
 from mailengine.store.orders import order_table
+from mailengine.web import order_batch_api
 from tests.web.conftest import AUTH
 
 BATCH = "/v1/orders:batch"
@@ -77,3 +79,26 @@ async def test_more_than_a_thousand_orders_or_none_are_refused(client: httpx.Asy
     assert many.status_code == none.status_code == 422
     assert many.json()["detail"][0]["loc"] == ["body", "orders"]
     assert unknown.status_code == 401
+
+
+async def test_an_order_twice_in_one_batch_is_placed_once_then_updated(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    orders = [_order(1), _order(2), _order(1, status="paid")]
+    out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
+    assert [item["status"] for item in out["results"]] == ["accepted", "accepted", "updated"]
+    assert "event_id" not in out["results"][2]
+    assert _stored(database) == (["B-1", "B-2"], ["order.placed"] * 2)
+
+
+async def test_when_writing_together_fails_each_order_is_written_alone(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the group failed")
+
+    monkeypatch.setattr(order_batch_api, "write_orders", failing)
+    orders = [_order(1), _order(2, amount="-1"), _order(3)]
+    out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
+    assert [item["status"] for item in out["results"]] == ["accepted", "refused", "accepted"]
+    assert _stored(database) == (["B-1", "B-3"], ["order.placed"] * 2)
