@@ -48,6 +48,7 @@ def create_app(
     clock: Clock | None = None,
     secret: bytes | None = None,
     broadcast_check: BroadcastCheck | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The HTTP app.
 
@@ -57,7 +58,8 @@ def create_app(
     pages name (see `topics_from_workflows` and `topics_from_broadcasts`); the topics of
     broadcasts stored since are added as they come. `broadcast_check` is what a broadcast
     sent to `POST /v1/broadcasts` must pass (`engine.broadcast_checks`); without it that
-    endpoint answers 503.
+    endpoint answers 503. `on_stored` is called (from the API's writer thread) once events or
+    orders are committed: `mailengine run` wakes its engine with it.
     """
     context = WebContext(
         settings=settings,
@@ -70,6 +72,7 @@ def create_app(
         scheduler_running=scheduler_running,
         inbound_counts=inbound_counts,
         broadcast_check=broadcast_check,
+        on_stored=on_stored,
     )
     app = FastAPI(
         title="mailengine",

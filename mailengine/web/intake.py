@@ -58,9 +58,14 @@ class _Piece:
 class Intake:
     """The writer thread and its queue; one per app."""
 
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, on_stored: Callable[[], None] | None = None
+    ) -> None:
         self._database = database
         self._clock = clock
+        # Called (on the writer thread) after events or orders were committed: the engine
+        # beside the app looks at them now rather than at its next tick.
+        self._on_stored = on_stored
         self._waiting: queue.SimpleQueue[_Piece] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -132,6 +137,8 @@ class Intake:
                 else:
                     _settle(piece, result=results[0])
             return
+        if self._on_stored is not None and any(piece.store is not None for piece in pieces):
+            self._on_stored()
         for piece, result in zip(pieces, results, strict=True):
             if isinstance(result, BaseException):
                 _settle(piece, error=result)
