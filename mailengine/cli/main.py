@@ -19,6 +19,7 @@ from mailengine.cli.broadcast_report_command import report_command
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
+from mailengine.cli.dkim_command import dkim_command
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
@@ -69,6 +70,7 @@ for command in (
     ticket,
     studio,
     user,
+    dkim_command,
 ):
     cli.add_command(command)
 

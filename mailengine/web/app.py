@@ -15,7 +15,9 @@ from mailengine import __version__
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.outbound import Composer
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
+from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
@@ -32,6 +34,7 @@ from mailengine.web import (
 from mailengine.web.api_fast_path import ApiFastPath
 from mailengine.web.assets import add_asset_routes
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
+from mailengine.web.hosted import add_hosted_copy_routes
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
@@ -98,6 +101,8 @@ def create_app(
     if settings.http.docs:
         app.include_router(docs.router)
     add_asset_routes(app, AssetCatalog(settings.paths.templates / ASSETS_FOLDER))
+    library = TemplateLibrary(settings.paths.templates)
+    add_hosted_copy_routes(app, Composer(settings, library, context.secret))
     return app
 
 
