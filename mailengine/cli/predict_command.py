@@ -133,6 +133,12 @@ def _backtest_sections(result: Mapping[str, Any]) -> list[Facts | Rows]:
             Fact("predicted_orders", "predicted orders", result["predicted_orders"]),
             Fact("mean_absolute_error", "MAE per customer", result["mean_absolute_error"]),
             Fact("churn_auc", "AUC of churn risk (no order)", result["churn_auc"]),
+            Fact(
+                "expected_orders_auc",
+                "AUC of fewest expected orders",
+                result["expected_orders_auc"],
+                indent=1,
+            ),
         ],
         title="Back-test",
     )

@@ -76,6 +76,7 @@ def backtest_json(found: Backtest, at: datetime) -> dict[str, Any]:
             "naive_gap_days": _number(found.naive_gap_days, 1),
         },
         "churn_auc": _number(found.churn_auc, 4),
+        "expected_orders_auc": _number(found.expected_orders_auc, 4),
         "bgnbd": bgnbd_json(found.models),
         "gamma_gamma": gamma_gamma_json(found.models),
     }
