@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,10 @@ def _columns(session: Session, statement: Select[Any], width: int) -> list[Ints]
     """The integer columns of every row, gathered chunk by chunk."""
     parts: list[Ints] = [np.empty((0, width), dtype=np.int64)]
     for rows in _chunks(session, statement):
-        parts.append(np.array(rows, dtype=np.int64).reshape(-1, width))
+        values = chain.from_iterable(rows)  # not np.array(rows): it probes each Row's attributes
+        parts.append(
+            np.fromiter(values, dtype=np.int64, count=len(rows) * width).reshape(-1, width)
+        )
     table = np.concatenate(parts)
     return [np.ascontiguousarray(table[:, index]) for index in range(width)]
 

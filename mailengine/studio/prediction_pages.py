@@ -9,13 +9,11 @@ error against a naive guess, and the AUC of churn risk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from markupsafe import Markup
 
 from mailengine.engine.prediction_backtest import PREDICTION_BACKTEST, run_backtest
 from mailengine.engine.prediction_job import CHURN_BINS, PREDICTION_RUN
@@ -27,17 +25,12 @@ from mailengine.studio.context import studio_context
 from mailengine.studio.number_format import NumberFormat
 from mailengine.studio.page_input import problem_page
 from mailengine.studio.rendering import render_page
+from mailengine.studio.report_pages import ChartView
 
 router = APIRouter(include_in_schema=False)
 MARKETING = require_role("admin", "marketer")
 PAGE = "/studio/predictions"
 DEFAULT_HOLDOUT = timedelta(days=180)
-
-
-@dataclass(frozen=True)
-class ChartView:
-    chart: Chart
-    svg: Markup
 
 
 def _drawn(chart: Chart) -> ChartView:
