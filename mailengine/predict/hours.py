@@ -20,6 +20,7 @@ from mailengine.predict.arrays import Ints
 _HOUR = 3600
 _DAY = 86_400
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+_DENSE_HOURS = 200_000
 
 
 def _offsets(hours: Ints, zone: ZoneInfo) -> Ints:
@@ -37,7 +38,7 @@ def local_seconds(moments: Ints, zone: ZoneInfo) -> Ints:
         return moments.copy()
     hours = moments // _HOUR
     low, high = int(hours.min()), int(hours.max())
-    if high - low < 4 * hours.size + 100_000:  # a dense span: one lookup per hour in it
+    if high - low <= _DENSE_HOURS:  # a span of ~23 years at most: one lookup per hour in it
         span = np.arange(low, high + 1, dtype=np.int64)
         offsets = _offsets(span, zone)[hours - low]
     else:  # a few moments far apart: one lookup per distinct hour

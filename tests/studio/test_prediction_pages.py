@@ -27,6 +27,16 @@ async def test_before_any_run_the_page_says_how_to_get_one(
     assert 'href="/studio/predictions" aria-current="page"' in page.text
 
 
+async def test_a_run_without_models_says_why(
+    admin_client: httpx.AsyncClient, database: Database, frozen_time: time_machine.Traveller
+) -> None:
+    run_predictions(database, BERLIN, NOW)  # no orders at all
+    page = await admin_client.get(PAGE)
+    assert page.status_code == 200
+    assert "The models could not be fitted: no customers to fit the BG/NBD model on" in page.text
+    assert "Customers by churn risk" not in page.text
+
+
 async def test_the_last_run_and_a_backtest_from_the_page(
     admin_client: httpx.AsyncClient, database: Database, frozen_time: time_machine.Traveller
 ) -> None:
