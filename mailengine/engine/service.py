@@ -31,6 +31,7 @@ from mailengine.engine.dispatch_processes import (
 )
 from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
+from mailengine.engine.prediction_job import run_predictions
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.scheduler import (
@@ -296,6 +297,18 @@ class Engine:
 
         count = await asyncio.to_thread(refresh)
         log.info("refreshed the figures of %d customers", count)
+
+    async def predict(self) -> None:
+        """The nightly predictions (on a thread: fitting and writing take seconds)."""
+        run = await asyncio.to_thread(
+            run_predictions, self.database, self.settings.zone, self.clock.now()
+        )
+        log.info(
+            "predicted the figures of %d customers (%d with orders) in %.1f s",
+            run.customers,
+            run.scored,
+            run.seconds,
+        )
 
     async def plan_broadcasts(self) -> None:
         """Plan the broadcasts that are due (on a thread: a million rows take a while)."""
