@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mailengine.addresses import address_hash
+from mailengine.polls.links import LinkSigner, PollBlocks, QuestionnaireLinks
+from mailengine.polls.loader import load_polls
 from mailengine.render import RenderContext, TemplateLibrary
 from mailengine.render.sample_data import sample_contexts
 
@@ -23,7 +27,17 @@ def library() -> TemplateLibrary:
 
 @pytest.fixture(scope="session")
 def thousand_customers() -> list[RenderContext]:
-    return list(sample_contexts(1000, seed=20250601))
+    """Sample customers, each with the shipped polls' blocks and questionnaires' links."""
+    shipped = load_polls([REPO / "polls"], [REPO / "questionnaires"])
+    contexts = []
+    for context in sample_contexts(1000, seed=20250601):
+        digest = address_hash(context["customer"]["email"])
+        signer = LinkSigner(b"k" * 32, "https://shop.example", digest, datetime.now(UTC), 7)
+        context["polls"] = PollBlocks(shipped.polls, signer)  # type: ignore[typeddict-item]
+        forms = QuestionnaireLinks(shipped.questionnaires, signer)
+        context["questionnaires"] = forms  # type: ignore[typeddict-item]
+        contexts.append(context)
+    return contexts
 
 
 @pytest.fixture

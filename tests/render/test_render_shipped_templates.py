@@ -20,6 +20,7 @@ SHIPPED = [
     "support/reply",
     "support/team-notification",
     "thank-you/how-is-it",
+    "thank-you/how-likely",
     "thank-you/order-confirmed",
     "vip/welcome-to-vip",
     "welcome/first-order-coupon",
