@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select
 from sqlmodel import Session
 
+from mailengine.store.desk import Author, add_entry, entry_by_key
 from mailengine.store.events import record_event
 from mailengine.store.inbound_store import insert_for, safe_text
 from mailengine.store.models import Order, OutboxMessage
@@ -26,8 +27,10 @@ from mailengine.store.poll_models import (
     QuestionnaireAnswer,
 )
 from mailengine.store.records import order_about
+from mailengine.store.tickets import open_ticket
 
 POLL_ANSWERED = "poll.answered"
+POLL_AUTHOR = Author(None, "poll", via="poll")  # who writes a poll ticket's note
 
 answer_table = PollAnswer.__table__  # type: ignore[attr-defined]
 latest_table = PollLatest.__table__  # type: ignore[attr-defined]
@@ -214,3 +217,28 @@ def questionnaire_answers(
         )
     )
     return {row.question: GivenAnswer(row.answer, row.score) for row in rows}
+
+
+def open_poll_ticket(
+    session: Session,
+    customer_id: int,
+    address: str,
+    poll: str,
+    given: GivenAnswer,
+    now: datetime,
+    *,
+    outbox_id: int | None = None,
+) -> int | None:
+    """Open a ticket for a person to follow up a low answer, with the comment as a note;
+    once per customer, poll and mail (answering again adds nothing). Returns its id, or
+    None when this answer's ticket was opened before."""
+    key = f"poll:{poll}:{customer_id}:{outbox_id or 0}"
+    if entry_by_key(session, key) is not None:
+        return None
+    comment = _comment(given.comment)
+    said = f": {comment[:80]}" if comment else " (no comment)"
+    ticket = open_ticket(session, customer_id, address, f"{poll} {given.answer}{said}", now)
+    words = comment or "They left no comment."
+    body = f"Answered {given.answer} to the poll {poll}.\n\n{words}"
+    add_entry(session, ticket.id, "note", POLL_AUTHOR, now, body=body, request_key=key)
+    return ticket.id

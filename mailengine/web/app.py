@@ -15,10 +15,20 @@ from mailengine import __version__
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.polls.loader import load_polls
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
-from mailengine.web import api, broadcast_api, docs, links, operations, tracking
+from mailengine.web import (
+    api,
+    broadcast_api,
+    docs,
+    links,
+    operations,
+    poll_pages,
+    questionnaire_pages,
+    tracking,
+)
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
@@ -60,6 +70,7 @@ def create_app(
         scheduler_running=scheduler_running,
         inbound_counts=inbound_counts,
         broadcast_check=broadcast_check,
+        asking=load_polls([settings.paths.polls], [settings.paths.questionnaires]),
     )
     app = FastAPI(
         title="mailengine",
@@ -76,6 +87,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(broadcast_api.router)
     app.include_router(links.router)
+    app.include_router(poll_pages.router)
+    app.include_router(questionnaire_pages.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_FOLDER), name="static")

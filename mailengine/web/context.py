@@ -13,6 +13,7 @@ from sqlmodel import Session
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock
 from mailengine.config import Settings
+from mailengine.polls.loader import PollSet
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
 from mailengine.web.stored_broadcasts import StoredBroadcasts
@@ -61,6 +62,7 @@ class WebContext:
     inbound_counts: Callable[[], Mapping[str, int]] | None
     broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
     stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
+    asking: PollSet = field(default_factory=PollSet)  # the polls and questionnaires
 
     @property
     def public_url(self) -> str:

@@ -22,7 +22,7 @@ def test_validate_checks_the_example_broadcasts_too(shop: Shop) -> None:
         SHIPPED_OK,
         "2 broadcast(s) OK: december-newsletter, winter-sale",
     ]
-    assert lines[2].startswith("rendered 12 send step(s) ")
+    assert lines[2].startswith("rendered 13 send step(s) ")
     assert lines[3].startswith("rendered 3 broadcast variant(s) 48 times: ")
 
 

@@ -62,9 +62,9 @@ def write_workflow(tmp_path: Path) -> WriteWorkflow:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A config file with the shipped workflows and templates next to it."""
-    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
-    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    """A config file with the shipped workflows, templates and polls next to it."""
+    for folder in ("workflows", "templates", "polls", "questionnaires"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
     config = tmp_path / "config.yaml"
     config.write_text("database:\n  url: sqlite:///var/test.db\n", encoding="utf-8")
     return tmp_path

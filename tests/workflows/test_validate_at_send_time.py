@@ -53,10 +53,10 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
         # churn-risk-win-back.yaml sends we-miss-you too, and comes first
         "templates/win-back/we-miss-you.mjml:11:46: unknown name 'lastorder' (did you mean "
         "'last_order'?); templates see: broadcast, coupon, customer, last_order, links, order, "
-        "orders, preheader, sender, subject, support, ticket",
+        "orders, polls, preheader, questionnaires, sender, subject, support, ticket",
         "workflows/vip.yaml:10:5: subject: unknown name 'custmer' (did you mean 'customer'?); "
-        "templates see: broadcast, coupon, customer, last_order, links, order, orders, preheader, "
-        "sender, subject, support, ticket",
+        "templates see: broadcast, coupon, customer, last_order, links, order, orders, polls, "
+        "preheader, questionnaires, sender, subject, support, ticket",
         "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, attr, "
         "batch, capitalize, center, count, d, date, datetime, default, dictsort, e, escape, "
         "filesizeformat, first, float, ...",
@@ -150,7 +150,7 @@ def test_the_shipped_workflows_render_for_every_sampled_customer(
     assert code == 0, output
     first, rendered = output.splitlines()
     assert first == SHIPPED_OK
-    assert rendered.startswith("rendered 12 send step(s) ")
+    assert rendered.startswith("rendered 13 send step(s) ")
     assert rendered.endswith(
         "up to 20 customers of each audience in the database and 20 built-in sample customers"
     )

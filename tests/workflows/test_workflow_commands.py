@@ -20,7 +20,7 @@ def test_validate_passes_the_shipped_workflows(project: Path) -> None:
     assert code == 0
     first, rendered = output.splitlines()
     assert first == SHIPPED_OK
-    assert rendered.startswith("rendered 12 send step(s) ")
+    assert rendered.startswith("rendered 13 send step(s) ")
     assert rendered.endswith(
         "no customers from the database (no database file at "
         f"{project / 'var' / 'test.db'}) and 20 built-in sample customers"
