@@ -98,6 +98,8 @@ def record_poll_answer(
         data["score"] = given.score
     if outbox_id is not None:
         data["outbox_id"] = outbox_id
+    if order_ref is not None:  # a mail triggered by the answer is about that order, too
+        data["order"] = order_ref
     record_event(session, customer_id, POLL_ANSWERED, data, now, now)
     return int(answer_id)
 

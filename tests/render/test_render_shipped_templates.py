@@ -15,6 +15,7 @@ SHIPPED = [
     "double-opt-in/confirm",
     "newsletter/newsletter",  # the example broadcasts'
     "replenish/time-to-restock",
+    "reviews/invitation",
     "support/autoreply",
     "support/autoreply-unknown",
     "support/reply",
