@@ -33,7 +33,8 @@ from tests.databases import postgres_unavailable_reason, scratch_postgres_databa
 REPO = Path(__file__).resolve().parents[2]
 # The workflows in workflows/, and the first line `mailengine validate` prints for them.
 SHIPPED = (
-    "birthday", "churn-risk-win-back", "nps-promoters", "replenish", "thank-you", "vip", "welcome", "win-back",
+    "birthday", "churn-risk-win-back", "nps-promoters", "replenish", "thank-you", "vip",
+    "welcome", "win-back",
 )  # fmt: skip
 SHIPPED_OK = f"{len(SHIPPED)} workflow(s) OK: {', '.join(SHIPPED)}"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
