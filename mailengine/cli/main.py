@@ -20,6 +20,7 @@ from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.poll_commands import polls
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
 from mailengine.cli.ticket_commands import ticket, tickets
@@ -69,6 +70,7 @@ for command in (
     ticket,
     studio,
     user,
+    polls,
 ):
     cli.add_command(command)
 

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, select
 from sqlmodel import Session
 
+from mailengine.polls.nps import NpsReport, Period, nps_report
 from mailengine.store.desk import Author, add_entry, entry_by_key
 from mailengine.store.events import record_event
 from mailengine.store.inbound_store import insert_for, safe_text
@@ -244,3 +246,12 @@ def open_poll_ticket(
     body = f"Answered {given.answer} to the poll {poll}.\n\n{words}"
     add_entry(session, ticket.id, "note", POLL_AUTHOR, now, body=body, request_key=key)
     return ticket.id
+
+
+def poll_report(
+    session: Session, poll: str, since: datetime, until: datetime, period: Period, zone: ZoneInfo
+) -> NpsReport:
+    """The NPS report of `poll`'s scored answers given in [since, until) (see `polls.nps`)."""
+    answers = scored_answers(session, poll, since, until)
+    rows = ((found.answered_at, found.score, found.items) for found in answers)
+    return nps_report(poll, rows, since, until, period, zone)
