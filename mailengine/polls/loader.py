@@ -166,7 +166,7 @@ def _question(
         if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 10:
             log.at(where, f"stars: a whole number of stars from 2 to 10, got {value!r}")
             return None
-        answers = tuple(Answer(str(n), "★" * n, n) for n in range(1, value + 1))
+        answers = tuple(Answer(str(n), f"{n} ★", n) for n in range(1, value + 1))
         return Question(name, text, "stars", answers)
     return _scale(name, text, value, where, log)
 

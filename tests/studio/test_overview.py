@@ -33,6 +33,7 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     assert _rows(first.text) == {
         "workflows/birthday.yaml": "Valid",
         "workflows/churn-risk-win-back.yaml": "Valid",
+        "workflows/nps-promoters.yaml": "Valid",
         "workflows/replenish.yaml": "Valid",
         "workflows/thank-you.yaml": "Valid",
         "workflows/vip.yaml": "Valid",
