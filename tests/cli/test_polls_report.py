@@ -79,3 +79,12 @@ def test_an_unknown_poll_is_named_with_the_known_ones(shop: Shop) -> None:
     done = shop.run("polls", "report", "delivery_nsp")
     assert done.code != 0
     assert "no poll named 'delivery_nsp'" in done.err and "delivery_nps" in done.err
+
+
+def test_validate_names_a_wrong_poll_file_at_its_place(shop: Shop) -> None:
+    (shop.folder / "polls" / "delivery_nps.yaml").write_text(
+        "name: delivery_nps\nquestion: How likely?\nscale: {from: 0, to: 20}\n", encoding="utf-8"
+    )
+    done = shop.run("validate", "--no-render")
+    assert done.code == 1
+    assert "delivery_nps.yaml:3:1: a scale runs over 2 to 11 whole numbers" in done.out + done.err
