@@ -41,19 +41,27 @@ def holder_of_link(context: WebContext, purpose: str, scope: str, token: str) ->
     return read_token(context.secret, purpose, token, context.clock.now(), validity, scope)
 
 
-def _poll_of(
-    context: WebContext, poll: str, answer: str, mail: int, token: str
-) -> tuple[Poll, str] | None:
-    """The poll a genuine link answers and the address hash it names; None for any other."""
-    found = context.asking.polls.get(poll)
-    if found is None or found.question.answer(answer) is None or not 0 <= mail < MAIL_IDS:
+def mail_number(text: str) -> int | None:
+    """The outbox id a link names (0: none), or None for anything but a plain number."""
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) >= MAIL_IDS:
         return None
-    digest = holder_of_link(context, "poll", poll_scope(poll, answer, mail), token)
-    return (found, digest) if digest is not None else None
+    return int(text)
+
+
+def _poll_of(
+    context: WebContext, poll: str, answer: str, mail: str, token: str
+) -> tuple[Poll, str, int] | None:
+    """The poll a genuine link answers, the address hash and the mail it names; None for
+    any other link."""
+    found, number = context.asking.polls.get(poll), mail_number(mail)
+    if found is None or found.question.answer(answer) is None or number is None:
+        return None
+    digest = holder_of_link(context, "poll", poll_scope(poll, answer, number), token)
+    return (found, digest, number) if digest is not None else None
 
 
 @router.get(_PATH, summary="A poll answer, to confirm (records nothing)")
-def poll_page(poll: str, answer: str, mail: int, token: str, request: Request) -> HTMLResponse:
+def poll_page(poll: str, answer: str, mail: str, token: str, request: Request) -> HTMLResponse:
     context = web_context(request)
     checked = _poll_of(context, poll, answer, mail, token)
     if checked is None:
@@ -65,7 +73,7 @@ def poll_page(poll: str, answer: str, mail: int, token: str, request: Request) -
 def poll_answer(
     poll: str,
     answer: str,
-    mail: int,
+    mail: str,
     token: str,
     request: Request,
     chosen: Annotated[str, Form(alias="answer", max_length=NAME_LENGTH)] = "",
@@ -77,7 +85,7 @@ def poll_answer(
     checked = _poll_of(context, poll, answer, mail, token)
     if checked is None:
         return invalid_link(context.settings)
-    found, digest = checked
+    found, digest, number = checked
     picked = found.question.answer(chosen or answer)
     if picked is None:
         return _form(context, found, answer, comment, problem="Please choose an answer.")
@@ -90,7 +98,7 @@ def poll_answer(
         )
     now = context.clock.now()
     given = GivenAnswer(picked.value, picked.score, comment)
-    outbox_id = mail or None
+    outbox_id = number or None
     with context.database.transaction() as session:
         holder = link_holder(session, digest)
         if holder.customer_id is None or holder.email is None:

@@ -26,7 +26,7 @@ from mailengine.store.privacy import link_holder
 from mailengine.web.context import WebContext, web_context
 from mailengine.web.links import sent_from_here
 from mailengine.web.pages import invalid_link, message_page, page
-from mailengine.web.poll_pages import MAIL_IDS, holder_of_link
+from mailengine.web.poll_pages import holder_of_link, mail_number
 
 router = APIRouter(
     tags=["polls"],
@@ -38,22 +38,22 @@ FIELD_PREFIX = "q_"
 
 
 def _checked(
-    context: WebContext, name: str, mail: int, token: str
-) -> tuple[Questionnaire, str] | None:
-    found = context.asking.questionnaires.get(name)
-    if found is None or not 0 <= mail < MAIL_IDS:
+    context: WebContext, name: str, mail: str, token: str
+) -> tuple[Questionnaire, str, int] | None:
+    found, number = context.asking.questionnaires.get(name), mail_number(mail)
+    if found is None or number is None:
         return None
-    digest = holder_of_link(context, "questionnaire", questionnaire_scope(name, mail), token)
-    return (found, digest) if digest is not None else None
+    digest = holder_of_link(context, "questionnaire", questionnaire_scope(name, number), token)
+    return (found, digest, number) if digest is not None else None
 
 
 @router.get(_PATH, summary="A questionnaire (records nothing)")
-def questionnaire_page(name: str, mail: int, token: str, request: Request) -> HTMLResponse:
+def questionnaire_page(name: str, mail: str, token: str, request: Request) -> HTMLResponse:
     context = web_context(request)
     checked = _checked(context, name, mail, token)
     if checked is None:
         return invalid_link(context.settings)
-    form, digest = checked
+    form, digest, _ = checked
     with context.database.session() as session:
         holder = link_holder(session, digest)
         earlier = (
@@ -65,13 +65,13 @@ def questionnaire_page(name: str, mail: int, token: str, request: Request) -> HT
 
 
 @router.post(_PATH, summary="Record a questionnaire's answers")
-async def questionnaire_answer(name: str, mail: int, token: str, request: Request) -> HTMLResponse:
+async def questionnaire_answer(name: str, mail: str, token: str, request: Request) -> HTMLResponse:
     """One form field `q_<question>` per question; empty ones are left out."""
     context = web_context(request)
     checked = _checked(context, name, mail, token)
     if checked is None:
         return invalid_link(context.settings)
-    form, digest = checked
+    form, digest, number = checked
     # Only this questionnaire's fields are read, each at most COMMENT_LENGTH characters.
     async with request.form(max_files=0, max_fields=len(form.questions) + 5) as data:
         sent = _fields(data, form)
@@ -85,7 +85,7 @@ async def questionnaire_answer(name: str, mail: int, token: str, request: Reques
     answers, problem = _answers(form, sent)
     if problem:
         return _page(context, form, sent, problem)
-    return await run_in_threadpool(_record, context, form, digest, answers, mail or None)
+    return await run_in_threadpool(_record, context, form, digest, answers, number or None)
 
 
 def _fields(data: FormData, form: Questionnaire) -> dict[str, str]:

@@ -133,6 +133,10 @@ async def test_forged_altered_and_expired_links_get_the_error_page(
             assert answer.status_code in (400, 404), url
             if answer.status_code == 400:
                 assert "This link does not work" in answer.text
+    for mail_text in ("abc", "-1", "99999999999", "٣"):
+        bad_mail = seven.replace(f"/7/{mail.outbox_id}/", f"/7/{mail_text}/")
+        page = await client.get(bad_mail)
+        assert page.status_code == 400 and "This link does not work" in page.text, mail_text
     clock.advance(timedelta(days=400))
     expired = await client.post(seven, data={"answer": "7"}, headers=ORIGIN)
     assert expired.status_code == 400 and "This link does not work" in expired.text
