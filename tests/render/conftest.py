@@ -25,19 +25,24 @@ def library() -> TemplateLibrary:
     return TemplateLibrary(REPO / "templates")
 
 
+SHIPPED_POLLS = load_polls([REPO / "polls"], [REPO / "questionnaires"])
+
+
+def with_polls(context: RenderContext) -> RenderContext:
+    """The context with the shipped polls' blocks and questionnaires' links, as the composer
+    gives them."""
+    digest = address_hash(context["customer"]["email"])
+    signer = LinkSigner(b"k" * 32, "https://shop.example", digest, datetime.now(UTC), 7)
+    context["polls"] = PollBlocks(SHIPPED_POLLS.polls, signer)  # type: ignore[typeddict-item]
+    forms = QuestionnaireLinks(SHIPPED_POLLS.questionnaires, signer)
+    context["questionnaires"] = forms  # type: ignore[typeddict-item]
+    return context
+
+
 @pytest.fixture(scope="session")
 def thousand_customers() -> list[RenderContext]:
     """Sample customers, each with the shipped polls' blocks and questionnaires' links."""
-    shipped = load_polls([REPO / "polls"], [REPO / "questionnaires"])
-    contexts = []
-    for context in sample_contexts(1000, seed=20250601):
-        digest = address_hash(context["customer"]["email"])
-        signer = LinkSigner(b"k" * 32, "https://shop.example", digest, datetime.now(UTC), 7)
-        context["polls"] = PollBlocks(shipped.polls, signer)  # type: ignore[typeddict-item]
-        forms = QuestionnaireLinks(shipped.questionnaires, signer)
-        context["questionnaires"] = forms  # type: ignore[typeddict-item]
-        contexts.append(context)
-    return contexts
+    return [with_polls(context) for context in sample_contexts(1000, seed=20250601)]
 
 
 @pytest.fixture
