@@ -19,6 +19,7 @@ from mailengine.cli.broadcast_report_command import report_command
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
+from mailengine.cli.dkim_command import dkim_command
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
 from mailengine.cli.poll_commands import polls
 from mailengine.cli.status_command import status
@@ -71,6 +72,7 @@ for command in (
     studio,
     user,
     polls,
+    dkim_command,
 ):
     cli.add_command(command)
 

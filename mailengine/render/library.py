@@ -12,7 +12,8 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError
 
 from mailengine.errors import RenderError, SourceError, SourceLocation
-from mailengine.render.checks import TemplateProblem, find_problems
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
+from mailengine.render.checks import TemplateProblem, find_problems, missing_assets
 from mailengine.render.environment import html_environment, single_line, text_environment
 from mailengine.render.failures import render_failure
 from mailengine.render.mjml_cache import (
@@ -50,11 +51,19 @@ class TemplateLibrary:
     coroutines: compiling takes a lock, rendering touches no shared state.
     """
 
-    def __init__(self, templates_dir: Path, *, auto_reload: bool = False) -> None:
+    def __init__(
+        self, templates_dir: Path, *, auto_reload: bool = False, assets_dir: Path | None = None
+    ) -> None:
+        """`assets_dir`: where the images are, when not in the folder's `assets/` (a draft
+        copied aside with only the templates it needs)."""
         self._root = Path(templates_dir)
         self._auto_reload = auto_reload
-        self._html_env = html_environment()
-        self._text_env = text_environment()
+        self._assets_dir = assets_dir
+        self.assets = AssetCatalog(
+            assets_dir or self._root / ASSETS_FOLDER, auto_reload=auto_reload
+        )
+        self._html_env = html_environment(self.assets)
+        self._text_env = text_environment(self.assets)
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
         self._lines: dict[str, Template] = {}
         self._lines_lock = threading.Lock()
@@ -173,7 +182,8 @@ class TemplateLibrary:
 
     def check(self, template_name: str) -> list[TemplateProblem]:
         """Static problems of one template and its includes (empty when it is fine)."""
-        return find_problems(self._root, template_name, self._html_env, self._cache.get)
+        problems = find_problems(self._root, template_name, self._html_env, self._cache.get)
+        return problems + missing_assets(self._root, template_name, self.assets)
 
     def check_all(self) -> list[TemplateProblem]:
         """Static problems of every sendable template, each include reported once."""
@@ -289,7 +299,8 @@ class TemplateLibrary:
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
         """Pickled as its folder and `auto_reload`: a compose worker process builds its own
         library, compiles on first use and (with `auto_reload`) reloads changed files itself."""
-        return partial(type(self), auto_reload=self._auto_reload), (self._root,)
+        build = partial(type(self), auto_reload=self._auto_reload, assets_dir=self._assets_dir)
+        return build, (self._root,)
 
 
 def _customer_email(context: Mapping[str, Any]) -> str | None:

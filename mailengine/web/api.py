@@ -1,42 +1,41 @@
-"""The shop's API: customers, orders and custom events, recorded for the engine to act on.
+"""The shop's API: customers and orders, recorded for the engine to act on (custom events:
+`web.event_api`).
 
-Handlers are plain `def`: FastAPI runs them in its thread pool, so the synchronous database
-work never blocks the event loop that also runs the scheduler and the dispatcher.
+Each write runs in the intake's next group commit (`web.intake`): concurrent requests share
+one transaction, and each is answered once it is committed. The database work runs on the
+intake's thread, never on the event loop that also runs the scheduler and the dispatcher.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from mailengine.store.api_queries import write_customer, write_event, write_order
-from mailengine.web.api_keys import api_client
-from mailengine.web.context import web_context
-from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once
+from mailengine.store.api_queries import write_customer
+from mailengine.store.order_intake import IncomingOrder
+from mailengine.web.api_keys import Client, api_router
+from mailengine.web.context import WebContext, web_context
+from mailengine.web.idempotency import (
+    Answer,
+    IdempotencyKey,
+    answer_once_grouped,
+    hash_request,
+    response_of,
+)
 from mailengine.web.schemas import (
     CustomerIn,
     CustomerOut,
-    EventIn,
-    EventOut,
     OrderIn,
     OrderOut,
-    Problem,
     customer_record,
-    event_email,
-    event_type,
     order_record,
 )
 
-Client = Annotated[str, Depends(api_client)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No API key, or an unknown one"},
-    409: {"model": Problem, "description": "The Idempotency-Key was used for another request"},
-}
-
-router = APIRouter(prefix="/v1", tags=["api"], responses=ERRORS)
+ORDER = "POST /v1/orders"
+router = api_router()
 
 
 @router.post(
@@ -45,7 +44,7 @@ router = APIRouter(prefix="/v1", tags=["api"], responses=ERRORS)
     summary="Insert or update a customer",
     responses={201: {"model": CustomerOut, "description": "A new customer"}},
 )
-def post_customer(
+async def post_customer(
     body: CustomerIn, request: Request, client: Client, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Upsert by e-mail address. A new customer emits `customer.created`. With double opt-in
@@ -64,7 +63,7 @@ def post_customer(
         )
         return Answer(201 if written.created else 200, out, written.customer_id)
 
-    return answer_once(context, client, key, "POST /v1/customers", body, work)
+    return await answer_once_grouped(context, client, key, "POST /v1/customers", body, work)
 
 
 @router.post(
@@ -73,58 +72,26 @@ def post_customer(
     summary="Insert or update an order",
     responses={201: {"model": OrderOut, "description": "A new order"}},
 )
-def post_order(
+async def post_order(
     body: OrderIn, request: Request, client: Client, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Upsert by external id and refresh the customer's figures; a new order emits
     `order.placed`. An unknown address gets a bare customer without consent."""
     context = web_context(request)
+    return await order_answer(context, body, client, key)
+
+
+def order_answer(
+    context: WebContext, body: OrderIn, client: str, key: str | None
+) -> Awaitable[JSONResponse]:
+    """Checks `body` now (an HTTPException names a refused field); what it returns writes the
+    order in the intake's next group commit and answers once committed."""
     now = context.clock.now()
     record = order_record(body, context.settings.zone, context.settings.currency, now)
-
-    def work(session: Session) -> Answer:
-        written = write_order(session, record, now)
-        out = OrderOut(
-            customer_id=written.customer_id,
-            external_id=record.external_id,
-            created=written.created,
-            event_id=written.event_id,
-        )
-        return Answer(201 if written.created else 200, out, written.customer_id)
-
-    return answer_once(context, client, key, "POST /v1/orders", body, work)
+    order = IncomingOrder(client, key, hash_request(ORDER, body), record)
+    return _order_stored(context, order)
 
 
-@router.post(
-    "/events",
-    response_model=EventOut,
-    status_code=202,
-    summary="Record a custom event",
-)
-def post_event(
-    body: EventIn, request: Request, client: Client, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Stored for the engine, which enrolls the customer in workflows the event triggers.
-    An event `id` (or else the Idempotency-Key) is stored once."""
-    context = web_context(request)
-    now = context.clock.now()
-    kind = event_type(body)
-    email = event_email(body)
-    if body.id is not None:
-        event_key: str | None = f"event:{body.id}"
-    elif key is not None:
-        event_key = f"event:{client[:16]}:{key}"
-    else:
-        event_key = None
-
-    def work(session: Session) -> Answer:
-        occurred_at = body.occurred_at or now
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=context.settings.zone)
-        written = write_event(session, email, kind, body.data, occurred_at, now, event_key)
-        out = EventOut(
-            event_id=written.event_id, customer_id=written.customer_id, duplicate=not written.stored
-        )
-        return Answer(202, out, written.customer_id)
-
-    return answer_once(context, client, key, "POST /v1/events", body, work)
+async def _order_stored(context: WebContext, order: IncomingOrder) -> JSONResponse:
+    [answer] = await context.intake.store_orders([order], ORDER)
+    return response_of(answer)

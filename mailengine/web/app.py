@@ -15,7 +15,10 @@ from mailengine import __version__
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.outbound import Composer
 from mailengine.polls.loader import load_polls
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
+from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
@@ -23,17 +26,20 @@ from mailengine.web import (
     api,
     broadcast_api,
     docs,
+    event_api,
     links,
     operations,
+    order_batch_api,
     poll_pages,
     questionnaire_pages,
     tracking,
 )
+from mailengine.web.api_fast_path import ApiFastPath
+from mailengine.web.assets import add_asset_routes
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
+from mailengine.web.hosted import add_hosted_copy_routes
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
-
-ASSETS_FOLDER = "assets"
 
 
 def create_app(
@@ -48,6 +54,7 @@ def create_app(
     clock: Clock | None = None,
     secret: bytes | None = None,
     broadcast_check: BroadcastCheck | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The HTTP app.
 
@@ -57,7 +64,8 @@ def create_app(
     pages name (see `topics_from_workflows` and `topics_from_broadcasts`); the topics of
     broadcasts stored since are added as they come. `broadcast_check` is what a broadcast
     sent to `POST /v1/broadcasts` must pass (`engine.broadcast_checks`); without it that
-    endpoint answers 503.
+    endpoint answers 503. `on_stored` is called (from the API's writer thread) once events or
+    orders are committed: `mailengine run` wakes its engine with it.
     """
     context = WebContext(
         settings=settings,
@@ -70,6 +78,7 @@ def create_app(
         scheduler_running=scheduler_running,
         inbound_counts=inbound_counts,
         broadcast_check=broadcast_check,
+        on_stored=on_stored,
         asking=load_polls([settings.paths.polls], [settings.paths.questionnaires]),
     )
     app = FastAPI(
@@ -81,10 +90,13 @@ def create_app(
         openapi_url="/openapi.json" if settings.http.docs else None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
+    app.add_middleware(ApiFastPath, context=context)  # inside the limits
     app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
     app.include_router(api.router)
+    app.include_router(event_api.router)
+    app.include_router(order_batch_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(links.router)
     app.include_router(poll_pages.router)
@@ -94,9 +106,9 @@ def create_app(
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_FOLDER), name="static")
     if settings.http.docs:
         app.include_router(docs.router)
-    assets = settings.paths.templates / ASSETS_FOLDER
-    if assets.is_dir():
-        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+    add_asset_routes(app, AssetCatalog(settings.paths.templates / ASSETS_FOLDER))
+    library = TemplateLibrary(settings.paths.templates)
+    add_hosted_copy_routes(app, Composer(settings, library, context.secret))
     return app
 
 

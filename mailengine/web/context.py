@@ -16,6 +16,7 @@ from mailengine.config import Settings
 from mailengine.polls.loader import PollSet
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
+from mailengine.web.intake import Intake
 from mailengine.web.stored_broadcasts import StoredBroadcasts
 from mailengine.workflows.problems import Problem
 
@@ -63,6 +64,11 @@ class WebContext:
     broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
     stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
     asking: PollSet = field(default_factory=PollSet)  # the polls and questionnaires
+    on_stored: Callable[[], None] | None = None  # events or orders were committed
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "intake", Intake(self.database, self.clock, self.on_stored))
 
     @property
     def public_url(self) -> str:
