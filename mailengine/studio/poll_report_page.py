@@ -42,29 +42,25 @@ def _shares(figures: tuple[NpsFigure, ...]) -> tuple[list[float], list[float]]:
     return promoters, detractors
 
 
-def _charts(periods: tuple[NpsFigure, ...], categories: tuple[NpsFigure, ...]) -> list[ChartView]:
-    views = []
-    colors = ("#059669", "#dc2626")
-    promoters, detractors = _shares(periods)
-    over_time = Chart(
-        "nps-time",
-        "Promoters and detractors over time (NPS = the gap)",
-        [f.label for f in periods],
+def _shares_chart(ident: str, title: str, figures: tuple[NpsFigure, ...]) -> Chart:
+    promoters, detractors = _shares(figures)
+    return Chart(
+        ident,
+        title,
+        [f.label for f in figures],
         [Series("Promoters (9-10)", promoters), Series("Detractors (0-6)", detractors)],
         value_format=_percent,
-        colors=colors,
+        colors=("#059669", "#dc2626"),
     )
-    views.append(ChartView(over_time, line_chart(over_time)))
+
+
+def _charts(periods: tuple[NpsFigure, ...], categories: tuple[NpsFigure, ...]) -> list[ChartView]:
+    title = "Promoters and detractors over time (NPS = the gap)"
+    over_time = _shares_chart("nps-time", title, periods)
+    views = [ChartView(over_time, line_chart(over_time))]
     if categories:
-        promoters, detractors = _shares(categories)
-        by_category = Chart(
-            "nps-category",
-            "Promoters and detractors per product category",
-            [f.label for f in categories],
-            [Series("Promoters (9-10)", promoters), Series("Detractors (0-6)", detractors)],
-            value_format=_percent,
-            colors=colors,
-        )
+        title = "Promoters and detractors per product category"
+        by_category = _shares_chart("nps-category", title, categories)
         views.append(ChartView(by_category, bar_chart(by_category)))
     return views
 

@@ -90,19 +90,14 @@ def poll_answer(
     if picked is None:
         return _form(context, found, answer, comment, problem="Please choose an answer.")
     if not sent_from_here(request, context.settings.http.public_url):
-        return message_page(
-            context.settings,
-            "Nothing was recorded",
-            "This form was sent from another site. Open the link in your email and answer there.",
-            status_code=403,
-        )
+        return from_elsewhere(context)
     now = context.clock.now()
     given = GivenAnswer(picked.value, picked.score, comment)
     outbox_id = number or None
     with context.database.transaction() as session:
         holder = link_holder(session, digest)
         if holder.customer_id is None or holder.email is None:
-            return _gone(context)
+            return gone(context)
         record_poll_answer(session, holder.customer_id, poll, given, now, outbox_id=outbox_id)
         low = found.ticket_at_most
         if low is not None and picked.score is not None and picked.score <= low:
@@ -128,7 +123,18 @@ def _form(
     )
 
 
-def _gone(context: WebContext) -> HTMLResponse:
+def from_elsewhere(context: WebContext) -> HTMLResponse:
+    """A form posted from another site: nothing recorded."""
+    return message_page(
+        context.settings,
+        "Nothing was recorded",
+        "This form was sent from another site. Open the link in your email and answer there.",
+        status_code=403,
+    )
+
+
+def gone(context: WebContext) -> HTMLResponse:
+    """A link to an address whose data was erased."""
     return message_page(
         context.settings,
         "We no longer hold this address",

@@ -26,7 +26,7 @@ from mailengine.store.privacy import link_holder
 from mailengine.web.context import WebContext, web_context
 from mailengine.web.links import sent_from_here
 from mailengine.web.pages import invalid_link, message_page, page
-from mailengine.web.poll_pages import holder_of_link, mail_number
+from mailengine.web.poll_pages import from_elsewhere, gone, holder_of_link, mail_number
 
 router = APIRouter(
     tags=["polls"],
@@ -76,12 +76,7 @@ async def questionnaire_answer(name: str, mail: str, token: str, request: Reques
     async with request.form(max_files=0, max_fields=len(form.questions) + 5) as data:
         sent = _fields(data, form)
     if not sent_from_here(request, context.settings.http.public_url):
-        return message_page(
-            context.settings,
-            "Nothing was recorded",
-            "This form was sent from another site. Open the link in your email and answer there.",
-            status_code=403,
-        )
+        return from_elsewhere(context)
     answers, problem = _answers(form, sent)
     if problem:
         return _page(context, form, sent, problem)
@@ -130,12 +125,7 @@ def _record(
     with context.database.transaction() as session:
         holder = link_holder(session, digest)
         if holder.customer_id is None:
-            return message_page(
-                context.settings,
-                "We no longer hold this address",
-                "There is nothing to answer for: the data of this address was erased.",
-                status_code=410,
-            )
+            return gone(context)
         record_questionnaire_answers(
             session, holder.customer_id, form.name, answers, now, outbox_id=outbox_id
         )
