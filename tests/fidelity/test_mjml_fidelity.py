@@ -27,6 +27,7 @@ from mailengine.render.mjml_cache import jinja_template
 from mailengine.render.sample_data import sample_contexts
 from tests.conftest import NOW
 from tests.fidelity.reference_mjml import MJML_VERSION, reference_compiler
+from tests.render.conftest import with_polls
 from tests.render.test_render_shipped_templates import SHIPPED
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def customer(library: TemplateLibrary) -> dict[str, Any]:
     """A sample customer with an order, a last order and a coupon; items with pictures."""
     found: dict[str, Any] = next(
         dict(context)
-        for context in sample_contexts(60, seed=3, now=NOW)
+        for context in map(with_polls, sample_contexts(60, seed=3, now=NOW))
         if context.get("order") and context.get("last_order") and context.get("coupon")
     )
     picture = f"{ASSETS}/{library.assets.hashed_name('favourites/merino-sweater.png')}"
@@ -102,6 +103,8 @@ def customer(library: TemplateLibrary) -> dict[str, Any]:
         **found,
         "links": {**found["links"], "assets_url": ASSETS},
         "broadcast": {"name": "december-newsletter", "variant": "all", "content": content},
+        # the poll partial, rendered alone for the reference, shows what its includer sets
+        "poll": found["polls"]["delivery_nps"],
     }
 
 
