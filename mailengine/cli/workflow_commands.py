@@ -85,7 +85,7 @@ def run_validate(
     out = console or Console(highlight=False, soft_wrap=True)
     folder = settings.paths.broadcasts if broadcasts else None
     targets, broadcast_targets = split_targets(paths, settings.paths.workflows, folder)
-    library = TemplateLibrary(settings.paths.templates)
+    library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     result = (
         validate_workflows(targets, settings.paths.templates, Path.cwd(), library)
         if targets

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn, cast
 
-from jinja2 import StrictUndefined, Template, UndefinedError, nodes
+from jinja2 import StrictUndefined, Template, UndefinedError, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -14,6 +14,7 @@ from jinja2.utils import missing
 
 from mailengine.render import limits
 from mailengine.render.formatting import FILTERS
+from mailengine.render.translations import SOURCE_LANGUAGE, Catalogs
 
 
 class MissingValueError(UndefinedError):
@@ -160,7 +161,10 @@ def _make(*, autoescape: bool) -> MailSandbox:
         auto_reload=False,
         cache_size=0,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(FILTERS)
     env.filters["default"] = _default
     env.filters["d"] = _default
@@ -179,6 +183,28 @@ def text_environment() -> MailSandbox:
     return _make(autoescape=False)
 
 
+def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
+    """`_()`, `gettext()`, `ngettext()` and `{% trans %}` in `env` translate into the
+    language of the mail being rendered (its `language`), from `catalogs`."""
+
+    @pass_context
+    def gettext(context: Context, message: str) -> str:
+        return catalogs.gettext(_language(context), message)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+        return catalogs.ngettext(_language(context), singular, plural, count)
+
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=gettext, ngettext=ngettext, newstyle=True
+    )
+
+
+def _language(context: Context) -> str:
+    language = context.get("language")  # a tag, `pt-BR`, for the catalog `pt_BR`
+    return language.replace("-", "_") if isinstance(language, str) else SOURCE_LANGUAGE
+
+
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -193,6 +219,7 @@ __all__ = [
     "MissingValueError",
     "SecurityError",
     "html_environment",
+    "install_translations",
     "single_line",
     "text_environment",
 ]

@@ -13,8 +13,14 @@ from jinja2 import Template, TemplateSyntaxError
 
 from mailengine.errors import RenderError, SourceError, SourceLocation
 from mailengine.render.checks import TemplateProblem, find_problems
-from mailengine.render.environment import html_environment, single_line, text_environment
+from mailengine.render.environment import (
+    html_environment,
+    install_translations,
+    single_line,
+    text_environment,
+)
 from mailengine.render.failures import render_failure
+from mailengine.render.locales import DEFAULT_LOCALE
 from mailengine.render.mjml_cache import (
     PARTIALS_DIR,
     TEMPLATE_SUFFIX,
@@ -27,6 +33,7 @@ from mailengine.render.mjml_cache import (
 from mailengine.render.template_lint import lint
 from mailengine.render.template_sources import TemplateSources
 from mailengine.render.text_part import tidy_text
+from mailengine.render.translations import Catalogs, language_tag
 from mailengine.render.wire_html import shape_rendered_html
 
 _LINE_TEMPLATES_MAX = 1024
@@ -50,11 +57,17 @@ class TemplateLibrary:
     coroutines: compiling takes a lock, rendering touches no shared state.
     """
 
-    def __init__(self, templates_dir: Path, *, auto_reload: bool = False) -> None:
+    def __init__(
+        self, templates_dir: Path, *, auto_reload: bool = False, shop_locale: str = DEFAULT_LOCALE
+    ) -> None:
         self._root = Path(templates_dir)
         self._auto_reload = auto_reload
+        self._shop_locale = shop_locale
+        self._catalogs = Catalogs(self._root, shop_locale, auto_reload=auto_reload)
         self._html_env = html_environment()
         self._text_env = text_environment()
+        install_translations(self._html_env, self._catalogs)
+        install_translations(self._text_env, self._catalogs)
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
         self._lines: dict[str, Template] = {}
         self._lines_lock = threading.Lock()
@@ -65,6 +78,17 @@ class TemplateLibrary:
     @property
     def templates_dir(self) -> Path:
         return self._root
+
+    @property
+    def catalogs(self) -> Catalogs:
+        """The translations of the copy (`<templates>/locales`)."""
+        return self._catalogs
+
+    def language_for(self, context: Mapping[str, Any]) -> str:
+        """The catalog language (`de`, `pt_BR`) of the copy the context's customer gets."""
+        customer = context.get("customer")
+        locale = customer.get("locale") if isinstance(customer, Mapping) else None
+        return self._catalogs.copy_language(str(locale or self._shop_locale))
 
     def names(self) -> list[str]:
         """Every sendable template name (partials excluded), sorted."""
@@ -120,20 +144,34 @@ class TemplateLibrary:
     ) -> RenderedEmail:
         """Render one customer's email; RenderError names template, line, variable, customer.
 
-        The subject and preheader are templates too (no HTML escaping, one line). The HTML
-        sees them as `subject` and `preheader`; what customer data brought into it that would
-        keep it from going as 7bit is shaped away where that cannot change the document.
-        With `sources`, the template is the stored version they keep (see `compiled`).
+        The copy is in the customer's language if it has a catalog, else the shop's (see
+        `Catalogs.copy_language`): its tag is `language` (`de`, for `<mjml lang>`). The
+        subject and preheader are templates too (no HTML escaping, one line), each translated
+        as a whole. The HTML sees them as `subject` and `preheader`; what customer data
+        brought into it that would keep it from going as 7bit is shaped away where that
+        cannot change the document. With `sources`, the template is the stored version they
+        keep (see `compiled`).
         """
         compiled = self.compiled(template_name, sources)
         email = _customer_email(context)
-        subject_text = self._render_line(subject, context, template_name, "subject", email)
+        language = self.language_for(context)
+        values: dict[str, Any] = {**context, "language": language_tag(language)}
+        subject_text = self._render_line(
+            self._catalogs.gettext(language, subject), values, template_name, "subject", email
+        )
         preheader_text = (
-            self._render_line(preheader, context, template_name, "preheader", email)
+            self._render_line(
+                self._catalogs.gettext(language, preheader),
+                values,
+                template_name,
+                "preheader",
+                email,
+            )
             if preheader
             else ""
         )
-        values = {**context, "subject": subject_text, "preheader": preheader_text}
+        values["subject"] = subject_text
+        values["preheader"] = preheader_text
         html = shape_rendered_html(
             self._render_part(compiled, "html", values, email), compiled.html_shaping
         )
@@ -287,9 +325,11 @@ class TemplateLibrary:
         return template
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
-        """Pickled as its folder and `auto_reload`: a compose worker process builds its own
-        library, compiles on first use and (with `auto_reload`) reloads changed files itself."""
-        return partial(type(self), auto_reload=self._auto_reload), (self._root,)
+        """Pickled as its folder, `auto_reload` and shop locale: a compose worker process
+        builds its own library, compiles on first use and (with `auto_reload`) reloads changed
+        files itself."""
+        made = partial(type(self), auto_reload=self._auto_reload, shop_locale=self._shop_locale)
+        return made, (self._root,)
 
 
 def _customer_email(context: Mapping[str, Any]) -> str | None:

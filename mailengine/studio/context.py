@@ -61,7 +61,7 @@ class StudioContext:
 
     def template_library(self) -> TemplateLibrary:
         """The templates folder as it is now (a new library: edits on disk are seen)."""
-        return TemplateLibrary(self.templates_dir)
+        return TemplateLibrary(self.templates_dir, shop_locale=self.settings.locale)
 
     def composer(self, library: TemplateLibrary | None = None) -> Composer:
         """A composer as the dispatcher has one, for previews (it sends nothing itself)."""

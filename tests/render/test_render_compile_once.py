@@ -131,8 +131,15 @@ def test_compiled_once_equals_compiled_per_recipient(
         email = library.render(
             name, context, subject="Hi {{ customer.first_name | default('you') }}", preheader="P"
         )
+        language = library.language_for(context)
         reference = library.render_per_recipient_html(
-            name, {**context, "subject": email.subject, "preheader": email.preheader}
+            name,
+            {
+                **context,
+                "subject": email.subject,
+                "preheader": email.preheader,
+                "language": language,
+            },
         )
         assert normalised(email.html) == normalised(reference), context["customer"]["email"]
 

@@ -105,7 +105,7 @@ def test_shipped_order_summary_shows_localised_money_and_dates(library: Template
     )
     email = library.render("thank-you/order-confirmed", context, subject="Danke")
     assert "Size L · Quantity 1 · 1.234,50\xa0€" in email.text
-    assert "Expected to ship on 3. März 2025." in email.text
+    assert "Expected to ship on 3 March 2025." in email.text  # English copy, German customer
     assert "Status: Paid" in email.text
 
 

@@ -182,7 +182,12 @@ def test_rendered_messages_go_as_7bit_and_say_the_same(
         reference = jinja_template(html_environment(), unshaped_source(owner, name), name, "x")
         for context in customers:
             email = owner.render(name, context, subject=SUBJECT, preheader=PREHEADER)
-            values = {**context, "subject": email.subject, "preheader": email.preheader}
+            values = {
+                **context,
+                "subject": email.subject,
+                "preheader": email.preheader,
+                "language": owner.language_for(context),
+            }
             assert document(email.html) == document(reference.render(values)), name
             data = message_of(email)
             check_wire_rules(data)
