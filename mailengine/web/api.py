@@ -1,4 +1,5 @@
-"""The shop's API: customers, orders and custom events, recorded for the engine to act on.
+"""The shop's API: customers and orders, recorded for the engine to act on (custom events:
+`web.event_api`).
 
 Handlers are plain `def`: FastAPI runs them in its thread pool, so the synchronous database
 work never blocks the event loop that also runs the scheduler and the dispatcher.
@@ -12,21 +13,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from mailengine.store.api_queries import write_customer, write_event, write_order
+from mailengine.store.api_queries import write_customer, write_order
 from mailengine.web.api_keys import api_client
 from mailengine.web.context import web_context
 from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once
 from mailengine.web.schemas import (
     CustomerIn,
     CustomerOut,
-    EventIn,
-    EventOut,
     OrderIn,
     OrderOut,
     Problem,
     customer_record,
-    event_email,
-    event_type,
     order_record,
 )
 
@@ -93,38 +90,3 @@ def post_order(
         return Answer(201 if written.created else 200, out, written.customer_id)
 
     return answer_once(context, client, key, "POST /v1/orders", body, work)
-
-
-@router.post(
-    "/events",
-    response_model=EventOut,
-    status_code=202,
-    summary="Record a custom event",
-)
-def post_event(
-    body: EventIn, request: Request, client: Client, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Stored for the engine, which enrolls the customer in workflows the event triggers.
-    An event `id` (or else the Idempotency-Key) is stored once."""
-    context = web_context(request)
-    now = context.clock.now()
-    kind = event_type(body)
-    email = event_email(body)
-    if body.id is not None:
-        event_key: str | None = f"event:{body.id}"
-    elif key is not None:
-        event_key = f"event:{client[:16]}:{key}"
-    else:
-        event_key = None
-
-    def work(session: Session) -> Answer:
-        occurred_at = body.occurred_at or now
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=context.settings.zone)
-        written = write_event(session, email, kind, body.data, occurred_at, now, event_key)
-        out = EventOut(
-            event_id=written.event_id, customer_id=written.customer_id, duplicate=not written.stored
-        )
-        return Answer(202, out, written.customer_id)
-
-    return answer_once(context, client, key, "POST /v1/events", body, work)

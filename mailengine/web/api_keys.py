@@ -39,7 +39,7 @@ def is_known_key(digest: str, known: frozenset[str]) -> bool:
     return found
 
 
-def api_client(
+async def api_client(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:

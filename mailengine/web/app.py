@@ -18,7 +18,7 @@ from mailengine.config import Settings
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
-from mailengine.web import api, broadcast_api, docs, links, operations, tracking
+from mailengine.web import api, broadcast_api, docs, event_api, links, operations, tracking
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
@@ -74,6 +74,7 @@ def create_app(
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
     app.include_router(api.router)
+    app.include_router(event_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(links.router)
     app.include_router(tracking.router)

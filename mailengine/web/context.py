@@ -15,6 +15,7 @@ from mailengine.clock import Clock
 from mailengine.config import Settings
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
+from mailengine.web.intake import Intake
 from mailengine.web.stored_broadcasts import StoredBroadcasts
 from mailengine.workflows.problems import Problem
 
@@ -61,6 +62,10 @@ class WebContext:
     inbound_counts: Callable[[], Mapping[str, int]] | None
     broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
     stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "intake", Intake(self.database, self.clock))
 
     @property
     def public_url(self) -> str:

@@ -1,0 +1,205 @@
+"""Event ingestion under load: `POST /v1/events` as a shop's backend sends it, against the real
+`mailengine run` (engine and API in one process, as `make run` starts them).
+
+    .venv/bin/python bench/ingest_bench.py
+    .venv/bin/python bench/ingest_bench.py --requests 20000 --connections 50 --rate 500
+
+A scratch shop (the repository's workflows and templates, 10,000 demo customers, mail into
+the capture server) on SQLite in a temporary folder, then on a scratch database of the
+PostgreSQL server (created and dropped here). Per database: a run as fast as the answers
+come (`--connections` keep-alive connections, each request with its own Idempotency-Key,
+5 % sent twice), and a run at a fixed `--rate` (open loop: latency counts from when each
+request was due). Printed: requests/s, p50/p90/p99/max, statuses; then, with the engine
+stopped, lost (answered 202 but not stored) and duplicated (stored more than once) events.
+Loopback only; every run is bounded by `--requests` and `--seconds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, text
+
+if TYPE_CHECKING or __package__:
+    from bench.ingest_load import Load, Outcome, run_load
+    from bench.pipeline_bench import scratch_postgres
+else:  # beside this script, which runs as a script
+    from ingest_load import Load, Outcome, run_load
+    from pipeline_bench import scratch_postgres
+
+REPO = Path(__file__).resolve().parents[1]
+MAILENGINE = Path(sys.executable).with_name("mailengine")
+API_KEY = "ingest-bench-key-" + "x" * 24
+CUSTOMERS = 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_shop(folder: Path, url: str, extra: str) -> tuple[Path, int]:
+    """The shop folder and its HTTP port."""
+    for name in ("workflows", "templates", "broadcasts"):
+        shutil.copytree(REPO / name, folder / name)
+    port = free_port()
+    digest = hashlib.sha256(API_KEY.encode()).hexdigest()
+    (folder / "config.yaml").write_text(
+        f"database: {{url: '{url}'}}\n"
+        f"smtp: {{host: 127.0.0.1, port: {free_port()}, capture: true}}\n"
+        f"http: {{host: 127.0.0.1, port: {port}, public_url: 'http://127.0.0.1:{port}',"
+        f" api_keys: ['{digest}'], docs: false}}\n"
+        "studio: {enabled: false}\n" + extra,
+        encoding="utf-8",
+    )
+    return folder, port
+
+
+ENVIRONMENT = {**os.environ, "MAILENGINE_SECRET_KEY": "ingest-bench-secret-" + "s" * 32}
+
+
+def cli(folder: Path, *args: str) -> None:
+    done = subprocess.run(
+        [str(MAILENGINE), *args], cwd=folder, capture_output=True, text=True, env=ENVIRONMENT
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"mailengine {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+
+def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (folder / "run.log").open("wb")
+    process = subprocess.Popen(
+        [str(MAILENGINE), "run"], cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+        env=ENVIRONMENT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"mailengine run did not answer: see {folder / 'run.log'}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def event_body(number: int) -> dict[str, Any]:
+    customer = random.Random(number).randrange(CUSTOMERS)
+    return {
+        "type": "product.viewed",
+        "email": f"bench{customer}@example.org",
+        "data": {"sku": f"SKU-{number % 500}", "price": 19.9, "source": "load bench"},
+    }
+
+
+def print_outcome(label: str, outcome: Outcome) -> None:
+    answered = len(outcome.latencies)
+    per_second = answered / outcome.seconds if outcome.seconds else 0.0
+    ms = [1000 * outcome.percentile(share) for share in (0.5, 0.9, 0.99, 1.0)]
+    statuses = ", ".join(f"{code}: {count}" for code, count in sorted(outcome.statuses.items()))
+    print(
+        f"{label:<34} {answered:>7,} in {outcome.seconds:5.1f} s = {per_second:7,.0f} req/s;"
+        f" p50 {ms[0]:6.1f} ms, p90 {ms[1]:6.1f}, p99 {ms[2]:6.1f}, max {ms[3]:7.1f};"
+        f" {statuses}; replayed {outcome.replayed}; connection errors {outcome.errors}",
+        flush=True,
+    )
+
+
+def check_stored(url: str, accepted: set[str]) -> tuple[int, int]:
+    """(lost, duplicated): accepted keys not stored, and keys stored more than once."""
+    client = hashlib.sha256(API_KEY.encode()).hexdigest()[:16]
+    prefix = f"event:{client}:"
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT idempotency_key, count(*) FROM event WHERE idempotency_key LIKE :p "
+                "GROUP BY idempotency_key"
+            ),
+            {"p": prefix + "%"},
+        ).all()
+    engine.dispose()
+    stored = {str(key)[len(prefix) :]: int(count) for key, count in rows}
+    lost = sum(1 for key in accepted if key not in stored)
+    duplicated = sum(count - 1 for count in stored.values() if count > 1)
+    return lost, duplicated
+
+
+def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
+    shop, port = make_shop(folder, url, args.config)
+    cli(shop, "db", "upgrade")
+    cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
+    with create_engine(url).begin() as connection:  # addresses the bench can name
+        connection.execute(text("UPDATE customer SET email = 'bench' || id || '@example.org'"))
+    process = start(shop, port)
+    accepted: set[str] = set()
+    try:
+        runs = [("as fast as answered", None), (f"at {args.rate:,.0f} req/s", args.rate)]
+        for name, rate in runs:
+            load = Load(
+                "127.0.0.1", port, "/v1/events", API_KEY, args.requests, args.connections,
+                event_body, rate=rate, time_limit=args.seconds,
+            )  # fmt: skip
+            outcome = asyncio.run(run_load(load))
+            accepted |= outcome.accepted
+            print_outcome(f"{label}, {name}", outcome)
+    finally:
+        stop(process)
+    lost, duplicated = check_stored(url, accepted)
+    print(f"{label}: {len(accepted):,} accepted; lost {lost}, duplicated {duplicated}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="each run's time limit")
+    parser.add_argument("--config", default="", help="more config.yaml lines for the shop")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "MAILENGINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test"
+        ),
+        help="admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
+    )
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as scratch:
+        if not args.skip_sqlite:
+            folder = Path(scratch) / "sqlite"
+            bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
+        if args.postgres:
+            with scratch_postgres(args.postgres) as url:
+                if url is not None:
+                    bench("PostgreSQL", url, Path(scratch) / "postgresql", args)
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("command: python bench/ingest_bench.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Group commit for the API's writes: concurrent requests share one transaction.
+
+A request that writes hands its work to the intake and waits; one writer thread takes every
+piece of work that is waiting (up to `MOST_AT_ONCE` events), runs it in one transaction and
+commits, and only then are the requests answered. So nothing is answered before it is
+stored, a burst costs one transaction instead of one per request (one write lock on SQLite,
+one WAL flush on PostgreSQL), and the request threads never queue for SQLite's write lock.
+
+Events go in as data and are stored a group at a time (`store.event_intake`); any other
+write (an order, a customer) goes in as a function of the session and runs in a savepoint of
+its own, so that one that fails fails alone. When the group's commit itself fails, each piece
+is tried again in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from mailengine.clock import Clock
+from mailengine.store.database import Database
+from mailengine.store.event_intake import EventAnswer, IncomingEvent, store_events
+
+log = logging.getLogger(__name__)
+MOST_AT_ONCE = 2_000  # events (a write counts as one) per transaction
+
+Work = Callable[[Session], Any]
+
+
+@dataclass
+class _Piece:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    events: Sequence[IncomingEvent] = ()
+    endpoint: str = ""
+    work: Work | None = None
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = max(1, len(self.events))
+
+
+class Intake:
+    """The writer thread and its queue; one per app."""
+
+    def __init__(self, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+        self._waiting: queue.SimpleQueue[_Piece] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    async def store_events(
+        self, events: Sequence[IncomingEvent], endpoint: str
+    ) -> list[EventAnswer]:
+        """Store the events in one transaction (shared with other requests'); their answers."""
+        answers: list[EventAnswer] = await self._submit(events=events, endpoint=endpoint)
+        return answers
+
+    async def run(self, work: Work) -> Any:
+        """Run `work(session)` in the next group's transaction; what it returns, once committed."""
+        return await self._submit(work=work)
+
+    async def _submit(self, **piece: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._ensure_thread()
+        self._waiting.put(_Piece(loop, future, **piece))
+        return await future
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._write_forever, name="api-intake", daemon=True
+                )
+                self._thread.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            pieces = [self._waiting.get()]
+            size = pieces[0].size
+            while size < MOST_AT_ONCE:
+                try:
+                    piece = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                pieces.append(piece)
+                size += piece.size
+            self._write(pieces)
+
+    def _write(self, pieces: list[_Piece]) -> None:
+        try:
+            with self._database.transaction() as session:
+                results = self._in_transaction(session, pieces)
+        except Exception:  # the commit failed: each piece on its own
+            log.exception("storing %d API requests together failed; one by one", len(pieces))
+            for piece in pieces:
+                try:
+                    with self._database.transaction() as session:
+                        results = self._in_transaction(session, [piece])
+                except Exception as error:
+                    _settle(piece, error=error)
+                else:
+                    _settle(piece, result=results[0])
+            return
+        for piece, result in zip(pieces, results, strict=True):
+            if isinstance(result, BaseException):
+                _settle(piece, error=result)
+            else:
+                _settle(piece, result=result)
+
+    def _in_transaction(self, session: Session, pieces: list[_Piece]) -> list[Any]:
+        now = self._clock.now()
+        results: list[Any] = [None] * len(pieces)
+        by_endpoint: dict[str, list[int]] = {}
+        for index, piece in enumerate(pieces):
+            if piece.work is None:
+                by_endpoint.setdefault(piece.endpoint, []).append(index)
+        for endpoint, indexes in by_endpoint.items():
+            events = [event for i in indexes for event in pieces[i].events]
+            answers = store_events(session, events, endpoint, now)
+            start = 0
+            for i in indexes:
+                count = len(pieces[i].events)
+                results[i] = answers[start : start + count]
+                start += count
+        for index, piece in enumerate(pieces):
+            if piece.work is None:
+                continue
+            try:
+                with session.begin_nested():
+                    results[index] = piece.work(session)
+            except Exception as error:  # this write alone fails
+                results[index] = error
+        return results
+
+
+def _settle(piece: _Piece, *, result: Any = None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if piece.future.done():  # the request went away
+            return
+        if error is not None:
+            piece.future.set_exception(error)
+        else:
+            piece.future.set_result(result)
+
+    # A closed loop: the process is stopping and nobody waits for the answer.
+    with contextlib.suppress(RuntimeError):
+        piece.loop.call_soon_threadsafe(settle)

@@ -1,0 +1,178 @@
+"""Events stored a group at a time: concurrent requests share a transaction and are answered
+only once it commits; batches of up to 1,000 with a result per item. On SQLite and
+PostgreSQL, through the app as `mailengine run` builds it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from mailengine.clock import FrozenClock
+from mailengine.store.database import Database
+from mailengine.store.event_intake import IncomingEvent, store_events
+from mailengine.store.events import event_table
+from mailengine.web import intake as intake_module
+from tests.conftest import NOW
+from tests.web.conftest import AUTH
+
+BATCH = "/v1/events:batch"
+
+
+def _stored(database: Database) -> list[dict[str, Any]]:
+    e = event_table.c
+    with database.session() as session:
+        rows = session.execute(select(e.id, e.type, e.idempotency_key, e.data).order_by(e.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def _event(number: int, **changes: Any) -> dict[str, Any]:
+    return {"type": "product.viewed", "email": f"p{number % 7}@example.com",
+            "data": {"sku": f"S{number}"}, **changes}  # fmt: skip
+
+
+async def test_concurrent_events_share_transactions_and_each_is_stored_once(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[int] = []
+    real_write = intake_module.Intake._write
+
+    def counting(self: intake_module.Intake, pieces: list[Any]) -> None:
+        groups.append(len(pieces))
+        real_write(self, pieces)
+
+    monkeypatch.setattr(intake_module.Intake, "_write", counting)
+
+    async def post(number: int, key: str) -> httpx.Response:
+        headers = {**AUTH, "Idempotency-Key": key}
+        return await client.post("/v1/events", json=_event(number), headers=headers)
+
+    first = await asyncio.gather(*(post(n, f"k{n}") for n in range(200)))
+    again = await asyncio.gather(*(post(n, f"k{n}") for n in range(0, 200, 10)))
+    assert {answer.status_code for answer in first + again} == {202}
+    assert all(answer.headers.get("Idempotent-Replayed") == "true" for answer in again)
+    assert [a.json() for a in again] == [first[n].json() for n in range(0, 200, 10)]
+    stored = _stored(database)
+    assert len(stored) == 200 == len({row["idempotency_key"] for row in stored})
+    assert sorted(row["data"]["sku"] for row in stored) == sorted(f"S{n}" for n in range(200))
+    assert sum(groups) == 220 and max(groups) > 1  # requests were stored together
+
+
+async def test_a_key_used_twice_in_one_group_replays_or_conflicts(
+    database: Database, clock: FrozenClock
+) -> None:
+    def event(key: str | None, sku: str, event_key: str | None = None) -> IncomingEvent:
+        return IncomingEvent(
+            client="c" * 64, request_key=key, request_hash=sku, email="a@example.com",
+            type="product.viewed", data={"sku": sku}, occurred_at=NOW, event_key=event_key,
+        )  # fmt: skip
+
+    group = [
+        event("k1", "one", "event:x:k1"), event("k1", "one", "event:x:k1"),
+        event("k1", "other", "event:x:k1"), event(None, "id-1", "event:id-1"),
+        event(None, "id-1", "event:id-1"), event(None, "plain"),
+    ]  # fmt: skip
+    with database.transaction() as session:
+        answers = store_events(session, group, "POST /v1/events", NOW)
+    assert [(a.status_code, a.replayed) for a in answers] == [
+        (202, False), (202, True), (409, False), (202, False), (202, False), (202, False),
+    ]  # fmt: skip
+    assert answers[1].body == answers[0].body
+    assert answers[4].body == {**answers[3].body, "duplicate": True}
+    assert len(_stored(database)) == 3
+    with database.transaction() as session:  # later groups see what was stored
+        later = store_events(session, group[:2] + group[3:4], "POST /v1/events", NOW)
+    assert [(a.status_code, a.replayed) for a in later] == [(202, True), (202, True), (202, False)]
+    assert later[2].body["duplicate"] is True
+    assert len(_stored(database)) == 3
+
+
+async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process stores one of the group's keys between its lookups and its inserts:
+    the group's insert fails on the unique index inside its savepoint, and the events are
+    stored one by one; nothing is lost and nothing twice."""
+    from mailengine.store import event_intake
+
+    real = event_intake._store_fresh
+    calls = {"n": 0}
+
+    def racing(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        real(*args, **kwargs)
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(event_intake, "_store_fresh", racing)
+    group = [
+        IncomingEvent(
+            "c" * 64,
+            f"k{n}",
+            f"h{n}",
+            "a@example.com",
+            "product.viewed",
+            {"n": n},
+            NOW,
+            f"event:x:k{n}",
+        )
+        for n in range(5)
+    ]
+    with database.transaction() as session:
+        answers = store_events(session, group, "POST /v1/events", NOW)
+    assert calls["n"] == 1
+    assert [a.status_code for a in answers] == [202] * 5
+    assert len(_stored(database)) == 5
+    assert len({a.body["event_id"] for a in answers}) == 5
+
+
+async def test_a_batch_answers_each_item_in_order_and_stores_the_good_ones(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    items = [
+        _event(0, id="shop-1"),
+        {"type": "Bad Type", "email": "x@example.com"},
+        _event(2),
+        {"type": "order.placed", "email": "y@example.com"},
+        {"type": "ok", "email": "not an address"},
+        _event(5, id="shop-1"),
+        _event(6, unknown_field=1),
+    ]
+    answer = await client.post(BATCH, json={"events": items}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert (out["accepted"], out["replayed"], out["refused"]) == (2, 1, 4)
+    statuses = [item["status"] for item in out["results"]]
+    assert statuses == ["accepted", "refused", "accepted", "refused", "refused", "replayed",
+                        "refused"]  # fmt: skip
+    assert out["results"][1]["field"] == ["body", "events", 1, "type"]
+    assert out["results"][3]["field"] == ["body", "events", 3, "type"]
+    assert "recorded by the store itself" in out["results"][3]["reason"]
+    assert out["results"][4]["field"] == ["body", "events", 4, "email"]
+    assert out["results"][6]["field"] == ["body", "events", 6, "unknown_field"]
+    assert out["results"][5]["event_id"] == out["results"][0]["event_id"]
+    assert [row["data"]["sku"] for row in _stored(database)] == ["S0", "S2"]
+
+
+async def test_a_batch_retried_with_its_key_is_replayed_and_its_limits_hold(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    items = [_event(n) for n in range(1000)]
+    headers = {**AUTH, "Idempotency-Key": "batch-1"}
+    first = await client.post(BATCH, json={"events": items}, headers=headers)
+    assert first.status_code == 200 and first.json()["accepted"] == 1000
+    again = await client.post(BATCH, json={"events": items}, headers=headers)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    other = await client.post(BATCH, json={"events": items[:3]}, headers=headers)
+    assert other.status_code == 409
+    assert len(_stored(database)) == 1000
+    too_many = await client.post(BATCH, json={"events": [*items, _event(1)]}, headers=AUTH)
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"][0]["loc"] == ["body", "events"]
+    empty = await client.post(BATCH, json={"events": []}, headers=AUTH)
+    assert empty.status_code == 422
+    with database.session() as session:
+        assert session.execute(select(func.count()).select_from(event_table)).scalar() == 1000
