@@ -10,6 +10,7 @@ from mailengine.broadcasts.loader import BroadcastSet, load_broadcasts
 from mailengine.broadcasts.model import Broadcast, Variant
 from mailengine.errors import SourceLocation
 from mailengine.render import TemplateLibrary
+from mailengine.workflows.copy_warnings import SendCopy
 from mailengine.workflows.guarantees import guaranteed_by_audience
 from mailengine.workflows.problems import Problem, unique_problems
 from mailengine.workflows.validation import check_send
@@ -60,3 +61,16 @@ def _lines(variant: Variant) -> Iterator[tuple[str, str, SourceLocation]]:
     yield "subject", variant.subject, variant.subject_at or variant.location
     if variant.preheader is not None:
         yield "preheader", variant.preheader, variant.preheader_at or variant.location
+
+
+def broadcast_sends(broadcast: Broadcast) -> list[SendCopy]:
+    """The broadcast's variants as `copy_warnings` reads them."""
+    return [
+        SendCopy(
+            variant.template,
+            variant.template_at or variant.location,
+            tuple(_lines(variant)),
+            variant.preheader is not None,
+        )
+        for variant in broadcast.test_variants()
+    ]

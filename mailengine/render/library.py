@@ -33,7 +33,8 @@ from mailengine.render.mjml_cache import (
 from mailengine.render.template_lint import lint
 from mailengine.render.template_sources import TemplateSources
 from mailengine.render.text_part import tidy_text
-from mailengine.render.translations import Catalogs, language_tag
+from mailengine.render.translation_checks import catalog_problems, missing_in_files, missing_line
+from mailengine.render.translations import Catalogs, language_name, language_tag
 from mailengine.render.wire_html import shape_rendered_html
 
 _LINE_TEMPLATES_MAX = 1024
@@ -265,6 +266,41 @@ class TemplateLibrary:
             ) or SourceLocation(compiled.display_path)
             problems.append(TemplateProblem(where.path, where.line, where.column, finding.message))
         return problems
+
+    # --- translations ------------------------------------------------------------------------
+
+    def missing_translations(self, template_name: str) -> list[TemplateProblem]:
+        """For each catalog language, the messages of the template and its includes it does
+        not translate, at their place (empty when the template does not compile)."""
+        try:
+            compiled = self.compiled(template_name)
+        except SourceError:
+            return []
+        files = {f"{self._root.name}/{path}": text for path, text in compiled.sources.files.items()}
+        return missing_in_files(files, self._catalogs)
+
+    def missing_line_translations(self, source: str) -> list[str]:
+        """The languages (`German (de) in templates/locales/...`) lacking a subject or
+        preheader `source`."""
+        return missing_line(source, self._catalogs)
+
+    def line_translations(self, source: str) -> list[tuple[str, str]]:
+        """(language name, translated source) of a subject or preheader, for each catalog
+        that translates it."""
+        found = []
+        for language in self._catalogs.languages():
+            try:
+                translated = self._catalogs.gettext(language, source)
+            except SourceError:
+                continue
+            if translated != source:
+                found.append((language_name(language), translated))
+        return found
+
+    def catalog_problems(self) -> list[TemplateProblem]:
+        """Catalogs that do not parse, translations whose placeholders differ from their
+        message's."""
+        return catalog_problems(self._catalogs)
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -1,0 +1,131 @@
+"""Which translations are missing or broken: the messages a template marks (`_()`, `gettext`,
+`ngettext`, `{% trans %}`), found with Jinja's Babel extractor, against each catalog.
+
+It imports Jinja, Babel and the catalogs and problems of `render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from io import BytesIO
+
+from babel.messages.catalog import Message
+from jinja2.ext import babel_extract
+
+from mailengine.errors import SourceError
+from mailengine.render.checks import TemplateProblem
+from mailengine.render.translations import Catalogs, language_name
+
+_KEYWORDS = ("_", "gettext", "ngettext")
+_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true"}
+_SHOWN_MAX = 60  # characters of a message quoted in a warning
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedMessage:
+    """A message as a template file marks it: its id (the singular of a plural) and line."""
+
+    path: str
+    line: int
+    message: str
+
+
+def marked_messages(path: str, source: str) -> Iterator[MarkedMessage]:
+    """The messages `source` (a template or partial shown as `path`) marks for translation.
+
+    A file that is not valid Jinja marks none here (the template checks report it)."""
+    try:
+        found = list(babel_extract(BytesIO(source.encode("utf-8")), _KEYWORDS, (), _OPTIONS))
+    except Exception:
+        return
+    for line, _function, message, _comments in found:
+        singular = message[0] if isinstance(message, tuple) else message
+        if isinstance(singular, str) and singular:
+            yield MarkedMessage(path, line, singular)
+
+
+def missing_in_files(files: Mapping[str, str], catalogs: Catalogs) -> list[TemplateProblem]:
+    """For each catalog language, the messages of `files` (shown path → source) it does not
+    translate: one warning per message, or one per file that it does not translate at all."""
+    problems: list[TemplateProblem] = []
+    for path, source in files.items():
+        marked = list(marked_messages(path, source))
+        for language in catalogs.languages():
+            translated = _translated(catalogs, language)
+            missing = [each for each in marked if not translated.get(each.message, False)]
+            where = catalogs.shown(language)
+            name = language_name(language)
+            if missing and len(missing) == len(marked) and len(marked) > 1:
+                problems.append(
+                    TemplateProblem(
+                        path,
+                        missing[0].line,
+                        None,
+                        f"no {name} translation of any of its {len(marked)} messages in {where}",
+                    )
+                )
+                continue
+            problems.extend(
+                TemplateProblem(
+                    path,
+                    each.line,
+                    None,
+                    f"no {name} translation of {_shown(each.message)} in {where}",
+                )
+                for each in missing
+            )
+    return problems
+
+
+def missing_line(source: str, catalogs: Catalogs) -> list[str]:
+    """The languages (named) whose catalog lacks the subject or preheader `source`."""
+    return [
+        f"{language_name(language)} in {catalogs.shown(language)}"
+        for language in catalogs.languages()
+        if not _translated(catalogs, language).get(source, False)
+    ]
+
+
+def catalog_problems(catalogs: Catalogs) -> list[TemplateProblem]:
+    """Catalogs that do not parse, and translations whose `%(name)s` placeholders differ
+    from their message's (they would fail or lose a value for every customer)."""
+    problems: list[TemplateProblem] = []
+    for language in catalogs.languages():
+        try:
+            loaded = catalogs.catalog(language)
+        except SourceError as exc:
+            where = exc.location
+            problems.append(
+                TemplateProblem(
+                    where.path if where else catalogs.shown(language),
+                    where.line if where else None,
+                    None,
+                    exc.message,
+                )
+            )
+            continue
+        if loaded is None:
+            continue
+        for message, errors in loaded.catalog.check():
+            problems.extend(_format_problem(catalogs.shown(language), message, e) for e in errors)
+    return problems
+
+
+def _format_problem(path: str, message: Message, error: Exception) -> TemplateProblem:
+    shown = message.id if isinstance(message.id, str) else message.id[0]
+    return TemplateProblem(
+        path, message.lineno or None, None, f"translation of {_shown(shown)}: {error}"
+    )
+
+
+def _translated(catalogs: Catalogs, language: str) -> Mapping[str, bool]:
+    try:
+        return catalogs.translated_messages(language)
+    except SourceError:  # reported by catalog_problems
+        return {}
+
+
+def _shown(message: str) -> str:
+    text = " ".join(message.split())
+    return repr(text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…")
