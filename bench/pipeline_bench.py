@@ -135,9 +135,11 @@ $products    <mj-include path="partials/footer.mjml" />
 
 
 def write_shop(folder: Path) -> tuple[Path, Path]:
-    """A templates folder (the shipped partials and weekly/offers) and the workflow file."""
+    """A templates folder (the shipped partials, images and weekly/offers) and the workflow file."""
     templates = folder / "templates"
-    shutil.copytree(Path(__file__).parents[1] / "templates/partials", templates / "partials")
+    shipped = Path(__file__).parents[1] / "templates"
+    shutil.copytree(shipped / "partials", templates / "partials")
+    shutil.copytree(shipped / "assets", templates / "assets")
     names = ("Oxford shirt", "Selvedge jeans", "Merino jumper", "Chelsea boots", "Breton shirt")
     blurb = "Woven slowly, cut straight, hemmed for free: made to be worn for years."
     colours = ("indigo", "forest green", "sand", "navy")

@@ -13,6 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 from mailengine.render import limits
+from mailengine.render.assets import AssetCatalog, asset_url_filter
 from mailengine.render.formatting import FILTERS
 from mailengine.render.translations import SOURCE_LANGUAGE, Catalogs
 
@@ -154,7 +155,7 @@ def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
     return value
 
 
-def _make(*, autoescape: bool) -> MailSandbox:
+def _make(*, autoescape: bool, assets: AssetCatalog | None) -> MailSandbox:
     env = MailSandbox(
         autoescape=autoescape,
         undefined=MissingValue,
@@ -168,19 +169,22 @@ def _make(*, autoescape: bool) -> MailSandbox:
     env.filters.update(FILTERS)
     env.filters["default"] = _default
     env.filters["d"] = _default
+    if assets is not None:
+        env.filters["asset_url"] = asset_url_filter(assets)
     for name, function in list(env.filters.items()):
         env.filters[name] = limits.checked_filter(name, function)
     return env
 
 
-def html_environment() -> MailSandbox:
-    """The sandbox for HTML bodies: customer data is escaped."""
-    return _make(autoescape=True)
+def html_environment(assets: AssetCatalog | None = None) -> MailSandbox:
+    """The sandbox for HTML bodies: customer data is escaped. With `assets`, templates name
+    their images with the `asset_url` filter."""
+    return _make(autoescape=True, assets=assets)
 
 
-def text_environment() -> MailSandbox:
+def text_environment(assets: AssetCatalog | None = None) -> MailSandbox:
     """The sandbox for text parts, subjects and preheaders: nothing is escaped."""
-    return _make(autoescape=False)
+    return _make(autoescape=False, assets=assets)
 
 
 def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError
 
 from mailengine.errors import RenderError, SourceError, SourceLocation
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.checks import TemplateProblem, find_problems
 from mailengine.render.environment import (
     html_environment,
@@ -59,14 +60,26 @@ class TemplateLibrary:
     """
 
     def __init__(
-        self, templates_dir: Path, *, auto_reload: bool = False, shop_locale: str = DEFAULT_LOCALE
+        self,
+        templates_dir: Path,
+        *,
+        auto_reload: bool = False,
+        assets_dir: Path | None = None,
+        shop_locale: str = DEFAULT_LOCALE,
     ) -> None:
+        """`assets_dir`: where the images are, when not in the folder's `assets/` (a draft
+        copied aside with only the templates it needs). `shop_locale`: the language of the
+        copy for customers whose own has no catalog (config `locale`)."""
         self._root = Path(templates_dir)
         self._auto_reload = auto_reload
+        self._assets_dir = assets_dir
         self._shop_locale = shop_locale
+        self.assets = AssetCatalog(
+            assets_dir or self._root / ASSETS_FOLDER, auto_reload=auto_reload
+        )
         self._catalogs = Catalogs(self._root, shop_locale, auto_reload=auto_reload)
-        self._html_env = html_environment()
-        self._text_env = text_environment()
+        self._html_env = html_environment(self.assets)
+        self._text_env = text_environment(self.assets)
         install_translations(self._html_env, self._catalogs)
         install_translations(self._text_env, self._catalogs)
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
@@ -361,11 +374,16 @@ class TemplateLibrary:
         return template
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
-        """Pickled as its folder, `auto_reload` and shop locale: a compose worker process
-        builds its own library, compiles on first use and (with `auto_reload`) reloads changed
-        files itself."""
-        made = partial(type(self), auto_reload=self._auto_reload, shop_locale=self._shop_locale)
-        return made, (self._root,)
+        """Pickled as its folder, `auto_reload`, assets folder and shop locale: a compose worker
+        process builds its own library, compiles on first use and (with `auto_reload`)
+        reloads changed files itself."""
+        build = partial(
+            type(self),
+            auto_reload=self._auto_reload,
+            assets_dir=self._assets_dir,
+            shop_locale=self._shop_locale,
+        )
+        return build, (self._root,)
 
 
 def _customer_email(context: Mapping[str, Any]) -> str | None:

@@ -25,6 +25,8 @@ from mailengine.render.css_inlining import (
     inline_css_of,
 )
 from mailengine.render.environment import MailSandbox
+from mailengine.render.mjml_prepare import IncludeError, Prepared, prepare_mjml
+from mailengine.render.mrml_fixes import add_missing_alts
 from mailengine.render.source_map import LineIndex, SourceMap
 from mailengine.render.template_sources import TemplateSources, stored_path
 from mailengine.render.text_part import html_to_text_template
@@ -133,11 +135,17 @@ def read_source(file: Path, root: Path) -> str:
 
 
 def compile_mjml(root: Path, file: Path, source: str, loader: IncludeLoader) -> str:
-    """MRML on the source (includes resolved), then css-inline if it has inline styles."""
+    """MRML on the prepared source (includes put in place, see `mjml_prepare`), then
+    css-inline if it has inline styles."""
     try:
-        html = mjml.mjml2html(source, include_loader=loader)
+        prepared = prepare_mjml(source, loader)
+    except IncludeError as exc:
+        where = _located(root, file, source, loader, exc.origin, exc.offset)
+        raise SourceError(f"{exc} under {root.name}/", location=where) from None
+    try:
+        html = add_missing_alts(mjml.mjml2html(prepared.text, include_loader=loader))
     except ValueError as exc:
-        raise _mrml_error(root, file, source, loader, exc) from None
+        raise _mrml_error(root, file, source, loader, exc, prepared) from None
     css = inline_css_of([source, *(text for _, _, text in loader.loaded)])
     if not css.strip():
         return html
@@ -148,13 +156,13 @@ def compile_mjml(root: Path, file: Path, source: str, loader: IncludeLoader) -> 
 
 
 def _mrml_error(
-    root: Path, file: Path, source: str, loader: IncludeLoader, exc: ValueError
+    root: Path, file: Path, source: str, loader: IncludeLoader, exc: ValueError, prepared: Prepared
 ) -> SourceError:
     message = str(exc)
     if loader.missing:
         return SourceError(
             f"included file {loader.missing[-1]!r} not found under {root.name}/",
-            location=_offset_location(root, file, source, message, loader),
+            location=_offset_location(root, file, source, message, loader, prepared),
         )
     hint = (
         "; MRML cannot parse a '<' inside a Jinja tag (write `100 > total`) or double quotes "
@@ -164,22 +172,36 @@ def _mrml_error(
     )
     return SourceError(
         f"MJML does not compile: {message}{hint}",
-        location=_offset_location(root, file, source, message, loader),
+        location=_offset_location(root, file, source, message, loader, prepared),
     )
 
 
 def _offset_location(
-    root: Path, file: Path, source: str, message: str, loader: IncludeLoader
+    root: Path,
+    file: Path,
+    source: str,
+    message: str,
+    loader: IncludeLoader,
+    prepared: Prepared,
 ) -> SourceLocation:
     match = _MRML_POSITION.search(message)
     if not match:
         return SourceLocation(display_path(root, file))
-    where, text = file, source
-    if match.group("path"):
-        for include_path, included, included_text in loader.loaded:
-            if include_path == match.group("path"):
-                where, text = included, included_text
     offset = max(int(match.group("start")) - 1, 0)
+    if match.group("path"):  # an include MRML put in place itself (css, html)
+        return _located(root, file, source, loader, match.group("path"), offset)
+    origin, offset = prepared.locate(offset)
+    return _located(root, file, source, loader, origin, offset)
+
+
+def _located(
+    root: Path, file: Path, source: str, loader: IncludeLoader, origin: str | None, offset: int
+) -> SourceLocation:
+    """Where `offset` of the root (`origin` None) or of the include `origin` is."""
+    where, text = file, source
+    for include_path, included, included_text in loader.loaded:
+        if origin is not None and include_path == origin:
+            where, text = included, included_text
     line, column = LineIndex(text).position(min(offset, len(text)))
     return SourceLocation(display_path(root, where), line, column)
 
@@ -325,6 +347,7 @@ class PerRecipientCompiler:
             rendered_includes.append(text)
             return text
 
-        html = mjml.mjml2html(rendered, include_loader=loader)
+        prepared = prepare_mjml(rendered, loader).text
+        html = add_missing_alts(mjml.mjml2html(prepared, include_loader=loader))
         css = inline_css_of([rendered, *rendered_includes])
         return inline_css(html, css) if css.strip() else html

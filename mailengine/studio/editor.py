@@ -28,6 +28,7 @@ from mailengine.config import Settings
 from mailengine.engine.step_preview import StepPreviewer
 from mailengine.errors import MailengineError, SourceLocation
 from mailengine.outbound import Composer
+from mailengine.render.assets import ASSETS_FOLDER
 from mailengine.render.checks import INCLUDE, TemplateProblem, included_files
 from mailengine.render.library import TemplateLibrary
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
@@ -156,7 +157,7 @@ def render_draft(shop: EditorShop, draft: Draft, now: datetime) -> DraftResult:
     checked = draft.name if use is None else use.step.template
     root = shop.templates_dir
     with draft_folder(root, draft.name, draft.source, also=[checked]) as folder:
-        library = TemplateLibrary(folder)
+        library = TemplateLibrary(folder, assets_dir=root / ASSETS_FOLDER)
         try:
             library.compiled(checked)
         except MailengineError:
@@ -236,7 +237,7 @@ def _problems_of_users(shop: EditorShop, draft: Draft, use: Use | None) -> list[
     found: list[TemplateProblem] = []
     sent = [name for workflow in users.values() for name in workflow.templates()]
     with draft_folder(shop.templates_dir, draft.name, draft.source, also=sent) as folder:
-        library = TemplateLibrary(folder)
+        library = TemplateLibrary(folder, assets_dir=shop.templates_dir / ASSETS_FOLDER)
         for workflow in users.values():
             for problem in check_templates(workflow, library):
                 where = problem.location

@@ -15,15 +15,16 @@ from mailengine import __version__
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
 from mailengine.web import api, broadcast_api, docs, event_api, links, operations, tracking
+from mailengine.web.assets import add_asset_routes
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
+from mailengine.web.event_fast_path import EventFastPath
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
-
-ASSETS_FOLDER = "assets"
 
 
 def create_app(
@@ -70,6 +71,7 @@ def create_app(
         openapi_url="/openapi.json" if settings.http.docs else None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
+    app.add_middleware(EventFastPath, context=context)  # inside the limits
     app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
@@ -82,9 +84,7 @@ def create_app(
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_FOLDER), name="static")
     if settings.http.docs:
         app.include_router(docs.router)
-    assets = settings.paths.templates / ASSETS_FOLDER
-    if assets.is_dir():
-        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+    add_asset_routes(app, AssetCatalog(settings.paths.templates / ASSETS_FOLDER))
     return app
 
 

@@ -77,12 +77,7 @@ async def post_event(
     """Stored for the engine, which enrolls the customer in workflows the event triggers.
     An event `id` (or else the Idempotency-Key) is stored once. Answered once committed."""
     context = web_context(request)
-    now = context.clock.now()
-    kind, email = event_type(body), event_email(body)
-    request_hash = _hash(SINGLE, body.model_dump_json())
-    event_key = _event_key(body, client, key)
-    event = _incoming(context, body, kind, email, client, now, request_key=key,
-                      request_hash=request_hash, event_key=event_key)  # fmt: skip
+    event = single_event(context, body, client, key)
     [answer] = await context.intake.store_events([event], SINGLE)
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
@@ -140,6 +135,15 @@ async def post_event_batch(
 
     response: JSONResponse = await context.intake.run(work)
     return response
+
+
+def single_event(context: WebContext, body: EventIn, client: str, key: str | None) -> IncomingEvent:
+    """The event of a `POST /v1/events` body; an HTTPException (422) names a refused field."""
+    kind, email = event_type(body), event_email(body)
+    return _incoming(
+        context, body, kind, email, client, context.clock.now(), request_key=key,
+        request_hash=_hash(SINGLE, body.model_dump_json()), event_key=_event_key(body, client, key),
+    )  # fmt: skip
 
 
 def _checked_item(raw: dict[str, Any], position: int) -> tuple[EventIn, str, str] | ItemResult:

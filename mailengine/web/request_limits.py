@@ -64,7 +64,7 @@ class RequestLimits:
             }
             await _answer(send, 422, {"detail": [problem]})
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         detail = f"the request body is over {self.max_bytes} bytes (http.max_body_bytes)"
@@ -143,7 +143,7 @@ async def _read_body(receive: Receive, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A receive callable that gives the app the body read already, then the real stream."""
     delivered = False
 

@@ -26,7 +26,12 @@ ANN = RecipientSnapshot(
 
 def test_the_payload_keys_become_the_broadcast_section() -> None:
     composer = Composer(Settings(), TemplateLibrary(REPO / "templates"), b"k" * 32)
-    scarf = {"title": "Scarf", "price": 20, "image": "scarf.jpg", "link": "/c/scarves"}
+    scarf = {
+        "title": "Scarf",
+        "price": 20,
+        "image": "https://cdn.shop.example/scarf.jpg",
+        "link": "/c/scarves",
+    }
     content = {"headline": "Winter", "products": [scarf]}
     payload = {"broadcast": "winter-sale", "variant": "B", "content": content, "phase": "test"}
     context = composer.context(ANN, NOW, payload=payload)

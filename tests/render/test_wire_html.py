@@ -179,7 +179,9 @@ def test_rendered_messages_go_as_7bit_and_say_the_same(
     library: TemplateLibrary, bench_library: TemplateLibrary, customers: list[RenderContext]
 ) -> None:
     for owner, name in cases(library, bench_library):
-        reference = jinja_template(html_environment(), unshaped_source(owner, name), name, "x")
+        reference = jinja_template(
+            html_environment(owner.assets), unshaped_source(owner, name), name, "x"
+        )
         for context in customers:
             email = owner.render(name, context, subject=SUBJECT, preheader=PREHEADER)
             values = {

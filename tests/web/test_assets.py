@@ -1,10 +1,16 @@
-"""Images of the shipped templates are served from templates/assets when that folder exists."""
+"""Images of the templates are served from templates/assets under content-hashed names."""
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
+import pytest
 
 from mailengine.config import Settings
+from mailengine.errors import RenderError
+from mailengine.render import TemplateLibrary
+from mailengine.render.assets import AssetCatalog
 from mailengine.store.database import Database
 from mailengine.web.app import create_app
 from tests.web.conftest import SECRET
@@ -39,3 +45,48 @@ async def test_without_an_assets_folder_there_is_nothing_to_serve(
     assert not (settings.paths.templates / "assets").exists()
     response = await fetch(settings, sqlite_database, "/assets/logo.png")
     assert response.status_code == 404
+
+
+async def test_hashed_names_are_cached_for_a_year_plain_names_for_a_day(
+    settings: Settings, sqlite_database: Database
+) -> None:
+    assets = settings.paths.templates / "assets"
+    (assets / "shop").mkdir(parents=True)
+    (assets / "shop" / "logo.png").write_bytes(LOGO)
+    (assets / "LICENSE").write_text("MIT")
+    hashed = AssetCatalog(assets).hashed_name("shop/logo.png")
+    assert hashed == f"shop/logo.{hashlib.sha256(LOGO).hexdigest()[:10]}.png"
+    found = await fetch(settings, sqlite_database, f"/assets/{hashed}")
+    assert found.status_code == 200 and found.content == LOGO
+    assert found.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plain = await fetch(settings, sqlite_database, "/assets/shop/logo.png")
+    assert plain.headers["cache-control"] == "public, max-age=86400"
+    other_hash = hashed.replace(hashed.split(".")[1], "0123456789")
+    assert (await fetch(settings, sqlite_database, f"/assets/{other_hash}")).status_code == 404
+    assert (await fetch(settings, sqlite_database, "/assets/LICENSE")).status_code == 404
+
+
+def test_an_unknown_image_names_the_folder_and_what_it_has(settings: Settings) -> None:
+    assets = settings.paths.templates / "assets"
+    assets.mkdir(parents=True)
+    (assets / "logo.png").write_bytes(LOGO)
+    library = TemplateLibrary(settings.paths.templates)
+    (settings.paths.templates / "a.mjml").write_text(
+        "<mjml><mj-body><mj-section><mj-column>"
+        "<mj-image src=\"{{ 'lgo.png' | asset_url }}\" />"
+        "<mj-image src=\"{{ 'https://cdn.example/x.png' | asset_url }}\" />"
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    context = {"links": {"assets_url": "https://mail.example/assets"}}
+    with pytest.raises(
+        RenderError, match=r"no image 'lgo.png' in templates/assets/ \(it has logo.png\)"
+    ):
+        library.render("a", context, subject="s")
+    (settings.paths.templates / "a.mjml").write_text(
+        "<mjml><mj-body><mj-section><mj-column>"
+        "<mj-image src=\"{{ 'https://cdn.example/x.png' | asset_url }}\" />"
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    html = TemplateLibrary(settings.paths.templates).render("a", context, subject="s").html
+    # A picture hosted elsewhere stays as it is; the image without alt gets alt="".
+    assert '<img alt="" height="auto"\nsrc="https://cdn.example/x.png"' in html

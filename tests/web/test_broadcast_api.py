@@ -38,7 +38,14 @@ SALE: dict[str, Any] = {
     "coupon": {"percent": 20, "valid_for": "7 days"},
     "content": {
         "headline": "The winter sale",
-        "products": [{"title": "Merino sweater", "price": 71.2, "image": "a.jpg", "link": "/k"}],
+        "products": [
+            {
+                "title": "Merino sweater",
+                "price": 71.2,
+                "image": "favourites/merino-sweater.png",
+                "link": "/k",
+            }
+        ],
     },
     "ab_test": {
         "variants": [
@@ -185,7 +192,9 @@ async def test_not_json_and_a_broken_render_are_refused(api: httpx.AsyncClient) 
     assert "not JSON" in garbled.json()["detail"][0]["msg"]
     # A product without a price: the template's `money` filter fails for every customer,
     # as `mailengine broadcast schedule` finds for a file.
-    content = {"products": [{"title": "Boots", "image": "b.jpg", "link": "/b"}]}
+    content = {
+        "products": [{"title": "Boots", "image": "favourites/leather-boots.png", "link": "/b"}]
+    }
     refused = await api.post("/v1/broadcasts", json=sale(content=content), headers=AUTH)
     assert refused.status_code == 422
     detail = refused.json()["detail"]

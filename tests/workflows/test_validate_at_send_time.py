@@ -57,9 +57,9 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
         "workflows/vip.yaml:10:5: subject: unknown name 'custmer' (did you mean 'customer'?); "
         "templates see: broadcast, coupon, customer, last_order, links, order, orders, preheader, "
         "sender, subject, support, ticket",
-        "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, attr, "
-        "batch, capitalize, center, count, d, date, datetime, default, dictsort, e, escape, "
-        "filesizeformat, first, float, ...",
+        "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, "
+        "asset_url, attr, batch, capitalize, center, count, d, date, datetime, default, "
+        "dictsort, e, escape, filesizeformat, first, ...",
         "templates/welcome/hello.mjml:7:6: unknown MJML component <mj-sectoin> (did you mean "
         "<mj-section>?): MRML copies it into the HTML as it is, and what is inside loses its "
         "layout",
