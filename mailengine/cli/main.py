@@ -23,6 +23,7 @@ from mailengine.cli.engine_commands import event, preview, reload, run, simulate
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
 from mailengine.cli.ticket_commands import ticket, tickets
+from mailengine.cli.translation_commands import translations
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate
 from mailengine.clock import Clock, SystemClock
@@ -69,6 +70,7 @@ for command in (
     ticket,
     studio,
     user,
+    translations,
 ):
     cli.add_command(command)
 

@@ -31,18 +31,31 @@ class MarkedMessage:
     message: str
 
 
-def marked_messages(path: str, source: str) -> Iterator[MarkedMessage]:
-    """The messages `source` (a template or partial shown as `path`) marks for translation.
+def extract_messages(source: str) -> Iterator[tuple[int, str | tuple[str, str]]]:
+    """(line, message) for each message `source` marks; a plural as (singular, plural).
 
     A file that is not valid Jinja marks none here (the template checks report it)."""
     try:
         found = list(babel_extract(BytesIO(source.encode("utf-8")), _KEYWORDS, (), _OPTIONS))
-    except Exception:
+    except Exception:  # Jinja's syntax errors are reported by the template checks
         return
-    for line, _function, message, _comments in found:
-        singular = message[0] if isinstance(message, tuple) else message
-        if isinstance(singular, str) and singular:
-            yield MarkedMessage(path, line, singular)
+    for line, function, message, _comments in found:
+        # Arguments that are not string constants (a count, keyword values) come as None.
+        strings = [part for part in _parts(message) if isinstance(part, str)]
+        if function == "ngettext" and len(strings) > 1 and strings[0]:
+            yield line, (strings[0], strings[1])
+        elif strings and strings[0]:
+            yield line, strings[0]
+
+
+def _parts(message: object) -> tuple[object, ...]:
+    return message if isinstance(message, tuple) else (message,)
+
+
+def marked_messages(path: str, source: str) -> Iterator[MarkedMessage]:
+    """The messages `source` (a template or partial shown as `path`) marks for translation."""
+    for line, message in extract_messages(source):
+        yield MarkedMessage(path, line, message if isinstance(message, str) else message[0])
 
 
 def missing_in_files(files: Mapping[str, str], catalogs: Catalogs) -> list[TemplateProblem]:
@@ -108,6 +121,8 @@ def catalog_problems(catalogs: Catalogs) -> list[TemplateProblem]:
         if loaded is None:
             continue
         for message, errors in loaded.catalog.check():
+            if "%(" not in str(message.id):  # subjects are Jinja, not format strings
+                continue
             problems.extend(_format_problem(catalogs.shown(language), message, e) for e in errors)
     return problems
 
