@@ -292,9 +292,9 @@ class TemplateLibrary:
         files = {f"{self._root.name}/{path}": text for path, text in compiled.sources.files.items()}
         return missing_in_files(files, self._catalogs)
 
-    def missing_line_translations(self, source: str) -> list[str]:
-        """The languages (`German (de) in templates/locales/...`) lacking a subject or
-        preheader `source`."""
+    def missing_line_translations(self, source: str) -> list[tuple[str, str]]:
+        """(`German (de)`, its catalog) for each language lacking the subject or preheader
+        `source`."""
         return missing_line(source, self._catalogs)
 
     def line_translations(self, source: str) -> list[tuple[str, str]]:

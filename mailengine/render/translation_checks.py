@@ -91,10 +91,11 @@ def missing_in_files(files: Mapping[str, str], catalogs: Catalogs) -> list[Templ
     return problems
 
 
-def missing_line(source: str, catalogs: Catalogs) -> list[str]:
-    """The languages (named) whose catalog lacks the subject or preheader `source`."""
+def missing_line(source: str, catalogs: Catalogs) -> list[tuple[str, str]]:
+    """(language named, its catalog) for each catalog lacking the subject or preheader
+    `source`."""
     return [
-        f"{language_name(language)} in {catalogs.shown(language)}"
+        (language_name(language), catalogs.shown(language))
         for language in catalogs.languages()
         if not _translated(catalogs, language).get(source, False)
     ]

@@ -46,7 +46,7 @@ def copy_warnings(sends: Iterable[SendCopy], library: TemplateLibrary) -> list[P
             )
         for part, source, where in send.lines:
             warnings.extend(
-                Problem(where, f"{part} has no {language} translation")
-                for language in library.missing_line_translations(source)
+                Problem(where, f"{part} has no {language} translation in {catalog}")
+                for language, catalog in library.missing_line_translations(source)
             )
     return unique_problems(warnings)
