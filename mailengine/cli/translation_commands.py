@@ -71,6 +71,8 @@ def gather_messages(settings: Settings) -> Catalog:
     for send in sends:
         for _part, source, where in send.lines:
             _add(catalog, source, where.path, where.line or 0)
+        for text, where in send.texts:
+            _add(catalog, text, where.path, where.line or 0)
     return catalog
 
 

@@ -169,6 +169,7 @@ def _make(*, autoescape: bool, assets: AssetCatalog | None) -> MailSandbox:
     env.filters.update(FILTERS)
     env.filters["default"] = _default
     env.filters["d"] = _default
+    env.filters["translate"] = str  # until `install_translations` gives the catalogs
     if assets is not None:
         env.filters["asset_url"] = asset_url_filter(assets)
     for name, function in list(env.filters.items()):
@@ -199,9 +200,16 @@ def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
     def ngettext(context: Context, singular: str, plural: str, count: int) -> str:
         return catalogs.ngettext(_language(context), singular, plural, count)
 
+    @pass_context
+    def translate(context: Context, text: Any) -> str:
+        """`{{ broadcast.content.headline | translate }}`: free text from a file, looked up
+        whole (no placeholders, a "%" is just a percent sign)."""
+        return catalogs.gettext(_language(context), str(text))
+
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=gettext, ngettext=ngettext, newstyle=True
     )
+    env.filters["translate"] = limits.checked_filter("translate", translate)
 
 
 def _language(context: Context) -> str:

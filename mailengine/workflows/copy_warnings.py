@@ -23,12 +23,14 @@ NO_PREHEADER = (
 @dataclass(frozen=True, slots=True)
 class SendCopy:
     """One mail a file sends: its template, where that is named, its subject and preheader
-    (part, source, place) and whether it has a preheader."""
+    (part, source, place), whether it has a preheader, and the free texts of its file that
+    the template shows through `| translate` (a broadcast's `content`)."""
 
     template: str
     named_at: SourceLocation
     lines: tuple[tuple[str, str, SourceLocation], ...]
     has_preheader: bool
+    texts: tuple[tuple[str, SourceLocation], ...] = ()  # free text the template translates
 
 
 def copy_warnings(sends: Iterable[SendCopy], library: TemplateLibrary) -> list[Problem]:
@@ -44,7 +46,8 @@ def copy_warnings(sends: Iterable[SendCopy], library: TemplateLibrary) -> list[P
                 Problem(found.location, found.message)
                 for found in library.missing_translations(send.template)
             )
-        for part, source, where in send.lines:
+        lines = [*send.lines, *(("content text", text, at) for text, at in send.texts)]
+        for part, source, where in lines:
             warnings.extend(
                 Problem(where, f"{part} has no {language} translation in {catalog}")
                 for language, catalog in library.missing_line_translations(source)

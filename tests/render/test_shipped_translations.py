@@ -73,3 +73,26 @@ def test_an_unknown_language_falls_back_to_the_shop_language(
     assert "Willkommen" in mail.text and mail.subject.startswith("Danke für deine Bestellung")
     english = library.render("welcome/hello", context, subject=SUBJECT)
     assert 'lang="en"' in english.html and "Welcome" in english.text
+
+
+def test_a_broadcasts_content_is_translated_where_the_catalog_has_it(
+    library: TemplateLibrary, thousand_customers: list[RenderContext]
+) -> None:
+    content = {
+        "headline": "Warm things for cold days",
+        "paragraphs": ["20 % off, only in this mail."],  # not in the catalog: stays as written
+        "products": [
+            {
+                "title": "Merino sweater",
+                "price": 89,
+                "image": "favourites/merino-sweater.png",
+                "link": "/c",
+            }
+        ],
+    }
+    broadcast = {"name": "december", "variant": "all", "content": content}
+    context: RenderContext = {**in_locale(thousand_customers[0], "de_DE"), "broadcast": broadcast}  # type: ignore[typeddict-item]
+    mail = library.render("newsletter/newsletter", context, subject="s")
+    assert "Warmes für kalte Tage" in mail.text
+    assert "20 % off, only in this mail." in mail.text
+    assert "Merinopullover ansehen" in mail.text
