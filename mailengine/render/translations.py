@@ -76,7 +76,7 @@ class Catalogs:
         self._folder = Path(templates_dir) / CATALOGS_DIR
         self._shop = normalise_locale(shop_locale)
         self._auto_reload = auto_reload
-        self._loaded: dict[str, LoadedCatalog] = {}
+        self._loaded: dict[str, LoadedCatalog | None] = {}
         self._lock = threading.Lock()
         self._languages: tuple[str, ...] | None = None
 
@@ -120,17 +120,17 @@ class Catalogs:
         Raises SourceError (naming the file and line) for a catalog that does not parse."""
         if language == SOURCE_LANGUAGE:
             return None
-        path = self.path(language)
+        read = language in self._loaded
         loaded = self._loaded.get(language)
-        if loaded is not None and not (self._auto_reload and _mtime(path) != loaded.mtime):
+        if read and not self._auto_reload:
+            return loaded  # per recipient: one dict lookup, no path built
+        path = self.path(language)
+        if read and (loaded.mtime if loaded else -1) == _mtime(path):
             return loaded
         with self._lock:
-            if not path.is_file():
-                self._loaded.pop(language, None)
-                return None
-            loaded = _load(language, path, self.shown(language))
-            self._loaded[language] = loaded
-            return loaded
+            found = _load(language, path, self.shown(language)) if path.is_file() else None
+            self._loaded[language] = found
+            return found
 
     def gettext(self, language: str, message: str) -> str:
         loaded = self.catalog(language)
