@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 MAILENGINE = Path(sys.executable).with_name("mailengine")
 API_KEY = "ingest-bench-key-" + "x" * 24
 CUSTOMERS = 10_000
+BATCH_SIZE = 1_000
 
 
 def free_port() -> int:
@@ -106,6 +107,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def reference(args: argparse.Namespace) -> float:
+    """Requests/s of the reference server (`ingest_reference.py`) under the same load."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(MAILENGINE.with_name("uvicorn")), "--app-dir", str(REPO / "bench"),
+         "ingest_reference:app", "--port", str(port), "--http", "httptools",
+         "--log-level", "warning", "--no-access-log"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        load = Load("127.0.0.1", port, "/v1/events", API_KEY, args.requests, args.connections,
+                    event_body, time_limit=args.seconds)  # fmt: skip
+        outcome = asyncio.run(run_load(load))
+    finally:
+        stop(server)
+    print_outcome("reference (FastAPI, stores nothing)", outcome)
+    return len(outcome.latencies) / outcome.seconds
+
+
 def event_body(number: int) -> dict[str, Any]:
     customer = random.Random(number).randrange(CUSTOMERS)
     return {
@@ -115,7 +141,23 @@ def event_body(number: int) -> dict[str, Any]:
     }
 
 
-def print_outcome(label: str, outcome: Outcome) -> None:
+def order_body(number: int) -> dict[str, Any]:
+    customer = random.Random(number).randrange(CUSTOMERS)
+    return {
+        "external_id": f"LOAD-{number}",
+        "email": f"bench{customer}@example.org",
+        "amount": "49.90",
+        "placed_at": "2026-11-20T10:00:00+01:00",
+        "items": [{"sku": f"SKU-{number % 500}", "name": "Wool socks", "quantity": 2,
+                   "unit_price": "24.95"}],
+    }  # fmt: skip
+
+
+def batch_body(number: int) -> dict[str, Any]:
+    return {"events": [event_body(number * BATCH_SIZE + item) for item in range(BATCH_SIZE)]}
+
+
+def print_outcome(label: str, outcome: Outcome, reference: float | None = None) -> None:
     answered = len(outcome.latencies)
     per_second = answered / outcome.seconds if outcome.seconds else 0.0
     ms = [1000 * outcome.percentile(share) for share in (0.5, 0.9, 0.99, 1.0)]
@@ -123,7 +165,8 @@ def print_outcome(label: str, outcome: Outcome) -> None:
     print(
         f"{label:<34} {answered:>7,} in {outcome.seconds:5.1f} s = {per_second:7,.0f} req/s;"
         f" p50 {ms[0]:6.1f} ms, p90 {ms[1]:6.1f}, p99 {ms[2]:6.1f}, max {ms[3]:7.1f};"
-        f" {statuses}; replayed {outcome.replayed}; connection errors {outcome.errors}",
+        f" {statuses}; replayed {outcome.replayed}; connection errors {outcome.errors}"
+        + (f"; {per_second / reference:.2f}x the reference" if reference else ""),
         flush=True,
     )
 
@@ -148,7 +191,7 @@ def check_stored(url: str, accepted: set[str]) -> tuple[int, int]:
     return lost, duplicated
 
 
-def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
+def bench(label: str, url: str, folder: Path, args: argparse.Namespace, reference: float) -> None:
     shop, port = make_shop(folder, url, args.config)
     cli(shop, "db", "upgrade")
     cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
@@ -156,20 +199,46 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
         connection.execute(text("UPDATE customer SET email = 'bench' || id || '@example.org'"))
     process = start(shop, port)
     accepted: set[str] = set()
+    orders: set[str] = set()
+
+    def load(path: str, body: Any, requests: int, connections: int, rate: float | None) -> Outcome:
+        return asyncio.run(run_load(Load(
+            "127.0.0.1", port, path, API_KEY, requests, connections, body, rate=rate,
+            time_limit=args.seconds,
+        )))  # fmt: skip
+
     try:
-        runs = [("as fast as answered", None), (f"at {args.rate:,.0f} req/s", args.rate)]
-        for name, rate in runs:
-            load = Load(
-                "127.0.0.1", port, "/v1/events", API_KEY, args.requests, args.connections,
-                event_body, rate=rate, time_limit=args.seconds,
-            )  # fmt: skip
-            outcome = asyncio.run(run_load(load))
+        for name, rate in (
+            ("as fast as answered", None),
+            (f"at {args.rate:,.0f} req/s", args.rate),
+        ):
+            outcome = load("/v1/events", event_body, args.requests, args.connections, rate)
             accepted |= outcome.accepted
-            print_outcome(f"{label}, {name}", outcome)
+            print_outcome(f"{label}, events {name}", outcome, reference)
+        outcome = load("/v1/orders", order_body, args.requests // 2, args.connections, None)
+        orders |= outcome.accepted
+        print_outcome(f"{label}, orders as fast as answered", outcome, reference)
+        batches = max(1, args.batch_events // BATCH_SIZE)
+        outcome = load("/v1/events:batch", batch_body, batches, 4, None)
+        events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
+        print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome)
+        print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
     finally:
         stop(process)
     lost, duplicated = check_stored(url, accepted)
-    print(f"{label}: {len(accepted):,} accepted; lost {lost}, duplicated {duplicated}", flush=True)
+    print(f"{label}: {len(accepted):,} events accepted; lost {lost}, duplicated {duplicated}")
+    stored = count_orders(url)
+    print(f"{label}: {len(orders):,} orders accepted, {stored:,} stored", flush=True)
+
+
+def count_orders(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT count(*) FROM orders WHERE external_id LIKE 'LOAD-%'")
+        ).scalar_one()
+    engine.dispose()
+    return int(found)
 
 
 def main() -> None:
@@ -187,16 +256,18 @@ def main() -> None:
         help="admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
     )
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--batch-events", type=int, default=50_000, help="events sent in batches")
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    against = reference(args)
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as scratch:
         if not args.skip_sqlite:
             folder = Path(scratch) / "sqlite"
-            bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
+            bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args, against)
         if args.postgres:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:
-                    bench("PostgreSQL", url, Path(scratch) / "postgresql", args)
+                    bench("PostgreSQL", url, Path(scratch) / "postgresql", args, against)
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("command: python bench/ingest_bench.py " + " ".join(sys.argv[1:]))
 

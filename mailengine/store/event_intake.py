@@ -30,7 +30,7 @@ from mailengine.store.api_queries import (
     save_answer,
 )
 from mailengine.store.customers import ensure_customers
-from mailengine.store.events import event_table, record_event
+from mailengine.store.events import event_ids_by_key, insert_events, record_event
 
 ACCEPTED = 202
 CONFLICT = 409
@@ -136,12 +136,8 @@ def _store_fresh(
     if not fresh:
         return
     customers = ensure_customers(session, [events[i].email for i in fresh], now)
-    keys = [events[i].event_key for i in fresh if events[i].event_key is not None]
-    known: dict[str, int] = {}
-    if keys:
-        e = event_table.c
-        found = session.execute(select(e.idempotency_key, e.id).where(e.idempotency_key.in_(keys)))
-        known = {str(key): int(event_id) for key, event_id in found}
+    keys = [key for i in fresh if (key := events[i].event_key) is not None]
+    known = event_ids_by_key(session, keys)
     inserting: list[int] = []
     for index in fresh:
         key = events[index].event_key
@@ -159,8 +155,7 @@ def _store_fresh(
             }
             for i in inserting
         ]  # fmt: skip
-        statement = insert(event_table).returning(event_table.c.id, sort_by_parameter_order=True)
-        ids = [int(row[0]) for row in session.execute(statement, rows)]
+        ids = insert_events(session, rows)
         new_ids = dict(zip(inserting, ids, strict=True))
         for index, event_id in new_ids.items():
             key = events[index].event_key

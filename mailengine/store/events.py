@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -60,6 +60,43 @@ def record_event(
             select(event_table.c.id).where(event_table.c.idempotency_key == idempotency_key)
         ).scalar_one()
         return int(existing), False
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert event rows (values of the event table) at once; their ids in the order of `rows`.
+
+    SQLite cannot say in which order a many-row INSERT's RETURNING comes, so SQLAlchemy would
+    send one INSERT per row (most of a 1,000-event batch's time). A unit of work on SQLite
+    holds the write lock from its BEGIN IMMEDIATE (`Database.transaction`), and rows inserted
+    in order take rowids past the largest in order: so the ids are those past the largest
+    before. PostgreSQL returns them in parameter order."""
+    e = event_table.c
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "sqlite":
+        statement = insert(event_table).returning(e.id, sort_by_parameter_order=True)
+        return [int(row[0]) for row in session.execute(statement, rows)]
+    before = int(session.execute(select(func.max(e.id))).scalar_one() or 0)
+    session.execute(insert(event_table), rows)
+    new = session.execute(select(e.id).where(e.id > before).order_by(e.id)).scalars()
+    ids = [int(event_id) for event_id in new]
+    if len(ids) != len(rows):
+        raise RuntimeError(f"{len(rows)} events inserted but {len(ids)} new ids found")
+    return ids
+
+
+def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
+    """The ids of the events stored under these idempotency keys."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]
+        rows = session.execute(
+            select(event_table.c.idempotency_key, event_table.c.id).where(
+                event_table.c.idempotency_key.in_(chunk)
+            )
+        )
+        found.update({str(key): int(event_id) for key, event_id in rows})
+    return found
 
 
 def claim_new_events(session: Session, limit: int) -> list[EventRow]:

@@ -43,7 +43,7 @@ def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetim
         return outcome
     customer_ids = ensure_customers(session, (record.email for record in records), now)
     external_ids = list(dict.fromkeys(record.external_id for record in records))
-    existing = _orders_by_external_id(session, external_ids)
+    existing = orders_by_external_id(session, external_ids)
     touched: set[int] = set()
     rows: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -207,7 +207,7 @@ def placed_order_data(order: Order | OrderUpsert) -> dict[str, Any]:
     }
 
 
-def _orders_by_external_id(
+def orders_by_external_id(
     session: Session, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
     found: dict[str, tuple[int, int]] = {}

@@ -1,39 +1,34 @@
 """The shop's API: customers and orders, recorded for the engine to act on (custom events:
 `web.event_api`).
 
-Handlers are plain `def`: FastAPI runs them in its thread pool, so the synchronous database
-work never blocks the event loop that also runs the scheduler and the dispatcher.
+Each write runs in the intake's next group commit (`web.intake`): concurrent requests share
+one transaction, and each is answered once it is committed. The database work runs on the
+intake's thread, never on the event loop that also runs the scheduler and the dispatcher.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from mailengine.store.api_queries import write_customer, write_order
-from mailengine.web.api_keys import api_client
-from mailengine.web.context import web_context
-from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once
+from mailengine.web.api_keys import Client, api_router
+from mailengine.web.context import WebContext, web_context
+from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once_grouped
 from mailengine.web.schemas import (
     CustomerIn,
     CustomerOut,
     OrderIn,
     OrderOut,
-    Problem,
     customer_record,
     order_record,
 )
 
-Client = Annotated[str, Depends(api_client)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "No API key, or an unknown one"},
-    409: {"model": Problem, "description": "The Idempotency-Key was used for another request"},
-}
-
-router = APIRouter(prefix="/v1", tags=["api"], responses=ERRORS)
+ORDER = "POST /v1/orders"
+router = api_router()
 
 
 @router.post(
@@ -42,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["api"], responses=ERRORS)
     summary="Insert or update a customer",
     responses={201: {"model": CustomerOut, "description": "A new customer"}},
 )
-def post_customer(
+async def post_customer(
     body: CustomerIn, request: Request, client: Client, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Upsert by e-mail address. A new customer emits `customer.created`. With double opt-in
@@ -61,7 +56,7 @@ def post_customer(
         )
         return Answer(201 if written.created else 200, out, written.customer_id)
 
-    return answer_once(context, client, key, "POST /v1/customers", body, work)
+    return await answer_once_grouped(context, client, key, "POST /v1/customers", body, work)
 
 
 @router.post(
@@ -70,12 +65,20 @@ def post_customer(
     summary="Insert or update an order",
     responses={201: {"model": OrderOut, "description": "A new order"}},
 )
-def post_order(
+async def post_order(
     body: OrderIn, request: Request, client: Client, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Upsert by external id and refresh the customer's figures; a new order emits
     `order.placed`. An unknown address gets a bare customer without consent."""
     context = web_context(request)
+    return await order_answer(context, body, client, key)
+
+
+def order_answer(
+    context: WebContext, body: OrderIn, client: str, key: str | None
+) -> Awaitable[JSONResponse]:
+    """Checks `body` now (an HTTPException names a refused field); what it returns writes the
+    order in the intake's next group commit and answers once committed."""
     now = context.clock.now()
     record = order_record(body, context.settings.zone, context.settings.currency, now)
 
@@ -89,4 +92,4 @@ def post_order(
         )
         return Answer(201 if written.created else 200, out, written.customer_id)
 
-    return answer_once(context, client, key, "POST /v1/orders", body, work)
+    return answer_once_grouped(context, client, key, ORDER, body, work)

@@ -7,10 +7,11 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailengine.web.context import web_context
+from mailengine.web.schemas import Problem
 
 KEY_PREFIX = "me_"
 
@@ -51,6 +52,24 @@ async def api_client(
     if not known or not is_known_key(digest, known):
         raise _unauthorized("the API key is not known")
     return digest
+
+
+Client = Annotated[str, Depends(api_client)]
+
+
+def api_router(tag: str = "api") -> APIRouter:
+    """A router under /v1 for operations that take an API key (and an Idempotency-Key)."""
+    return APIRouter(
+        prefix="/v1",
+        tags=[tag],
+        responses={
+            401: {"model": Problem, "description": "No API key, or an unknown one"},
+            409: {
+                "model": Problem,
+                "description": "The Idempotency-Key was used for another request",
+            },
+        },
+    )
 
 
 def _unauthorized(detail: str) -> HTTPException:

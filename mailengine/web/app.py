@@ -19,10 +19,19 @@ from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
-from mailengine.web import api, broadcast_api, docs, event_api, links, operations, tracking
+from mailengine.web import (
+    api,
+    broadcast_api,
+    docs,
+    event_api,
+    links,
+    operations,
+    order_batch_api,
+    tracking,
+)
+from mailengine.web.api_fast_path import ApiFastPath
 from mailengine.web.assets import add_asset_routes
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
-from mailengine.web.event_fast_path import EventFastPath
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
@@ -71,12 +80,13 @@ def create_app(
         openapi_url="/openapi.json" if settings.http.docs else None,
     )
     app.add_exception_handler(RequestValidationError, _refused)
-    app.add_middleware(EventFastPath, context=context)  # inside the limits
+    app.add_middleware(ApiFastPath, context=context)  # inside the limits
     app.add_middleware(RequestLimits, max_bytes=settings.http.max_body_bytes)
     app.state.web = context
     app.state.metrics = operations.metrics_registry(context)
     app.include_router(api.router)
     app.include_router(event_api.router)
+    app.include_router(order_batch_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(links.router)
     app.include_router(tracking.router)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -22,7 +22,7 @@ from mailengine.broadcasts.loader import load_broadcasts
 from mailengine.broadcasts.timing import timing
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
-from mailengine.web.api import ERRORS, Client
+from mailengine.web.api_keys import Client, api_router
 from mailengine.web.broadcast_body import BroadcastBody, read_body, refusal
 from mailengine.web.broadcast_schemas import (
     BroadcastDetail,
@@ -41,7 +41,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 _BODY_SCHEMA = BroadcastIn.model_json_schema(ref_template="#/components/schemas/{model}")
 
-router = APIRouter(prefix="/v1", tags=["broadcasts"], responses=ERRORS)
+router = api_router("broadcasts")
 
 
 async def raw_body(request: Request) -> bytes:

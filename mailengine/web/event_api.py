@@ -11,44 +11,39 @@ the others are stored.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
 
 from mailengine.addresses import InvalidAddressError, normalize_email
-from mailengine.store.api_queries import reserve_idempotency_key, save_answer
 from mailengine.store.event_intake import IncomingEvent, store_events
-from mailengine.web.api_keys import api_client
+from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import WebContext, web_context
-from mailengine.web.idempotency import REPLAYED_HEADER, IdempotencyKey
+from mailengine.web.idempotency import (
+    REPLAYED_HEADER,
+    Answer,
+    IdempotencyKey,
+    answer_once_grouped,
+    hash_request,
+)
 from mailengine.web.schemas import (
     RESERVED_EVENT_TYPES,
     EventIn,
     EventOut,
     JsonObject,
-    Problem,
     event_email,
     event_type,
 )
 
-Client = Annotated[str, Depends(api_client)]
 SINGLE = "POST /v1/events"
 BATCH = "POST /v1/events:batch"
 MOST_IN_A_BATCH = 1_000
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["api"],
-    responses={
-        401: {"model": Problem, "description": "No API key, or an unknown one"},
-        409: {"model": Problem, "description": "The Idempotency-Key was used for another request"},
-    },
-)
+router = api_router()
 
 
 class EventBatchIn(BaseModel):
@@ -77,7 +72,11 @@ async def post_event(
     """Stored for the engine, which enrolls the customer in workflows the event triggers.
     An event `id` (or else the Idempotency-Key) is stored once. Answered once committed."""
     context = web_context(request)
-    event = single_event(context, body, client, key)
+    return await event_answer(context, single_event(context, body, client, key))
+
+
+async def event_answer(context: WebContext, event: IncomingEvent) -> JSONResponse:
+    """Store `event` in the intake's next group commit; the answer, once committed."""
     [answer] = await context.intake.store_events([event], SINGLE)
     headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
     return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
@@ -108,19 +107,8 @@ async def post_event_batch(
         events.append(_incoming(context, item, kind, email, client, now, request_key=None,
                                 request_hash="", event_key=item_key))  # fmt: skip
         results.append(None)
-    request_hash = _hash(BATCH, body.model_dump_json())
 
-    def work(session: Session) -> JSONResponse:
-        if key is not None:
-            stored = reserve_idempotency_key(session, client, key, BATCH, request_hash, now)
-            if stored is not None:
-                if stored.request_hash != request_hash or stored.endpoint != BATCH:
-                    detail = {"detail": "this Idempotency-Key was used for a different request"}
-                    return JSONResponse(detail, status_code=409)
-                return JSONResponse(
-                    stored.response, status_code=stored.status_code,
-                    headers={REPLAYED_HEADER: "true"},
-                )  # fmt: skip
+    def work(session: Session) -> Answer:
         answers = iter(store_events(session, events, BATCH, now))
         filled = [result or _item_result(next(answers).body) for result in results]
         out = EventBatchOut(
@@ -128,13 +116,10 @@ async def post_event_batch(
             replayed=sum(1 for item in filled if item.status == "replayed"),
             refused=sum(1 for item in filled if item.status == "refused"),
             results=filled,
-        ).model_dump(mode="json", exclude_none=True)
-        if key is not None:
-            save_answer(session, client, key, 200, out, None)
-        return JSONResponse(out, status_code=200)
+        )
+        return Answer(200, out, exclude_none=True)
 
-    response: JSONResponse = await context.intake.run(work)
-    return response
+    return await answer_once_grouped(context, client, key, BATCH, body, work)
 
 
 def single_event(context: WebContext, body: EventIn, client: str, key: str | None) -> IncomingEvent:
@@ -142,7 +127,7 @@ def single_event(context: WebContext, body: EventIn, client: str, key: str | Non
     kind, email = event_type(body), event_email(body)
     return _incoming(
         context, body, kind, email, client, context.clock.now(), request_key=key,
-        request_hash=_hash(SINGLE, body.model_dump_json()), event_key=_event_key(body, client, key),
+        request_hash=hash_request(SINGLE, body), event_key=_event_key(body, client, key),
     )  # fmt: skip
 
 
@@ -198,7 +183,3 @@ def _event_key(body: EventIn, client: str, key: str | None) -> str | None:
     if key is not None:
         return f"event:{client[:16]}:{key}"
     return None
-
-
-def _hash(endpoint: str, text: str) -> str:
-    return hashlib.sha256(f"{endpoint}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Header
@@ -40,6 +41,7 @@ class Answer:
     status_code: int
     body: BaseModel
     customer_id: int | None = None
+    exclude_none: bool = False
 
 
 def answer_once(
@@ -53,26 +55,61 @@ def answer_once(
     """Run `work` in one transaction, at most once per (client, key). `request` is the body
     (a model, or the text a handler reads itself) that a retry must repeat."""
     now = context.clock.now()
-    text = request if isinstance(request, str) else request.model_dump_json()
-    request_hash = hashlib.sha256(
-        f"{endpoint}\0{text}".encode("utf-8", "surrogatepass")
-    ).hexdigest()
+    request_hash = hash_request(endpoint, request)
     with context.database.transaction() as session:
-        if key is not None:
-            stored = reserve_idempotency_key(session, client, key, endpoint, request_hash, now)
-            if stored is not None:
-                if stored.endpoint != endpoint or stored.request_hash != request_hash:
-                    return JSONResponse(
-                        {"detail": "this Idempotency-Key was used for a different request"},
-                        status_code=409,
-                    )
+        return answer_in(session, client, key, endpoint, request_hash, now, work)
+
+
+async def answer_once_grouped(
+    context: WebContext,
+    client: str,
+    key: str | None,
+    endpoint: str,
+    request: BaseModel | str,
+    work: Callable[[Session], Answer],
+) -> JSONResponse:
+    """`answer_once` in the intake's next group commit (`web.intake`), shared with other
+    requests' writes; answered once committed."""
+    now = context.clock.now()
+    request_hash = hash_request(endpoint, request)
+
+    def grouped(session: Session) -> JSONResponse:
+        return answer_in(session, client, key, endpoint, request_hash, now, work)
+
+    response: JSONResponse = await context.intake.run(grouped)
+    return response
+
+
+def hash_request(endpoint: str, request: BaseModel | str) -> str:
+    """What a retry with the same Idempotency-Key must repeat: the endpoint and the body."""
+    text = request if isinstance(request, str) else request.model_dump_json()
+    return hashlib.sha256(f"{endpoint}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def answer_in(
+    session: Session,
+    client: str,
+    key: str | None,
+    endpoint: str,
+    request_hash: str,
+    now: datetime,
+    work: Callable[[Session], Answer],
+) -> JSONResponse:
+    """Run `work` in `session` unless (client, key) was answered before: then that answer
+    again, or 409 when the key came with another request."""
+    if key is not None:
+        stored = reserve_idempotency_key(session, client, key, endpoint, request_hash, now)
+        if stored is not None:
+            if stored.endpoint != endpoint or stored.request_hash != request_hash:
                 return JSONResponse(
-                    stored.response,
-                    status_code=stored.status_code,
-                    headers={REPLAYED_HEADER: "true"},
+                    {"detail": "this Idempotency-Key was used for a different request"},
+                    status_code=409,
                 )
-        answer = work(session)
-        body = answer.body.model_dump(mode="json")
-        if key is not None:
-            save_answer(session, client, key, answer.status_code, body, answer.customer_id)
+            return JSONResponse(
+                stored.response, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
+            )
+    answer = work(session)
+    body = answer.body.model_dump(mode="json", exclude_none=answer.exclude_none)
+    if key is not None:
+        save_answer(session, client, key, answer.status_code, body, answer.customer_id)
     return JSONResponse(body, status_code=answer.status_code)

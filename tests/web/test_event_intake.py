@@ -176,3 +176,18 @@ async def test_a_batch_retried_with_its_key_is_replayed_and_its_limits_hold(
     assert empty.status_code == 422
     with database.session() as session:
         assert session.execute(select(func.count()).select_from(event_table)).scalar() == 1000
+
+
+async def test_each_answered_event_id_is_the_row_of_that_event(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Ids are matched to events in order (on SQLite, from the ids past the largest before):
+    each id answered holds that item's own data, also when other rows came before."""
+    await client.post("/v1/events", json=_event(0), headers={**AUTH, "Idempotency-Key": "a"})
+    items = [_event(n, data={"n": n}) for n in range(1, 301)]
+    items[7] = _event(8, id="own-id-8", data={"n": 8})
+    answer = await client.post(BATCH, json={"events": items}, headers=AUTH)
+    results = answer.json()["results"]
+    by_id = {row["id"]: row["data"] for row in _stored(database)}
+    assert [by_id[item["event_id"]] for item in results] == [{"n": n} for n in range(1, 301)]
+    assert len(by_id) == 301

@@ -38,8 +38,9 @@ def test_generated_requests_get_no_server_error(make_app: AppFactory, database: 
     operations = [result.ok() for result in results if isinstance(result, Ok)]
     assert len(operations) == len(results), "the OpenAPI document has invalid operations"
     with_body = {operation.label for operation in operations if len(operation.body)}
-    assert len(operations) == 20 and with_body == {
+    assert len(operations) == 21 and with_body == {
         "POST /v1/customers", "POST /v1/orders", "POST /v1/events", "POST /v1/events:batch",
+        "POST /v1/orders:batch",
         "POST /v1/broadcasts",
         "POST /u/{token}", "POST /preferences/{token}",
     }  # fmt: skip

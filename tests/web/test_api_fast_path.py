@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailengine.web import event_api, event_fast_path
+from mailengine.web import api, api_fast_path, event_api
 from tests.web.conftest import AUTH
 
 Counter = Callable[[], int]
@@ -27,7 +27,7 @@ def taken_fast(monkeypatch: pytest.MonkeyPatch) -> Counter:
         calls.append(event)
         return event
 
-    monkeypatch.setattr(event_fast_path, "single_event", counting)
+    monkeypatch.setattr(api_fast_path, "single_event", counting)
     return lambda: len(calls)
 
 
@@ -114,3 +114,40 @@ async def test_a_body_that_is_not_json_is_answered_by_the_route(
     )
     assert taken_fast() == 0
     assert answer.status_code == broken.status_code == 422
+
+
+ORDER = {
+    "external_id": "FP-1",
+    "email": "fast@example.com",
+    "amount": "59.90",
+    "placed_at": "2026-11-22T18:30:00+01:00",
+    "items": [{"sku": "TS-1", "name": "Linen shirt", "quantity": 1, "unit_price": "59.90"}],
+}
+
+
+async def test_a_common_order_is_written_by_the_fast_path_with_the_route_s_answer(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken: list[object] = []
+    real = api.order_answer
+
+    def counting(*args: Any) -> Any:
+        answering = real(*args)
+        taken.append(answering)
+        return answering
+
+    monkeypatch.setattr(api_fast_path, "order_answer", counting)
+    headers = {**AUTH, "Idempotency-Key": "order-fast"}
+    fast = await client.post("/v1/orders", json=ORDER, headers=headers)
+    routed = await client.post(
+        "/v1/orders?via=route", json={**ORDER, "external_id": "FP-2"}, headers=AUTH
+    )
+    assert len(taken) == 1
+    assert fast.status_code == routed.status_code == 201
+    assert fast.json()["external_id"] == "FP-1" and routed.json()["external_id"] == "FP-2"
+    assert fast.json()["customer_id"] == routed.json()["customer_id"]
+    replayed = await client.post("/v1/orders", json=ORDER, headers=headers)
+    assert replayed.json() == fast.json() and replayed.headers["Idempotent-Replayed"] == "true"
+    refused = await client.post("/v1/orders", json={**ORDER, "amount": "59.999"}, headers=AUTH)
+    assert refused.status_code == 422 and len(taken) == 2  # replay taken; refusal by the route
+    assert [problem["loc"] for problem in refused.json()["detail"]] == [["body", "amount"]]

@@ -1,0 +1,104 @@
+"""`POST /v1/orders:batch`: up to 1,000 orders in one transaction, a result per order in
+order, a refused one never stopping the rest, and the batch's key replaying the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from mailengine.store.database import Database
+from mailengine.store.events import event_table
+from mailengine.store.orders import order_table
+from mailengine.web import order_batch_api
+from tests.web.conftest import AUTH
+
+BATCH = "/v1/orders:batch"
+
+
+def _order(number: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "external_id": f"B-{number}",
+        "email": f"buyer{number % 3}@example.com",
+        "amount": "20.00",
+        "placed_at": "2026-11-22T18:30:00+01:00",
+        **changes,
+    }
+
+
+def _stored(database: Database) -> tuple[list[str], list[str]]:
+    with database.session() as session:
+        orders = session.execute(select(order_table.c.external_id).order_by(order_table.c.id))
+        placed = session.execute(
+            select(event_table.c.type).where(event_table.c.type == "order.placed")
+        )
+        return [str(row[0]) for row in orders], [str(row[0]) for row in placed]
+
+
+async def test_each_order_gets_its_result_in_order_and_a_refused_one_stops_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    orders = [_order(1), _order(2, amount="-1"), _order(3, email="nobody"), _order(4)]
+    answer = await client.post(BATCH, json={"orders": orders}, headers=AUTH)
+    assert answer.status_code == 200
+    out = answer.json()
+    assert (out["accepted"], out["updated"], out["refused"]) == (2, 0, 2)
+    results = out["results"]
+    assert [item["status"] for item in results] == ["accepted", "refused", "refused", "accepted"]
+    assert results[1]["field"] == ["body", "orders", 1, "amount"]
+    assert results[2]["field"] == ["body", "orders", 2, "email"]
+    assert [results[0]["external_id"], results[3]["external_id"]] == ["B-1", "B-4"]
+    assert all(isinstance(results[i]["event_id"], int) for i in (0, 3))
+    assert _stored(database) == (["B-1", "B-4"], ["order.placed"] * 2)
+    # Sent again: the same orders are updates, nothing is placed twice.
+    again = await client.post(BATCH, json={"orders": [_order(1, status="paid")]}, headers=AUTH)
+    assert again.json()["results"][0]["status"] == "updated"
+    assert _stored(database) == (["B-1", "B-4"], ["order.placed"] * 2)
+
+
+async def test_the_batch_key_replays_the_answer_and_another_body_is_refused(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    headers = {**AUTH, "Idempotency-Key": "import-7"}
+    body = {"orders": [_order(number) for number in range(50)]}
+    first = await client.post(BATCH, json=body, headers=headers)
+    retried = await client.post(BATCH, json=body, headers=headers)
+    assert first.json()["accepted"] == 50
+    assert retried.json() == first.json() and retried.headers["Idempotent-Replayed"] == "true"
+    other = await client.post(BATCH, json={"orders": [_order(99)]}, headers=headers)
+    assert other.status_code == 409
+    assert len(_stored(database)[0]) == 50
+
+
+async def test_more_than_a_thousand_orders_or_none_are_refused(client: httpx.AsyncClient) -> None:
+    many = await client.post(BATCH, json={"orders": [_order(1)] * 1001}, headers=AUTH)
+    none = await client.post(BATCH, json={"orders": []}, headers=AUTH)
+    unknown = await client.post(BATCH, json={"orders": [_order(1)]})
+    assert many.status_code == none.status_code == 422
+    assert many.json()["detail"][0]["loc"] == ["body", "orders"]
+    assert unknown.status_code == 401
+
+
+async def test_an_order_twice_in_one_batch_is_placed_once_then_updated(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    orders = [_order(1), _order(2), _order(1, status="paid")]
+    out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
+    assert [item["status"] for item in out["results"]] == ["accepted", "accepted", "updated"]
+    assert "event_id" not in out["results"][2]
+    assert _stored(database) == (["B-1", "B-2"], ["order.placed"] * 2)
+
+
+async def test_when_writing_together_fails_each_order_is_written_alone(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the group failed")
+
+    monkeypatch.setattr(order_batch_api, "write_orders", failing)
+    orders = [_order(1), _order(2, amount="-1"), _order(3)]
+    out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
+    assert [item["status"] for item in out["results"]] == ["accepted", "refused", "accepted"]
+    assert _stored(database) == (["B-1", "B-3"], ["order.placed"] * 2)
