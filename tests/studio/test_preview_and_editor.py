@@ -54,7 +54,7 @@ def test_a_customer_outside_the_audience_is_previewed_with_the_reason(shop: Prev
     assert view.preview is not None
     assert view.preview.not_in_audience == ("no marketing consent (withdrawn on 2026-05-02)",)
     message = email.message_from_bytes(view.preview.composed.envelope.data, policy=default_policy)
-    assert message["Subject"] == "Welcome to Example Shop, Bob"
+    assert message["Subject"] == "Willkommen bei Example Shop, Bob"  # Bob reads German (de_DE)
     assert message["To"] == "Bob Baker <bob@example.com>"
     assert view.eml_name == f"welcome-step-1-customer-{who.customer_id}.eml"
 
