@@ -51,7 +51,7 @@ def test_validate_warns_of_a_missing_translation_and_preheader(
     assert code == 0, output
     lines = output.splitlines()
     assert (
-        "templates/welcome/hello.mjml:18: warning: no German (de) translation of "
+        "templates/welcome/hello.mjml:19: warning: no German (de) translation of "
         "'Discover the collection' in templates/locales/de/LC_MESSAGES/messages.po"
     ) in lines
     assert (
@@ -62,7 +62,7 @@ def test_validate_warns_of_a_missing_translation_and_preheader(
     # A new catalog: one line per message of a file it translates in part, one per file
     # it does not translate at all, one per subject and preheader.
     assert (
-        "templates/welcome/hello.mjml:23: warning: no Dutch (nl) translation of 'Free returns' "
+        "templates/welcome/hello.mjml:24: warning: no Dutch (nl) translation of 'Free returns' "
         "in templates/locales/nl/LC_MESSAGES/messages.po"
     ) in lines
     assert (
