@@ -10,6 +10,9 @@ reads as the same token. Checks run in constant time.
 
 Tokens of the earlier form `<subject>.<signature>` (no day) are still read for unsubscribing
 only, so that links in mail sent before issue days existed keep working.
+
+A message token (`make_message_token`, purpose `view`: the hosted copy of one sent message)
+has the same form with the message's outbox id (8 bytes) as its subject.
 """
 
 from __future__ import annotations
@@ -64,11 +67,42 @@ def make_token(secret: bytes, purpose: str, address_hash: str, issued: datetime)
     return f"{_b64(subject)}.{_b64(day)}.{_b64(_signature(secret, purpose, subject, day))}"
 
 
+MESSAGE_PURPOSE = "view"
+_MESSAGE_ID_BYTES = 8
+
+
+def make_message_token(secret: bytes, outbox_id: int, issued: datetime) -> str:
+    """A token naming one outbox message, issued at `issued` (its hosted copy's link)."""
+    subject = outbox_id.to_bytes(_MESSAGE_ID_BYTES, "big")
+    day = issue_day(issued).to_bytes(3, "big")
+    signature = _signature(secret, MESSAGE_PURPOSE, subject, day)
+    return f"{_b64(subject)}.{_b64(day)}.{_b64(signature)}"
+
+
+def read_message_token(
+    secret: bytes, token: str, now: datetime, valid_for: timedelta
+) -> int | None:
+    """The outbox id a genuine message token names, or None (forged, altered, expired)."""
+    subject = _genuine_subject(secret, MESSAGE_PURPOSE, token, now, valid_for)
+    if subject is None or len(subject) != _MESSAGE_ID_BYTES:
+        return None
+    return int.from_bytes(subject, "big")
+
+
 def read_token(
     secret: bytes, purpose: str, token: str, now: datetime, valid_for: timedelta
 ) -> str | None:
     """The address hash a genuine token names, or None for a forged, altered or expired one
     (issued more than `valid_for` before `now`, or after it)."""
+    subject = _genuine_subject(secret, purpose, token, now, valid_for)
+    if subject is None or len(subject) != 32:
+        return None
+    return subject.hex()
+
+
+def _genuine_subject(
+    secret: bytes, purpose: str, token: str, now: datetime, valid_for: timedelta
+) -> bytes | None:
     if len(token) > _MAX_TOKEN_LENGTH:
         return None
     parts = token.split(".")
@@ -88,6 +122,6 @@ def read_token(
     else:
         return None
     expected = _signature(secret, purpose, subject, day)
-    if not hmac.compare_digest(signature, expected) or len(subject) != 32:
+    if not hmac.compare_digest(signature, expected):
         return None
-    return subject.hex()
+    return subject

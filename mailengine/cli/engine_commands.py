@@ -122,6 +122,7 @@ def web_app(engine: Engine) -> WebApp:
         engine.clock,
         workflows=engine.registry.current().values(),
         scheduler_running=lambda: engine.scheduler_running,
+        on_stored=engine.nudge,
     )
 
 

@@ -19,7 +19,9 @@ from mailengine.cli.broadcast_report_command import report_command
 from mailengine.cli.context import CliContext
 from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
+from mailengine.cli.dkim_command import dkim_command
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.predict_command import predict
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
 from mailengine.cli.ticket_commands import ticket, tickets
@@ -62,6 +64,7 @@ for command in (
     reload,
     simulate_command,
     preview,
+    predict,
     coupon,
     report,
     customer,
@@ -71,6 +74,7 @@ for command in (
     studio,
     user,
     translations,
+    dkim_command,
 ):
     cli.add_command(command)
 

@@ -49,6 +49,7 @@ def build_web_app(
     workflows: Iterable[Workflow] | None = None,
     scheduler_running: Callable[[], bool] | None = None,
     sends_mail: bool = True,
+    on_stored: Callable[[], None] | None = None,
 ) -> WebApp:
     """The app, with the studio mounted when it is on; a studio that would serve log-ins in
     the clear on a reachable address stops start-up (`StudioBindError`). `workflows` name the
@@ -71,6 +72,7 @@ def build_web_app(
         clock=clock,
         secret=secret,
         broadcast_check=check,
+        on_stored=on_stored,
     )
     studio_on = studio_enabled(settings, database)
     if studio_on:

@@ -64,17 +64,21 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 
 def dkim_signer(settings: Settings) -> DkimSigner | None:
     """The DKIM signer `dkim` asks for, or None when signing is off."""
+    return configured_dkim_signer(settings) if settings.dkim.enabled else None
+
+
+def configured_dkim_signer(settings: Settings) -> DkimSigner:
+    """The signer of the configured DKIM key, whether signing is on yet or not."""
     dkim = settings.dkim
-    if not dkim.enabled:
-        return None
     domain = dkim.domain or settings.sender.domain
     if dkim.private_key is not None:
         return DkimSigner(domain, dkim.selector, dkim.private_key.get_secret_value())
     if dkim.private_key_file is not None:
         return DkimSigner.from_file(domain, dkim.selector, dkim.private_key_file)
     raise ConfigError(
-        "dkim.enabled is true but no key is set: give dkim.private_key_file or "
-        "MAILENGINE_DKIM__PRIVATE_KEY"
+        "no DKIM key is configured: make one (openssl genpkey -algorithm RSA -pkeyopt "
+        "rsa_keygen_bits:2048 -out dkim.pem) and set dkim.private_key_file in config.yaml "
+        "(or MAILENGINE_DKIM__PRIVATE_KEY)"
     )
 
 

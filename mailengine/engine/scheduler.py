@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 SCHEDULE_JOB_PREFIX = "workflow:"
 REFRESH_FIGURES_JOB = "engine:refresh-figures"
 REFRESH_FIGURES_CRON = "30 3 * * *"
+PREDICT_JOB = "engine:predict"
+PREDICT_CRON = "0 4 * * *"  # after the figures refresh: every order of the day is in
 PERSISTENT_STORE = "schedules"  # not "default": APScheduler fills that with a memory store
 JOB_TABLE = "apscheduler_jobs"
 
@@ -40,6 +42,8 @@ class ScheduledWork(Protocol):
     async def fire_yearly(self) -> None: ...
 
     async def refresh_figures(self) -> None: ...
+
+    async def predict(self) -> None: ...
 
     async def plan_broadcasts(self) -> None: ...
 
@@ -73,6 +77,10 @@ async def run_yearly() -> None:
 
 async def run_refresh_figures() -> None:
     await _work().refresh_figures()
+
+
+async def run_predict() -> None:
+    await _work().predict()
 
 
 async def run_broadcasts() -> None:
@@ -167,15 +175,17 @@ def sync_schedules(
     zone: ZoneInfo,
     now: datetime | None = None,
 ) -> None:
-    """One persistent cron job per scheduled workflow (and the nightly figures refresh); jobs
-    of removed workflows go. A job that is already stored keeps its next run time, so a fire
-    missed while the engine was down still runs once: the scheduler must be started (paused)
-    before, as a stopped APScheduler 3 sees only the jobs added since, not the stored ones.
+    """One persistent cron job per scheduled workflow (and the nightly figures refresh and
+    predictions); jobs of removed workflows go. A job that is already stored keeps its next
+    run time, so a fire missed while the engine was down still runs once: the scheduler must
+    be started (paused) before, as a stopped APScheduler 3 sees only the jobs added since,
+    not the stored ones.
     New jobs get their first fire after `now` (default: APScheduler's clock)."""
     if not scheduler.running:
         raise RuntimeError("start the scheduler (paused) before syncing its stored jobs")
     wanted: dict[str, tuple[Callable[..., Awaitable[None]], str, tuple[str, ...]]] = {
-        REFRESH_FIGURES_JOB: (run_refresh_figures, REFRESH_FIGURES_CRON, ())
+        REFRESH_FIGURES_JOB: (run_refresh_figures, REFRESH_FIGURES_CRON, ()),
+        PREDICT_JOB: (run_predict, PREDICT_CRON, ()),
     }
     for workflow in workflows.values():
         if isinstance(workflow.trigger, ScheduleTrigger):

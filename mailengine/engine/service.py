@@ -8,6 +8,7 @@ the outbox and returns, for cron-style deployments and tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from mailengine.engine.dispatch_processes import (
 )
 from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
+from mailengine.engine.prediction_job import run_predictions
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.scheduler import (
@@ -126,7 +128,10 @@ class Engine:
         self.leadership = Leadership(database)
         self.schedules = ScheduleHost(settings, database.url, self.leadership)
         self._tick_lock = asyncio.Lock()
+        self._tick_again = False  # new work came while a tick ran: it looks again before ending
         self._broadcast_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nudged: asyncio.Task[None] | None = None
         self.prepared = False
 
     @property
@@ -162,6 +167,7 @@ class Engine:
 
     async def run(self, stop: asyncio.Event) -> None:
         _handle_signals(stop, self.reload)  # first: a SIGTERM during start-up stops cleanly
+        self._loop = asyncio.get_running_loop()
         if not self.prepared:  # a caller may have prepared first (to see what runs)
             self.prepare()
         if self.dispatch_processes is None:
@@ -191,6 +197,7 @@ class Engine:
                 await component.stop()
             await self.transport.aclose()
             bind(None)
+            self._loop = None
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
         """Send until `stop`: here, or from the dispatcher processes (started after the
@@ -252,10 +259,33 @@ class Engine:
         await self.tick()
 
     async def tick(self) -> None:
+        """Enroll on new events and walk due enrollments until none is left; the sender is
+        woken when that planned mail (it would look within a second anyway)."""
         if self._tick_lock.locked():
+            self._tick_again = True
             return
         async with self._tick_lock:
-            await self._work_until_idle()
+            while True:
+                self._tick_again = False
+                _, advanced = await self._work_until_idle()
+                if advanced:
+                    self.dispatcher.nudge()
+                if not self._tick_again:
+                    return
+
+    def nudge(self) -> None:
+        """New events were stored (callable from any thread, e.g. the API's writer): tick now
+        rather than at the next interval, so that an order's confirmation leaves at once."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the engine stopped
+                loop.call_soon_threadsafe(self._tick_soon)
+
+    def _tick_soon(self) -> None:
+        if self._nudged is None or self._nudged.done():
+            self._nudged = asyncio.get_running_loop().create_task(self.tick(), name="nudged tick")
+        else:
+            self._tick_again = True
 
     async def fire_yearly(self) -> None:
         await asyncio.to_thread(self.runner.fire_yearly, self.clock.now())
@@ -267,6 +297,18 @@ class Engine:
 
         count = await asyncio.to_thread(refresh)
         log.info("refreshed the figures of %d customers", count)
+
+    async def predict(self) -> None:
+        """The nightly predictions (on a thread: fitting and writing take seconds)."""
+        run = await asyncio.to_thread(
+            run_predictions, self.database, self.settings.zone, self.clock.now()
+        )
+        log.info(
+            "predicted the figures of %d customers (%d with orders) in %.1f s",
+            run.customers,
+            run.scored,
+            run.seconds,
+        )
 
     async def plan_broadcasts(self) -> None:
         """Plan the broadcasts that are due (on a thread: a million rows take a while)."""

@@ -21,6 +21,8 @@ from mailengine.outbound.dispatcher import (
     domain_share,
 )
 from mailengine.outbound.dkim import DkimSigner
+from mailengine.outbound.dkim_record import PublishedCheck, check_published, zone_entry
+from mailengine.outbound.hosted_copy import hosted_html
 from mailengine.outbound.transport.base import Transport
 from mailengine.outbound.transport.maildir import MaildirWriter
 from mailengine.outbound.transport.smtp import SmtpTransport
@@ -34,8 +36,12 @@ __all__ = [
     "Dispatcher",
     "DkimSigner",
     "MaildirWriter",
+    "PublishedCheck",
     "SmtpTransport",
     "Transport",
+    "check_published",
     "decode_bounce_address",
     "domain_share",
+    "hosted_html",
+    "zone_entry",
 ]

@@ -40,7 +40,7 @@ from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
 from mailengine.store.records import RENDERED, ClaimedSend, order_about
-from mailengine.tokens import make_token
+from mailengine.tokens import make_message_token, make_token
 
 _URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_.")
 # Payload sections handed to the template as they are (plain, JSON-safe data): what the team
@@ -134,6 +134,8 @@ class Composer:
             return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
         # The signed links are made once: the body and the List-Unsubscribe header share them.
         links = self.links(recipient.email_hash, now)
+        if send.id > 0:  # not a preview: the message has a hosted copy
+            links = replace(links, view_in_browser_url=self.view_url(send.id, now))
         context = self.context(recipient, now, coupon, send.payload, links)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 
@@ -218,6 +220,10 @@ class Composer:
         if self._signer is not None:
             data = self._signer.sign(data)
         return Envelope(message.bounce_address, recipient.email, data, send.message_id)
+
+    def view_url(self, outbox_id: int, now: datetime) -> str:
+        """The signed link to the hosted copy of message `outbox_id` (see `hosted_copy`)."""
+        return f"{self._public_url}/v/{make_message_token(self._secret, outbox_id, now)}"
 
     def _unsubscribe_url(self, address_hash: str, now: datetime) -> str:
         token = make_token(self._secret, "unsubscribe", address_hash, now)

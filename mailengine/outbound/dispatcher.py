@@ -127,6 +127,8 @@ class Dispatcher:
         self._composing = composing
         self._owns_composing = composing is None
         self.report = DispatchReport()
+        # Set when mail was planned in this process: an idle sender looks at once.
+        self.planned = asyncio.Event()
         self._leases()  # refuse a lease no send fits in now, not at the first batch
 
     async def drain(self, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -146,6 +148,7 @@ class Dispatcher:
 
         The compose workers stop with it (a later call starts new ones).
         """
+        self.planned = asyncio.Event()  # of this loop (a test may serve twice, in two)
         watching = asyncio.create_task(self._watch_holders(stop))
         try:
             await self._run(stop, idle_seconds, grace_seconds)
@@ -201,6 +204,11 @@ class Dispatcher:
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
             if stop.is_set():
                 return
+
+    def nudge(self) -> None:
+        """Mail was just planned (call on the event loop): an idle sender looks now, not
+        after its idle second."""
+        self.planned.set()
 
     async def _watch_holders(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

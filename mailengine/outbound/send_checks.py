@@ -43,7 +43,7 @@ class Checked:
     def recipient(self, send: ClaimedSend) -> RecipientSnapshot:
         """The customer, or a stranger (an autoreply to someone who is not a customer)."""
         customer = self.recipients.get(send.customer_id) if send.customer_id is not None else None
-        return customer if customer is not None else _stranger(send)
+        return customer if customer is not None else stranger_recipient(send)
 
 
 def check_at_send_time(
@@ -125,7 +125,7 @@ def _offer(offer: dict[str, object], now: datetime) -> CouponOffer:
     )
 
 
-def _stranger(send: ClaimedSend) -> RecipientSnapshot:
+def stranger_recipient(send: ClaimedSend) -> RecipientSnapshot:
     """Someone who is not a customer (an autoreply to an unknown sender)."""
     return RecipientSnapshot(
         id=0,

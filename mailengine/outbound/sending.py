@@ -18,7 +18,6 @@ at once: messages not begun as they were, transactions cut short as tried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -49,6 +48,7 @@ class Outbox(Protocol):
 
     transport: Transport
     clock: Clock
+    planned: asyncio.Event  # set when mail may have become due (cleared before each look)
 
     async def next_batch(self, leases: Leases) -> list[Prepared] | None:
         """Claim (holding the claims in `leases`) and compose; None when nothing is due."""
@@ -149,6 +149,7 @@ class SendingFlow:
             await waiting.room_for(self._batch_size, READY_AHEAD * self._batch_size)
             if waiting.closed:
                 return
+            self._outbox.planned.clear()  # a nudge from now on means another look
             try:
                 batch = await self._outbox.next_batch(self._leases)
             except Exception:
@@ -164,8 +165,7 @@ class SendingFlow:
             if batch is not None:
                 waiting.put(batch)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+            await _first_of(stop, self._outbox.planned, idle_seconds)
 
     # The workers
 
@@ -293,3 +293,14 @@ class SendingFlow:
 
 async def _stopped(stop: asyncio.Event) -> None:
     await stop.wait()
+
+
+async def _first_of(stop: asyncio.Event, planned: asyncio.Event, seconds: float | None) -> None:
+    """Wait until `stop`, `planned` or `seconds` have passed."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(planned.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

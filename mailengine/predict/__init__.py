@@ -23,10 +23,10 @@ customers, on 2 shared cores):
 - Here: 0.4 s to import, 0.2–1.0 s for BG/NBD and 0.1–0.7 s for Gamma-Gamma on the same
   data, with the same parameters as both libraries (to 4 digits), 90 MB. Orders to scores
   for 100,000 customers / 500,000 orders take ~1 s and 140 MB; 1,000,000 / 5,000,000
-  ~5–6 s and 670 MB (`bench/predict_bench.py`). The models are a few closed forms: BG/NBD's
-  log-likelihood and E[Y(t)] from Fader, Hardie & Lee (2005), P(active) from their 2008
-  note, Gamma-Gamma from Fader & Hardie's note; the tests reproduce the published
-  parameters on the CDNOW sample to within 0.1 %.
+  ~5–6 s and 670 MB (`bench/predict_bench.py --models-only`). The models are a few closed
+  forms: BG/NBD's log-likelihood and E[Y(t)] from Fader, Hardie & Lee (2005), P(active)
+  from their 2008 note, Gamma-Gamma from Fader & Hardie's note; the tests reproduce the
+  published parameters on the CDNOW sample to within 0.1 %.
 """
 
 from mailengine.predict.bgnbd import (

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import TemplateSyntaxError
 
 from mailengine.errors import SourceError, SourceLocation
+from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.environment import MailSandbox
 from mailengine.render.mjml_cache import (
     compile_template,
@@ -93,6 +94,41 @@ def find_problems(
             where = exc.location or SourceLocation(display_path(root, main))
             problems.append(TemplateProblem(where.path, where.line, where.column, exc.message))
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.column or 0))
+
+
+# An image named by a literal: `{{ 'logo.png' | asset_url }}`.
+_ASSET_LITERAL = re.compile(r"(['\"])(?P<name>[^'\"{}|]+)\1\s*\|\s*asset_url\b")
+
+
+def missing_assets(root: Path, name: str, catalog: AssetCatalog) -> list[TemplateProblem]:
+    """Images that template `name` (or a file it includes) names and the assets folder lacks:
+    each would fail every message at send time."""
+    try:
+        main = template_path(root, name)
+    except SourceError:
+        return []
+    if not main.is_file():
+        return []
+    known = set(catalog.names())
+    found = []
+    for file in included_files(root, main):
+        text = file.read_text(encoding="utf-8")
+        index = LineIndex(text)
+        for match in _ASSET_LITERAL.finditer(text):
+            image = match.group("name").strip()
+            if image.lower().startswith(("http://", "https://")) or image in known:
+                continue
+            line, column = index.position(match.start("name"))
+            found.append(
+                TemplateProblem(
+                    display_path(root, file),
+                    line,
+                    column,
+                    f"no image {image!r} in {root.name}/{ASSETS_FOLDER}/: add the file or "
+                    "fix the name",
+                )
+            )
+    return found
 
 
 def included_files(root: Path, main: Path) -> Iterator[Path]:

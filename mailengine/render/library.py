@@ -13,7 +13,7 @@ from jinja2 import Template, TemplateSyntaxError
 
 from mailengine.errors import RenderError, SourceError, SourceLocation
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
-from mailengine.render.checks import TemplateProblem, find_problems
+from mailengine.render.checks import TemplateProblem, find_problems, missing_assets
 from mailengine.render.environment import (
     html_environment,
     install_translations,
@@ -225,7 +225,8 @@ class TemplateLibrary:
 
     def check(self, template_name: str) -> list[TemplateProblem]:
         """Static problems of one template and its includes (empty when it is fine)."""
-        return find_problems(self._root, template_name, self._html_env, self._cache.get)
+        problems = find_problems(self._root, template_name, self._html_env, self._cache.get)
+        return problems + missing_assets(self._root, template_name, self.assets)
 
     def check_all(self) -> list[TemplateProblem]:
         """Static problems of every sendable template, each include reported once."""

@@ -26,7 +26,7 @@ from mailengine.render.css_inlining import (
 )
 from mailengine.render.environment import MailSandbox
 from mailengine.render.mjml_prepare import IncludeError, Prepared, prepare_mjml
-from mailengine.render.mrml_fixes import add_missing_alts
+from mailengine.render.mrml_fixes import mrml_mended
 from mailengine.render.source_map import LineIndex, SourceMap
 from mailengine.render.template_sources import TemplateSources, stored_path
 from mailengine.render.text_part import html_to_text_template
@@ -143,7 +143,7 @@ def compile_mjml(root: Path, file: Path, source: str, loader: IncludeLoader) -> 
         where = _located(root, file, source, loader, exc.origin, exc.offset)
         raise SourceError(f"{exc} under {root.name}/", location=where) from None
     try:
-        html = add_missing_alts(mjml.mjml2html(prepared.text, include_loader=loader))
+        html = mrml_mended(mjml.mjml2html(prepared.text, include_loader=loader))
     except ValueError as exc:
         raise _mrml_error(root, file, source, loader, exc, prepared) from None
     css = inline_css_of([source, *(text for _, _, text in loader.loaded)])
@@ -348,6 +348,6 @@ class PerRecipientCompiler:
             return text
 
         prepared = prepare_mjml(rendered, loader).text
-        html = add_missing_alts(mjml.mjml2html(prepared, include_loader=loader))
+        html = mrml_mended(mjml.mjml2html(prepared, include_loader=loader))
         css = inline_css_of([rendered, *rendered_includes])
         return inline_css(html, css) if css.strip() else html

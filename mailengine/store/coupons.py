@@ -71,6 +71,11 @@ def issue_for_send(
     raise RuntimeError(f"could not make a unique coupon code for send {outbox_id}")
 
 
+def coupon_of_send(session: Session, outbox_id: int) -> IssuedCoupon | None:
+    """The coupon issued for this send, if one was."""
+    return _by(session, coupon_table.c.outbox_id == outbox_id)
+
+
 def find_coupon(session: Session, code: str) -> IssuedCoupon | None:
     return _by(session, coupon_table.c.code == code.strip().upper())
 

@@ -1,19 +1,22 @@
-"""Many orders written at once, as the API's batch takes them: upserted together, the figures
-of every customer touched refreshed once, and one `order.placed` event per new order inserted
-in one statement. What `api_queries.write_order` does for one order, for a thousand.
+"""Many orders written at once, as the API's batches and concurrent requests bring them:
+upserted together, the figures of every customer touched refreshed once, and one
+`order.placed` event per new order inserted in one statement. What `api_queries.write_order`
+does for one order, for a thousand.
 
-May import: store.orders, store.events, store.api_queries, store.records.
+May import: store.orders, store.events, store.api_queries, store.keyed_requests, store.records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from mailengine.store.api_queries import OrderWritten
+from mailengine.store.api_queries import OrderWritten, write_order
 from mailengine.store.events import event_ids_by_key, insert_events
+from mailengine.store.keyed_requests import KeyedRequest, RequestAnswer, Written, answer_requests
 from mailengine.store.orders import orders_by_external_id, placed_order_data, upsert_orders
 from mailengine.store.records import OrderUpsert
 
@@ -66,3 +69,45 @@ def _placed_events(
     return {
         external_id: stored.get(keys[external_id]) or ids[external_id] for external_id in placed
     }
+
+
+@dataclass(frozen=True)
+class IncomingOrder:
+    """One `POST /v1/orders` as the API took it: who sent it, its Idempotency-Key, the hash a
+    retry must repeat, and the order."""
+
+    client: str
+    request_key: str | None
+    request_hash: str
+    record: OrderUpsert
+
+
+def store_orders(
+    session: Session, orders: Sequence[IncomingOrder], endpoint: str, now: datetime
+) -> list[RequestAnswer]:
+    """Write the orders of concurrent requests together (in the caller's transaction); the
+    answer to each, in order, as `POST /v1/orders` gives it."""
+
+    def many(indexes: list[int]) -> list[Written]:
+        records = [orders[i].record for i in indexes]
+        return [
+            _answer(record, written)
+            for record, written in zip(records, write_orders(session, records, now), strict=True)
+        ]
+
+    def one(index: int) -> Written:
+        record = orders[index].record
+        return _answer(record, write_order(session, record, now))
+
+    requests = [KeyedRequest(o.client, o.request_key, o.request_hash) for o in orders]
+    return answer_requests(session, requests, endpoint, now, many, one)
+
+
+def _answer(record: OrderUpsert, written: OrderWritten) -> Written:
+    body = {
+        "customer_id": written.customer_id,
+        "external_id": record.external_id,
+        "created": written.created,
+        "event_id": written.event_id,
+    }
+    return Written(201 if written.created else 200, body, written.customer_id)

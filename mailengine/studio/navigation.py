@@ -44,6 +44,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Customers", "/studio/customers", EVERYONE),
     NavItem("Simulation", "/studio/simulation", MARKETING),
     NavItem("Reports", "/studio/reports", MARKETING),
+    NavItem("Predictions", "/studio/predictions", MARKETING),
     NavItem("Tickets", "/studio/tickets", SUPPORT),
     NavItem("Accounts", "/studio/accounts", frozenset({"admin"})),
 )

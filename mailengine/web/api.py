@@ -14,10 +14,17 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from mailengine.store.api_queries import write_customer, write_order
+from mailengine.store.api_queries import write_customer
+from mailengine.store.order_intake import IncomingOrder
 from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import WebContext, web_context
-from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once_grouped
+from mailengine.web.idempotency import (
+    Answer,
+    IdempotencyKey,
+    answer_once_grouped,
+    hash_request,
+    response_of,
+)
 from mailengine.web.schemas import (
     CustomerIn,
     CustomerOut,
@@ -81,15 +88,10 @@ def order_answer(
     order in the intake's next group commit and answers once committed."""
     now = context.clock.now()
     record = order_record(body, context.settings.zone, context.settings.currency, now)
+    order = IncomingOrder(client, key, hash_request(ORDER, body), record)
+    return _order_stored(context, order)
 
-    def work(session: Session) -> Answer:
-        written = write_order(session, record, now)
-        out = OrderOut(
-            customer_id=written.customer_id,
-            external_id=record.external_id,
-            created=written.created,
-            event_id=written.event_id,
-        )
-        return Answer(201 if written.created else 200, out, written.customer_id)
 
-    return answer_once_grouped(context, client, key, ORDER, body, work)
+async def _order_stored(context: WebContext, order: IncomingOrder) -> JSONResponse:
+    [answer] = await context.intake.store_orders([order], ORDER)
+    return response_of(answer)

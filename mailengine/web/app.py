@@ -15,7 +15,9 @@ from mailengine import __version__
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
+from mailengine.outbound import Composer
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
+from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
@@ -32,6 +34,7 @@ from mailengine.web import (
 from mailengine.web.api_fast_path import ApiFastPath
 from mailengine.web.assets import add_asset_routes
 from mailengine.web.context import BroadcastCheck, PreferenceTopic, WebContext, broadcast_topic
+from mailengine.web.hosted import add_hosted_copy_routes
 from mailengine.web.request_limits import RequestLimits
 from mailengine.workflows.model import Workflow
 
@@ -48,6 +51,7 @@ def create_app(
     clock: Clock | None = None,
     secret: bytes | None = None,
     broadcast_check: BroadcastCheck | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The HTTP app.
 
@@ -57,7 +61,8 @@ def create_app(
     pages name (see `topics_from_workflows` and `topics_from_broadcasts`); the topics of
     broadcasts stored since are added as they come. `broadcast_check` is what a broadcast
     sent to `POST /v1/broadcasts` must pass (`engine.broadcast_checks`); without it that
-    endpoint answers 503.
+    endpoint answers 503. `on_stored` is called (from the API's writer thread) once events or
+    orders are committed: `mailengine run` wakes its engine with it.
     """
     context = WebContext(
         settings=settings,
@@ -70,6 +75,7 @@ def create_app(
         scheduler_running=scheduler_running,
         inbound_counts=inbound_counts,
         broadcast_check=broadcast_check,
+        on_stored=on_stored,
     )
     app = FastAPI(
         title="mailengine",
@@ -95,6 +101,8 @@ def create_app(
     if settings.http.docs:
         app.include_router(docs.router)
     add_asset_routes(app, AssetCatalog(settings.paths.templates / ASSETS_FOLDER))
+    library = TemplateLibrary(settings.paths.templates)
+    add_hosted_copy_routes(app, Composer(settings, library, context.secret))
     return app
 
 

@@ -62,10 +62,11 @@ class WebContext:
     inbound_counts: Callable[[], Mapping[str, int]] | None
     broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
     stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
+    on_stored: Callable[[], None] | None = None  # events or orders were committed
     intake: Intake = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "intake", Intake(self.database, self.clock))
+        object.__setattr__(self, "intake", Intake(self.database, self.clock, self.on_stored))
 
     @property
     def public_url(self) -> str:

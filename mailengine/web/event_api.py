@@ -24,11 +24,11 @@ from mailengine.store.event_intake import IncomingEvent, store_events
 from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import WebContext, web_context
 from mailengine.web.idempotency import (
-    REPLAYED_HEADER,
     Answer,
     IdempotencyKey,
     answer_once_grouped,
     hash_request,
+    response_of,
 )
 from mailengine.web.schemas import (
     RESERVED_EVENT_TYPES,
@@ -78,8 +78,7 @@ async def post_event(
 async def event_answer(context: WebContext, event: IncomingEvent) -> JSONResponse:
     """Store `event` in the intake's next group commit; the answer, once committed."""
     [answer] = await context.intake.store_events([event], SINGLE)
-    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
-    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+    return response_of(answer)
 
 
 @router.post(

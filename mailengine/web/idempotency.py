@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from mailengine.store.api_queries import reserve_idempotency_key, save_answer
+from mailengine.store.keyed_requests import RequestAnswer
 from mailengine.web.context import WebContext
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -78,6 +79,12 @@ async def answer_once_grouped(
 
     response: JSONResponse = await context.intake.run(grouped)
     return response
+
+
+def response_of(answer: RequestAnswer) -> JSONResponse:
+    """The HTTP answer of a request stored by the intake (a replay says so in a header)."""
+    headers = {REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
 def hash_request(endpoint: str, request: BaseModel | str) -> str:

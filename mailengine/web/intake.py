@@ -6,8 +6,9 @@ commits, and only then are the requests answered. So nothing is answered before 
 stored, a burst costs one transaction instead of one per request (one write lock on SQLite,
 one WAL flush on PostgreSQL), and the request threads never queue for SQLite's write lock.
 
-Events go in as data and are stored a group at a time (`store.event_intake`); any other
-write (an order, a customer) goes in as a function of the session and runs in a savepoint of
+Events and orders go in as data and are stored a group of a kind at a time
+(`store.event_intake`, `store.order_intake`: a few statements for the whole group); any other
+write (a customer, a batch) goes in as a function of the session and runs in a savepoint of
 its own, so that one that fails fails alone. When the group's commit itself fails, each piece
 is tried again in a transaction of its own.
 """
@@ -21,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -28,32 +30,42 @@ from sqlmodel import Session
 from mailengine.clock import Clock
 from mailengine.store.database import Database
 from mailengine.store.event_intake import EventAnswer, IncomingEvent, store_events
+from mailengine.store.keyed_requests import RequestAnswer
+from mailengine.store.order_intake import IncomingOrder, store_orders
 
 log = logging.getLogger(__name__)
 MOST_AT_ONCE = 2_000  # events (a write counts as one) per transaction
 
 Work = Callable[[Session], Any]
+# Stores a group of items of one kind (events, orders) for an endpoint; an answer for each.
+GroupStore = Callable[[Session, Sequence[Any], str, datetime], list[RequestAnswer]]
 
 
 @dataclass
 class _Piece:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
-    events: Sequence[IncomingEvent] = ()
+    items: Sequence[Any] = ()
+    store: GroupStore | None = None
     endpoint: str = ""
     work: Work | None = None
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.size = max(1, len(self.events))
+        self.size = max(1, len(self.items))
 
 
 class Intake:
     """The writer thread and its queue; one per app."""
 
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, on_stored: Callable[[], None] | None = None
+    ) -> None:
         self._database = database
         self._clock = clock
+        # Called (on the writer thread) after events or orders were committed: the engine
+        # beside the app looks at them now rather than at its next tick.
+        self._on_stored = on_stored
         self._waiting: queue.SimpleQueue[_Piece] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -62,7 +74,18 @@ class Intake:
         self, events: Sequence[IncomingEvent], endpoint: str
     ) -> list[EventAnswer]:
         """Store the events in one transaction (shared with other requests'); their answers."""
-        answers: list[EventAnswer] = await self._submit(events=events, endpoint=endpoint)
+        answers: list[EventAnswer] = await self._submit(
+            items=events, store=store_events, endpoint=endpoint
+        )
+        return answers
+
+    async def store_orders(
+        self, orders: Sequence[IncomingOrder], endpoint: str
+    ) -> list[RequestAnswer]:
+        """Write the orders in one transaction (shared with other requests'); their answers."""
+        answers: list[RequestAnswer] = await self._submit(
+            items=orders, store=store_orders, endpoint=endpoint
+        )
         return answers
 
     async def run(self, work: Work) -> Any:
@@ -114,6 +137,8 @@ class Intake:
                 else:
                     _settle(piece, result=results[0])
             return
+        if self._on_stored is not None and any(piece.store is not None for piece in pieces):
+            self._on_stored()
         for piece, result in zip(pieces, results, strict=True):
             if isinstance(result, BaseException):
                 _settle(piece, error=result)
@@ -123,16 +148,16 @@ class Intake:
     def _in_transaction(self, session: Session, pieces: list[_Piece]) -> list[Any]:
         now = self._clock.now()
         results: list[Any] = [None] * len(pieces)
-        by_endpoint: dict[str, list[int]] = {}
+        by_kind: dict[tuple[GroupStore, str], list[int]] = {}
         for index, piece in enumerate(pieces):
-            if piece.work is None:
-                by_endpoint.setdefault(piece.endpoint, []).append(index)
-        for endpoint, indexes in by_endpoint.items():
-            events = [event for i in indexes for event in pieces[i].events]
-            answers = store_events(session, events, endpoint, now)
+            if piece.store is not None:
+                by_kind.setdefault((piece.store, piece.endpoint), []).append(index)
+        for (store, endpoint), indexes in by_kind.items():
+            items = [item for i in indexes for item in pieces[i].items]
+            answers = store(session, items, endpoint, now)
             start = 0
             for i in indexes:
-                count = len(pieces[i].events)
+                count = len(pieces[i].items)
                 results[i] = answers[start : start + count]
                 start += count
         for index, piece in enumerate(pieces):

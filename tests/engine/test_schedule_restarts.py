@@ -94,6 +94,7 @@ async def test_the_schedules_of_deleted_workflows_are_dropped_at_start_up(
         predicted = {"workflow:churn-risk-win-back", "workflow:replenish"}
         assert stored_jobs(database) == {
             "engine:refresh-figures",
+            "engine:predict",
             "workflow:vip",
             "workflow:win-back",
             *predicted,
@@ -101,4 +102,9 @@ async def test_the_schedules_of_deleted_workflows_are_dropped_at_start_up(
         (workflows / "vip.yaml").unlink()
         async with serving(Engine(settings, database, transport=MemoryTransport())):
             pass
-        assert stored_jobs(database) == {"engine:refresh-figures", "workflow:win-back", *predicted}
+        assert stored_jobs(database) == {
+            "engine:refresh-figures",
+            "engine:predict",
+            "workflow:win-back",
+            *predicted,
+        }

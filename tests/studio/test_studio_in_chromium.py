@@ -44,6 +44,7 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
         "Customers",
         "Simulation",
         "Reports",
+        "Predictions",
         "Tickets",
         "Accounts",
     ]

@@ -90,3 +90,24 @@ def test_an_unknown_image_names_the_folder_and_what_it_has(settings: Settings) -
     html = TemplateLibrary(settings.paths.templates).render("a", context, subject="s").html
     # A picture hosted elsewhere stays as it is; the image without alt gets alt="".
     assert '<img alt="" height="auto"\nsrc="https://cdn.example/x.png"' in html
+
+
+def test_check_names_an_image_the_folder_lacks_at_its_place(settings: Settings) -> None:
+    templates = settings.paths.templates
+    (templates / "assets").mkdir(parents=True)
+    (templates / "assets" / "logo.png").write_bytes(LOGO)
+    (templates / "partials").mkdir()
+    (templates / "partials" / "top.mjml").write_text(
+        "<mj-section><mj-column>\n"
+        '  <mj-image src="{{ \'logo.png\' | asset_url }}" alt="" />\n'
+        '  <mj-image src="{{ \'banner.png\' | asset_url }}" alt="" />\n'
+        "</mj-column></mj-section>\n"
+    )
+    (templates / "a.mjml").write_text(
+        '<mjml><mj-body><mj-include path="partials/top.mjml" /></mj-body></mjml>'
+    )
+    problems = TemplateLibrary(templates).check("a")
+    assert [(p.path, p.line, p.column) for p in problems] == [
+        ("templates/partials/top.mjml", 3, 22)
+    ]
+    assert "no image 'banner.png' in templates/assets/" in problems[0].message

@@ -99,7 +99,7 @@ async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_on
     stored one by one; nothing is lost and nothing twice."""
     from mailengine.store import event_intake
 
-    real = event_intake._store_fresh
+    real = event_intake._store_many
     calls = {"n": 0}
 
     def racing(*args: Any, **kwargs: Any) -> None:
@@ -107,7 +107,7 @@ async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_on
         real(*args, **kwargs)
         raise IntegrityError("INSERT", {}, Exception("duplicate key"))
 
-    monkeypatch.setattr(event_intake, "_store_fresh", racing)
+    monkeypatch.setattr(event_intake, "_store_many", racing)
     group = [
         IncomingEvent(
             "c" * 64,

@@ -3,6 +3,7 @@ order, a refused one never stopping the rest, and the batch's key replaying the 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -102,3 +103,36 @@ async def test_when_writing_together_fails_each_order_is_written_alone(
     out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
     assert [item["status"] for item in out["results"]] == ["accepted", "refused", "accepted"]
     assert _stored(database) == (["B-1", "B-3"], ["order.placed"] * 2)
+
+
+async def test_concurrent_orders_are_written_together_and_each_answered_as_alone(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailengine.store import order_intake
+
+    groups: list[int] = []
+    real = order_intake.write_orders
+
+    def counting(session: Any, records: Any, now: Any) -> Any:
+        groups.append(len(records))
+        return real(session, records, now)
+
+    monkeypatch.setattr(order_intake, "write_orders", counting)
+
+    async def post(number: int, key: str, **changes: Any) -> httpx.Response:
+        headers = {**AUTH, "Idempotency-Key": key}
+        return await client.post("/v1/orders", json=_order(number, **changes), headers=headers)
+
+    first = await asyncio.gather(*(post(n, f"o{n}") for n in range(60)))
+    again = await asyncio.gather(*(post(n, f"o{n}") for n in range(0, 60, 6)))
+    updated = await post(5, "o5-paid", status="paid")
+    reused = await post(6, "o7")  # the key of another order
+    assert max(groups) > 1  # concurrent requests shared a write
+    assert {answer.status_code for answer in first} == {201}
+    assert [answer.json()["external_id"] for answer in first] == [f"B-{n}" for n in range(60)]
+    assert [a.json() for a in again] == [first[n].json() for n in range(0, 60, 6)]
+    assert all(answer.headers["Idempotent-Replayed"] == "true" for answer in again)
+    assert updated.status_code == 200 and updated.json()["created"] is False
+    assert reused.status_code == 409
+    orders, placed = _stored(database)
+    assert sorted(orders) == sorted(f"B-{n}" for n in range(60)) and len(placed) == 60

@@ -1,0 +1,160 @@
+"""Event triggers under load: how soon an order's confirmation leaves, and how fast a burst of
+orders becomes enrollments and planned confirmations, against the real `mailengine run`.
+
+    .venv/bin/python bench/trigger_bench.py
+    .venv/bin/python bench/trigger_bench.py --rate 500 --seconds 20 --burst 50000
+
+A scratch shop as `ingest_bench.py` makes it (the repository's workflows, 10,000 demo
+customers, mail into the capture folder), on SQLite (and on PostgreSQL with `--postgres URL`).
+First `POST /v1/orders` at `--rate` orders/s for `--seconds`: for each order, the time from
+its event being stored to its confirmation (thank-you's first send) being sent; printed as
+p50/p90/p99/max. Then a burst of `--burst` orders through `POST /v1/orders:batch` (1,000 a
+request): the time until every `order.placed` event was processed and every confirmation
+planned into the outbox. Loopback only; bounded by `--limit` seconds per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, text
+
+if TYPE_CHECKING or __package__:
+    from bench.ingest_bench import API_KEY, CUSTOMERS, cli, make_shop, order_body, start, stop
+    from bench.ingest_load import Load, run_load
+    from bench.pipeline_bench import scratch_postgres
+else:  # beside this script, which runs as a script
+    from ingest_bench import API_KEY, CUSTOMERS, cli, make_shop, order_body, start, stop
+    from ingest_load import Load, run_load
+    from pipeline_bench import scratch_postgres
+
+BATCH_SIZE = 1_000
+
+
+def burst_body(number: int) -> dict[str, Any]:
+    orders = [order_body(number * BATCH_SIZE + item) for item in range(BATCH_SIZE)]
+    for order in orders:
+        order["external_id"] = "BURST-" + order["external_id"]
+    return {"orders": orders}
+
+
+def confirmations(url: str, prefix: str) -> tuple[int, int, list[float]]:
+    """(order.placed events of orders whose id starts with `prefix` that were processed,
+    confirmations planned for them, seconds from each event to its confirmation's send)."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        events = {
+            int(event_id): (processed, received)
+            for event_id, processed, received in connection.execute(
+                text(
+                    "SELECT id, processed_at, received_at FROM event WHERE type = 'order.placed'"
+                    " AND idempotency_key LIKE :key"
+                ),
+                {"key": f"order.placed:{prefix}%"},
+            )
+        }
+        sent = connection.execute(
+            text(
+                "SELECT idempotency_key, sent_at FROM outbox WHERE workflow = 'thank-you'"
+                " AND idempotency_key LIKE '%:event:%'"
+            )
+        ).all()
+    engine.dispose()
+    planned, latencies = 0, []
+    for key, sent_at in sent:
+        event = events.get(int(str(key).rsplit(":", 1)[1]))
+        if event is None:
+            continue
+        planned += 1
+        if sent_at is not None:
+            latencies.append((_moment(sent_at) - _moment(event[1])).total_seconds())
+    return sum(1 for processed, _ in events.values() if processed is not None), planned, latencies
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    if not ordered:
+        return "none sent"
+    pick = [ordered[min(len(ordered) - 1, int(share * len(ordered)))] for share in (0.5, 0.9, 0.99)]
+    return f"p50 {pick[0]:.2f} s, p90 {pick[1]:.2f} s, p99 {pick[2]:.2f} s, max {ordered[-1]:.2f} s"
+
+
+def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
+    shop, port = make_shop(folder, url, "")
+    cli(shop, "db", "upgrade")
+    cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
+    with create_engine(url).begin() as connection:
+        connection.execute(text("UPDATE customer SET email = 'bench' || id || '@example.org'"))
+    process = start(shop, port)
+    try:
+        steady = int(args.rate * args.seconds)
+        load = Load("127.0.0.1", port, "/v1/orders", API_KEY, steady, 50, order_body,
+                    rate=args.rate, retry_share=0.0, time_limit=args.seconds * 3)  # fmt: skip
+        outcome = asyncio.run(run_load(load))
+        print(
+            f"{label}: {len(outcome.latencies):,} orders at {args.rate:,.0f}/s answered", flush=True
+        )
+        deadline = time.monotonic() + args.limit
+        while time.monotonic() < deadline:
+            processed, planned, sent = confirmations(url, "LOAD-")
+            if len(sent) >= len(outcome.accepted):
+                break
+            time.sleep(1)
+        print(f"{label}: event to confirmation sent, {len(sent):,} orders: {percentiles(sent)}")
+        batches = max(1, args.burst // BATCH_SIZE)
+        started = time.monotonic()
+        load = Load("127.0.0.1", port, "/v1/orders:batch", API_KEY, batches, 4, burst_body,
+                    retry_share=0.0, time_limit=args.limit)  # fmt: skip
+        asyncio.run(run_load(load))
+        answered = time.monotonic() - started
+        total = batches * BATCH_SIZE
+        processed = planned = 0
+        while time.monotonic() - started < args.limit:
+            processed, planned, _ = confirmations(url, "BURST-")
+            if processed >= total and planned >= total:
+                break
+            time.sleep(1)
+        print(
+            f"{label}: burst of {total:,} orders answered in {answered:.1f} s; "
+            f"{processed:,} events processed and {planned:,} confirmations planned "
+            f"{time.monotonic() - started:.1f} s after the first was sent",
+            flush=True,
+        )
+    finally:
+        stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="orders/s of the steady run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady run")
+    parser.add_argument("--burst", type=int, default=50_000, help="orders in the burst")
+    parser.add_argument("--limit", type=float, default=300.0, help="each phase's time limit")
+    parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server too")
+    args = parser.parse_args()
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    with tempfile.TemporaryDirectory(prefix="trigger-bench-") as scratch:
+        folder = Path(scratch) / "sqlite"
+        bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
+        if args.postgres:
+            with scratch_postgres(args.postgres) as url:
+                if url is not None:
+                    bench("PostgreSQL", url, Path(scratch) / "postgresql", args)
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("command: python bench/trigger_bench.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

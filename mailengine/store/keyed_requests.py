@@ -1,0 +1,188 @@
+"""Answering many API requests at once, each at most once per Idempotency-Key.
+
+The intake (`web.intake`) stores concurrent requests of one kind together (events, orders).
+For the group, this module looks up the answers stored under the Idempotency-Keys seen
+before (a replay, or a 409 for a key used with another request) in one query, lets the first
+use of a key within the group win (as if the requests had come one after the other), has the
+caller write the rest at once, and stores their answers with one INSERT.
+
+Another process may claim one of the keys between the lookup and the insert: the insert then
+fails on the unique index inside a savepoint, and each request is answered alone, claiming
+its key first (`reserve_idempotency_key`), as a request on its own does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from mailengine.store.api_queries import api_request_table, reserve_idempotency_key, save_answer
+
+CONFLICT = 409
+KEY_REUSED = "this Idempotency-Key was used for a different request"
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """Who asked (the hash of their API key), their Idempotency-Key if any, and the hash of
+    what a retry with that key must repeat."""
+
+    client: str
+    key: str | None
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class RequestAnswer:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing one request gave: its answer, and the customer it was about."""
+
+    status_code: int
+    body: dict[str, Any]
+    customer_id: int | None
+
+
+WriteMany = Callable[[list[int]], list[Written]]  # positions -> their answers, in order
+WriteOne = Callable[[int], Written]
+
+_Stored = tuple[str, str, int, dict[str, Any]]  # endpoint, request hash, status, body
+
+
+def answer_requests(
+    session: Session,
+    requests: Sequence[KeyedRequest],
+    endpoint: str,
+    now: datetime,
+    write_many: WriteMany,
+    write_one: WriteOne,
+) -> list[RequestAnswer]:
+    """The answer to each request, in order, in the caller's transaction."""
+    answers: list[RequestAnswer | None] = [None] * len(requests)
+    stored = _stored_answers(session, requests)
+    first_of_key: dict[tuple[str, str], int] = {}
+    fresh: list[int] = []
+    for index, request in enumerate(requests):
+        if request.key is None:
+            fresh.append(index)
+            continue
+        pair = (request.client, request.key)
+        if pair in stored:
+            answers[index] = _replay(stored[pair], endpoint, request.request_hash)
+        elif pair not in first_of_key:
+            first_of_key[pair] = index
+            fresh.append(index)
+    if fresh:
+        try:
+            with session.begin_nested():
+                _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
+        except IntegrityError:  # another process claimed one of these keys meanwhile
+            for index in fresh:
+                answers[index] = None
+            _one_by_one(session, requests, fresh, answers, endpoint, now, write_one)
+    for index, request in enumerate(requests):
+        if answers[index] is None:  # a key used again in the same group
+            assert request.key is not None
+            first = first_of_key[(request.client, request.key)]
+            earlier = answers[first]
+            assert earlier is not None
+            answers[index] = (
+                RequestAnswer(earlier.status_code, earlier.body, replayed=True)
+                if requests[first].request_hash == request.request_hash
+                else RequestAnswer(CONFLICT, {"detail": KEY_REUSED})
+            )
+    return [answer for answer in answers if answer is not None]
+
+
+def _write_fresh(
+    session: Session,
+    requests: Sequence[KeyedRequest],
+    fresh: list[int],
+    answers: list[RequestAnswer | None],
+    endpoint: str,
+    now: datetime,
+    write_many: WriteMany,
+) -> None:
+    keyed = []
+    for index, written in zip(fresh, write_many(fresh), strict=True):
+        answers[index] = RequestAnswer(written.status_code, written.body)
+        request = requests[index]
+        if request.key is not None:
+            keyed.append(
+                {
+                    "client": request.client, "idempotency_key": request.key,
+                    "endpoint": endpoint, "request_hash": request.request_hash,
+                    "status_code": written.status_code, "response": written.body,
+                    "customer_id": written.customer_id, "created_at": now,
+                }
+            )  # fmt: skip
+    if keyed:
+        session.execute(insert(api_request_table), keyed)
+
+
+def _one_by_one(
+    session: Session,
+    requests: Sequence[KeyedRequest],
+    fresh: list[int],
+    answers: list[RequestAnswer | None],
+    endpoint: str,
+    now: datetime,
+    write_one: WriteOne,
+) -> None:
+    """The slow path: each request claims its key first, as a single request does."""
+    for index in fresh:
+        request = requests[index]
+        if request.key is not None:
+            stored = reserve_idempotency_key(
+                session, request.client, request.key, endpoint, request.request_hash, now
+            )
+            if stored is not None:
+                found = (stored.endpoint, stored.request_hash, stored.status_code, stored.response)
+                answers[index] = _replay(found, endpoint, request.request_hash)
+                continue
+        written = write_one(index)
+        answers[index] = RequestAnswer(written.status_code, written.body)
+        if request.key is not None:
+            save_answer(
+                session, request.client, request.key, written.status_code, written.body,
+                written.customer_id,
+            )  # fmt: skip
+
+
+def _stored_answers(
+    session: Session, requests: Sequence[KeyedRequest]
+) -> dict[tuple[str, str], _Stored]:
+    pairs = list({(r.client, r.key) for r in requests if r.key is not None})
+    if not pairs:
+        return {}
+    a = api_request_table.c
+    found: dict[tuple[str, str], _Stored] = {}
+    for start in range(0, len(pairs), 1000):
+        rows = session.execute(
+            select(a.client, a.idempotency_key, a.endpoint, a.request_hash, a.status_code,
+                   a.response)
+            .where(tuple_(a.client, a.idempotency_key).in_(pairs[start : start + 1000]))
+        )  # fmt: skip
+        for client, key, stored_endpoint, hashed, status, response in rows:
+            found[(str(client), str(key))] = (
+                str(stored_endpoint), str(hashed), int(status), dict(response),
+            )  # fmt: skip
+    return found
+
+
+def _replay(stored: _Stored, endpoint: str, request_hash: str) -> RequestAnswer:
+    stored_endpoint, stored_hash, status, response = stored
+    if stored_endpoint != endpoint or stored_hash != request_hash:
+        return RequestAnswer(CONFLICT, {"detail": KEY_REUSED})
+    return RequestAnswer(status, response, replayed=True)
