@@ -198,6 +198,8 @@ class PathsSettings(Section):
     workflows: Path = Path("workflows")
     broadcasts: Path = Path("broadcasts")
     templates: Path = Path("templates")
+    polls: Path = Path("polls")
+    questionnaires: Path = Path("questionnaires")
     var: Path = Path("var")
 
 
@@ -377,7 +379,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     paths = settings.paths.model_copy(
         update={
             name: resolve(getattr(settings.paths, name))
-            for name in ("workflows", "broadcasts", "templates", "var")
+            for name in ("workflows", "broadcasts", "templates", "polls", "questionnaires", "var")
         }
     )
     url = settings.database.url

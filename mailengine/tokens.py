@@ -8,6 +8,11 @@ token older than its validity is refused. Each part must be the one base64url sp
 bytes (no padding, no spare bits), so an altered last character or an appended `==` never
 reads as the same token. Checks run in constant time.
 
+A `scope` narrows a purpose to one thing named in the link beside the token: a poll link's
+scope is its poll, answer and mail, so the same token neither answers another poll nor gives
+another answer. They are signed as `purpose/scope`; no purpose holds a `/`, so no scope makes
+a token of one purpose read as one of another.
+
 Tokens of the earlier form `<subject>.<signature>` (no day) are still read for unsubscribing
 only, so that links in mail sent before issue days existed keep working.
 
@@ -24,7 +29,7 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
-PURPOSES = ("unsubscribe", "preferences", "confirm")
+PURPOSES = ("unsubscribe", "preferences", "confirm", "poll", "questionnaire")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _MAX_TOKEN_LENGTH = 200
@@ -57,14 +62,21 @@ def issue_day(moment: datetime) -> int:
     return (moment.astimezone(UTC) - _EPOCH).days
 
 
-def make_token(secret: bytes, purpose: str, address_hash: str, issued: datetime) -> str:
-    """A token for `purpose`, issued at `issued`, naming the address whose sha256 hex is
-    `address_hash`."""
+def _scoped(purpose: str, scope: str) -> str:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
+    return f"{purpose}/{scope}" if scope else purpose
+
+
+def make_token(
+    secret: bytes, purpose: str, address_hash: str, issued: datetime, scope: str = ""
+) -> str:
+    """A token for `purpose` (narrowed to `scope`), issued at `issued`, naming the address
+    whose sha256 hex is `address_hash`."""
+    signed = _scoped(purpose, scope)
     subject = bytes.fromhex(address_hash)
     day = issue_day(issued).to_bytes(3, "big")
-    return f"{_b64(subject)}.{_b64(day)}.{_b64(_signature(secret, purpose, subject, day))}"
+    return f"{_b64(subject)}.{_b64(day)}.{_b64(_signature(secret, signed, subject, day))}"
 
 
 MESSAGE_PURPOSE = "view"
@@ -90,11 +102,17 @@ def read_message_token(
 
 
 def read_token(
-    secret: bytes, purpose: str, token: str, now: datetime, valid_for: timedelta
+    secret: bytes,
+    purpose: str,
+    token: str,
+    now: datetime,
+    valid_for: timedelta,
+    scope: str = "",
 ) -> str | None:
     """The address hash a genuine token names, or None for a forged, altered or expired one
-    (issued more than `valid_for` before `now`, or after it)."""
-    subject = _genuine_subject(secret, purpose, token, now, valid_for)
+    (issued more than `valid_for` before `now`, or after it), or one made for another
+    purpose or scope."""
+    subject = _genuine_subject(secret, _scoped(purpose, scope), token, now, valid_for)
     if subject is None or len(subject) != 32:
         return None
     return subject.hex()

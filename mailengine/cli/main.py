@@ -21,6 +21,7 @@ from mailengine.cli.coupon_commands import coupon
 from mailengine.cli.data_commands import db, demo_data, import_group
 from mailengine.cli.dkim_command import dkim_command
 from mailengine.cli.engine_commands import event, preview, reload, run, simulate_command
+from mailengine.cli.poll_commands import polls
 from mailengine.cli.predict_command import predict
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
@@ -74,6 +75,7 @@ for command in (
     studio,
     user,
     translations,
+    polls,
     dkim_command,
 ):
     cli.add_command(command)

@@ -19,6 +19,7 @@ from mailengine.cli.trial_output import print_failures
 from mailengine.config import Settings
 from mailengine.engine.render_trials import TIME_BUDGET, RenderTrials
 from mailengine.errors import SourceError, StoreError
+from mailengine.polls.loader import load_polls
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
 from mailengine.store.database import Database, normalize_url
@@ -95,7 +96,10 @@ def run_validate(
     )
     sent = validate_broadcasts(broadcast_targets, library, Path.cwd())
     catalogs = [Problem(found.location, found.message) for found in library.catalog_problems()]
-    problems = [*result.problems, *sent.problems, *catalogs]
+    # Without paths, the poll and questionnaire files are checked too.
+    folders = () if paths else ([settings.paths.polls], [settings.paths.questionnaires])
+    asked = load_polls(*folders, display_base=Path.cwd()).problems if folders else []
+    problems = [*result.problems, *sent.problems, *asked, *catalogs]
     for problem in problems:
         out.print(str(problem), markup=False)
     sends = [each for w in result.workflows.values() for each in workflow_sends(w)]

@@ -137,6 +137,7 @@ class RenderTrials:
             self.out_of_time = True
             return
         trial.tried += 1
+        context = self.composer.with_polls(context, self.now)
         try:
             self.library.render(template, context, subject=subject, preheader=preheader)
         except TemplateRenderError as exc:

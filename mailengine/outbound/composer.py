@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from mailengine.addresses import address_hash
 from mailengine.config import Settings
 from mailengine.money import to_major
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.poll_links import PollLinks
 from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.outbound.transport.base import Envelope
 from mailengine.outbound.verp import encode_bounce_address
@@ -32,6 +34,7 @@ from mailengine.render.context import (
     TicketData,
     build_context,
 )
+from mailengine.render.customer_polls import PollAnswerData
 from mailengine.render.customer_predictions import PredictionsData
 from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.render.template_sources import TemplateSources
@@ -75,6 +78,7 @@ class Composer:
             name=sender.from_name, address=sender.from_address, postal_address=sender.postal_address
         )
         self._public_url = settings.http.public_url.rstrip("/")
+        self._asking = PollLinks(settings, secret, self._public_url)
 
     def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
         """Pickled as what builds it: a compose worker process gets a composer of its own."""
@@ -87,9 +91,11 @@ class Composer:
         coupon: IssuedCoupon | None = None,
         payload: dict[str, Any] | None = None,
         links: LinksData | None = None,
+        mail: int = 0,
     ) -> dict[str, Any]:
         """The plain dict a template renders from, for this customer as they are `now`;
-        `order` is the order the send is about (see `order_about`)."""
+        `order` is the order the send is about (see `order_about`); poll and questionnaire
+        links name `mail` (the outbox id; 0 for a mail that is not stored)."""
         payload = payload or {}
         ticket = payload.get("ticket")
         extra = {key: payload[key] for key in _PLAIN_SECTIONS if key in payload}
@@ -104,6 +110,7 @@ class Composer:
                 coupon=self._coupon(coupon) if coupon is not None else None,
                 ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
                 broadcast=_broadcast(payload),
+                **self._asking.contexts(recipient.email_hash, now, mail),
             )
         )
 
@@ -118,6 +125,16 @@ class Composer:
             assets_url=f"{self._public_url}/assets",
             confirm_url=f"{self._public_url}/confirm/{confirm}",
         )
+
+    def with_polls(
+        self, context: Mapping[str, Any], now: datetime, mail: int = 0
+    ) -> Mapping[str, Any]:
+        """`context` with the poll blocks and questionnaire links of its customer, if it has
+        none yet (made-up sample data)."""
+        if context.get("polls"):
+            return context
+        digest = address_hash(str(context["customer"]["email"]))
+        return {**context, **self._asking.contexts(digest, now, mail)}
 
     def compose(
         self,
@@ -136,7 +153,7 @@ class Composer:
         links = self.links(recipient.email_hash, now)
         if send.id > 0:  # not a preview: the message has a hosted copy
             links = replace(links, view_in_browser_url=self.view_url(send.id, now))
-        context = self.context(recipient, now, coupon, send.payload, links)
+        context = self.context(recipient, now, coupon, send.payload, links, send.id)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 
     def compose_from(
@@ -149,6 +166,7 @@ class Composer:
         template: TemplateSources | None = None,
     ) -> ComposedMessage:
         """`compose` from a context already made (a preview of made-up sample data)."""
+        context = self.with_polls(context, now, send.id)
         rendered = self.library.render(
             send.template,
             context,
@@ -253,6 +271,10 @@ class Composer:
             orders_count=int(profile.get("orders_count") or 0),
             total_spent=to_major(int(profile.get("total_spent_minor") or 0), currency),
             predictions=self._predictions(recipient.predictions),
+            polls={
+                poll: PollAnswerData(found.answer, found.answered_at, found.score, found.comment)
+                for poll, found in recipient.polls.items()
+            },
         )
 
     def _predictions(self, stored: CustomerPrediction | None) -> PredictionsData | None:

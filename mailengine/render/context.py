@@ -8,7 +8,8 @@ The sections that may be absent as a whole (`coupon`, `order`, `last_order`, `ti
 `broadcast`, and `customer.predictions` until the customer is predicted) are None. `order`
 is the order this mail is about (the one whose `order.placed` enrolled the customer);
 `last_order` is the customer's most recent order by date, whichever it is. `broadcast` is
-the broadcast a mail is part of, with the free `content` of its file.
+the broadcast a mail is part of, with the free `content` of its file. `customer.polls`,
+`polls` and `questionnaires` are described in `customer_polls`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Literal, NotRequired, TypedDict
 
 from mailengine.clock import ensure_aware
+from mailengine.render import customer_polls as polls_of
 from mailengine.render.customer_predictions import (
     PredictionsContext,
     PredictionsData,
@@ -57,6 +59,9 @@ class CustomerData:
     orders_count: int = 0
     total_spent: Decimal = Decimal(0)
     predictions: PredictionsData | None = None
+    polls: Mapping[str, polls_of.PollAnswerData] = field(
+        default_factory=dict
+    )  # latest answer per poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,7 @@ class CustomerContext(TypedDict):
     orders_count: int
     total_spent: Decimal
     predictions: PredictionsContext | None
+    polls: dict[str, polls_of.PollAnswerContext]
     first_name: NotRequired[str]
     last_name: NotRequired[str]
     full_name: NotRequired[str]
@@ -230,6 +236,8 @@ class RenderContext(TypedDict):
     sender: SenderContext
     ticket: TicketContext | None
     broadcast: BroadcastContext | None
+    polls: dict[str, polls_of.PollBlockContext]
+    questionnaires: dict[str, polls_of.QuestionnaireLinkContext]
 
 
 # --- the builder ----------------------------------------------------------------------------
@@ -245,6 +253,8 @@ def build_context(
     coupon: CouponData | None = None,
     ticket: TicketData | None = None,
     broadcast: BroadcastData | None = None,
+    polls: Mapping[str, polls_of.PollBlockContext] | None = None,
+    questionnaires: Mapping[str, polls_of.QuestionnaireLinkContext] | None = None,
 ) -> RenderContext:
     """Turn plain values into the dict a template renders from (orders most recent first);
     `order` is the order the mail is about, if it is about one."""
@@ -262,6 +272,8 @@ def build_context(
         "sender": sender_context(sender),
         "ticket": {"reference": ticket.reference, "subject": ticket.subject} if ticket else None,
         "broadcast": broadcast_context(broadcast) if broadcast is not None else None,
+        "polls": polls if polls is not None else {},  # type: ignore[typeddict-item]
+        "questionnaires": questionnaires if questionnaires is not None else {},  # type: ignore[typeddict-item]
     }
 
 
@@ -279,6 +291,7 @@ def customer_context(customer: CustomerData) -> CustomerContext:
         "orders_count": customer.orders_count,
         "total_spent": Decimal(customer.total_spent),
         "predictions": predictions_context(predicted, timezone) if predicted else None,
+        "polls": polls_of.polls_context(customer.polls),
     }
     first, last = _known(customer.first_name), _known(customer.last_name)
     if first:

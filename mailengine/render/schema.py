@@ -50,7 +50,16 @@ class FreeMapping(Shape):
     value: Shape = field(default_factory=Shape)
 
 
+@dataclass(frozen=True)
+class NamedByFiles(FreeMapping):
+    """A dict whose keys are named by files, the same for every customer (`polls`, from
+    `polls/*.yaml`): any key a template reads is there or the mail fails for everyone,
+    which rendering it for sample customers shows."""
+
+
 ANYTHING = Shape("anything")
+# Top-level names whose keys come from files (poll and questionnaire names).
+NAMED_BY_FILES = ("polls", "questionnaires")
 
 # Added beside the context: the rendered subject and preheader and the tag of the copy's
 # language (`de`, by the template library),
@@ -73,7 +82,11 @@ DISCRIMINATORS: dict[str, dict[str, tuple[str, ...]]] = {
 def context_schema() -> Record:
     """The top-level names a template sees, with their shapes."""
     top = _record(RenderContext)
-    return Record("record", fields={**top.fields, **EXTRA_NAMES})
+    named = {
+        name: Field(NamedByFiles("mapping", value=top.fields[name].shape.value), required=True)  # type: ignore[attr-defined]
+        for name in NAMED_BY_FILES
+    }
+    return Record("record", fields={**top.fields, **named, **EXTRA_NAMES})
 
 
 def _record(typed_dict: Any) -> Record:

@@ -21,6 +21,7 @@ from mailengine.render.schema import (
     ANYTHING,
     FreeMapping,
     ListOf,
+    NamedByFiles,
     Record,
     Shape,
     context_schema,
@@ -288,6 +289,8 @@ class _Checker:
         if isinstance(shape, FreeMapping) and isinstance(key, str):
             if key in _DICT_METHODS:
                 return Value(ANYTHING)
+            if isinstance(shape, NamedByFiles):
+                return Value(shape.value, path)
             return Value(shape.value, path, _missing_key(base.path, key))
         if isinstance(shape, ListOf) and isinstance(key, int):
             empty = None if base.path in guards else "is missing when the list is empty"

@@ -40,6 +40,7 @@ from mailengine.store.audience_figures import (
     top_percent,
     window_condition,
 )
+from mailengine.store.audience_polls import poll_condition
 from mailengine.store.models import Customer, Order, Suppression
 from mailengine.store.sql_values import (
     AttributeBoolean,
@@ -227,6 +228,8 @@ def _comparison(comparison: Comparison, context: AudienceContext) -> ColumnEleme
     operator, value = comparison.operator, comparison.value
     if spec.kind == "attribute":
         return _attribute(fields.attribute_key(comparison.field), operator, value)
+    if spec.kind == "poll":
+        return poll_condition(c.id, fields.poll_key(comparison.field), operator, value)
     if spec.kind == "days":
         return _days_since(operator, value, context)
     column = _COLUMNS[comparison.field]

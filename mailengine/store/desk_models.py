@@ -19,8 +19,9 @@ from mailengine.store.types import UTCDateTime
 
 # reply: a person's answer to the customer; note: internal, never sent; the rest: changes.
 ENTRY_KINDS = ("reply", "note", "assign", "close", "reopen")
-# Where it was made: a studio page, an answer to the team notification, the command line.
-ENTRY_SOURCES = ("studio", "email", "cli")
+# Where it was made: a studio page, an answer to the team notification, the command line,
+# a poll answer that asks for a person to follow up.
+ENTRY_SOURCES = ("studio", "email", "cli", "poll")
 
 
 class TicketEntry(SQLModel, table=True):

@@ -335,6 +335,7 @@ from mailengine.store import (  # noqa: E402, F401
     broadcast_models,
     desk_models,
     inbound_models,
+    poll_models,
     studio_models,
     web_models,
     workflow_file_models,

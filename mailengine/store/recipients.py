@@ -19,6 +19,7 @@ from sqlmodel import Session
 from mailengine.addresses import address_hash
 from mailengine.store.customers import customer_table
 from mailengine.store.orders import order_table
+from mailengine.store.polls import LatestAnswer, latest_answers_of
 from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.records import ClaimedSend
 from mailengine.store.suppressions import reasons_by_hash, suppression_table
@@ -80,6 +81,7 @@ class RecipientSnapshot:
     # Orders sends are about, by external id (they may be older than the newest few).
     named_orders: dict[str, OrderSnapshot] = field(default_factory=dict)
     predictions: CustomerPrediction | None = None  # None: not predicted yet
+    polls: dict[str, LatestAnswer] = field(default_factory=dict)  # latest answer per poll
 
     def order(self, external_id: str | None) -> OrderSnapshot | None:
         """The customer's order with this external id, if it was loaded."""
@@ -163,8 +165,9 @@ def load_recipients(
 ) -> dict[int, RecipientSnapshot]:
     """Snapshots of these customers in two queries: their recent orders, then the customers
     with the suppression of their address; a third reads the orders named by external id
-    (those of these customers only). Rows are read by position (the statements above fix
-    the order of their columns): this runs for every batch a dispatcher sends.
+    (those of these customers only), a fourth their latest poll answers. Rows are read by
+    position (the statements above fix the order of their columns): this runs for every
+    batch a dispatcher sends.
     """
     ids = sorted(set(customer_ids))
     if not ids:
@@ -185,6 +188,7 @@ def load_recipients(
         for row in connection.execute(_NAMED_ORDERS, parameters).all():
             order = OrderSnapshot(*row[1:])
             named.setdefault(row[0], {})[order.external_id] = order
+    answers = latest_answers_of(session, ids)
     snapshots: dict[int, RecipientSnapshot] = {}
     for row in connection.execute(_CUSTOMERS, {"ids": ids}).all():
         customer_id = row[0]
@@ -205,6 +209,7 @@ def load_recipients(
             orders=orders.get(customer_id, []),
             named_orders=named.get(customer_id, {}),
             predictions=predicted,
+            polls=answers.get(customer_id, {}),
         )
     return snapshots
 

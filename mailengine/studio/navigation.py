@@ -45,6 +45,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Simulation", "/studio/simulation", MARKETING),
     NavItem("Reports", "/studio/reports", MARKETING),
     NavItem("Predictions", "/studio/predictions", MARKETING),
+    NavItem("Polls", "/studio/polls", MARKETING),
     NavItem("Tickets", "/studio/tickets", SUPPORT),
     NavItem("Accounts", "/studio/accounts", frozenset({"admin"})),
 )

@@ -16,6 +16,7 @@ from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock, SystemClock
 from mailengine.config import Settings
 from mailengine.outbound import Composer
+from mailengine.polls.loader import load_polls
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
@@ -29,6 +30,8 @@ from mailengine.web import (
     links,
     operations,
     order_batch_api,
+    poll_pages,
+    questionnaire_pages,
     tracking,
 )
 from mailengine.web.api_fast_path import ApiFastPath
@@ -76,6 +79,7 @@ def create_app(
         inbound_counts=inbound_counts,
         broadcast_check=broadcast_check,
         on_stored=on_stored,
+        asking=load_polls([settings.paths.polls], [settings.paths.questionnaires]),
     )
     app = FastAPI(
         title="mailengine",
@@ -95,6 +99,8 @@ def create_app(
     app.include_router(order_batch_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(links.router)
+    app.include_router(poll_pages.router)
+    app.include_router(questionnaire_pages.router)
     app.include_router(tracking.router)
     app.include_router(operations.router)
     app.mount(docs.STATIC_PATH, StaticFiles(directory=docs.STATIC_FOLDER), name="static")

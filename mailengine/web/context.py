@@ -13,6 +13,7 @@ from sqlmodel import Session
 from mailengine.broadcasts.model import Broadcast
 from mailengine.clock import Clock
 from mailengine.config import Settings
+from mailengine.polls.loader import PollSet
 from mailengine.store.api_queries import ConfirmationMail
 from mailengine.store.database import Database
 from mailengine.web.intake import Intake
@@ -62,6 +63,7 @@ class WebContext:
     inbound_counts: Callable[[], Mapping[str, int]] | None
     broadcast_check: BroadcastCheck | None = None  # None: broadcasts are not taken
     stored_broadcasts: StoredBroadcasts = field(default_factory=StoredBroadcasts)
+    asking: PollSet = field(default_factory=PollSet)  # the polls and questionnaires
     on_stored: Callable[[], None] | None = None  # events or orders were committed
     intake: Intake = field(init=False)
 

@@ -29,8 +29,10 @@ from mailengine.store.records import CustomerUpsert, OrderUpsert
 
 MAX_DATA_BYTES = 16_384
 MAX_DATA_DEPTH = 16
-# Types the store writes itself; the API records them through /v1/customers and /v1/orders.
-RESERVED_EVENT_TYPES = frozenset({"customer.created", "order.placed", "consent.granted"})
+# Types the store writes itself: through /v1/customers and /v1/orders, and the poll pages.
+RESERVED_EVENT_TYPES = frozenset(
+    {"customer.created", "order.placed", "consent.granted", "poll.answered"}
+)
 _UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _UNWANTED_IN_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 
@@ -190,6 +192,7 @@ class OrderItemIn(Body):
     sku: Annotated[Text, Field(max_length=100)] | None = None
     unit_price: Money | None = None
     size: Annotated[Text, Field(max_length=20)] | None = None
+    category: Annotated[Text, Field(max_length=60)] | None = None  # for reports per category
 
 
 class OrderIn(Body):

@@ -103,6 +103,9 @@ def _unknown_field(key: str, at: PathKey, log: ProblemLog) -> None:
     if key.startswith(fields.ATTRIBUTE_PREFIX):
         log.at(at, f"'{key}': an attribute name is letters, digits and '_' (e.g. shoe_size)")
         return
+    if key.startswith(fields.POLL_PREFIX):
+        log.at(at, f"'{key}': a poll name is lower-case letters, digits and '_' (delivery_nps)")
+        return
     names = [*fields.FIELDS, *fields.SPECIAL_KEYS, *fields.GROUP_KEYS]
     hint = did_you_mean(key, names)
     log.at(
@@ -221,6 +224,16 @@ def _scalar(spec: fields.FieldSpec, operator: Operator, value: Any) -> Scalar:
         if number < 0:
             raise _Invalid(f"{spec.name} cannot be negative, got {value!r}")
         return number
+    if kind == "poll":
+        ordering = operator in ("gt", "gte", "lt", "lte")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | str)
+            or (ordering and not isinstance(value, int))
+        ):
+            wanted = "a score" if ordering else "a score or an answer's name"
+            raise _Invalid(f"expected {wanted}, such as 6, got {value!r}")
+        return value
     if kind == "money":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Invalid(f"expected an amount such as 500 or 49.90, got {value!r}")

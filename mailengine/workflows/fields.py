@@ -21,7 +21,7 @@ from mailengine.workflows.model import Operator
 
 FieldKind = Literal[
     "text", "enum", "integer", "number", "probability", "money", "timestamp", "date", "days",
-    "attribute",
+    "attribute", "poll",
 ]  # fmt: skip
 
 
@@ -72,6 +72,11 @@ _SPECS = (
 FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _SPECS}
 ATTRIBUTE_PREFIX = "attributes."
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# `polls.delivery_nps: {lte: 6}`: the customer's latest answer to a poll, by its score (a
+# whole number) or its answer's name; a customer who has not answered matches no comparison
+# (not even `ne`), and `is_set: false` finds them.
+POLL_PREFIX = "polls."
+POLL_KEY = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 # Metrics `top: {by: ...}` may rank on: stored per-customer figures only (fast, indexable).
 RANKING_METRICS = ("spent_365d", "total_spent", "orders_count")
@@ -92,6 +97,7 @@ OPERATORS: dict[FieldKind, tuple[Operator, ...]] = {
     "timestamp": ("before", "after", "within", "is_set"),
     "date": ("before", "after", "is_set"),
     "attribute": (*_EQUALITY, *_ORDERING, "starts_with", "is_set"),
+    "poll": (*_EQUALITY, *_ORDERING, "is_set"),
 }
 ALL_OPERATORS: tuple[Operator, ...] = (
     *_EQUALITY,
@@ -114,7 +120,7 @@ def operators_of(spec: FieldSpec) -> tuple[Operator, ...]:
 
 def field_names() -> list[str]:
     """Every name an audience condition may use, for messages and `did you mean`."""
-    return [*FIELDS, "attributes.<name>", *SPECIAL_KEYS, *GROUP_KEYS]
+    return [*FIELDS, "attributes.<name>", "polls.<name>", *SPECIAL_KEYS, *GROUP_KEYS]
 
 
 def spec_of(name: str) -> FieldSpec | None:
@@ -124,8 +130,17 @@ def spec_of(name: str) -> FieldSpec | None:
         if ATTRIBUTE_KEY.match(key):
             return FieldSpec(name, "attribute", f"attribute '{key}'")
         return None
+    if name.startswith(POLL_PREFIX):
+        key = name[len(POLL_PREFIX) :]
+        if POLL_KEY.match(key):
+            return FieldSpec(name, "poll", f"latest answer to the poll '{key}'")
+        return None
     return FIELDS.get(name)
 
 
 def attribute_key(name: str) -> str:
     return name[len(ATTRIBUTE_PREFIX) :]
+
+
+def poll_key(name: str) -> str:
+    return name[len(POLL_PREFIX) :]

@@ -52,7 +52,7 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Shop:
     the capture server `run` starts (var/mail/new), on a free loopback port; the commands run
     in the shop's folder, as its people run them."""
     folder = tmp_path / "shop"
-    for name in ("workflows", "templates", "broadcasts"):
+    for name in ("workflows", "templates", "broadcasts", "polls", "questionnaires"):
         shutil.copytree(REPO / name, folder / name)
     (folder / "config.yaml").write_text(
         f"database: {{url: 'sqlite:///{folder / 'var' / 'shop.db'}'}}\n"

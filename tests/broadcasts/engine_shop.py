@@ -164,6 +164,8 @@ class EngineShop:
         for name in ("templates", "broadcasts", "workflows"):
             (self.folder / name).mkdir(parents=True, exist_ok=True)
         shutil.copytree(REPO / "templates", self.folder / "templates", dirs_exist_ok=True)
+        for asked in ("polls", "questionnaires"):
+            shutil.copytree(REPO / asked, self.folder / asked, dirs_exist_ok=True)
         (self.folder / "templates" / "mass").mkdir(exist_ok=True)
         (self.folder / "templates" / "mass" / "note.mjml").write_text(NOTE, encoding="utf-8")
         self.move_to(self.now)

@@ -22,7 +22,7 @@ def test_validate_checks_the_example_broadcasts_too(shop: Shop) -> None:
         SHIPPED_OK,
         "2 broadcast(s) OK: december-newsletter, winter-sale",
     ]
-    assert lines[2].startswith("rendered 12 send step(s) ")
+    assert lines[2].startswith("rendered 14 send step(s) ")
     assert lines[3].startswith("rendered 3 broadcast variant(s) 48 times: ")
 
 
@@ -61,7 +61,7 @@ def test_validate_names_a_broadcast_problem_and_one_its_mail_has_when_rendered(
     )
     assert lines[2].startswith("  sample customer 1: templates/newsletter/newsletter.mjml:")
     assert "price" in lines[2]
-    assert lines[-1] == "2 problem(s) in 2 file(s); 7 workflow(s) loaded, 1 broadcast(s) loaded"
+    assert lines[-1] == "2 problem(s) in 2 file(s); 8 workflow(s) loaded, 1 broadcast(s) loaded"
     # a broadcast file named alone is checked alone
     alone = shop.run("validate", str(sale))
     assert alone.code == 1

@@ -85,6 +85,8 @@ def mailengine(
 def shop(tmp_path: Path) -> Shop:
     shutil.copytree(REPO / "workflows", tmp_path / "workflows")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
+    for asked in ("polls", "questionnaires"):
+        shutil.copytree(REPO / asked, tmp_path / asked)
     (tmp_path / "config.yaml").write_text(
         f"database:\n  url: 'sqlite:///{tmp_path / 'var' / 'shop.db'}'\n"
         f"paths: {{workflows: '{tmp_path / 'workflows'}', templates: '{tmp_path / 'templates'}', "

@@ -52,8 +52,8 @@ def test_report_of_an_unknown_workflow_is_an_error_naming_the_known_ones(shop: S
     assert refused.code == 1
     assert refused.out == ""
     assert refused.err == (
-        "error: no workflow named 'nosuch'; known: birthday, churn-risk-win-back, replenish, "
-        "spring-sale, thank-you, vip, welcome, win-back\n"
+        "error: no workflow named 'nosuch'; known: birthday, churn-risk-win-back, nps-promoters, "
+        "replenish, spring-sale, thank-you, vip, welcome, win-back\n"
     )
     typo = shop.run("report", "--workflow", "win-bak")
     assert typo.code == 1

@@ -23,6 +23,8 @@ def engine_settings(var: Path, workflows: Path = REPO / "workflows", **engine: A
             "paths": {
                 "workflows": str(workflows),
                 "templates": str(REPO / "templates"),
+                "polls": str(REPO / "polls"),
+                "questionnaires": str(REPO / "questionnaires"),
                 "var": str(var),
             },
             "engine": {"tick_seconds": 0.1, **engine},

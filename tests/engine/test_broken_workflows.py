@@ -108,6 +108,8 @@ def shop(tmp_path: Path, database: Database, smtp_server: SmtpServer) -> Shop:
     for name in ("thank-you.yaml", "welcome.yaml"):
         shutil.copy(REPO / "workflows" / name, folder / "workflows" / name)
     shutil.copytree(REPO / "templates", folder / "templates")
+    for asked in ("polls", "questionnaires"):
+        shutil.copytree(REPO / asked, folder / asked)
     (folder / "config.yaml").write_text(
         f"database: {{url: '{database.url}'}}\n"
         f"paths: {{workflows: '{folder / 'workflows'}', templates: '{folder / 'templates'}', "

@@ -191,7 +191,8 @@ def test_mailengine_run_stops_cleanly_after_its_lock_connection_died(
     config.write_text(
         f"""
 database: {{url: "{url}"}}
-paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}"}}
+paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{tmp_path}",
+  polls: "{REPO / "polls"}", questionnaires: "{REPO / "questionnaires"}"}}
 smtp: {{port: {_free_port()}, capture: true}}
 http: {{enabled: false}}
 inbound: {{smtp: {{port: {_free_port()}}}}}

@@ -47,7 +47,8 @@ def _start_engine(
     config.write_text(
         f"""
 database: {{url: "sqlite:///{folder / "shop.db"}"}}
-paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{folder}"}}
+paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", var: "{folder}",
+  polls: "{REPO / "polls"}", questionnaires: "{REPO / "questionnaires"}"}}
 {settings}""",
         encoding="utf-8",
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mailengine.addresses import address_hash
+from mailengine.polls.links import LinkSigner, PollBlocks, QuestionnaireLinks
+from mailengine.polls.loader import load_polls
 from mailengine.render import RenderContext, TemplateLibrary
 from mailengine.render.sample_data import sample_contexts
 
@@ -21,9 +25,24 @@ def library() -> TemplateLibrary:
     return TemplateLibrary(REPO / "templates")
 
 
+SHIPPED_POLLS = load_polls([REPO / "polls"], [REPO / "questionnaires"])
+
+
+def with_polls(context: RenderContext) -> RenderContext:
+    """The context with the shipped polls' blocks and questionnaires' links, as the composer
+    gives them."""
+    digest = address_hash(context["customer"]["email"])
+    signer = LinkSigner(b"k" * 32, "https://shop.example", digest, datetime.now(UTC), 7)
+    context["polls"] = PollBlocks(SHIPPED_POLLS.polls, signer)  # type: ignore[typeddict-item]
+    forms = QuestionnaireLinks(SHIPPED_POLLS.questionnaires, signer)
+    context["questionnaires"] = forms  # type: ignore[typeddict-item]
+    return context
+
+
 @pytest.fixture(scope="session")
 def thousand_customers() -> list[RenderContext]:
-    return list(sample_contexts(1000, seed=20250601))
+    """Sample customers, each with the shipped polls' blocks and questionnaires' links."""
+    return [with_polls(context) for context in sample_contexts(1000, seed=20250601)]
 
 
 @pytest.fixture

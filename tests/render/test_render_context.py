@@ -65,6 +65,7 @@ def test_context_is_plain_data_with_orders_most_recent_first() -> None:
         "orders_count": 0,
         "total_spent": Decimal(0),
         "predictions": None,
+        "polls": {},
         "first_name": "Anna",
         "full_name": "Anna",
         "birthday": date(1990, 5, 17),

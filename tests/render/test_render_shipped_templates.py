@@ -15,11 +15,13 @@ SHIPPED = [
     "double-opt-in/confirm",
     "newsletter/newsletter",  # the example broadcasts'
     "replenish/time-to-restock",
+    "reviews/invitation",
     "support/autoreply",
     "support/autoreply-unknown",
     "support/reply",
     "support/team-notification",
     "thank-you/how-is-it",
+    "thank-you/how-likely",
     "thank-you/order-confirmed",
     "vip/welcome-to-vip",
     "welcome/first-order-coupon",

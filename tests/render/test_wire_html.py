@@ -36,6 +36,7 @@ from mailengine.render.source_map import CONSTRUCT
 from mailengine.render.text_part import html_to_text_template
 from mailengine.render.wire_html import RelaxedSafeText, RenderedShaping, shape_rendered_html
 from mailengine.render.wire_html_source import FOLD_AT, shape_html_source
+from tests.render.conftest import with_polls
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.test_dkim import verify
 from tests.test_message import BASE, check_wire_rules, parse, parts_of, same_text
@@ -119,7 +120,7 @@ def bench_library(tmp_path_factory: pytest.TempPathFactory) -> TemplateLibrary:
 
 @pytest.fixture(scope="module")
 def customers() -> list[RenderContext]:
-    return list(sample_contexts(CUSTOMERS, seed=29))
+    return [with_polls(context) for context in sample_contexts(CUSTOMERS, seed=29)]
 
 
 def unshaped_source(library: TemplateLibrary, name: str) -> str:

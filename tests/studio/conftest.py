@@ -102,6 +102,8 @@ def studio_settings(tmp_path: Path) -> Settings:
                     "workflows": tmp_path / "workflows",
                     "templates": tmp_path / "templates",
                     "broadcasts": tmp_path / "broadcasts",
+                    "polls": REPO / "polls",
+                    "questionnaires": REPO / "questionnaires",
                     "var": tmp_path / "var",
                 }
             ),

@@ -53,6 +53,8 @@ class PreviewShop:
 def make_preview_shop(folder: Path) -> PreviewShop:
     shutil.copytree(REPO / "workflows", folder / "workflows")
     shutil.copytree(REPO / "templates", folder / "templates")
+    for asked in ("polls", "questionnaires"):
+        shutil.copytree(REPO / asked, folder / asked)
     config = folder / "config.yaml"
     config.write_text(
         f"database: {{url: 'sqlite:///{folder / 'shop.db'}'}}\n"

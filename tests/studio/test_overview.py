@@ -33,13 +33,14 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     assert _rows(first.text) == {
         "workflows/birthday.yaml": "Valid",
         "workflows/churn-risk-win-back.yaml": "Valid",
+        "workflows/nps-promoters.yaml": "Valid",
         "workflows/replenish.yaml": "Valid",
         "workflows/thank-you.yaml": "Valid",
         "workflows/vip.yaml": "Valid",
         "workflows/welcome.yaml": "Valid",
         "workflows/win-back.yaml": "Valid",
     }
-    assert "7 of 7 valid" in first.text
+    assert "8 of 8 valid" in first.text
 
     welcome = folder / "welcome.yaml"
     welcome.write_text(welcome.read_text().replace("steps:", TYPO), encoding="utf-8")
@@ -54,7 +55,7 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     assert rows["workflows/win-back.yaml"] == "1 problem"
     assert rows["workflows/churn-risk-win-back.yaml"] == "1 problem"  # sends it too
     assert rows["workflows/broken.yaml"] == "1 problem"
-    assert "4 of 8 valid" in changed.text
+    assert "5 of 9 valid" in changed.text
     problems = re.findall(r'<code class="where">([^<]+)</code> <span>([^<]+)</span>', changed.text)
     places = [place for place, _ in problems]
     assert "workflows/welcome.yaml:6:1" in places

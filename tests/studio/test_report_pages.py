@@ -76,7 +76,7 @@ async def test_no_mail_unknown_names_and_bad_periods(
     quiet = await marketer_client.get("/studio/reports/birthday")
     assert quiet.status_code == 200 and "birthday planned no mail in the last 30 days" in quiet.text
     missing = await marketer_client.get("/studio/reports/nope")
-    known = "known: birthday, churn-risk-win-back, replenish, thank-you"
+    known = "known: birthday, churn-risk-win-back, nps-promoters, replenish, thank-you"
     assert missing.status_code == 404 and known in missing.text
     period = await marketer_client.get("/studio/reports", params={"period": "1y"})
     assert period.status_code == 400 and "choose one of 7d, 30d, 90d" in period.text

@@ -45,6 +45,7 @@ async def test_the_overview_in_chromium_reads_well_and_passes_axe(
         "Simulation",
         "Reports",
         "Predictions",
+        "Polls",
         "Tickets",
         "Accounts",
     ]

@@ -59,14 +59,15 @@ async def test_the_preferences_page_reads_well_in_chromium(
     assert [label.splitlines()[0].strip() for label in labels] == [
         "Birthday greeting",
         "Come back soon",
+        "Review invitations",
         "Restock reminders",
         "VIP circle",
         "Welcome mails",
         "We miss you",
     ]
-    assert "early access to new collections" in labels[3]
+    assert "early access to new collections" in labels[4]
     assert [item.split(":")[0] for item in still] == [
         "Order confirmations",
         "Answers to your questions",
     ]
-    assert "Saved." in saved and kept == 5
+    assert "Saved." in saved and kept == 6

@@ -18,6 +18,7 @@ from mailengine.store.database import Database
 from mailengine.web.app import create_app
 from mailengine.web.assets import IMMUTABLE
 from tests.conftest import NOW
+from tests.render.conftest import with_polls
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.web.conftest import PUBLIC_URL, SECRET
 
@@ -41,7 +42,7 @@ def newsletter_content() -> dict[str, Any]:
 def contexts(count: int) -> list[dict[str, Any]]:
     """Sample customers as the composer links them: images under http.public_url."""
     found = []
-    for context in sample_contexts(count, seed=5, now=NOW):
+    for context in map(with_polls, sample_contexts(count, seed=5, now=NOW)):
         links = {**context["links"], "assets_url": f"{PUBLIC_URL}/assets"}
         broadcast = {
             "name": "december-newsletter",

@@ -70,12 +70,13 @@ async def test_after_an_unsubscribe_order_mail_arrives_and_marketing_does_not(
     question = page_text(asked)
     assert "will get no more newsletters, offers or other marketing email" in question
     assert (
-        "(Birthday greeting, Come back soon, Restock reminders, VIP circle, Welcome mails, "
-        "We miss you)"
+        "(Birthday greeting, Come back soon, Review invitations, Restock reminders, VIP circle, "
+        "Welcome mails, We miss you)"
     ) in question
     assert still_sent(asked) == ["Order confirmations", "Answers to your questions"]
     assert "What you ordered and when it ships" in question
     assert "two weeks later, one question on how it went" in question
+    assert "a week after, whether you would recommend us" in question
 
     done = await shop.client.post(link)  # the page's button
     answer = page_text(done)
@@ -116,6 +117,7 @@ async def test_the_preferences_page_offers_public_names_and_says_what_always_com
     assert [(name, label) for name, label, _ in labels] == [
         ("birthday", "Birthday greeting"),
         ("churn-risk-win-back", "Come back soon"),
+        ("nps-promoters", "Review invitations"),
         ("replenish", "Restock reminders"),
         ("vip", "VIP circle"),
         ("welcome", "Welcome mails"),

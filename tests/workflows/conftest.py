@@ -33,7 +33,8 @@ from tests.databases import postgres_unavailable_reason, scratch_postgres_databa
 REPO = Path(__file__).resolve().parents[2]
 # The workflows in workflows/, and the first line `mailengine validate` prints for them.
 SHIPPED = (
-    "birthday", "churn-risk-win-back", "replenish", "thank-you", "vip", "welcome", "win-back",
+    "birthday", "churn-risk-win-back", "nps-promoters", "replenish", "thank-you", "vip",
+    "welcome", "win-back",
 )  # fmt: skip
 SHIPPED_OK = f"{len(SHIPPED)} workflow(s) OK: {', '.join(SHIPPED)}"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -62,9 +63,9 @@ def write_workflow(tmp_path: Path) -> WriteWorkflow:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A config file with the shipped workflows and templates next to it."""
-    shutil.copytree(REPO / "workflows", tmp_path / "workflows")
-    shutil.copytree(REPO / "templates", tmp_path / "templates")
+    """A config file with the shipped workflows, templates and polls next to it."""
+    for folder in ("workflows", "templates", "polls", "questionnaires"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
     config = tmp_path / "config.yaml"
     config.write_text("database:\n  url: sqlite:///var/test.db\n", encoding="utf-8")
     return tmp_path

@@ -80,7 +80,11 @@ def test_thank_you_is_transactional_and_enrolls_every_order(
     assert workflow.transactional
     assert workflow.trigger == EventTrigger("order.placed")
     assert workflow.reenter.policy == "always"
-    assert workflow.templates() == ["thank-you/order-confirmed", "thank-you/how-is-it"]
+    assert workflow.templates() == [
+        "thank-you/order-confirmed",
+        "thank-you/how-is-it",
+        "thank-you/how-likely",
+    ]
 
 
 def test_vip_is_the_top_fifth_by_spend_weekly(shipped: dict[str, Workflow]) -> None:

@@ -53,10 +53,10 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
         # churn-risk-win-back.yaml sends we-miss-you too, and comes first
         "templates/win-back/we-miss-you.mjml:11:174: unknown name 'lastorder' (did you mean "
         "'last_order'?); templates see: broadcast, coupon, customer, language, last_order, links, "
-        "order, orders, preheader, sender, subject, support, ticket",
+        "order, orders, polls, preheader, questionnaires, sender, subject, support, ticket",
         "workflows/vip.yaml:10:5: subject: unknown name 'custmer' (did you mean 'customer'?); "
         "templates see: broadcast, coupon, customer, language, last_order, links, order, orders, "
-        "preheader, sender, subject, support, ticket",
+        "polls, preheader, questionnaires, sender, subject, support, ticket",
         "workflows/vip.yaml:11:5: preheader: unknown filter 'nosuchfilter'; filters: abs, "
         "asset_url, attr, batch, capitalize, center, count, d, date, datetime, default, "
         "dictsort, e, escape, filesizeformat, first, ...",
@@ -67,7 +67,7 @@ def test_what_passed_before_and_fails_at_send_time_is_reported_where_it_is(
         "whose data has no first name: give a fallback such as "
         "{{ customer.first_name | default('...') }} or test it first with "
         "{% if customer.first_name %}",
-        "5 problem(s) in 4 file(s); 7 workflow(s) loaded",
+        "5 problem(s) in 4 file(s); 8 workflow(s) loaded",
     ]
 
 
@@ -85,7 +85,7 @@ def test_a_workflow_guarantees_what_its_audience_and_trigger_select(
     code, output = invoke(project, validate, ["--no-render"])
     assert code == 1
     lines = copy_lines(output)
-    assert lines[-1] == "5 problem(s) in 4 file(s); 7 workflow(s) loaded"
+    assert lines[-1] == "5 problem(s) in 4 file(s); 8 workflow(s) loaded"
     assert lines[:-1] == [
         "templates/birthday/happy-birthday.mjml:10:193: last_order is None for customers "
         "without orders: test it first with {% if last_order %}",
@@ -133,7 +133,7 @@ def test_each_send_step_is_rendered_for_real_customers_and_the_sample_data(
         f"{customer}: templates/vip/welcome-to-vip.mjml:22:279: TypeError: can only concatenate "
         f'str (not "int") to str in the html part of vip/welcome-to-vip for customer {customer}'
     ) in real[0]
-    assert lines[-1] == "1 problem(s) in 1 file(s); 7 workflow(s) loaded"
+    assert lines[-1] == "1 problem(s) in 1 file(s); 8 workflow(s) loaded"
     assert spent < 8, f"validate took {spent:.1f} s of CPU"
     with database.session() as session:
         for table in (enrollment_table, outbox_table):
@@ -151,7 +151,7 @@ def test_the_shipped_workflows_render_for_every_sampled_customer(
     assert code == 0, output
     first, rendered = copy_lines(output)
     assert first == SHIPPED_OK
-    assert rendered.startswith("rendered 12 send step(s) ")
+    assert rendered.startswith("rendered 14 send step(s) ")
     assert rendered.endswith(
         "up to 20 customers of each audience in the database and 20 built-in sample customers"
     )

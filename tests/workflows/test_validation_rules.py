@@ -108,7 +108,7 @@ def test_unknown_field_in_a_condition(tmp_path: Path, write_workflow: WriteWorkf
         "country, consent, birthday, created_at, orders_count, total_spent, spent_365d, "
         "first_order_at, last_order_at, days_since_last_order, p_active, churn_risk, "
         "expected_orders_90d, predicted_value_365d, predicted_next_order_at, best_send_hour, "
-        "attributes.<name>, top, rfm, rfm_segment, spent, orders, all, any, not"
+        "attributes.<name>, polls.<name>, top, rfm, rfm_segment, spent, orders, all, any, not"
     ]
 
 

@@ -20,7 +20,7 @@ def test_validate_passes_the_shipped_workflows(project: Path) -> None:
     assert code == 0
     first, rendered = output.splitlines()
     assert first == SHIPPED_OK
-    assert rendered.startswith("rendered 12 send step(s) ")
+    assert rendered.startswith("rendered 14 send step(s) ")
     assert rendered.endswith(
         "no customers from the database (no database file at "
         f"{project / 'var' / 'test.db'}) and 20 built-in sample customers"
@@ -52,7 +52,7 @@ def test_validate_reports_every_problem_and_exits_1(
         "holdout, tracking, steps, public",
         "workflows/win-back.yaml:16:5: '7 dayz': unknown unit 'dayz': write a whole number and "
         "a unit: minutes, hours, days or weeks (e.g. '3 days')",
-        "3 problem(s) in 2 file(s); 5 workflow(s) loaded",
+        "3 problem(s) in 2 file(s); 6 workflow(s) loaded",
     ]
 
 
