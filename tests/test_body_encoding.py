@@ -113,3 +113,31 @@ def test_text_searched_for_blanks_by_its_maker_is_not_searched_again() -> None:
     assert encoding_of("html", RelaxedSafeText(html).replace("Anna", "Anna  Maria")) != "7bit"
     # a CR is made into a line break first, which the maker has not looked at
     assert encoding_of("html", RelaxedSafeText("<p>a \r\nb</p>\n")) != "7bit"
+
+
+GERMAN_TEXT = (
+    "Alles Gute zum Geburtstag, Jürgen!\n\n"
+    "Alle bei Fjord & Field wünschen dir einen wunderschönen Tag in München.\n"
+    "Hier ist ein kleines Geschenk zum Feiern: 15 % Rabatt auf deine nächste Bestellung,\n"
+    "online oder in jedem unserer Läden. Gültig bis zum 23. Dezember 2026.\n"
+)
+
+
+def test_a_mostly_ascii_text_part_goes_quoted_printable_and_reads_back() -> None:
+    assert encoding_of("plain", GERMAN_TEXT) == "quoted-printable"
+    assert encoding_of("plain", "Bonne fête, Hélène ! Voici un petit cadeau.\n" * 20) == (
+        "quoted-printable"
+    )
+    data = build_mime(replace(BASE, text=GERMAN_TEXT))
+    check_wire_rules(data)
+    raw = bytes(data)
+    assert b"Content-Transfer-Encoding: base64" not in raw
+    plain, _ = parts_of(data)
+    assert same_text(plain.get_content(), GERMAN_TEXT)
+    assert b"Alle bei Fjord & Field w=C3=BCnschen dir" in raw  # readable in the raw message
+
+
+def test_a_text_part_of_another_script_stays_base64() -> None:
+    assert encoding_of("plain", "Здравствуйте, Иван! Спасибо за заказ.\n" * 20) == "base64"
+    # HTML keeps the strict limit: it is shaped to ASCII at compile time.
+    assert encoding_of("html", "<p>" + GERMAN_TEXT * 20 + "</p>") == "base64"

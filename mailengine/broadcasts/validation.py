@@ -10,6 +10,7 @@ from mailengine.broadcasts.loader import BroadcastSet, load_broadcasts
 from mailengine.broadcasts.model import Broadcast, Variant
 from mailengine.errors import SourceLocation
 from mailengine.render import TemplateLibrary
+from mailengine.workflows.copy_warnings import SendCopy
 from mailengine.workflows.guarantees import guaranteed_by_audience
 from mailengine.workflows.problems import Problem, unique_problems
 from mailengine.workflows.validation import check_send
@@ -60,3 +61,33 @@ def _lines(variant: Variant) -> Iterator[tuple[str, str, SourceLocation]]:
     yield "subject", variant.subject, variant.subject_at or variant.location
     if variant.preheader is not None:
         yield "preheader", variant.preheader, variant.preheader_at or variant.location
+
+
+def broadcast_sends(broadcast: Broadcast) -> list[SendCopy]:
+    """The broadcast's variants as `copy_warnings` reads them."""
+    texts = tuple((text, broadcast.location) for text in content_texts(broadcast.content))
+    return [
+        SendCopy(
+            variant.template,
+            variant.template_at or variant.location,
+            tuple(_lines(variant)),
+            variant.preheader is not None,
+            texts,
+        )
+        for variant in broadcast.test_variants()
+    ]
+
+
+_NOT_COPY = frozenset({"link", "image", "url", "href", "sku", "price"})
+
+
+def content_texts(content: object, key: str = "") -> list[str]:
+    """The words of a broadcast's `content` a reader sees (headline, paragraphs, titles...):
+    every string but links, image paths and other values under a key such as `link`."""
+    if isinstance(content, dict):
+        return [text for k, value in content.items() for text in content_texts(value, str(k))]
+    if isinstance(content, list):
+        return [text for value in content for text in content_texts(value, key)]
+    if isinstance(content, str) and key not in _NOT_COPY and content.strip():
+        return [content]
+    return []

@@ -109,7 +109,7 @@ def broadcast_test(
     settings = state.settings
     database = state.ready_database()
     found = find_broadcast(settings, name)
-    library = TemplateLibrary(settings.paths.templates)
+    library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     composer = Composer(settings, library, secret_key(settings))
     queued = queue_test_mail(composer, database, found, addresses, state.clock.now(), email)
     for item in queued:

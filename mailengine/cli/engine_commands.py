@@ -285,7 +285,11 @@ def preview(
         raise click.UsageError("give --step or --step-id, not both")
     step = choose_send_step(workflow, send_number, step_id)
     customer_id = _customer_id(database, email)
-    composer = Composer(settings, TemplateLibrary(settings.paths.templates), secret_key(settings))
+    composer = Composer(
+        settings,
+        TemplateLibrary(settings.paths.templates, shop_locale=settings.locale),
+        secret_key(settings),
+    )
     shown = StepPreviewer(composer).for_customer(
         database, workflow, step, customer_id, state.clock.now()
     )
@@ -320,4 +324,8 @@ def _customer_id(database: Database, email: str) -> int:
 def _composer(settings: Settings) -> Composer:
     """A composer for showing subjects: its links are never shown, so a throwaway key signs
     them (no key file is made for a look)."""
-    return Composer(settings, TemplateLibrary(settings.paths.templates), secrets.token_bytes(32))
+    return Composer(
+        settings,
+        TemplateLibrary(settings.paths.templates, shop_locale=settings.locale),
+        secrets.token_bytes(32),
+    )

@@ -26,6 +26,7 @@ from mailengine.cli.predict_command import predict
 from mailengine.cli.status_command import status
 from mailengine.cli.studio_commands import studio, user
 from mailengine.cli.ticket_commands import ticket, tickets
+from mailengine.cli.translation_commands import translations
 from mailengine.cli.web_commands import api_key, customer, report
 from mailengine.cli.workflow_commands import audience, validate
 from mailengine.clock import Clock, SystemClock
@@ -73,6 +74,7 @@ for command in (
     ticket,
     studio,
     user,
+    translations,
     polls,
     dkim_command,
 ):

@@ -11,7 +11,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from mailengine.broadcasts.model import Broadcast
-from mailengine.broadcasts.validation import validate_broadcasts
+from mailengine.broadcasts.validation import broadcast_sends, validate_broadcasts
 from mailengine.cli.broadcast_validation import files_of_broadcast, split_targets, try_broadcasts
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.cli.tables import Column, OutputFormat, Rows, TablePrinter, format_option
@@ -24,9 +24,11 @@ from mailengine.render.library import TemplateLibrary
 from mailengine.store.audience_queries import audience_sql, count_audience, sample_audience
 from mailengine.store.database import Database, normalize_url
 from mailengine.workflows.audience import AudienceContext
+from mailengine.workflows.copy_warnings import copy_warnings
 from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import EventTrigger, ScheduleTrigger, Workflow
-from mailengine.workflows.validation import files_of, validate_workflows
+from mailengine.workflows.problems import Problem
+from mailengine.workflows.validation import files_of, validate_workflows, workflow_sends
 
 
 @click.command("validate")
@@ -86,19 +88,25 @@ def run_validate(
     out = console or Console(highlight=False, soft_wrap=True)
     folder = settings.paths.broadcasts if broadcasts else None
     targets, broadcast_targets = split_targets(paths, settings.paths.workflows, folder)
-    library = TemplateLibrary(settings.paths.templates)
+    library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     result = (
         validate_workflows(targets, settings.paths.templates, Path.cwd(), library)
         if targets
         else WorkflowSet()
     )
     sent = validate_broadcasts(broadcast_targets, library, Path.cwd())
+    catalogs = [Problem(found.location, found.message) for found in library.catalog_problems()]
     # Without paths, the poll and questionnaire files are checked too.
     folders = () if paths else ([settings.paths.polls], [settings.paths.questionnaires])
     asked = load_polls(*folders, display_base=Path.cwd()).problems if folders else []
-    problems = [*result.problems, *sent.problems, *asked]
+    problems = [*result.problems, *sent.problems, *asked, *catalogs]
     for problem in problems:
         out.print(str(problem), markup=False)
+    sends = [each for w in result.workflows.values() for each in workflow_sends(w)]
+    sends += [each for b in sent.broadcasts.values() for each in broadcast_sends(b)]
+    warnings = copy_warnings(sends, library)
+    for warning in warnings:
+        out.print(f"{warning.location}: warning: {warning.message}", markup=False)
     count = len(problems)
     files = {problem.location.path for problem in problems}
     summaries: list[str] = []
@@ -111,6 +119,12 @@ def run_validate(
         count += len(failed)
         files.update(failed)
     shown_broadcasts = bool(sent.broadcasts or sent.problems or (paths and broadcast_targets))
+    if warnings:
+        shown = len({warning.location.path for warning in warnings})
+        out.print(
+            f"{len(warnings)} warning(s) in {shown} file(s) (they do not stop sending)",
+            markup=False,
+        )
     if count:
         loaded = [f"{len(result.workflows)} workflow(s) loaded"] if targets else []
         if shown_broadcasts:

@@ -60,7 +60,7 @@ def check_for_schedule(
 ) -> BroadcastCheck:
     """Check the broadcast's templates, subjects and preheaders; when they are fine, render
     every variant for a sample of its audience (from `database`) and the sample customers."""
-    library = TemplateLibrary(settings.paths.templates)
+    library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     problems = unique_problems(check_broadcast(broadcast, library, {}))
     if problems:
         return BroadcastCheck(problems)

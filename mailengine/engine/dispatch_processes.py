@@ -257,7 +257,7 @@ def serve_in_process(
 
 async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: int) -> None:
     database = Database(settings.database.url)
-    library = TemplateLibrary(settings.paths.templates)
+    library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     composer = settings_composer(settings, library)
     transport = SmtpTransport.from_settings(settings.smtp)
     dispatcher = Dispatcher(

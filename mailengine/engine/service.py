@@ -92,7 +92,7 @@ class Engine:
         self.registry = WorkflowRegistry(
             database, settings.paths.workflows, settings.paths.workflows.parent
         )
-        self.library = TemplateLibrary(settings.paths.templates)
+        self.library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
         self.composer = settings_composer(settings, self.library)
         # With engine.dispatch_processes, `run` sends from those (started with it, refused
         # here if the settings cannot be shared out); `run_once` from this process.

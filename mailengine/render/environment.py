@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn, cast
 
-from jinja2 import StrictUndefined, Template, UndefinedError, nodes
+from jinja2 import StrictUndefined, Template, UndefinedError, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -15,6 +15,7 @@ from jinja2.utils import missing
 from mailengine.render import limits
 from mailengine.render.assets import AssetCatalog, asset_url_filter
 from mailengine.render.formatting import FILTERS
+from mailengine.render.translations import SOURCE_LANGUAGE, Catalogs
 
 
 class MissingValueError(UndefinedError):
@@ -161,10 +162,14 @@ def _make(*, autoescape: bool, assets: AssetCatalog | None) -> MailSandbox:
         auto_reload=False,
         cache_size=0,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(FILTERS)
     env.filters["default"] = _default
     env.filters["d"] = _default
+    env.filters["translate"] = str  # until `install_translations` gives the catalogs
     if assets is not None:
         env.filters["asset_url"] = asset_url_filter(assets)
     for name, function in list(env.filters.items()):
@@ -183,6 +188,35 @@ def text_environment(assets: AssetCatalog | None = None) -> MailSandbox:
     return _make(autoescape=False, assets=assets)
 
 
+def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
+    """`_()`, `gettext()`, `ngettext()` and `{% trans %}` in `env` translate into the
+    language of the mail being rendered (its `language`), from `catalogs`."""
+
+    @pass_context
+    def gettext(context: Context, message: str) -> str:
+        return catalogs.gettext(_language(context), message)
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, count: int) -> str:
+        return catalogs.ngettext(_language(context), singular, plural, count)
+
+    @pass_context
+    def translate(context: Context, text: Any) -> str:
+        """`{{ broadcast.content.headline | translate }}`: free text from a file, looked up
+        whole (no placeholders, a "%" is just a percent sign)."""
+        return catalogs.gettext(_language(context), str(text))
+
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=gettext, ngettext=ngettext, newstyle=True
+    )
+    env.filters["translate"] = limits.checked_filter("translate", translate)
+
+
+def _language(context: Context) -> str:
+    language = context.get("language")  # a tag, `pt-BR`, for the catalog `pt_BR`
+    return language.replace("-", "_") if isinstance(language, str) else SOURCE_LANGUAGE
+
+
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -197,6 +231,7 @@ __all__ = [
     "MissingValueError",
     "SecurityError",
     "html_environment",
+    "install_translations",
     "single_line",
     "text_environment",
 ]

@@ -15,15 +15,10 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context
 
-from mailengine.render.locales import DEFAULT_LOCALE, DEFAULT_TIMEZONE, normalise_locale
+from mailengine.render.locales import DEFAULT_LOCALE, DEFAULT_TIMEZONE, formatting_locale
 from mailengine.render.order_status import order_status
 
 Filter = Callable[..., str]
-
-
-@lru_cache(maxsize=256)
-def _locale(name: str) -> Locale:
-    return normalise_locale(name)
 
 
 @lru_cache(maxsize=256)
@@ -36,8 +31,17 @@ def _customer(context: Context) -> Mapping[str, Any]:
     return customer if isinstance(customer, Mapping) else {}
 
 
+def _locale_name(context: Context) -> str:
+    return str(_locale_of(context))
+
+
 def _locale_of(context: Context) -> Locale:
-    return _locale(str(_customer(context).get("locale", DEFAULT_LOCALE)))
+    """The customer's locale, in the language of the copy (`language`, set per mail)."""
+    language = context.get("language")
+    return formatting_locale(
+        str(_customer(context).get("locale", DEFAULT_LOCALE)),
+        language if isinstance(language, str) else None,
+    )
 
 
 def _require(value: Any) -> Any:
@@ -86,13 +90,13 @@ def format_date_filter(context: Context, value: Any, format: str = "long") -> st
         moment = moment.astimezone(_zone_of(context)).date()
     if not isinstance(moment, date):
         raise TypeError(f"date needs a date, got {moment!r}")
-    return _formatted_date(moment, format, str(_customer(context).get("locale", DEFAULT_LOCALE)))
+    return _formatted_date(moment, format, _locale_name(context))
 
 
 @lru_cache(maxsize=4096)
 def _formatted_date(moment: date, format: str, locale: str) -> str:
     """Babel takes ~50 µs a date; a mailing repeats the same few dates many times."""
-    return str(format_date(moment, format=format, locale=_locale(locale)))
+    return str(format_date(moment, format=format, locale=locale))
 
 
 @pass_context
@@ -106,6 +110,13 @@ def format_datetime_filter(context: Context, value: Any, format: str = "medium")
     )
 
 
+@pass_context
+def order_status_filter(context: Context, status: Any, language: str | None = None) -> str:
+    """`{{ order.status | order_status }}` in the language of the copy (or the one named)."""
+    copy = context.get("language")
+    return order_status(status, language or (copy if isinstance(copy, str) else "en"))
+
+
 def _zone_of(context: Context) -> ZoneInfo:
     return _zone(str(_customer(context).get("timezone", DEFAULT_TIMEZONE)))
 
@@ -116,5 +127,5 @@ FILTERS: dict[str, Filter] = {
     "percent": percent,
     "date": format_date_filter,
     "datetime": format_datetime_filter,
-    "order_status": order_status,
+    "order_status": order_status_filter,
 }

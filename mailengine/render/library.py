@@ -14,8 +14,14 @@ from jinja2 import Template, TemplateSyntaxError
 from mailengine.errors import RenderError, SourceError, SourceLocation
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.checks import TemplateProblem, find_problems, missing_assets
-from mailengine.render.environment import html_environment, single_line, text_environment
+from mailengine.render.environment import (
+    html_environment,
+    install_translations,
+    single_line,
+    text_environment,
+)
 from mailengine.render.failures import render_failure
+from mailengine.render.locales import DEFAULT_LOCALE
 from mailengine.render.mjml_cache import (
     PARTIALS_DIR,
     TEMPLATE_SUFFIX,
@@ -28,6 +34,8 @@ from mailengine.render.mjml_cache import (
 from mailengine.render.template_lint import lint
 from mailengine.render.template_sources import TemplateSources
 from mailengine.render.text_part import tidy_text
+from mailengine.render.translation_checks import catalog_problems, missing_in_files, missing_line
+from mailengine.render.translations import Catalogs, language_name, language_tag
 from mailengine.render.wire_html import shape_rendered_html
 
 _LINE_TEMPLATES_MAX = 1024
@@ -52,18 +60,28 @@ class TemplateLibrary:
     """
 
     def __init__(
-        self, templates_dir: Path, *, auto_reload: bool = False, assets_dir: Path | None = None
+        self,
+        templates_dir: Path,
+        *,
+        auto_reload: bool = False,
+        assets_dir: Path | None = None,
+        shop_locale: str = DEFAULT_LOCALE,
     ) -> None:
         """`assets_dir`: where the images are, when not in the folder's `assets/` (a draft
-        copied aside with only the templates it needs)."""
+        copied aside with only the templates it needs). `shop_locale`: the language of the
+        copy for customers whose own has no catalog (config `locale`)."""
         self._root = Path(templates_dir)
         self._auto_reload = auto_reload
         self._assets_dir = assets_dir
+        self._shop_locale = shop_locale
         self.assets = AssetCatalog(
             assets_dir or self._root / ASSETS_FOLDER, auto_reload=auto_reload
         )
+        self._catalogs = Catalogs(self._root, shop_locale, auto_reload=auto_reload)
         self._html_env = html_environment(self.assets)
         self._text_env = text_environment(self.assets)
+        install_translations(self._html_env, self._catalogs)
+        install_translations(self._text_env, self._catalogs)
         self._cache = MjmlCache(self._root, self._html_env, self._text_env, auto_reload=auto_reload)
         self._lines: dict[str, Template] = {}
         self._lines_lock = threading.Lock()
@@ -74,6 +92,17 @@ class TemplateLibrary:
     @property
     def templates_dir(self) -> Path:
         return self._root
+
+    @property
+    def catalogs(self) -> Catalogs:
+        """The translations of the copy (`<templates>/locales`)."""
+        return self._catalogs
+
+    def language_for(self, context: Mapping[str, Any]) -> str:
+        """The catalog language (`de`, `pt_BR`) of the copy the context's customer gets."""
+        customer = context.get("customer")
+        locale = customer.get("locale") if isinstance(customer, Mapping) else None
+        return self._catalogs.copy_language(str(locale or self._shop_locale))
 
     def names(self) -> list[str]:
         """Every sendable template name (partials excluded), sorted."""
@@ -129,20 +158,34 @@ class TemplateLibrary:
     ) -> RenderedEmail:
         """Render one customer's email; RenderError names template, line, variable, customer.
 
-        The subject and preheader are templates too (no HTML escaping, one line). The HTML
-        sees them as `subject` and `preheader`; what customer data brought into it that would
-        keep it from going as 7bit is shaped away where that cannot change the document.
-        With `sources`, the template is the stored version they keep (see `compiled`).
+        The copy is in the customer's language if it has a catalog, else the shop's (see
+        `Catalogs.copy_language`): its tag is `language` (`de`, for `<mjml lang>`). The
+        subject and preheader are templates too (no HTML escaping, one line), each translated
+        as a whole. The HTML sees them as `subject` and `preheader`; what customer data
+        brought into it that would keep it from going as 7bit is shaped away where that
+        cannot change the document. With `sources`, the template is the stored version they
+        keep (see `compiled`).
         """
         compiled = self.compiled(template_name, sources)
         email = _customer_email(context)
-        subject_text = self._render_line(subject, context, template_name, "subject", email)
+        language = self.language_for(context)
+        values: dict[str, Any] = {**context, "language": language_tag(language)}
+        subject_text = self._render_line(
+            self._catalogs.gettext(language, subject), values, template_name, "subject", email
+        )
         preheader_text = (
-            self._render_line(preheader, context, template_name, "preheader", email)
+            self._render_line(
+                self._catalogs.gettext(language, preheader),
+                values,
+                template_name,
+                "preheader",
+                email,
+            )
             if preheader
             else ""
         )
-        values = {**context, "subject": subject_text, "preheader": preheader_text}
+        values["subject"] = subject_text
+        values["preheader"] = preheader_text
         html = shape_rendered_html(
             self._render_part(compiled, "html", values, email), compiled.html_shaping
         )
@@ -238,6 +281,41 @@ class TemplateLibrary:
             problems.append(TemplateProblem(where.path, where.line, where.column, finding.message))
         return problems
 
+    # --- translations ------------------------------------------------------------------------
+
+    def missing_translations(self, template_name: str) -> list[TemplateProblem]:
+        """For each catalog language, the messages of the template and its includes it does
+        not translate, at their place (empty when the template does not compile)."""
+        try:
+            compiled = self.compiled(template_name)
+        except SourceError:
+            return []
+        files = {f"{self._root.name}/{path}": text for path, text in compiled.sources.files.items()}
+        return missing_in_files(files, self._catalogs)
+
+    def missing_line_translations(self, source: str) -> list[tuple[str, str]]:
+        """(`German (de)`, its catalog) for each language lacking the subject or preheader
+        `source`."""
+        return missing_line(source, self._catalogs)
+
+    def line_translations(self, source: str) -> list[tuple[str, str]]:
+        """(language name, translated source) of a subject or preheader, for each catalog
+        that translates it."""
+        found = []
+        for language in self._catalogs.languages():
+            try:
+                translated = self._catalogs.gettext(language, source)
+            except SourceError:
+                continue
+            if translated != source:
+                found.append((language_name(language), translated))
+        return found
+
+    def catalog_problems(self) -> list[TemplateProblem]:
+        """Catalogs that do not parse, translations whose placeholders differ from their
+        message's."""
+        return catalog_problems(self._catalogs)
+
     # --- internals ---------------------------------------------------------------------------
 
     def _render_part(
@@ -297,9 +375,15 @@ class TemplateLibrary:
         return template
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
-        """Pickled as its folder and `auto_reload`: a compose worker process builds its own
-        library, compiles on first use and (with `auto_reload`) reloads changed files itself."""
-        build = partial(type(self), auto_reload=self._auto_reload, assets_dir=self._assets_dir)
+        """Pickled as its folder, `auto_reload`, assets folder and shop locale: a compose worker
+        process builds its own library, compiles on first use and (with `auto_reload`)
+        reloads changed files itself."""
+        build = partial(
+            type(self),
+            auto_reload=self._auto_reload,
+            assets_dir=self._assets_dir,
+            shop_locale=self._shop_locale,
+        )
         return build, (self._root,)
 
 

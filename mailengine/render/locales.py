@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, localedata
 
 DEFAULT_LOCALE = "en_US"
 DEFAULT_TIMEZONE = "UTC"
@@ -34,3 +34,23 @@ def normalise_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         return DEFAULT_TIMEZONE
     return value
+
+
+@lru_cache(maxsize=1024)
+def formatting_locale(customer_locale: str, language: str | None) -> Locale:
+    """The locale dates and numbers are written in, in copy of `language` (`en` when a Dutch
+    customer's mail fell back to the shop's English): the customer's own when the languages
+    agree; else that language in the customer's country where Babel knows it (`en_NL`: English
+    month names, Dutch conventions), else the language alone. Never Dutch month names in
+    English sentences."""
+    customer = normalise_locale(customer_locale)
+    if not language:
+        return customer
+    copy = normalise_locale(language, str(customer))
+    if copy.language == customer.language:
+        return customer
+    if customer.territory:
+        regional = f"{copy.language}_{customer.territory}"
+        if localedata.exists(regional):
+            return Locale.parse(regional)
+    return copy

@@ -1,8 +1,8 @@
 """Order statuses as customers read them: `{{ order.status | order_status }}` → "On its way".
 
 Every status the store knows (`store.models.ORDER_STATUSES`, a test holds them equal) has a
-label in each language here. The shipped templates are written in English, so English is the
-default; a template written in another language names its own (`order_status('de')`). A
+label in each language here. The filter gives the label in the language of the mail's copy
+(see `render.translations`); a template may name its own (`order_status('de')`). A
 status from outside the list (a value a shop system made up) is shown as plain words.
 """
 

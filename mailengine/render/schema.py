@@ -61,11 +61,13 @@ ANYTHING = Shape("anything")
 # Top-level names whose keys come from files (poll and questionnaire names).
 NAMED_BY_FILES = ("polls", "questionnaires")
 
-# Added beside the context: the rendered subject and preheader (by the template library),
+# Added beside the context: the rendered subject and preheader and the tag of the copy's
+# language (`de`, by the template library),
 # and `support` in the mail to the support team (from the send's payload, only there).
 EXTRA_NAMES: dict[str, Field] = {
     "subject": Field(Shape("text"), required=True),
     "preheader": Field(Shape("text"), required=True),
+    "language": Field(Shape("text"), required=True),
     "support": Field(ANYTHING, required=False),
 }
 

@@ -27,7 +27,9 @@ from mailengine.render.schema import (
     context_schema,
 )
 
-_PARSER = Environment()  # parses only: the sandbox's own parse rewrites loops and `~`
+# Parses only (the sandbox's own parse rewrites loops and `~`); knows `_()` and `{% trans %}`.
+_PARSER = Environment(extensions=["jinja2.ext.i18n"])
+_PARSER.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 _KEEPS_LIST = frozenset(
     {"sort", "reverse", "list", "unique", "select", "reject", "selectattr", "rejectattr"}

@@ -19,8 +19,10 @@ from mailengine.config import Settings
 from mailengine.outbound import Composer
 from mailengine.render.library import TemplateLibrary
 from mailengine.store.database import Database
+from mailengine.workflows.copy_warnings import copy_warnings
 from mailengine.workflows.loader import WorkflowSet
-from mailengine.workflows.validation import validate_workflows
+from mailengine.workflows.problems import Problem
+from mailengine.workflows.validation import validate_workflows, workflow_sends
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class CheckedWorkflows:
 
     library: TemplateLibrary
     result: WorkflowSet
+    warnings: list[Problem] = field(default_factory=list)  # see `copy_warnings`
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class StudioContext:
 
     def template_library(self) -> TemplateLibrary:
         """The templates folder as it is now (a new library: edits on disk are seen)."""
-        return TemplateLibrary(self.templates_dir)
+        return TemplateLibrary(self.templates_dir, shop_locale=self.settings.locale)
 
     def composer(self, library: TemplateLibrary | None = None) -> Composer:
         """A composer as the dispatcher has one, for previews (it sends nothing itself)."""
@@ -82,7 +85,8 @@ class StudioContext:
                 result = validate_workflows(
                     [self.workflows_dir], self.templates_dir, self.workflows_dir.parent, library
                 )
-                found = CheckedWorkflows(library, result)
+                sends = [s for w in result.workflows.values() for s in workflow_sends(w)]
+                found = CheckedWorkflows(library, result, copy_warnings(sends, library))
                 self._checked.clear()
                 self._checked[key] = found
             return found

@@ -32,6 +32,7 @@ from mailengine.render.assets import ASSETS_FOLDER
 from mailengine.render.checks import INCLUDE, TemplateProblem, included_files
 from mailengine.render.library import TemplateLibrary
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
+from mailengine.render.translations import CATALOGS_DIR
 from mailengine.store.database import Database
 from mailengine.studio.preview import PreviewView, Who, build_preview
 from mailengine.studio.step_lines import StepLines, with_step_lines
@@ -132,6 +133,8 @@ def draft_folder(root: Path, name: str, source: str, also: Iterable[str] = ()) -
             for relative in missing:
                 (copy / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(root / relative, copy / relative)
+        if (root / CATALOGS_DIR).is_dir():  # the translations, as they are (read only)
+            (copy / CATALOGS_DIR).symlink_to((root / CATALOGS_DIR).resolve())
         yield copy
 
 
@@ -157,7 +160,9 @@ def render_draft(shop: EditorShop, draft: Draft, now: datetime) -> DraftResult:
     checked = draft.name if use is None else use.step.template
     root = shop.templates_dir
     with draft_folder(root, draft.name, draft.source, also=[checked]) as folder:
-        library = TemplateLibrary(folder, assets_dir=root / ASSETS_FOLDER)
+        library = TemplateLibrary(
+            folder, assets_dir=root / ASSETS_FOLDER, shop_locale=shop.settings.locale
+        )
         try:
             library.compiled(checked)
         except MailengineError:
@@ -237,7 +242,9 @@ def _problems_of_users(shop: EditorShop, draft: Draft, use: Use | None) -> list[
     found: list[TemplateProblem] = []
     sent = [name for workflow in users.values() for name in workflow.templates()]
     with draft_folder(shop.templates_dir, draft.name, draft.source, also=sent) as folder:
-        library = TemplateLibrary(folder, assets_dir=shop.templates_dir / ASSETS_FOLDER)
+        library = TemplateLibrary(
+            folder, assets_dir=shop.templates_dir / ASSETS_FOLDER, shop_locale=shop.settings.locale
+        )
         for workflow in users.values():
             for problem in check_templates(workflow, library):
                 where = problem.location

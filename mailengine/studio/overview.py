@@ -33,6 +33,7 @@ class WorkflowFile:
     path: str
     workflow: Workflow | None
     problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()  # a send without a preheader, copy not translated
 
     @property
     def valid(self) -> bool:
@@ -79,7 +80,8 @@ def workflow_file_states(context: StudioContext) -> list[WorkflowFile]:
         workflow = by_path.get(shown)
         mine = files_of(workflow, library) if workflow else {shown}
         problems = tuple(p for p in found.problems if p.location.path in mine)
-        states.append(WorkflowFile(shown, workflow, problems))
+        warnings = tuple(w for w in checked.warnings if w.location.path in mine)
+        states.append(WorkflowFile(shown, workflow, problems, warnings))
     return states
 
 

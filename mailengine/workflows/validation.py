@@ -8,6 +8,7 @@ from pathlib import Path
 from mailengine.errors import SourceError, SourceLocation
 from mailengine.render import TemplateLibrary, TemplateProblem
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
+from mailengine.workflows.copy_warnings import SendCopy
 from mailengine.workflows.guarantees import guaranteed
 from mailengine.workflows.loader import WorkflowSet, load_workflows
 from mailengine.workflows.model import SendStep, Workflow
@@ -79,7 +80,20 @@ def check_send(
             source, path=where.path, line=where.line, column=where.column, present=present
         ):
             problems.append(Problem(where, f"{part}: {found.message}"))
+        for language, translated in library.line_translations(source):
+            for found in library.check_line(
+                translated, path=where.path, line=where.line, column=where.column, present=present
+            ):
+                problems.append(Problem(where, f"{part}, {language} translation: {found.message}"))
     return problems
+
+
+def workflow_sends(workflow: Workflow) -> list[SendCopy]:
+    """The workflow's send steps as `copy_warnings` reads them."""
+    return [
+        SendCopy(step.template, step.location, tuple(_lines(step)), step.preheader is not None)
+        for step in workflow.sends()
+    ]
 
 
 def sending_problems(

@@ -112,14 +112,14 @@ def test_a_customer_of_the_shop_can_be_the_one_it_is_rendered_for(
     )
     assert done.code == 0, done.err
     assert done.out.splitlines()[0] == (
-        "queued variant all to me@shop.example: [Test] Ann, our December letter"
+        "queued variant all to me@shop.example: [Test] Ann, unser Dezember-Brief"
     )
     assert shop.run("run", "--once").code == 0
     mails = [m for m in captured(shop) if str(m["To"]) == "me@shop.example"]
-    assert [str(m["Subject"]) for m in mails] == ["[Test] Ann, our December letter"]
+    assert [str(m["Subject"]) for m in mails] == ["[Test] Ann, unser Dezember-Brief"]  # de_DE
     text = body(mails[0], "plain")
-    assert "Hallo" not in text and "Hello Ann," in text
-    assert "Warm things for cold days" in text and "179,00\xa0€" in text  # Ann's locale
+    assert "Hallo Ann," in text and "Hello" not in text  # German copy for a de_DE customer
+    assert "Warmes für kalte Tage" in text and "179,00\xa0€" in text  # Ann's language
     assert not [m for m in captured(shop) if str(m["To"]) == "ann@example.com"]
 
 

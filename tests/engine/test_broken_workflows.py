@@ -273,7 +273,8 @@ async def test_a_broken_template_sends_the_template_stored_with_the_workflow(
     template = "templates/thank-you/order-confirmed.mjml"
     shipped = (REPO / template).read_text(encoding="utf-8").splitlines()
     line = next(n for n, text in enumerate(shipped, 1) if OLD_TEMPLATE_WORDS in text)
-    shop.edit(template, OLD_TEMPLATE_WORDS, NEW_TEMPLATE_WORDS + " {{ order. }}")
+    marked = f'{{{{ _("{OLD_TEMPLATE_WORDS}'  # the sentence as the template marks it
+    shop.edit(template, marked, NEW_TEMPLATE_WORDS + " {{ order. }} " + marked)
     # composed in a worker process of its own, as engine.compose_processes does it
     shop.edit("config.yaml", "engine: {tick_seconds: 0.1}", "engine: {tick_seconds: 0.1, "
               "compose_processes: 1}")  # fmt: skip

@@ -190,7 +190,7 @@ def test_preview_warns_when_the_customer_is_not_in_the_audience(shop: Path) -> N
         shop, preview, ["win-back", "--customer", "bob@example.com", "--format", "text"]
     )
     assert result.exit_code == 0
-    assert "We miss you, Bob" in result.stdout
+    assert "Wir vermissen dich, Bob" in result.stdout  # Bob reads German
     assert result.stderr == (
         "warning: bob@example.com is not in win-back's audience now: no marketing consent "
         "(withdrawn on 2026-05-02); not in the audience: orders_count is 0, the audience "

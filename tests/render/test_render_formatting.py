@@ -104,9 +104,9 @@ def test_shipped_order_summary_shows_localised_money_and_dates(library: Template
         order=order,
     )
     email = library.render("thank-you/order-confirmed", context, subject="Danke")
-    assert "Size L · Quantity 1 · 1.234,50\xa0€" in email.text
-    assert "Expected to ship on 3. März 2025." in email.text
-    assert "Status: Paid" in email.text
+    assert "Größe L · Menge 1 · 1.234,50\xa0€" in email.text
+    assert "Voraussichtlicher Versand am 3. März 2025." in email.text
+    assert "Status: Bezahlt" in email.text
 
 
 def test_every_order_status_has_a_label_in_each_language() -> None:

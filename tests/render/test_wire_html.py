@@ -29,7 +29,7 @@ from bench.pipeline_bench import write_shop
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import build_mime
 from mailengine.render import RenderContext, RenderedEmail, TemplateLibrary, TemplateRenderError
-from mailengine.render.environment import html_environment
+from mailengine.render.environment import html_environment, install_translations
 from mailengine.render.mjml_cache import IncludeLoader, compile_mjml, jinja_template, template_path
 from mailengine.render.sample_data import sample_contexts
 from mailengine.render.source_map import CONSTRUCT
@@ -50,7 +50,7 @@ PRE = ("support/reply", "support/team-notification")
 CUSTOMERS = 30
 # What shaping the shipped templates and the bench's weekly offers gives (measured: lines of
 # at most 288 characters, the longest a style value, and 9 to 13 % of lines over 78).
-LONGEST_LINE = 300
+LONGEST_LINE = 900  # a line holding whole marked sentences, `{{ _("...") }}`, runs longer
 SHARE_OVER_78 = 0.15
 MSO = re.compile(r"<!--\[if [^\]]*\]>|<!\[endif\]-->|<!-->|<!--<!\[endif\]-->")
 _CONDITIONAL = re.compile(r"(\[if [^\]]*\]>)(.*?)(<!\[endif\])?", re.DOTALL)
@@ -180,12 +180,17 @@ def test_rendered_messages_go_as_7bit_and_say_the_same(
     library: TemplateLibrary, bench_library: TemplateLibrary, customers: list[RenderContext]
 ) -> None:
     for owner, name in cases(library, bench_library):
-        reference = jinja_template(
-            html_environment(owner.assets), unshaped_source(owner, name), name, "x"
-        )
+        environment = html_environment(owner.assets)
+        install_translations(environment, owner.catalogs)
+        reference = jinja_template(environment, unshaped_source(owner, name), name, "x")
         for context in customers:
             email = owner.render(name, context, subject=SUBJECT, preheader=PREHEADER)
-            values = {**context, "subject": email.subject, "preheader": email.preheader}
+            values = {
+                **context,
+                "subject": email.subject,
+                "preheader": email.preheader,
+                "language": owner.language_for(context),
+            }
             assert document(email.html) == document(reference.render(values)), name
             data = message_of(email)
             check_wire_rules(data)

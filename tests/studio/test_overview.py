@@ -60,7 +60,7 @@ async def test_every_file_shows_its_state_and_problems_at_their_place(
     places = [place for place, _ in problems]
     assert "workflows/welcome.yaml:6:1" in places
     assert any(place.startswith("workflows/broken.yaml:3:") for place in places)
-    assert "templates/win-back/we-miss-you.mjml:11" in places  # a template's, at its line
+    assert "templates/win-back/we-miss-you.mjml:9" in places  # a template's, at its line
     said = dict(problems)
     assert html.unescape(said["workflows/welcome.yaml:6:1"]).startswith(
         "unknown key 'stpes' in a workflow (did you mean 'steps'?)"
@@ -91,3 +91,22 @@ async def test_the_outbox_counts_each_state(
         "Failed": "0",
         "Suppressed": "0",
     }
+
+
+async def test_a_file_shows_its_warnings_apart_from_its_problems(
+    admin_client: httpx.AsyncClient, studio_app: FastAPI
+) -> None:
+    folder: Path = studio_app.state.studio.workflows_dir
+    first = await admin_client.get("/studio/")
+    assert "warnings-row" not in first.text
+    birthday = folder / "birthday.yaml"
+    text = birthday.read_text(encoding="utf-8")
+    birthday.write_text(
+        "\n".join(line for line in text.splitlines() if "preheader:" not in line) + "\n",
+        encoding="utf-8",
+    )
+    page = await admin_client.get("/studio/")
+    assert _rows(page.text)["workflows/birthday.yaml"] == "Valid"  # it still sends
+    rows = re.findall(r'<tr class="problems-row warnings-row">(.*?)</tr>', page.text, flags=re.S)
+    assert len(rows) == 1 and "1 warning(s)" in rows[0]
+    assert '<code class="where">workflows/birthday.yaml:10:5</code> <span>no preheader' in rows[0]

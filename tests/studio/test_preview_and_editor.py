@@ -54,7 +54,7 @@ def test_a_customer_outside_the_audience_is_previewed_with_the_reason(shop: Prev
     assert view.preview is not None
     assert view.preview.not_in_audience == ("no marketing consent (withdrawn on 2026-05-02)",)
     message = email.message_from_bytes(view.preview.composed.envelope.data, policy=default_policy)
-    assert message["Subject"] == "Welcome to Example Shop, Bob"
+    assert message["Subject"] == "Willkommen bei Example Shop, Bob"  # Bob reads German (de_DE)
     assert message["To"] == "Bob Baker <bob@example.com>"
     assert view.eml_name == f"welcome-step-1-customer-{who.customer_id}.eml"
 
@@ -180,3 +180,20 @@ def test_a_file_changed_on_disk_since_it_was_opened_is_not_overwritten(
         save_draft(shop, draft, opened.version, None, NOW)
     assert opened.path.read_text(encoding="utf-8") == someone_else
     assert [p.name for p in opened.path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_draft_is_previewed_in_the_sample_customers_language(shop: PreviewShop) -> None:
+    editor = editor_shop(shop)
+    opened = read_template(editor.templates_dir, "welcome/hello")
+    use = template_uses(shop.workflows().values(), editor.templates_dir, "welcome/hello")[0]
+    seen: dict[str, str] = {}
+    for sample in range(12):
+        result = render_draft(
+            editor, Draft("welcome/hello", opened.text, use, None, Who(sample=sample)), NOW
+        )
+        assert result.view is not None and result.view.preview is not None
+        html = result.view.preview.composed.rendered.html
+        lang = html.split('<html lang="', 1)[1].split('"', 1)[0]
+        seen[lang] = result.view.preview.composed.rendered.text
+    assert {"de", "fr", "en"} <= set(seen), sorted(seen)
+    assert "Kollektion entdecken" in seen["de"] and "Découvrir la collection" in seen["fr"]

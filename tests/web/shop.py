@@ -48,7 +48,7 @@ class Mail:
 
     def link(self, words: str) -> str:
         """Where the HTML part's first link reading `words` points (perhaps a tracked link)."""
-        found = re.search(rf'href="([^"]+)"[^>]*>\s*{re.escape(words)}\s*</a>', self.html)
+        found = re.search(rf'href="([^"]+)"[^>]*>\s*{re.escape(words)}\s*</a\s*>', self.html)
         assert found is not None, f"no link {words!r} in {self.subject!r}"
         return found.group(1).replace("&amp;", "&")
 

@@ -51,7 +51,7 @@ def test_win_back_reads_as_the_issue_wrote_it(shipped: dict[str, Workflow]) -> N
     assert coupon_step.coupon is not None
     assert (coupon_step.coupon.percent, coupon_step.coupon.valid_for) == (50, timedelta(days=14))
     assert workflow.path == "workflows/win-back.yaml"
-    assert coupon_step.location.line == 16
+    assert coupon_step.location.line == 17
 
 
 def test_welcome_series_branches_on_no_order_yet(shipped: dict[str, Workflow]) -> None:

@@ -50,7 +50,7 @@ def test_validate_reports_every_problem_and_exits_1(
         "workflows/vip.yaml:8:1: unknown key 'stepz' in a workflow (did you mean 'steps'?); "
         "allowed: name, description, transactional, trigger, audience, exit_when, reenter, "
         "holdout, tracking, steps, public",
-        "workflows/win-back.yaml:15:5: '7 dayz': unknown unit 'dayz': write a whole number and "
+        "workflows/win-back.yaml:16:5: '7 dayz': unknown unit 'dayz': write a whole number and "
         "a unit: minutes, hours, days or weeks (e.g. '3 days')",
         "3 problem(s) in 2 file(s); 6 workflow(s) loaded",
     ]
