@@ -22,7 +22,7 @@ import yaml
 from playwright.sync_api import Page, Route, sync_playwright
 
 from mailengine.render import TemplateLibrary
-from mailengine.render.environment import html_environment
+from mailengine.render.environment import html_environment, install_translations
 from mailengine.render.mjml_cache import jinja_template
 from mailengine.render.sample_data import sample_contexts
 from tests.conftest import NOW
@@ -105,6 +105,7 @@ def customer(library: TemplateLibrary) -> dict[str, Any]:
         "broadcast": {"name": "december-newsletter", "variant": "all", "content": content},
         # the poll partial, rendered alone for the reference, shows what its includer sets
         "poll": found["polls"]["delivery_nps"],
+        "language": "en",  # the copy as written: the reference sees the same
     }
 
 
@@ -113,6 +114,7 @@ def write_reference_sources(
 ) -> None:
     """Each case's MJML with Jinja rendered, at the top of `folder`, beside its partials."""
     env = html_environment(library.assets)
+    install_translations(env, library.catalogs)
     root = library.templates_dir
     for partial in (root / "partials").glob("*.mjml"):
         rendered = jinja_template(env, partial.read_text(), partial.name, str(partial))
