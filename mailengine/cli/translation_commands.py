@@ -17,6 +17,7 @@ from mailengine.broadcasts.loader import load_broadcasts
 from mailengine.broadcasts.validation import broadcast_sends
 from mailengine.cli.context import CliContext, pass_context
 from mailengine.config import Settings
+from mailengine.polls.loader import load_polls
 from mailengine.render.mjml_cache import TEMPLATE_SUFFIX, display_path
 from mailengine.render.translation_checks import extract_messages
 from mailengine.render.translations import CATALOGS_DIR, DOMAIN, Catalogs
@@ -73,7 +74,23 @@ def gather_messages(settings: Settings) -> Catalog:
             _add(catalog, source, where.path, where.line or 0)
         for text, where in send.texts:
             _add(catalog, text, where.path, where.line or 0)
+    for poll_file, text in _poll_texts(settings):
+        _add(catalog, text, poll_file, 0)
     return catalog
+
+
+def _poll_texts(settings: Settings) -> list[tuple[str, str]]:
+    """The words a poll block shows in a mail (`partials/poll.mjml` translates them): the
+    question, the words at the scale's ends, and labelled answers."""
+    found = load_polls([settings.paths.polls], display_base=Path.cwd())
+    texts = []
+    for name, poll in sorted(found.polls.items()):
+        question = poll.question
+        shown = [question.text, question.low, question.high]
+        if question.kind == "choice":
+            shown += [answer.label for answer in question.answers]
+        texts += [(f"polls/{name}.yaml", text) for text in shown if text]
+    return texts
 
 
 def update_catalog(path: Path, language: str, template: Catalog) -> str:

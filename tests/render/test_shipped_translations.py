@@ -96,3 +96,20 @@ def test_a_broadcasts_content_is_translated_where_the_catalog_has_it(
     assert "Warmes für kalte Tage" in mail.text
     assert "20 % off, only in this mail." in mail.text
     assert "Merinopullover ansehen" in mail.text
+
+
+def test_the_poll_block_asks_its_question_in_the_customer_s_language(
+    library: TemplateLibrary, thousand_customers: list[RenderContext]
+) -> None:
+    """The question and the words at the scale's ends come from polls/*.yaml, translated
+    through the same catalogs (`mailengine translations update` gathers them)."""
+    german = library.render(
+        "thank-you/how-likely", in_locale(thousand_customers[0], "de_AT"), subject=SUBJECT
+    )
+    assert "Wie wahrscheinlich ist es, dass du uns" in german.text
+    assert "Äußerst wahrscheinlich" in german.text and "wahrscheinlich" in german.html
+    assert "likely" not in german.html and "likely" not in german.text
+    english = library.render(
+        "thank-you/how-likely", in_locale(thousand_customers[0], "en_GB"), subject=SUBJECT
+    )
+    assert "How likely are you to recommend us" in english.text
