@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from mailengine.polls.links import LinkSigner, PollBlocks, QuestionnaireLinks
 from mailengine.polls.loader import load_polls
 from mailengine.render import RenderContext, TemplateLibrary
 from mailengine.render.sample_data import sample_contexts
+from tests.conftest import NOW
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def with_polls(context: RenderContext) -> RenderContext:
     """The context with the shipped polls' blocks and questionnaires' links, as the composer
     gives them."""
     digest = address_hash(context["customer"]["email"])
-    signer = LinkSigner(b"k" * 32, "https://shop.example", digest, datetime.now(UTC), 7)
+    signer = LinkSigner(b"k" * 32, "https://shop.example", digest, NOW, 7)
     context["polls"] = PollBlocks(SHIPPED_POLLS.polls, signer)  # type: ignore[typeddict-item]
     forms = QuestionnaireLinks(SHIPPED_POLLS.questionnaires, signer)
     context["questionnaires"] = forms  # type: ignore[typeddict-item]
