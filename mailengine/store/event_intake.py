@@ -22,7 +22,6 @@ from mailengine.store.events import event_ids_by_key, insert_events, record_even
 from mailengine.store.keyed_requests import KeyedRequest, RequestAnswer, Written, answer_requests
 
 ACCEPTED = 202
-EventAnswer = RequestAnswer
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class IncomingEvent:
 
 def store_events(
     session: Session, events: Sequence[IncomingEvent], endpoint: str, now: datetime
-) -> list[EventAnswer]:
+) -> list[RequestAnswer]:
     """Store the events (in the caller's transaction); the answer for each, in order."""
 
     def many(indexes: list[int]) -> list[Written]:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from mailengine.store.api_queries import write_customer
-from mailengine.store.order_intake import IncomingOrder
+from mailengine.store.order_intake import IncomingOrder, store_orders
 from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import WebContext, web_context
 from mailengine.web.idempotency import (
@@ -93,5 +93,5 @@ def order_answer(
 
 
 async def _order_stored(context: WebContext, order: IncomingOrder) -> JSONResponse:
-    [answer] = await context.intake.store_orders([order], ORDER)
+    [answer] = await context.intake.store([order], store_orders, ORDER)
     return response_of(answer)

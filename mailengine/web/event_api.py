@@ -77,7 +77,7 @@ async def post_event(
 
 async def event_answer(context: WebContext, event: IncomingEvent) -> JSONResponse:
     """Store `event` in the intake's next group commit; the answer, once committed."""
-    [answer] = await context.intake.store_events([event], SINGLE)
+    [answer] = await context.intake.store([event], store_events, SINGLE)
     return response_of(answer)
 
 

@@ -29,9 +29,7 @@ from sqlmodel import Session
 
 from mailengine.clock import Clock
 from mailengine.store.database import Database
-from mailengine.store.event_intake import EventAnswer, IncomingEvent, store_events
 from mailengine.store.keyed_requests import RequestAnswer
-from mailengine.store.order_intake import IncomingOrder, store_orders
 
 log = logging.getLogger(__name__)
 MOST_AT_ONCE = 2_000  # events (a write counts as one) per transaction
@@ -70,21 +68,13 @@ class Intake:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
-    async def store_events(
-        self, events: Sequence[IncomingEvent], endpoint: str
-    ) -> list[EventAnswer]:
-        """Store the events in one transaction (shared with other requests'); their answers."""
-        answers: list[EventAnswer] = await self._submit(
-            items=events, store=store_events, endpoint=endpoint
-        )
-        return answers
-
-    async def store_orders(
-        self, orders: Sequence[IncomingOrder], endpoint: str
+    async def store(
+        self, items: Sequence[Any], store: GroupStore, endpoint: str
     ) -> list[RequestAnswer]:
-        """Write the orders in one transaction (shared with other requests'); their answers."""
+        """Store `items` of one kind (events with `store_events`, orders with `store_orders`)
+        in the next group's transaction, together with others of their kind; their answers."""
         answers: list[RequestAnswer] = await self._submit(
-            items=orders, store=store_orders, endpoint=endpoint
+            items=items, store=store, endpoint=endpoint
         )
         return answers
 
