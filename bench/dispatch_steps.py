@@ -35,9 +35,11 @@ from mailengine.outbound import composer, dispatcher, dkim
 from mailengine.render import library
 
 if TYPE_CHECKING:
+    from bench import broadcast_sends
     from bench import pipeline_bench as pipeline
 else:
-    import pipeline_bench as pipeline  # beside this script, which runs as a script
+    import broadcast_sends  # beside this script, which runs as a script
+    import pipeline_bench as pipeline
 
 SPENT: dict[str, float] = {}
 
@@ -76,11 +78,13 @@ STEPS = [
     (dispatcher.Dispatcher, "_load", "load recipients"),
     (composer.Composer, "compose", "compose (all of it)"),
     (composer.Composer, "links", "  signed links"),
+    (composer, "rewrite_links", "  tracked links"),
     (composer.Composer, "context", "  context"),
     (library.TemplateLibrary, "render", "  render"),
     (composer, "build_mime", "  MIME"),
     (dkim.DkimSigner, "sign", "  DKIM (all of it)"),
     (dkim.DkimSigner, "_signature", "    RSA signature"),
+    (dispatcher.Dispatcher, "_settle", "settle batch (tracked rows)"),
     (dispatcher.Dispatcher, "write_outcomes", "record outcomes"),
 ]
 
@@ -108,6 +112,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--compose-processes", type=int, default=0)
     parser.add_argument("--sink", choices=["auto", "smtp-sink", "aiosmtpd"], default="auto")
+    parser.add_argument(
+        "--broadcast",
+        choices=["tracked", "untracked"],
+        help="plan the mail as a broadcast (as pipeline_bench.py does), links tracked or not",
+    )
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -115,6 +124,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         templates, workflow = pipeline.write_shop(Path(folder))
+        if args.broadcast:
+            tracking = args.broadcast == "tracked"
+            workflow = broadcast_sends.write_broadcast(Path(folder), pipeline.NOW, tracking)
         url = f"sqlite:///{folder}/steps.db"
         pipeline.load_customers(url, math.ceil(args.messages / pipeline.CONSENT_SHARE), 7)
         planned, _, _ = pipeline.plan_part(url, workflow, args.messages)

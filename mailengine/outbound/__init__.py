@@ -23,6 +23,7 @@ from mailengine.outbound.dispatcher import (
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.dkim_record import PublishedCheck, check_published, zone_entry
 from mailengine.outbound.hosted_copy import hosted_html
+from mailengine.outbound.tracking_links import read_key
 from mailengine.outbound.transport.base import Transport
 from mailengine.outbound.transport.maildir import MaildirWriter
 from mailengine.outbound.transport.smtp import SmtpTransport
@@ -43,5 +44,6 @@ __all__ = [
     "decode_bounce_address",
     "domain_share",
     "hosted_html",
+    "read_key",
     "zone_entry",
 ]

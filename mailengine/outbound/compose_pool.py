@@ -33,9 +33,9 @@ from typing import Protocol
 
 from mailengine.errors import MailengineError, RenderError
 from mailengine.outbound.composer import Composer
+from mailengine.outbound.tracking_links import LinkList
 from mailengine.outbound.transport.base import Envelope
 from mailengine.render.template_sources import TemplateSources
-from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, SendOutcome
@@ -76,7 +76,7 @@ class ReadyToSend:
     """
 
     envelope: Envelope
-    tracked: tuple[TrackedLinkRow, ...] = ()
+    links: LinkList | None = None  # its tracked links, stored before it is sent
 
 
 Composed = ReadyToSend | SendOutcome
@@ -100,7 +100,8 @@ def compose_or_settle(composer: Composer, task: ComposeTask, now: datetime) -> C
         return SendOutcome(send.id, "failed", reply=f"render error: {error}")
     except MailengineError as error:  # e.g. a header that cannot be written safely
         return SendOutcome(send.id, "failed", reply=f"cannot build: {error}")
-    return ReadyToSend(composed.envelope, composed.tracked)
+    tracked = composed.tracked
+    return ReadyToSend(composed.envelope, tracked.links if tracked is not None else None)
 
 
 class Composing(Protocol):

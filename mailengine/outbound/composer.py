@@ -20,7 +20,7 @@ from mailengine.money import to_major
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import OutgoingMessage, build_mime
 from mailengine.outbound.poll_links import PollLinks
-from mailengine.outbound.tracking_links import rewrite_links
+from mailengine.outbound.tracking_links import TrackedBody, rewrite_links
 from mailengine.outbound.transport.base import Envelope
 from mailengine.outbound.verp import encode_bounce_address
 from mailengine.render.context import (
@@ -38,7 +38,6 @@ from mailengine.render.customer_polls import PollAnswerData
 from mailengine.render.customer_predictions import PredictionsData
 from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.render.template_sources import TemplateSources
-from mailengine.store.api_queries import TrackedLinkRow
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
@@ -55,8 +54,8 @@ _PLAIN_SECTIONS = ("support", "reply")
 class ComposedMessage:
     envelope: Envelope
     rendered: RenderedEmail
-    # Tracked links and the open pixel of this message: stored before it is sent.
-    tracked: tuple[TrackedLinkRow, ...] = ()
+    # Its tracked links and open pixel (None: not tracked): the list is stored before it goes.
+    tracked: TrackedBody | None = None
 
 
 class Composer:
@@ -174,12 +173,11 @@ class Composer:
             preheader=send.preheader,
             sources=template,
         )
-        tracked: tuple[TrackedLinkRow, ...] = ()
-        # A preview (id 0) shows its links as they would be tracked; its rows are never stored.
+        tracked: TrackedBody | None = None
+        # A preview (id 0) shows its links as they would be tracked; its list is never stored.
         if send.payload.get("tracking"):
-            body = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
-            rendered = replace(rendered, html=body.html)
-            tracked = body.rows
+            tracked = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
+            rendered = replace(rendered, html=tracked.html)
         envelope = self.envelope(send, recipient, rendered, now, unsubscribe_url)
         return ComposedMessage(envelope, rendered, tracked)
 

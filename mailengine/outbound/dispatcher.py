@@ -32,10 +32,11 @@ from mailengine.outbound.group_commit import Recorded
 from mailengine.outbound.leases import Leases
 from mailengine.outbound.send_checks import Checked, check_at_send_time
 from mailengine.outbound.sending import SendingFlow
+from mailengine.outbound.tracking_links import LinkList
 from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Transport
 from mailengine.owners import owner_identity, owner_running
-from mailengine.store.api_queries import TrackedLinkRow, store_tracked_links
 from mailengine.store.database import Database
+from mailengine.store.link_lists import store_link_lists
 from mailengine.store.outbox import (
     claim_due,
     claim_holders,
@@ -94,7 +95,7 @@ class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
     held: list[int] = field(default_factory=list)  # back in the outbox: their broadcast paused
-    tracked: list[TrackedLinkRow] = field(default_factory=list)
+    tracked: dict[int, LinkList] = field(default_factory=dict)  # outbox id -> its links
 
 
 class Dispatcher:
@@ -311,8 +312,10 @@ class Dispatcher:
     def _settle(self, batch: _Batch) -> None:
         """Store what was decided without SMTP, and the tracked links before their mail goes."""
         if batch.tracked:
+            lists = {links.digest: links.urls for links in batch.tracked.values()}
+            sends = {outbox_id: links.digest for outbox_id, links in batch.tracked.items()}
             with self.database.transaction() as session:
-                store_tracked_links(session, batch.tracked)
+                store_link_lists(session, lists, sends, self.clock.now())
         if batch.settled:
             self.write_outcomes([(outcome, None) for outcome in batch.settled])
 
@@ -340,7 +343,8 @@ class Dispatcher:
                 batch.settled.append(result)
             else:
                 batch.prepared.append(Prepared(send, result.envelope))
-                batch.tracked.extend(result.tracked)
+                if result.links is not None:
+                    batch.tracked[send.id] = result.links
         return batch
 
     def _composition(self) -> Composing:

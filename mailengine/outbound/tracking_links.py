@@ -1,10 +1,12 @@
 """Rewrite a rendered message's links through tracked keys and add its open pixel.
 
-Pure: no I/O, no web framework. The composer calls `rewrite_links` on the HTML of one outbox
-row and stores the returned rows (`store.api_queries.store_tracked_links`) in the same
-transaction that records the send. Keys are an HMAC of (outbox id, position, URL): rendering
-the same message again (a retry after a crash) yields the same keys, and a key says nothing
-about the target, which is looked up, never read from the URL (no open redirect).
+Pure: no I/O, no web framework. A message's tracked web links, in order, are its link list;
+every message with the same list (a broadcast's million copies, mostly) shares one stored row
+(`store.link_lists`), found by the list's digest. A link's public key is signed, not stored:
+it carries the outbox id, the link's position (0: the open pixel) and the list's digest, under
+an HMAC of them. Rendering the same message again (a retry after a crash) yields the same
+keys; a key does not carry its target, which is looked up, never read from the URL (no open
+redirect), and a key that was not made here fails its HMAC.
 
 Links to our own pages (unsubscribe, preferences, images) and non-web links (mailto:, tel:,
 anchors) are left alone.
@@ -13,33 +15,93 @@ anchors) are left alone.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import html
 import re
 from dataclasses import dataclass
 
-from mailengine.store.api_queries import TrackedLinkRow
-
 _ANCHOR_HREF = re.compile(
     r"""(<a\b[^>]*?\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE | re.DOTALL
 )
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 MAX_URL_LENGTH = 2000
+MAX_LINKS = 1000  # links past this many in one message are left untracked
 PIXEL_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
+_ID_BYTES, _POSITION_BYTES, _DIGEST_BYTES, _MAC_BYTES = 6, 2, 9, 7
+KEY_LENGTH = 32  # URL-safe characters of a key: 24 bytes in base64
+_MAC_LABEL = b"tracked-link-2\0"
+
+
+@dataclass(frozen=True)
+class LinkList:
+    """The tracked web links of one message in order (position 1 is the first)."""
+
+    digest: str  # 12 URL-safe characters: what the stored list is found by
+    urls: tuple[str, ...]
+
+    @classmethod
+    def of(cls, urls: tuple[str, ...]) -> LinkList:
+        raw = hashlib.sha256("\0".join(urls).encode()).digest()[:_DIGEST_BYTES]
+        return cls(base64.urlsafe_b64encode(raw).decode("ascii"), urls)
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    """What a public key says, once its HMAC is checked."""
+
+    outbox_id: int
+    position: int  # 0: the open pixel
+    digest: str  # of the message's link list
 
 
 @dataclass(frozen=True)
 class TrackedBody:
     html: str
-    rows: tuple[TrackedLinkRow, ...]
+    links: LinkList | None  # None: tracking is off
+    keys: tuple[str, ...] = ()  # the public key of each link, in order; the pixel's last
+
+    def targets(self) -> dict[str, str]:
+        """Each link's key and where it leads."""
+        urls = self.links.urls if self.links is not None else ()
+        return dict(zip(self.keys, urls, strict=False))
 
 
-def link_key(secret: bytes, outbox_id: int, position: int, url: str | None) -> str:
-    """16 URL-safe characters (96 bits): unguessable, stable for the same message and link."""
-    message = f"{outbox_id}\0{position}\0{url if url is not None else ''}".encode()
-    digest = hmac.new(secret, b"tracked-link\0" + message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:12]).decode("ascii")
+def link_key(secret: bytes, outbox_id: int, position: int, digest: str) -> str:
+    """32 URL-safe characters: unforgeable, stable for the same message, link and list."""
+    return _link_keys(secret, outbox_id, [position], digest)[0]
+
+
+def _link_keys(secret: bytes, outbox_id: int, positions: list[int], digest: str) -> list[str]:
+    start = outbox_id.to_bytes(_ID_BYTES, "big")
+    end = base64.urlsafe_b64decode(digest)
+    keys = []
+    for position in positions:
+        payload = start + position.to_bytes(_POSITION_BYTES, "big") + end
+        mac = hmac.digest(secret, _MAC_LABEL + payload, "sha256")[:_MAC_BYTES]
+        keys.append(base64.urlsafe_b64encode(payload + mac).decode("ascii"))
+    return keys
+
+
+def read_key(secret: bytes, key: str) -> LinkKey | None:
+    """The key's outbox id, position and list digest; None unless it was made with `secret`."""
+    if len(key) != KEY_LENGTH:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+    payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    expected = hmac.digest(secret, _MAC_LABEL + payload, "sha256")[:_MAC_BYTES]
+    if len(raw) != 24 or not hmac.compare_digest(mac, expected):
+        return None
+    position_at = _ID_BYTES + _POSITION_BYTES
+    return LinkKey(
+        int.from_bytes(payload[:_ID_BYTES], "big"),
+        int.from_bytes(payload[_ID_BYTES:position_at], "big"),
+        base64.urlsafe_b64encode(payload[position_at:]).decode("ascii"),
+    )
 
 
 def click_url(public_url: str, key: str) -> str:
@@ -53,38 +115,44 @@ def pixel_url(public_url: str, key: str) -> str:
 def rewrite_links(
     body: str, outbox_id: int, public_url: str, secret: bytes, *, enabled: bool = True
 ) -> TrackedBody:
-    """The HTML with tracked web links and an open pixel, and the rows to store for them.
+    """The HTML with tracked web links and an open pixel, and the message's link list.
 
     With `enabled=False` (a workflow that turns tracking off) the HTML comes back unchanged.
     """
     if not enabled:
-        return TrackedBody(body, ())
+        return TrackedBody(body, None)
     own = public_url.rstrip("/") + "/"
-    rows: list[TrackedLinkRow] = []
-
-    def replace(match: re.Match[str]) -> str:
+    urls: list[str] = []
+    spans: list[tuple[int, int, str]] = []  # where each tracked href is, and what precedes it
+    for match in _ANCHOR_HREF.finditer(body):
         raw = match.group(2) if match.group(2) is not None else match.group(3)
         url = html.unescape(raw).strip()
-        if not _trackable(url, own):
-            return match.group(0)
-        key = link_key(secret, outbox_id, len(rows) + 1, url)
-        rows.append(TrackedLinkRow(key, outbox_id, url, len(rows) + 1))
-        return f'{match.group(1)}"{html.escape(click_url(public_url, key))}"'
-
-    rewritten = _ANCHOR_HREF.sub(replace, body)
-    pixel_key = link_key(secret, outbox_id, 0, None)
-    rows.append(TrackedLinkRow(pixel_key, outbox_id, None, 0))
+        if len(urls) < MAX_LINKS and _trackable(url, own):
+            urls.append(url)
+            spans.append((match.start(), match.end(), match.group(1)))
+    links = LinkList.of(tuple(urls))
+    *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], links.digest)
+    parts: list[str] = []
+    at = 0
+    for (start, end, opening), key in zip(spans, keys, strict=True):
+        parts += [body[at:start], opening, f'"{html.escape(click_url(public_url, key))}"']
+        at = end
+    parts.append(body[at:])
+    rewritten = "".join(parts)
     pixel = (
         f'<img src="{html.escape(pixel_url(public_url, pixel_key))}" width="1" height="1" '
         f'alt="" style="{PIXEL_STYLE}" />'
     )
-    ends = list(_BODY_END.finditer(rewritten))
-    if ends:
-        at = ends[-1].start()
-        rewritten = rewritten[:at] + pixel + rewritten[at:]
-    else:
-        rewritten += pixel
-    return TrackedBody(rewritten, tuple(rows))
+    cut = _body_end(rewritten)
+    rewritten = rewritten + pixel if cut is None else rewritten[:cut] + pixel + rewritten[cut:]
+    return TrackedBody(rewritten, links, (*keys, pixel_key))
+
+
+def _body_end(body: str) -> int | None:
+    """Where the last </body> starts: looked for near the end first, where it nearly always is."""
+    near = max(0, len(body) - 4096)
+    ends = list(_BODY_END.finditer(body, near)) or list(_BODY_END.finditer(body))
+    return ends[-1].start() if ends else None
 
 
 def _trackable(url: str, own_prefix: str) -> bool:

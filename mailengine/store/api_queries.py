@@ -6,7 +6,6 @@ endpoints need.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -258,35 +257,14 @@ def write_event(
 
 
 @dataclass(frozen=True)
-class TrackedLinkRow:
-    """One link of one message (no URL: the open pixel), under an unguessable public key."""
-
-    key: str
-    outbox_id: int
-    url: str | None
-    position: int
-
-
-@dataclass(frozen=True)
 class LinkTarget:
-    id: int
+    """What a tracked key leads to: its message and URL (None: the open pixel); `id` for a
+    `tracked_link` row, `position` for a link of a link list."""
+
+    id: int | None
     outbox_id: int
     url: str | None
-
-
-def store_tracked_links(session: Session, rows: Sequence[TrackedLinkRow]) -> int:
-    """Store the links of a rendered message; a message rendered again stores nothing new."""
-    if not rows:
-        return 0
-    statement = (
-        upsert_insert(session)(tracked_link_table)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(tracked_link_table.c.id)
-    )
-    values = [
-        {"key": r.key, "outbox_id": r.outbox_id, "url": r.url, "position": r.position} for r in rows
-    ]
-    return len(session.execute(statement, values).fetchall())
+    position: int | None = None
 
 
 def find_link(session: Session, key: str) -> LinkTarget | None:
@@ -296,12 +274,23 @@ def find_link(session: Session, key: str) -> LinkTarget | None:
 
 
 def record_tracking_event(
-    session: Session, outbox_id: int, kind: str, now: datetime, link_id: int | None = None
+    session: Session,
+    outbox_id: int,
+    kind: str,
+    now: datetime,
+    link_id: int | None = None,
+    *,
+    position: int | None = None,
 ) -> None:
-    """Note an open, click, bounce, complaint or unsubscribe against the send it belongs to."""
+    """Note an open, click, bounce, complaint or unsubscribe against the send it belongs to;
+    a click names its link by `tracked_link` row or by place in the message's link list."""
     session.execute(
         insert(tracking_event_table).values(
-            outbox_id=outbox_id, kind=kind, link_id=link_id, occurred_at=now
+            outbox_id=outbox_id,
+            kind=kind,
+            link_id=link_id,
+            link_position=position,
+            occurred_at=now,
         )
     )
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
 from sqlmodel import Session
 
 from mailengine.addresses import address_hash
@@ -29,6 +30,7 @@ from mailengine.store.database import upsert_insert
 from mailengine.store.desk import entry_table
 from mailengine.store.events import event_table, record_event
 from mailengine.store.inbound_store import inbound_table, ticket_table
+from mailengine.store.link_lists import forget_link_lists, link_list_table
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import FINAL_STATES, outbox_table
 from mailengine.store.suppressions import suppress, suppress_hash, suppression_table
@@ -181,10 +183,13 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
     o = outbox_table.c
     sends = select(o.id).where(o.customer_id == customer_id)
     t, e = tracked_link_table.c, tracking_event_table.c
-    tracking = select(e.kind, e.occurred_at, o.message_id, t.url).select_from(
-        tracking_event_table.join(outbox_table, o.id == e.outbox_id).outerjoin(
-            tracked_link_table, t.id == e.link_id
-        )
+    ll = link_list_table.c
+    tracking = select(
+        e.kind, e.occurred_at, o.message_id, t.url, e.link_position, ll.urls
+    ).select_from(
+        tracking_event_table.join(outbox_table, o.id == e.outbox_id)
+        .outerjoin(tracked_link_table, t.id == e.link_id)
+        .outerjoin(link_list_table, ll.digest == o.link_list)
     )
     reason = session.execute(
         select(suppression_table.c.reason, suppression_table.c.created_at).where(
@@ -209,11 +214,26 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
         ),
         "support_entries": _ticket_entries(session, customer_id),
         "tracking": [
-            _plain(dict(row._mapping))
+            _plain(_tracking_event(row._mapping))
             for row in session.execute(
                 tracking.where(e.outbox_id.in_(sends)).order_by(e.occurred_at, e.id)
             )
         ],
+    }
+
+
+def _tracking_event(row: RowMapping) -> dict[str, Any]:
+    """kind, when, the message's Message-ID and the URL clicked (from its link list, or the
+    link's own row for mail sent before link lists)."""
+    url = row["url"]
+    position, urls = row["link_position"], row["urls"]
+    if url is None and position is not None and urls is not None and 0 < position <= len(urls):
+        url = urls[position - 1]
+    return {
+        "kind": row["kind"],
+        "occurred_at": row["occurred_at"],
+        "message_id": row["message_id"],
+        "url": url,
     }
 
 
@@ -321,6 +341,7 @@ def _erase_sends(session: Session, customer_id: int, placeholder: str, now: date
     mine = o.customer_id == customer_id
     sends = select(o.id).where(mine)
     session.execute(delete(tracked_link_table).where(tracked_link_table.c.outbox_id.in_(sends)))
+    forget_link_lists(session, customer_id)
     held_out = list(
         session.execute(select(o.id).where(mine, o.payload["holdout"].as_boolean())).scalars()
     )

@@ -2,7 +2,10 @@
 
 `tracked_link` gives every link of a sent message a public key that is unguessable and never
 carries the target in the URL (no open redirect); a row without a URL is the message's open
-pixel. `tracking_event` records what happened after a send (open, click, bounce, complaint,
+pixel. It holds the links of mail sent before `link_list`: a message's tracked links in order,
+stored once for every message with the same list (the outbox row names its list), behind keys
+that are signed rather than stored (`outbound.tracking_links`).
+`tracking_event` records what happened after a send (open, click, bounce, complaint,
 unsubscribe) against its outbox row; reports count from it.
 """
 
@@ -59,6 +62,17 @@ class TrackedLink(SQLModel, table=True):
     position: int = 0
 
 
+class LinkListRecord(SQLModel, table=True):
+    """The tracked links of messages, in order, under the digest of the list."""
+
+    __tablename__ = "link_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=12, unique=True)
+    urls: list[str] = Field(default_factory=list, sa_column=Column(json_type(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class TrackingEvent(SQLModel, table=True):
     """Something that happened after a send: opened, clicked, bounced, complained, unsubscribed."""
 
@@ -74,6 +88,7 @@ class TrackingEvent(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("tracked_link.id", ondelete="SET NULL")),
     )
+    link_position: int | None = None  # the clicked link's place in its message's link list
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 

@@ -164,7 +164,7 @@ def look_at(shown: StepPreview, public_url: str) -> tuple[Frames, MailReport]:
     composed = shown.composed
     rendered = composed.rendered
     dark, how = dark_mode(rendered.html)
-    targets = {row.key: row.url for row in composed.tracked if row.url is not None}
+    targets = composed.tracked.targets() if composed.tracked is not None else {}
     report = check_mail(
         subject=rendered.subject,
         preheader=rendered.preheader,

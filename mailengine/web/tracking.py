@@ -1,4 +1,9 @@
-"""Open pixel and click redirects: targets come from stored links, never from the URL."""
+"""Open pixel and click redirects: targets come from stored links, never from the URL.
+
+A key made with the shop's secret (`outbound.tracking_links`) names the message, the link's
+place and the message's link list; a 16-character key is a link of mail sent before link
+lists, looked up in `tracked_link`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
-from mailengine.store.api_queries import find_link, record_tracking_event
-from mailengine.web.context import web_context
+from mailengine.outbound import read_key
+from mailengine.store.api_queries import LinkTarget, find_link, record_tracking_event
+from mailengine.store.link_lists import find_listed_link
+from mailengine.web.context import WebContext, web_context
 
 router = APIRouter(tags=["tracking"])
 
@@ -16,6 +24,7 @@ router = APIRouter(tags=["tracking"])
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c000000000100010000020144003b"
 )
+LEGACY_KEY_LENGTH = 16
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "X-Content-Type-Options": "nosniff"}
 
@@ -31,10 +40,10 @@ def open_pixel(key: str, request: Request) -> Response:
     if not _KEY.match(key):
         return Response(status_code=404, headers=NO_STORE)
     with context.database.transaction() as session:
-        link = find_link(session, key)
+        link = _link(context, session, key)
         if link is None or link.url is not None:
             return Response(status_code=404, headers=NO_STORE)
-        record_tracking_event(session, link.outbox_id, "open", context.clock.now(), link.id)
+        record_tracking_event(session, link.outbox_id, "open", context.clock.now())
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
@@ -51,11 +60,29 @@ def click(key: str, request: Request) -> Response:
     if not _KEY.match(key):
         return Response(status_code=404, headers=NO_STORE)
     with context.database.transaction() as session:
-        link = find_link(session, key)
+        link = _link(context, session, key)
         if link is None or link.url is None or not _web_url(link.url):
             return Response(status_code=404, headers=NO_STORE)
-        record_tracking_event(session, link.outbox_id, "click", context.clock.now(), link.id)
+        now = context.clock.now()
+        if link.position is None:
+            record_tracking_event(session, link.outbox_id, "click", now, link.id)
+        else:
+            record_tracking_event(session, link.outbox_id, "click", now, position=link.position)
     return RedirectResponse(link.url, status_code=302, headers=NO_STORE)
+
+
+def _link(context: WebContext, session: Session, key: str) -> LinkTarget | None:
+    """The message and URL (None: the pixel) a key stands for; None for a key not made here or
+    whose message no longer names the list (its customer was erased)."""
+    if len(key) == LEGACY_KEY_LENGTH:
+        return find_link(session, key)
+    said = read_key(context.secret, key)
+    if said is None:
+        return None
+    listed = find_listed_link(session, said.outbox_id, said.position, said.digest)
+    if listed is None:
+        return None
+    return LinkTarget(None, listed.outbox_id, listed.url, listed.position)
 
 
 def _web_url(url: str) -> bool:

@@ -16,7 +16,6 @@ from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.store.api_queries import (
     api_request_table,
     record_tracking_event,
-    store_tracked_links,
     tracked_link_table,
     tracking_event_table,
 )
@@ -24,6 +23,7 @@ from mailengine.store.coupons import CouponOffer, issue_for_send
 from mailengine.store.customers import consent_history, customer_table
 from mailengine.store.database import Database
 from mailengine.store.events import event_table
+from mailengine.store.link_lists import link_list_table, store_link_lists
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import save_preferences
@@ -73,11 +73,10 @@ async def ada_with_history(client: httpx.AsyncClient, database: Database) -> int
     with database.transaction() as session:
         offer = CouponOffer(10, None, None, NOW + timedelta(days=30))
         issue_for_send(session, outbox_id, customer_id, offer, NOW)
-        store_tracked_links(session, rewrite_links(BODY, outbox_id, PUBLIC_URL, SECRET).rows)
-        link_id = session.execute(
-            select(tracked_link_table.c.id).where(tracked_link_table.c.url.is_not(None))
-        ).scalar_one()
-        record_tracking_event(session, outbox_id, "click", NOW, link_id)
+        links = rewrite_links(BODY, outbox_id, PUBLIC_URL, SECRET).links
+        assert links is not None
+        store_link_lists(session, {links.digest: links.urls}, {outbox_id: links.digest}, NOW)
+        record_tracking_event(session, outbox_id, "click", NOW, position=1)
         save_preferences(session, customer_id, {"win-back": False}, NOW)
     return customer_id
 
@@ -140,6 +139,7 @@ async def test_forget_erases_personal_data_and_keeps_the_address_suppressed(
             "suppressed",
         )
         assert count(session, tracked_link_table) == 0
+        assert count(session, link_list_table) == 0  # only Ada's mail had that list
         assert count(session, tracking_event_table) == 1  # anonymous now: kept for the report
         assert count(session, api_request_table) == 0
     again = run(settings, database, clock, ["customer", "export", ADA])
