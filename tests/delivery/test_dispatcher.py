@@ -16,14 +16,15 @@ from mailengine.clock import FrozenClock
 from mailengine.config import Settings
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.dispatcher import Dispatcher, DispatchOptions
+from mailengine.outbound.tracking_links import read_key
 from mailengine.outbound.transport.base import DeliveryResult, Envelope
 from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.outbound.verp import decode_bounce_address
 from mailengine.render.library import TemplateLibrary
-from mailengine.store.api_queries import find_link
 from mailengine.store.coupons import coupon_table
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
+from mailengine.store.link_lists import find_listed_link
 from mailengine.store.outbox import count_by_state, outbox_table
 from mailengine.store.privacy import save_preferences
 from mailengine.store.records import ConsentStatement, CustomerUpsert
@@ -250,11 +251,13 @@ async def test_tracked_links_are_stored_before_the_mail_goes(
     message = email.message_from_bytes(transport.outbox[0].data, policy=default_policy)
     html = message.get_body(("html",))
     assert html is not None
-    keys = re.findall(r"/c/([A-Za-z0-9_-]{16})", html.get_content())
+    keys = re.findall(r"/c/([A-Za-z0-9_-]{32})\b", html.get_content())
     assert keys, "no tracked links in the HTML part"
-    assert re.search(r"/o/[A-Za-z0-9_-]{16}\.gif", html.get_content())
+    assert re.search(r"/o/[A-Za-z0-9_-]{32}\.gif", html.get_content())
+    said = read_key(SECRET, keys[0])
+    assert said is not None and said.position == 1
     with database.session() as session:
-        target = find_link(session, keys[0])
+        target = find_listed_link(session, said.outbox_id, said.position, said.digest)
     assert target is not None
     assert target.url is not None
     assert target.url.startswith("https://shop.example")
