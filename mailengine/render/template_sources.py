@@ -12,6 +12,7 @@ import json
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,10 @@ class TemplateSources:
     name: str
     files: Mapping[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """sha256 over the name and every file: the same sources, the same digest."""
+        """sha256 over the name and every file: the same sources, the same digest. Computed
+        once: every message of a batch that renders a stored version asks for it."""
         canonical = json.dumps(
             {"name": self.name, "files": dict(self.files)},
             sort_keys=True,
