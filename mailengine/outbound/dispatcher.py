@@ -36,7 +36,7 @@ from mailengine.outbound.tracking_links import LinkList
 from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Transport
 from mailengine.owners import owner_identity, owner_running
 from mailengine.store.database import Database
-from mailengine.store.link_lists import store_link_lists
+from mailengine.store.link_lists import CarriedList, store_link_lists
 from mailengine.store.outbox import (
     claim_due,
     claim_holders,
@@ -95,7 +95,8 @@ class _Batch:
     prepared: list[Prepared] = field(default_factory=list)
     settled: list[SendOutcome] = field(default_factory=list)  # decided without SMTP
     held: list[int] = field(default_factory=list)  # back in the outbox: their broadcast paused
-    tracked: dict[int, LinkList] = field(default_factory=dict)  # outbox id -> its links
+    # Each tracked message's links and its customer.
+    tracked: list[tuple[LinkList, int | None]] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -312,10 +313,12 @@ class Dispatcher:
     def _settle(self, batch: _Batch) -> None:
         """Store what was decided without SMTP, and the tracked links before their mail goes."""
         if batch.tracked:
-            lists = {links.digest: links.urls for links in batch.tracked.values()}
-            sends = {outbox_id: links.digest for outbox_id, links in batch.tracked.items()}
+            lists: dict[str, CarriedList] = {}
+            for links, customer_id in batch.tracked:
+                carried = lists.setdefault(links.digest, CarriedList(links.urls, set()))
+                carried.customers.add(customer_id)
             with self.database.transaction() as session:
-                store_link_lists(session, lists, sends, self.clock.now())
+                store_link_lists(session, lists, self.clock.now())
         if batch.settled:
             self.write_outcomes([(outcome, None) for outcome in batch.settled])
 
@@ -344,7 +347,7 @@ class Dispatcher:
             else:
                 batch.prepared.append(Prepared(send, result.envelope))
                 if result.links is not None:
-                    batch.tracked[send.id] = result.links
+                    batch.tracked.append((result.links, send.customer_id))
         return batch
 
     def _composition(self) -> Composing:

@@ -259,12 +259,13 @@ def write_event(
 @dataclass(frozen=True)
 class LinkTarget:
     """What a tracked key leads to: its message and URL (None: the open pixel); `id` for a
-    `tracked_link` row, `position` for a link of a link list."""
+    `tracked_link` row, `list_id` and `position` for a link of a link list."""
 
     id: int | None
     outbox_id: int
     url: str | None
     position: int | None = None
+    list_id: int | None = None
 
 
 def find_link(session: Session, key: str) -> LinkTarget | None:
@@ -280,16 +281,17 @@ def record_tracking_event(
     now: datetime,
     link_id: int | None = None,
     *,
-    position: int | None = None,
+    listed: tuple[int, int] | None = None,
 ) -> None:
     """Note an open, click, bounce, complaint or unsubscribe against the send it belongs to;
-    a click names its link by `tracked_link` row or by place in the message's link list."""
+    a click names its link by `tracked_link` row or by (list id, place) in its link list."""
     session.execute(
         insert(tracking_event_table).values(
             outbox_id=outbox_id,
             kind=kind,
             link_id=link_id,
-            link_position=position,
+            link_list_id=listed[0] if listed is not None else None,
+            link_position=listed[1] if listed is not None else None,
             occurred_at=now,
         )
     )

@@ -1,10 +1,11 @@
 """The tracked links of sent messages: one stored list per distinct list of links.
 
 A message's tracked links, in order, are stored once under the digest of the list, however
-many messages carry the same list (a broadcast's copies), and its outbox row names the list.
-A click's key says the outbox id, the position and the digest (signed by the composer); the
-target is found here, only for the message that names the list. Links of mail sent before
-link lists existed stay in `tracked_link` (`api_queries.find_link`).
+many messages carry the same list (a broadcast's copies). A click's key says the outbox id,
+the position and the digest, signed by the composer: the target is found here, for a message
+that exists and whose customer was not erased. A list carried by one customer's mail only
+may hold links made for them: it names that customer and is deleted when they are erased.
+Links of mail sent before link lists existed stay in `tracked_link` (`api_queries.find_link`).
 
 May import: store tables and the database helpers; nothing of HTTP or SMTP.
 """
@@ -15,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from mailengine.store.customers import customer_table
 from mailengine.store.database import upsert_insert
 from mailengine.store.outbox import outbox_table
 from mailengine.store.web_models import LinkListRecord
@@ -27,85 +29,75 @@ link_list_table = LinkListRecord.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class ListedLink:
-    """What a tracked key leads to: the message, and the URL (None: the open pixel)."""
+    """What a tracked key leads to: the message, the list, and the URL (None: the pixel)."""
 
     outbox_id: int
+    list_id: int
     position: int
     url: str | None
 
 
-def store_link_lists(
-    session: Session,
-    lists: Mapping[str, Sequence[str]],
-    sends: Mapping[int, str],
-    now: datetime,
-) -> None:
-    """Store the lists (digest -> URLs) not stored yet, and name each send's list (outbox id ->
-    digest): one statement per distinct list, whatever the number of messages."""
-    if lists:
-        statement = upsert_insert(session)(link_list_table).on_conflict_do_nothing(
-            index_elements=["digest"]
-        )
-        values = [
-            {"digest": digest, "urls": list(urls), "created_at": now}
-            for digest, urls in sorted(lists.items())
-        ]
-        session.execute(statement, values)
-    by_list: dict[str, list[int]] = {}
-    for outbox_id, digest in sends.items():
-        by_list.setdefault(digest, []).append(outbox_id)
-    o = outbox_table.c
-    for digest, outbox_ids in sorted(by_list.items()):
-        session.execute(
-            update(outbox_table).where(o.id.in_(sorted(outbox_ids))).values(link_list=digest)
-        )
+@dataclass(frozen=True)
+class CarriedList:
+    """A list of links and the customers whose mail in this batch carries it."""
+
+    urls: Sequence[str]
+    customers: set[int | None]
+
+
+def store_link_lists(session: Session, lists: Mapping[str, CarriedList], now: datetime) -> None:
+    """Store the lists (by digest) not stored yet: one statement per batch, however many
+    messages. A list another customer's mail carried before no longer names a customer."""
+    if not lists:
+        return
+    insert = upsert_insert(session)(link_list_table)
+    excluded = insert.excluded
+    statement = insert.on_conflict_do_update(
+        index_elements=["digest"],
+        set_={"customer_id": None},
+        where=link_list_table.c.customer_id.is_not(None)
+        & (
+            excluded.customer_id.is_(None) | (link_list_table.c.customer_id != excluded.customer_id)
+        ),
+    )
+    values = [
+        {
+            "digest": digest,
+            "urls": list(carried.urls),
+            "customer_id": _only(carried.customers),
+            "created_at": now,
+        }
+        for digest, carried in sorted(lists.items())
+    ]
+    session.execute(statement, values)
+
+
+def _only(customers: set[int | None]) -> int | None:
+    return next(iter(customers)) if len(customers) == 1 else None
 
 
 def find_listed_link(
     session: Session, outbox_id: int, position: int, digest: str
 ) -> ListedLink | None:
-    """The link at `position` of the list the message names (0: its pixel); None if the message
-    names another list or none (erased), or the list is shorter."""
-    o, ll = outbox_table.c, link_list_table.c
+    """The link at `position` of the list (0: the message's pixel); None if the list is not
+    stored or shorter, the message is gone, or its customer was erased."""
+    o, ll, c = outbox_table.c, link_list_table.c, customer_table.c
     row = session.execute(
-        select(ll.urls)
-        .select_from(outbox_table.join(link_list_table, ll.digest == o.link_list))
-        .where(o.id == outbox_id, o.link_list == digest)
+        select(ll.id, ll.urls, c.forgotten_at)
+        .select_from(outbox_table.outerjoin(customer_table, c.id == o.customer_id))
+        .join(link_list_table, ll.digest == digest)
+        .where(o.id == outbox_id)
     ).first()
-    if row is None:
+    if row is None or row.forgotten_at is not None:
         return None
     urls: list[str] = list(row.urls)
     if position == 0:
-        return ListedLink(outbox_id, 0, None)
+        return ListedLink(outbox_id, row.id, 0, None)
     if not 0 < position <= len(urls):
         return None
-    return ListedLink(outbox_id, position, urls[position - 1])
-
-
-def listed_urls(session: Session, digests: Sequence[str]) -> dict[str, list[str]]:
-    """The stored lists by digest."""
-    ll = link_list_table.c
-    if not digests:
-        return {}
-    rows = session.execute(select(ll.digest, ll.urls).where(ll.digest.in_(set(digests))))
-    return {row.digest: list(row.urls) for row in rows}
+    return ListedLink(outbox_id, row.id, position, urls[position - 1])
 
 
 def forget_link_lists(session: Session, customer_id: int) -> None:
-    """The links in the customer's mail stop working; lists no other message names are deleted
-    (a list can hold links made for this customer only)."""
-    o, ll = outbox_table.c, link_list_table.c
-    mine = o.customer_id == customer_id
-    named = set(
-        session.execute(select(o.link_list).where(mine, o.link_list.is_not(None)).distinct())
-        .scalars()
-        .all()
-    )
-    if not named:
-        return
-    session.execute(update(outbox_table).where(mine).values(link_list=None))
-    session.execute(
-        delete(link_list_table).where(
-            ll.digest.in_(sorted(named)), ~exists().where(o.link_list == ll.digest)
-        )
-    )
+    """Delete the lists only this customer's mail carried (their links may carry them)."""
+    session.execute(delete(link_list_table).where(link_list_table.c.customer_id == customer_id))

@@ -246,8 +246,6 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     sent_at: datetime | None = _utc_column()
-    # The digest of its tracked links' list (`link_list`), set before it is sent.
-    link_list: str | None = Field(default=None, max_length=12, index=True)
 
 
 class Coupon(SQLModel, table=True):

@@ -189,7 +189,7 @@ def export_customer(session: Session, email: str) -> dict[str, Any] | None:
     ).select_from(
         tracking_event_table.join(outbox_table, o.id == e.outbox_id)
         .outerjoin(tracked_link_table, t.id == e.link_id)
-        .outerjoin(link_list_table, ll.digest == o.link_list)
+        .outerjoin(link_list_table, ll.id == e.link_list_id)
     )
     reason = session.execute(
         select(suppression_table.c.reason, suppression_table.c.created_at).where(

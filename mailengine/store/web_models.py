@@ -3,8 +3,8 @@
 `tracked_link` gives every link of a sent message a public key that is unguessable and never
 carries the target in the URL (no open redirect); a row without a URL is the message's open
 pixel. It holds the links of mail sent before `link_list`: a message's tracked links in order,
-stored once for every message with the same list (the outbox row names its list), behind keys
-that are signed rather than stored (`outbound.tracking_links`).
+stored once for every message with the same list, behind keys that are signed rather than
+stored (`outbound.tracking_links`).
 `tracking_event` records what happened after a send (open, click, bounce, complaint,
 unsubscribe) against its outbox row; reports count from it.
 """
@@ -70,6 +70,9 @@ class LinkListRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(max_length=12, unique=True)
     urls: list[str] = Field(default_factory=list, sa_column=Column(json_type(), nullable=False))
+    # The one customer whose mail carries the list (its links may be made for them); None
+    # once another customer's mail carries it too.
+    customer_id: int | None = Field(default=None, index=True)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -88,7 +91,11 @@ class TrackingEvent(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("tracked_link.id", ondelete="SET NULL")),
     )
-    link_position: int | None = None  # the clicked link's place in its message's link list
+    # A click on a link of a link list: the list and the link's place in it. No foreign key:
+    # adding one would copy the whole table on SQLite; a list erased with its customer leaves
+    # an id that finds nothing.
+    link_list_id: int | None = None
+    link_position: int | None = None
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 

@@ -64,10 +64,12 @@ def click(key: str, request: Request) -> Response:
         if link is None or link.url is None or not _web_url(link.url):
             return Response(status_code=404, headers=NO_STORE)
         now = context.clock.now()
-        if link.position is None:
+        if link.list_id is None or link.position is None:
             record_tracking_event(session, link.outbox_id, "click", now, link.id)
         else:
-            record_tracking_event(session, link.outbox_id, "click", now, position=link.position)
+            record_tracking_event(
+                session, link.outbox_id, "click", now, listed=(link.list_id, link.position)
+            )
     return RedirectResponse(link.url, status_code=302, headers=NO_STORE)
 
 
@@ -82,7 +84,7 @@ def _link(context: WebContext, session: Session, key: str) -> LinkTarget | None:
     listed = find_listed_link(session, said.outbox_id, said.position, said.digest)
     if listed is None:
         return None
-    return LinkTarget(None, listed.outbox_id, listed.url, listed.position)
+    return LinkTarget(None, listed.outbox_id, listed.url, listed.position, listed.list_id)
 
 
 def _web_url(url: str) -> bool:

@@ -15,7 +15,6 @@ from mailengine.config import Settings
 from mailengine.outbound.tracking_links import rewrite_links
 from mailengine.store.api_queries import (
     api_request_table,
-    record_tracking_event,
     tracked_link_table,
     tracking_event_table,
 )
@@ -23,7 +22,7 @@ from mailengine.store.coupons import CouponOffer, issue_for_send
 from mailengine.store.customers import consent_history, customer_table
 from mailengine.store.database import Database
 from mailengine.store.events import event_table
-from mailengine.store.link_lists import link_list_table, store_link_lists
+from mailengine.store.link_lists import CarriedList, link_list_table, store_link_lists
 from mailengine.store.orders import order_table
 from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import save_preferences
@@ -73,11 +72,13 @@ async def ada_with_history(client: httpx.AsyncClient, database: Database) -> int
     with database.transaction() as session:
         offer = CouponOffer(10, None, None, NOW + timedelta(days=30))
         issue_for_send(session, outbox_id, customer_id, offer, NOW)
-        links = rewrite_links(BODY, outbox_id, PUBLIC_URL, SECRET).links
-        assert links is not None
-        store_link_lists(session, {links.digest: links.urls}, {outbox_id: links.digest}, NOW)
-        record_tracking_event(session, outbox_id, "click", NOW, position=1)
+        tracked = rewrite_links(BODY, outbox_id, PUBLIC_URL, SECRET)
+        assert tracked.links is not None
+        carried = CarriedList(tracked.links.urls, {customer_id})
+        store_link_lists(session, {tracked.links.digest: carried}, NOW)
         save_preferences(session, customer_id, {"win-back": False}, NOW)
+    clicked = await client.get(f"/c/{tracked.keys[0]}")
+    assert clicked.headers["location"] == "https://shop.example/c/shirts?size=M"
     return customer_id
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, insert, select
 from mailengine.outbound.tracking_links import KEY_LENGTH, LinkList, read_key, rewrite_links
 from mailengine.store.api_queries import tracked_link_table, tracking_event_table
 from mailengine.store.database import Database
-from mailengine.store.link_lists import link_list_table, store_link_lists
+from mailengine.store.link_lists import CarriedList, link_list_table, store_link_lists
+from mailengine.store.outbox import outbox_table
 from mailengine.store.privacy import forget_customer
 from mailengine.web.tracking import PIXEL
 from tests.conftest import NOW
@@ -31,9 +32,13 @@ def store(database: Database, outbox_id: int, body: str = BODY) -> list[str]:
     """Rewrite `body` for the message, store its list as the dispatcher does: its keys."""
     tracked = rewrite_links(body, outbox_id, PUBLIC_URL, SECRET)
     assert tracked.links is not None
+    with database.session() as session:
+        customer_id = session.execute(
+            select(outbox_table.c.customer_id).where(outbox_table.c.id == outbox_id)
+        ).scalar_one()
     with database.transaction() as session:
-        lists = {tracked.links.digest: tracked.links.urls}
-        store_link_lists(session, lists, {outbox_id: tracked.links.digest}, NOW)
+        carried = CarriedList(tracked.links.urls, {customer_id})
+        store_link_lists(session, {tracked.links.digest: carried}, NOW)
     return list(tracked.keys)
 
 
@@ -155,11 +160,10 @@ async def test_unknown_keys_and_wrong_uses_are_404(
     keys = store(database, outboxes["ada@example.com"])
     link, pixel = keys[0], keys[-1]
     # A real key of a message whose list was never stored (it was not sent).
-    unsent = rewrite_links(BODY, outboxes["bo@example.com"], PUBLIC_URL, SECRET).keys[0]
-    # Signed for a list other than the one the message names.
-    other_list = rewrite_links(BODY + '<a href="https://x.example/">x</a>', 1, PUBLIC_URL, SECRET)
-    raw = bytearray(base64.urlsafe_b64decode(other_list.keys[0]))
-    raw[:6] = outboxes["ada@example.com"].to_bytes(6, "big")
+    unsent = rewrite_links(BODY + "<a href='https://x.example/'>x</a>", 1, PUBLIC_URL, SECRET)
+    # A stored list's key, made for Ada's message, altered to name another message.
+    raw = bytearray(base64.urlsafe_b64decode(link))
+    raw[:6] = outboxes["bo@example.com"].to_bytes(6, "big")
     for path in (
         "/c/AAAAAAAAAAAAAAAA",
         "/c/" + "A" * KEY_LENGTH,
@@ -168,7 +172,8 @@ async def test_unknown_keys_and_wrong_uses_are_404(
         "/o/AAAAAAAAAAAAAAAA.gif",
         "/c/has%20space",
         "/c/" + "k" * 40,
-        f"/c/{unsent}",
+        f"/c/{unsent.keys[0]}",
+        f"/c/{rewrite_links(BODY, 999, PUBLIC_URL, SECRET).keys[0]}",  # no such message
         f"/c/{base64.urlsafe_b64encode(bytes(raw)).decode()}",  # its HMAC no longer fits
         f"/c/{link[:-2]}",
     ):
@@ -195,3 +200,32 @@ async def test_erasing_a_customer_ends_their_links_and_their_own_list_only(
     assert (await client.get(f"/c/{own[0]}")).status_code == 404
     assert (await client.get(f"/c/{shared[0]}")).status_code == 404
     assert (await client.get(f"/c/{bos[0]}")).status_code == 302
+
+
+def test_a_list_names_its_customer_only_while_one_customers_mail_carries_it(
+    database: Database,
+) -> None:
+    ids = ada_and_bo(database)
+    ada, bo = ids["ada@example.com"], ids["bo@example.com"]
+
+    def customer_of(digest: str) -> int | None:
+        with database.session() as session:
+            ll = link_list_table.c
+            found: int | None = session.execute(
+                select(ll.customer_id).where(ll.digest == digest)
+            ).scalar_one()
+            return found
+
+    def carried(lists: dict[str, set[int | None]]) -> None:
+        with database.transaction() as session:
+            store_link_lists(
+                session, {d: CarriedList(("https://x.example/",), c) for d, c in lists.items()}, NOW
+            )
+
+    carried({"sharedInOne1": {ada, bo}, "onlyAda00001": {ada}, "laterBo00001": {ada}})
+    carried({"onlyAda00001": {ada}, "laterBo00001": {bo}, "stranger0001": {None}})
+    carried({"laterBo00001": {ada}})
+    assert customer_of("sharedInOne1") is None
+    assert customer_of("onlyAda00001") == ada
+    assert customer_of("laterBo00001") is None  # stays shared
+    assert customer_of("stranger0001") is None
