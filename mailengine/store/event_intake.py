@@ -11,9 +11,8 @@ of the keys meanwhile, each event is stored alone (`record_event`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
@@ -24,10 +23,11 @@ from mailengine.store.keyed_requests import KeyedRequest, RequestAnswer, Written
 ACCEPTED = 202
 
 
-@dataclass(frozen=True)
-class IncomingEvent:
+class IncomingEvent(NamedTuple):
     """One event as the API took it. `request_key` is the Idempotency-Key of its request (a
-    single event), `request_hash` what a retry must repeat; `event_key` stores it once."""
+    single event), `request_hash` what a retry must repeat; `event_key` stores it once. (A
+    named tuple: a batch makes a thousand, and a frozen dataclass is several times slower to
+    build.)"""
 
     client: str
     request_key: str | None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -38,15 +38,15 @@ class KeyedRequest:
     request_hash: str
 
 
-@dataclass(frozen=True)
-class RequestAnswer:
+class RequestAnswer(NamedTuple):
+    """The answer to one request (named tuples here: one per event of a batch)."""
+
     status_code: int
     body: dict[str, Any]
     replayed: bool = False
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """What writing one request gave: its answer, and the customer it was about."""
 
     status_code: int
