@@ -77,28 +77,24 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     time. On SQLite a unit of work holds the write lock from its BEGIN IMMEDIATE
     (`Database.transaction`), and rows inserted in order take rowids past the largest in
     order: so the ids are those past the largest before (SQLite cannot say in which order a
-    many-row INSERT's RETURNING comes). On PostgreSQL the ids are drawn from the sequence
-    first and the rows go in as one array per column (`unnest`): one short statement instead
-    of a 1,000-row VALUES list that the driver would parse every time."""
+    many-row INSERT's RETURNING comes). On PostgreSQL, `_insert_postgresql`: one short
+    statement instead of a 1,000-row VALUES list that the driver parsed every time."""
     if not rows:
         return []
     dialect = session.get_bind().dialect
-    moments = _moment_values(dialect)
-    columns = [
-        [row["customer_id"] for row in rows],
-        [row["type"] for row in rows],
-        [json.dumps(row["data"]) for row in rows],
-        [moments(row["occurred_at"]) for row in rows],
-        [moments(row["received_at"]) for row in rows],
-        [row["idempotency_key"] for row in rows],
-    ]
     if dialect.name != "sqlite":
-        ids = [int(i) for i in session.execute(_NEXT_IDS, {"count": len(rows)}).scalars()]
-        session.execute(_UNNEST_INSERT, {"ids": ids, **dict(zip(_COLUMNS, columns, strict=True))})
-        return ids
+        return _insert_postgresql(session, rows)
+    moments = _moment_values(dialect)
+    values = [
+        (
+            row["customer_id"], row["type"], json.dumps(row["data"]),
+            moments(row["occurred_at"]), moments(row["received_at"]), row["idempotency_key"],
+        )
+        for row in rows
+    ]  # fmt: skip
     e = event_table.c
     before = int(session.execute(select(func.max(e.id))).scalar_one() or 0)
-    session.connection().exec_driver_sql(_sqlite_insert(), list(zip(*columns, strict=True)))
+    session.connection().exec_driver_sql(_sqlite_insert(), values)
     new = session.execute(select(e.id).where(e.id > before).order_by(e.id)).scalars()
     ids = [int(event_id) for event_id in new]
     if len(ids) != len(rows):
@@ -106,15 +102,43 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """The ids drawn from the sequence, then every row in one JSON document that the server
+    turns back into rows (`jsonb_to_recordset`): one text parameter, where arrays per column
+    were escaped element by element in Python by the driver."""
+    ids = [int(i) for i in session.execute(_NEXT_IDS, {"count": len(rows)}).scalars()]
+    moments: dict[datetime, str] = {}
+
+    def moment(value: datetime) -> str:
+        found = moments.get(value)
+        if found is None:
+            if value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+            found = moments[value] = value.isoformat()
+        return found
+
+    document = [
+        {
+            "id": event_id, "customer_id": row["customer_id"], "type": row["type"],
+            "data": row["data"], "occurred_at": moment(row["occurred_at"]),
+            "received_at": moment(row["received_at"]), "idempotency_key": row["idempotency_key"],
+        }
+        for event_id, row in zip(ids, rows, strict=True)
+    ]  # fmt: skip
+    session.execute(_RECORDSET_INSERT, {"rows": json.dumps(document)})
+    return ids
+
+
 _COLUMNS = ("customer_id", "type", "data", "occurred_at", "received_at", "idempotency_key")
 _NEXT_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('event', 'id')) FROM generate_series(1, :count)"
 )
-_UNNEST_INSERT = text(
+_RECORDSET_INSERT = text(
     "INSERT INTO event (id, customer_id, type, data, occurred_at, received_at, idempotency_key)"
-    " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:customer_id AS integer[]),"
-    " CAST(:type AS text[]), CAST(:data AS jsonb[]), CAST(:occurred_at AS timestamptz[]),"
-    " CAST(:received_at AS timestamptz[]), CAST(:idempotency_key AS text[]))"
+    " SELECT id, customer_id, type, data, occurred_at, received_at, idempotency_key"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id integer, customer_id integer,"
+    " type text, data jsonb, occurred_at timestamptz, received_at timestamptz,"
+    " idempotency_key text)"
 )
 
 

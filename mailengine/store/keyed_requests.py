@@ -14,7 +14,6 @@ its key first (`reserve_idempotency_key`), as a request on its own does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -28,8 +27,7 @@ CONFLICT = 409
 KEY_REUSED = "this Idempotency-Key was used for a different request"
 
 
-@dataclass(frozen=True)
-class KeyedRequest:
+class KeyedRequest(NamedTuple):
     """Who asked (the hash of their API key), their Idempotency-Key if any, and the hash of
     what a retry with that key must repeat."""
 

@@ -94,7 +94,14 @@ async def post_event_batch(
     """Each event is checked on its own and gets a result in order: `accepted`, `replayed`
     (its `id` was stored before) or `refused` with the field. The accepted ones are stored in
     one transaction; the answer comes once it is committed."""
-    context = web_context(request)
+    return await batch_answer(web_context(request), body, client, key)
+
+
+async def batch_answer(
+    context: WebContext, body: EventBatchIn, client: str, key: str | None
+) -> JSONResponse:
+    """Check each event of the batch, store the good ones in the intake's next group commit;
+    the answer, once committed."""
     now = context.clock.now()
     results: list[dict[str, Any] | None] = []
     events: list[IncomingEvent] = []
