@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from mailengine.store.customers import ensure_customers
 from mailengine.store.events import event_ids_by_key, insert_events, record_event
-from mailengine.store.keyed_requests import KeyedRequest, RequestAnswer, Written, answer_requests
+from mailengine.store.keyed_requests import RequestAnswer, Written, answer_requests
 
 ACCEPTED = 202
 
@@ -56,8 +56,7 @@ def store_events(
         body = {"event_id": event_id, "customer_id": customer_id, "duplicate": not new}
         return Written(ACCEPTED, body, customer_id)
 
-    requests = [KeyedRequest(e.client, e.request_key, e.request_hash) for e in events]
-    return answer_requests(session, requests, endpoint, now, many, one)
+    return answer_requests(session, events, endpoint, now, many, one)
 
 
 def _store_many(session: Session, events: list[IncomingEvent], now: datetime) -> list[Written]:
