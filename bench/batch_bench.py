@@ -37,9 +37,9 @@ from mailengine.web.api_keys import hash_api_key
 from mailengine.web.app import create_app
 
 if TYPE_CHECKING or __package__:
-    from bench.pipeline_bench import scratch_postgres
+    from bench.pipeline_bench import POSTGRES_ADMIN_URL, scratch_postgres
 else:  # beside this script, which runs as a script
-    from pipeline_bench import scratch_postgres
+    from pipeline_bench import POSTGRES_ADMIN_URL, scratch_postgres
 
 API_KEY = "batch-bench-key-" + "x" * 24
 CUSTOMERS = 10_000
@@ -119,13 +119,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--orders", action="store_true", help="orders:batch instead of events")
     parser.add_argument("--profile", help="write a cProfile of the requests here")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "MAILENGINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test"
-        ),
-        help="admin URL of the PostgreSQL server ('' to skip PostgreSQL)",
-    )
+    parser.add_argument("--postgres", default=POSTGRES_ADMIN_URL, help="'' skips PostgreSQL")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     kind = "orders" if args.orders else "events"
