@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -11,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -84,11 +82,12 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     dialect = session.get_bind().dialect
     if dialect.name != "sqlite":
         return _insert_postgresql(session, rows)
-    moments = _moment_values(dialect)
+    moment = UTCDateTime().process_bind_param  # remembers each distinct moment
     values = [
         (
             row["customer_id"], row["type"], json.dumps(row["data"]),
-            moments(row["occurred_at"]), moments(row["received_at"]), row["idempotency_key"],
+            moment(row["occurred_at"], dialect), moment(row["received_at"], dialect),
+            row["idempotency_key"],
         )
         for row in rows
     ]  # fmt: skip
@@ -147,21 +146,6 @@ def _sqlite_insert() -> str:
     """The INSERT of `_COLUMNS` as the sqlite3 driver takes it (positional parameters)."""
     compiled = insert(event_table).compile(dialect=sqlite.dialect(), column_keys=list(_COLUMNS))
     return str(compiled)
-
-
-def _moment_values(dialect: Dialect) -> Callable[[datetime], Any]:
-    """A moment as the driver takes it; each distinct one converted once (a batch's events
-    mostly share their times)."""
-    convert = UTCDateTime().process_bind_param
-    done: dict[datetime, Any] = {}
-
-    def value(moment: datetime) -> Any:
-        found = done.get(moment)
-        if found is None:
-            found = done[moment] = convert(moment, dialect)
-        return found
-
-    return value
 
 
 def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
