@@ -358,6 +358,12 @@ def raw_ceiling(port: int, messages: int, size: int, sessions: int) -> tuple[flo
 # Databases
 
 
+# The PostgreSQL server the benches use unless told otherwise (as the tests do).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MAILENGINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test"
+)
+
+
 @contextmanager
 def scratch_postgres(admin_url: str) -> Iterator[str | None]:
     """A database of its own on the PostgreSQL server, dropped afterwards; None if unreachable."""

@@ -13,6 +13,7 @@ from sqlmodel import select as select_models
 from mailengine.addresses import address_hash
 from mailengine.store.models import ConsentRecord, Customer
 from mailengine.store.records import ConsentStatement, CustomerUpsert, UpsertOutcome
+from mailengine.store.sql_values import one_of
 
 customer_table = Customer.__table__  # type: ignore[attr-defined]
 consent_table = ConsentRecord.__table__  # type: ignore[attr-defined]
@@ -145,7 +146,7 @@ def customer_ids_by_email(session: Session, emails: Sequence[str]) -> dict[str, 
     found: dict[str, int] = {}
     for chunk in _chunks(emails, 2000):
         statement = select(customer_table.c.email, customer_table.c.id).where(
-            customer_table.c.email.in_(chunk)
+            one_of(customer_table.c.email, chunk, session.get_bind().dialect.name)
         )
         found.update({email: customer_id for email, customer_id in session.execute(statement)})
     return found

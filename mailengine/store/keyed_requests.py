@@ -14,9 +14,8 @@ its key first (`reserve_idempotency_key`), as a request on its own does.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -28,25 +27,30 @@ CONFLICT = 409
 KEY_REUSED = "this Idempotency-Key was used for a different request"
 
 
-@dataclass(frozen=True)
-class KeyedRequest:
+class KeyedRequest(Protocol):
     """Who asked (the hash of their API key), their Idempotency-Key if any, and the hash of
-    what a retry with that key must repeat."""
+    what a retry with that key must repeat. The requests themselves are passed (an incoming
+    event or order has these fields), not a record built for each."""
 
-    client: str
-    key: str | None
-    request_hash: str
+    @property
+    def client(self) -> str: ...
+
+    @property
+    def request_key(self) -> str | None: ...
+
+    @property
+    def request_hash(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class RequestAnswer:
+class RequestAnswer(NamedTuple):
+    """The answer to one request (named tuples here: one per event of a batch)."""
+
     status_code: int
     body: dict[str, Any]
     replayed: bool = False
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
     """What writing one request gave: its answer, and the customer it was about."""
 
     status_code: int
@@ -74,10 +78,10 @@ def answer_requests(
     first_of_key: dict[tuple[str, str], int] = {}
     fresh: list[int] = []
     for index, request in enumerate(requests):
-        if request.key is None:
+        if request.request_key is None:
             fresh.append(index)
             continue
-        pair = (request.client, request.key)
+        pair = (request.client, request.request_key)
         if pair in stored:
             answers[index] = _replay(stored[pair], endpoint, request.request_hash)
         elif pair not in first_of_key:
@@ -93,8 +97,8 @@ def answer_requests(
             _one_by_one(session, requests, fresh, answers, endpoint, now, write_one)
     for index, request in enumerate(requests):
         if answers[index] is None:  # a key used again in the same group
-            assert request.key is not None
-            first = first_of_key[(request.client, request.key)]
+            assert request.request_key is not None
+            first = first_of_key[(request.client, request.request_key)]
             earlier = answers[first]
             assert earlier is not None
             answers[index] = (
@@ -118,10 +122,10 @@ def _write_fresh(
     for index, written in zip(fresh, write_many(fresh), strict=True):
         answers[index] = RequestAnswer(written.status_code, written.body)
         request = requests[index]
-        if request.key is not None:
+        if request.request_key is not None:
             keyed.append(
                 {
-                    "client": request.client, "idempotency_key": request.key,
+                    "client": request.client, "idempotency_key": request.request_key,
                     "endpoint": endpoint, "request_hash": request.request_hash,
                     "status_code": written.status_code, "response": written.body,
                     "customer_id": written.customer_id, "created_at": now,
@@ -143,9 +147,9 @@ def _one_by_one(
     """The slow path: each request claims its key first, as a single request does."""
     for index in fresh:
         request = requests[index]
-        if request.key is not None:
+        if request.request_key is not None:
             stored = reserve_idempotency_key(
-                session, request.client, request.key, endpoint, request.request_hash, now
+                session, request.client, request.request_key, endpoint, request.request_hash, now
             )
             if stored is not None:
                 found = (stored.endpoint, stored.request_hash, stored.status_code, stored.response)
@@ -153,9 +157,9 @@ def _one_by_one(
                 continue
         written = write_one(index)
         answers[index] = RequestAnswer(written.status_code, written.body)
-        if request.key is not None:
+        if request.request_key is not None:
             save_answer(
-                session, request.client, request.key, written.status_code, written.body,
+                session, request.client, request.request_key, written.status_code, written.body,
                 written.customer_id,
             )  # fmt: skip
 
@@ -163,7 +167,7 @@ def _one_by_one(
 def _stored_answers(
     session: Session, requests: Sequence[KeyedRequest]
 ) -> dict[tuple[str, str], _Stored]:
-    pairs = list({(r.client, r.key) for r in requests if r.key is not None})
+    pairs = list({(r.client, r.request_key) for r in requests if r.request_key is not None})
     if not pairs:
         return {}
     a = api_request_table.c

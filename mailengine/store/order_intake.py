@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from mailengine.store.api_queries import OrderWritten, write_order
 from mailengine.store.events import event_ids_by_key, insert_events
-from mailengine.store.keyed_requests import KeyedRequest, RequestAnswer, Written, answer_requests
+from mailengine.store.keyed_requests import RequestAnswer, Written, answer_requests
 from mailengine.store.orders import orders_by_external_id, placed_order_data, upsert_orders
 from mailengine.store.records import OrderUpsert
 
@@ -99,8 +99,7 @@ def store_orders(
         record = orders[index].record
         return _answer(record, write_order(session, record, now))
 
-    requests = [KeyedRequest(o.client, o.request_key, o.request_hash) for o in orders]
-    return answer_requests(session, requests, endpoint, now, many, one)
+    return answer_requests(session, orders, endpoint, now, many, one)
 
 
 def _answer(record: OrderUpsert, written: OrderWritten) -> Written:

@@ -1,5 +1,6 @@
 """SQL constructs that differ by dialect: free-form JSON attributes, the month-day of a time,
-a time moved by a span, the time slot a moment falls in, and the head of a text.
+a time moved by a span, the time slot a moment falls in, the head of a text, and a column
+matched against many values.
 
 Each compiles to equivalent SQL on SQLite and PostgreSQL, so an audience gives the same
 customers on both. An attribute read as a number is a JSON number or a text holding one
@@ -10,14 +11,26 @@ parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, bindparam
+from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
+
+
+def one_of(column: ColumnElement[str], values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """`column IN values`. On PostgreSQL `= ANY(array)`: one parameter, so the statement's
+    text stays the same whatever the count (SQLAlchemy renders, and psycopg parses, one
+    placeholder per value of an IN list: milliseconds for a thousand)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+    return column.in_(values)
+
 
 _NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 

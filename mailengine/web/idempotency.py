@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
@@ -39,8 +39,11 @@ IdempotencyKey = Annotated[
 
 @dataclass(frozen=True)
 class Answer:
+    """What a request answers. `body` is the response model, or for a big answer (a batch's
+    thousand results) the plain data the model describes, which skips building the model."""
+
     status_code: int
-    body: BaseModel
+    body: BaseModel | dict[str, Any]
     customer_id: int | None = None
     exclude_none: bool = False
 
@@ -116,7 +119,11 @@ def answer_in(
                 stored.response, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"}
             )
     answer = work(session)
-    body = answer.body.model_dump(mode="json", exclude_none=answer.exclude_none)
+    body = (
+        answer.body
+        if isinstance(answer.body, dict)
+        else answer.body.model_dump(mode="json", exclude_none=answer.exclude_none)
+    )
     if key is not None:
         save_answer(session, client, key, answer.status_code, body, answer.customer_id)
     return JSONResponse(body, status_code=answer.status_code)

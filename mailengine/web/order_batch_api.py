@@ -25,7 +25,7 @@ from mailengine.store.records import OrderUpsert
 from mailengine.web.api_keys import Client, api_router
 from mailengine.web.context import web_context
 from mailengine.web.idempotency import Answer, IdempotencyKey, answer_once_grouped
-from mailengine.web.schemas import JsonObject, OrderIn, order_record
+from mailengine.web.schemas import OrderIn, order_record
 
 BATCH = "POST /v1/orders:batch"
 MOST_IN_A_BATCH = 1_000
@@ -34,7 +34,7 @@ router = api_router()
 
 
 class OrderBatchIn(BaseModel):
-    orders: Annotated[list[JsonObject], Field(min_length=1, max_length=MOST_IN_A_BATCH)]
+    orders: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MOST_IN_A_BATCH)]
 
 
 class OrderResult(BaseModel):

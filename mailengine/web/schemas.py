@@ -78,7 +78,8 @@ def _ip(value: str) -> str:
         raise ValueError("is not an IPv4 or IPv6 address") from None
 
 
-def _json_data(value: dict[str, Any]) -> dict[str, Any]:
+def checked_json_data(value: dict[str, Any]) -> dict[str, Any]:
+    """`value` if it may be stored as free-form data; a ValueError says why not."""
     _check_json(value, 1)
     if len(json.dumps(value)) > MAX_DATA_BYTES:
         raise ValueError(f"is over {MAX_DATA_BYTES} bytes as JSON")
@@ -142,7 +143,7 @@ Moment = Annotated[
     WithJsonSchema(_MOMENT_SCHEMA),
 ]
 Day = Annotated[date, AfterValidator(_plausible_day)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_data)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(checked_json_data)]
 Email = Annotated[
     str,
     Field(min_length=3, max_length=254, examples=["ada@example.com"]),
