@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlmodel import Session
 
 from mailengine.cli.context import CliContext, configure_logging, pass_context
 from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
-from mailengine.cli.web_app import WebApp, build_web_app
+from mailengine.cli.web_app import WebApp, build_web_app, worker_app
 from mailengine.cli.workflow_commands import find_workflow, run_validate
 from mailengine.config import Settings
 from mailengine.dev.capture import CaptureServer
@@ -38,6 +39,7 @@ from mailengine.store.orders import order_of, placed_order_data
 from mailengine.store.recipients import load_recipients
 from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.server import WebComponent
+from mailengine.web.workers import HttpWorkers
 from mailengine.workflows.loader import load_workflows
 
 PID_FILE = "mailengine.pid"
@@ -126,9 +128,19 @@ def web_app(engine: Engine) -> WebApp:
     )
 
 
-def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent:
-    """`web` (else `web_app(engine)`) as a part of the engine, started and stopped with it."""
+def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent | HttpWorkers:
+    """`web` (else `web_app(engine)`) as a part of the engine, started and stopped with it;
+    with `http.workers`, the same app served from that many processes of its own."""
     http = engine.settings.http
+    if http.workers:
+        workflows = list(engine.registry.current().values())
+        return HttpWorkers(
+            engine.settings,
+            engine.clock,
+            partial(worker_app, workflows),
+            scheduler_running=lambda: engine.scheduler_running,
+            on_stored=engine.nudge,
+        )
     served = web_app(engine) if web is None else web
     return WebComponent(served.app, http.host, http.port, http.trusted_proxies)
 
