@@ -20,7 +20,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.databases import postgres_unavailable_reason, scratch_postgres_database
+from tests.databases import (
+    opened_database,
+    postgres_unavailable_reason,
+    scratch_postgres_database,
+)
 from tests.engine.harness import REPO
 from tests.engine.test_order_wakes_engine import ORDER, _mail_to
 from tests.engine.test_run_process import _alive, _children, _free_port, _stop
@@ -43,17 +47,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def _mailengine(config: Path, *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "mailengine", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-
-
 def _start(folder: Path, url: str, port: int) -> subprocess.Popen[str]:
     config = folder / "config.yaml"
     digest = hashlib.sha256(KEY.encode()).hexdigest()
@@ -70,8 +63,8 @@ engine: {{tick_seconds: 120}}
 """,
         encoding="utf-8",
     )
-    _mailengine(config, "db", "upgrade")
-    _mailengine(config, "demo-data", "--customers", "20", "--seed", "5")
+    with opened_database(url) as database:  # here: a process of its own costs seconds
+        database.upgrade()
     return subprocess.Popen(
         [sys.executable, "-m", "mailengine", "--config", str(config), "run"],
         stdout=subprocess.PIPE,
