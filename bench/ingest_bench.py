@@ -67,6 +67,7 @@ def make_shop(folder: Path, url: str, extra: str, workers: int = 0) -> tuple[Pat
         f"smtp: {{host: 127.0.0.1, port: {free_port()}, capture: true}}\n"
         f"http: {{host: 127.0.0.1, port: {port}, public_url: 'http://127.0.0.1:{port}',"
         f" api_keys: ['{digest}'], docs: false, workers: {workers}}}\n"
+        f"inbound: {{smtp: {{port: {free_port()}}}}}\n"
         "studio: {enabled: false}\n" + extra,
         encoding="utf-8",
     )
@@ -91,14 +92,15 @@ def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
         env=ENVIRONMENT,
     )  # fmt: skip
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return process
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"mailengine run did not answer: see {folder / 'run.log'}")
+    ran = (folder / "run.log").read_text(encoding="utf-8", errors="replace")
+    raise SystemExit(f"mailengine run did not answer; the end of its log:\n{ran[-3000:]}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

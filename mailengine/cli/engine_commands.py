@@ -79,8 +79,9 @@ def run(state: CliContext, once: bool) -> None:
     if settings.http.enabled and not once:
         engine.prepare()  # first: the preferences page names the workflows that run
         web = web_app(engine)
-    if web is not None:
-        engine.components.append(web_component(engine, web))
+    if web is not None:  # built here also with workers: it checks the studio's address
+        served = http_workers(engine) if settings.http.workers else web_component(engine, web)
+        engine.components.append(served)
     if once:
         report = asyncio.run(_once(engine, components))
         click.echo(
@@ -128,21 +129,23 @@ def web_app(engine: Engine) -> WebApp:
     )
 
 
-def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent | HttpWorkers:
-    """`web` (else `web_app(engine)`) as a part of the engine, started and stopped with it;
-    with `http.workers`, the same app served from that many processes of its own."""
+def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent:
+    """`web` (else `web_app(engine)`) as a part of the engine, started and stopped with it."""
     http = engine.settings.http
-    if http.workers:
-        workflows = list(engine.registry.current().values())
-        return HttpWorkers(
-            engine.settings,
-            engine.clock,
-            partial(worker_app, workflows),
-            scheduler_running=lambda: engine.scheduler_running,
-            on_stored=engine.nudge,
-        )
     served = web_app(engine) if web is None else web
     return WebComponent(served.app, http.host, http.port, http.trusted_proxies)
+
+
+def http_workers(engine: Engine) -> HttpWorkers:
+    """The app as `web_app(engine)` builds it, served from `http.workers` processes of its own
+    beside the engine (after `engine.prepare()`: they name the workflows that run)."""
+    return HttpWorkers(
+        engine.settings,
+        engine.clock,
+        partial(worker_app, list(engine.registry.current().values())),
+        scheduler_running=lambda: engine.scheduler_running,
+        on_stored=engine.nudge,
+    )
 
 
 async def _once(engine: Engine, components: list[Component]) -> OnceReport:
