@@ -275,6 +275,7 @@ def main() -> None:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:
                     bench("PostgreSQL", url, Path(scratch) / "postgresql", args, against)
+    reference(args)  # again: how much the machine's load moved during the run
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("command: python bench/ingest_bench.py " + " ".join(sys.argv[1:]))
 
