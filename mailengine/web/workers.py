@@ -107,7 +107,6 @@ class HttpWorkers:
         self._serving = False  # start() is over: a process that ends is started again
         self._tasks: set[asyncio.Task[None]] = set()
         self.port: int | None = None
-        self.restarts = 0
 
     async def start(self) -> None:
         http = self._settings.http
@@ -206,7 +205,6 @@ class HttpWorkers:
             return
         if process is not None and process.exitcode is not None:
             process.close()
-        self.restarts += 1
         self._start(slot)
 
     async def _heartbeat(self) -> None:
@@ -253,9 +251,6 @@ class HttpWorkers:
                 log.warning("HTTP worker process %s did not stop in time; killing it", process.name)
                 process.kill()
                 process.join()
-
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p is not None and p.pid is not None]
 
 
 # In a worker process
