@@ -89,7 +89,7 @@ def worker_app(
     scheduler_running: Callable[[], bool],
     on_stored: Callable[[], None],
 ) -> FastAPI:
-    """The app as an HTTP worker process serves it (`web.workers`): as `mailengine run` builds
+    """The app as an HTTP worker process serves it (`http.workers`): as `mailengine run` builds
     it, with the `workflows` the engine runs."""
     return build_web_app(
         settings,
