@@ -1,8 +1,10 @@
 """Event ingestion under load: `POST /v1/events` as a shop's backend sends it, against the real
-`mailengine run` (engine and API in one process, as `make run` starts them).
+`mailengine run` (engine and API in one process, as `make run` starts them; with `--workers N`
+the API in N processes of its own beside the engine, `http.workers`).
 
     .venv/bin/python bench/ingest_bench.py
     .venv/bin/python bench/ingest_bench.py --requests 20000 --connections 50 --rate 500
+    .venv/bin/python bench/ingest_bench.py --workers 2
 
 A scratch shop (the repository's workflows and templates, 10,000 demo customers, mail into
 the capture server) on SQLite in a temporary folder, then on a scratch database of the
@@ -54,7 +56,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def make_shop(folder: Path, url: str, extra: str) -> tuple[Path, int]:
+def make_shop(folder: Path, url: str, extra: str, workers: int = 0) -> tuple[Path, int]:
     """The shop folder and its HTTP port."""
     for name in ("workflows", "templates", "broadcasts"):
         shutil.copytree(REPO / name, folder / name)
@@ -64,7 +66,8 @@ def make_shop(folder: Path, url: str, extra: str) -> tuple[Path, int]:
         f"database: {{url: '{url}'}}\n"
         f"smtp: {{host: 127.0.0.1, port: {free_port()}, capture: true}}\n"
         f"http: {{host: 127.0.0.1, port: {port}, public_url: 'http://127.0.0.1:{port}',"
-        f" api_keys: ['{digest}'], docs: false}}\n"
+        f" api_keys: ['{digest}'], docs: false, workers: {workers}}}\n"
+        f"inbound: {{smtp: {{port: {free_port()}}}}}\n"
         "studio: {enabled: false}\n" + extra,
         encoding="utf-8",
     )
@@ -89,14 +92,15 @@ def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
         env=ENVIRONMENT,
     )  # fmt: skip
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return process
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit(f"mailengine run did not answer: see {folder / 'run.log'}")
+    ran = (folder / "run.log").read_text(encoding="utf-8", errors="replace")
+    raise SystemExit(f"mailengine run did not answer; the end of its log:\n{ran[-3000:]}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -192,7 +196,7 @@ def check_stored(url: str, accepted: set[str]) -> tuple[int, int]:
 
 
 def bench(label: str, url: str, folder: Path, args: argparse.Namespace, reference: float) -> None:
-    shop, port = make_shop(folder, url, args.config)
+    shop, port = make_shop(folder, url, args.config, args.workers)
     cli(shop, "db", "upgrade")
     cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
     with create_engine(url).begin() as connection:  # addresses the bench can name
@@ -249,6 +253,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="each run's time limit")
     parser.add_argument("--config", default="", help="more config.yaml lines for the shop")
     parser.add_argument(
+        "--workers", type=int, default=0, help="http.workers of the shop (0: in the engine)"
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get(
             "MAILENGINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/test"
@@ -268,6 +275,7 @@ def main() -> None:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:
                     bench("PostgreSQL", url, Path(scratch) / "postgresql", args, against)
+    reference(args)  # again: how much the machine's load moved during the run
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("command: python bench/ingest_bench.py " + " ".join(sys.argv[1:]))
 

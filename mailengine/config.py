@@ -89,12 +89,12 @@ class HttpSettings(Section):
     double_opt_in: bool = False
     attribution_days: int = Field(default=5, ge=1, le=90)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=104_857_600)
-    # CAN-SPAM wants an unsubscribe link to work for at least 30 days after the mail.
-    link_validity_days: int = Field(default=365, ge=30, le=3650)
+    link_validity_days: int = Field(default=365, ge=30, le=3650)  # CAN-SPAM: at least 30
     docs: bool = True
     trusted_proxies: list[str] = Field(default_factory=list)
     metrics_token: SecretStr | None = None
     metrics_cache_seconds: float = Field(default=15, ge=0, le=3600)
+    workers: int = Field(default=0, ge=0, le=64)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlmodel import Session
 
 from mailengine.cli.context import CliContext, configure_logging, pass_context
 from mailengine.cli.simulation_output import exit_line, print_simulation, trigger_line
-from mailengine.cli.web_app import WebApp, build_web_app
+from mailengine.cli.web_app import WebApp, build_web_app, worker_app
 from mailengine.cli.workflow_commands import find_workflow, run_validate
 from mailengine.config import Settings
 from mailengine.dev.capture import CaptureServer
@@ -38,6 +39,7 @@ from mailengine.store.orders import order_of, placed_order_data
 from mailengine.store.recipients import load_recipients
 from mailengine.store.tickets import open_ticket_hold
 from mailengine.web.server import WebComponent
+from mailengine.web.workers import HttpWorkers
 from mailengine.workflows.loader import load_workflows
 
 PID_FILE = "mailengine.pid"
@@ -77,8 +79,9 @@ def run(state: CliContext, once: bool) -> None:
     if settings.http.enabled and not once:
         engine.prepare()  # first: the preferences page names the workflows that run
         web = web_app(engine)
-    if web is not None:
-        engine.components.append(web_component(engine, web))
+    if web is not None:  # built here also with workers: it checks the studio's address
+        served = http_workers(engine) if settings.http.workers else web_component(engine, web)
+        engine.components.append(served)
     if once:
         report = asyncio.run(_once(engine, components))
         click.echo(
@@ -131,6 +134,18 @@ def web_component(engine: Engine, web: WebApp | None = None) -> WebComponent:
     http = engine.settings.http
     served = web_app(engine) if web is None else web
     return WebComponent(served.app, http.host, http.port, http.trusted_proxies)
+
+
+def http_workers(engine: Engine) -> HttpWorkers:
+    """The app as `web_app(engine)` builds it, served from `http.workers` processes of its own
+    beside the engine (after `engine.prepare()`: they name the workflows that run)."""
+    return HttpWorkers(
+        engine.settings,
+        engine.clock,
+        partial(worker_app, list(engine.registry.current().values())),
+        scheduler_running=lambda: engine.scheduler_running,
+        on_stored=engine.nudge,
+    )
 
 
 async def _once(engine: Engine, components: list[Component]) -> OnceReport:

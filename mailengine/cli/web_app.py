@@ -3,7 +3,7 @@ customers and, when it is on, the studio."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,6 +79,26 @@ def build_web_app(
         check_bind(settings)
         mount_studio(app, StudioContext(settings, database, clock, secret, sends_mail))
     return WebApp(app, studio_on, settings)
+
+
+def worker_app(
+    workflows: Sequence[Workflow],
+    settings: Settings,
+    database: Database,
+    clock: Clock,
+    scheduler_running: Callable[[], bool],
+    on_stored: Callable[[], None],
+) -> FastAPI:
+    """The app as an HTTP worker process serves it (`http.workers`): as `mailengine run` builds
+    it, with the `workflows` the engine runs."""
+    return build_web_app(
+        settings,
+        database,
+        clock,
+        workflows=workflows,
+        scheduler_running=scheduler_running,
+        on_stored=on_stored,
+    ).app
 
 
 def preference_topics(settings: Settings, workflows: Iterable[Workflow]) -> list[PreferenceTopic]:

@@ -96,6 +96,17 @@ async def serve(
     server = make_server(
         app, host, port, grace_seconds=grace_seconds, trusted_proxies=trusted_proxies
     )
+    await serve_on(server, sock, stop_event, on_started=on_started)
+
+
+async def serve_on(
+    server: EmbeddedServer,
+    sock: socket.socket,
+    stop_event: asyncio.Event,
+    *,
+    on_started: Callable[[int], None] | None = None,
+) -> None:
+    """Serve on the bound socket `sock` (closed at the end) until `stop_event` is set."""
     try:
         running = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
@@ -111,7 +122,10 @@ async def serve(
     finally:
         sock.close()
     if not server.started:
-        raise WebServerError(f"the HTTP server on {host}:{port} stopped before it started")
+        config = server.config
+        raise WebServerError(
+            f"the HTTP server on {config.host}:{config.port} stopped before it started"
+        )
 
 
 class WebComponent:
