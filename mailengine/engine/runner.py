@@ -22,7 +22,7 @@ from mailengine.engine.enrolling import Entry, enroll_entries, rounds, work_even
 from mailengine.engine.facts import HoldCheck, StoreFacts, shop_send_hour, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
-from mailengine.message_ids import keyed_message_id
+from mailengine.message_ids import keyed_message_ids
 from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database
@@ -64,6 +64,7 @@ class WorkflowRunner:
         self.registry = registry
         self.settings = settings
         self._secret = secret  # keys the Message-IDs of planned sends
+        self._message_ids: Callable[[str], str] | None = None  # keyed once, at the first
         self.worker_id = worker_id or f"engine-{uuid.uuid4().hex[:12]}"
         self.zone = settings.zone
         self._hold = hold
@@ -207,6 +208,11 @@ class WorkflowRunner:
             row.id, result.state, result.step_id, result.next_run_at, note
         )
 
+    def _message_id(self, key: str) -> str:
+        if self._message_ids is None:
+            self._message_ids = keyed_message_ids(self._secret, self.settings.sender.domain)
+        return self._message_ids(key)
+
     def _planned(
         self, workflow: Workflow, row: DueEnrollment, step: SendStep, email: str
     ) -> PlannedSend:
@@ -239,7 +245,7 @@ class WorkflowRunner:
             template=step.template,
             subject=step.subject,
             preheader=step.preheader,
-            message_id=keyed_message_id(self._secret, self.settings.sender.domain, key),
+            message_id=self._message_id(key),
             kind="transactional" if workflow.transactional else "marketing",
             payload=payload,
             held_out=row.holdout,
