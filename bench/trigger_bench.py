@@ -5,12 +5,14 @@ orders becomes enrollments and planned confirmations, against the real `mailengi
     .venv/bin/python bench/trigger_bench.py --rate 500 --seconds 20 --burst 50000
 
 A scratch shop as `ingest_bench.py` makes it (the repository's workflows, 10,000 demo
-customers, mail into the capture folder), on SQLite (and on PostgreSQL with `--postgres URL`).
-First `POST /v1/orders` at `--rate` orders/s for `--seconds`: for each order, the time from
-its event being stored to its confirmation (thank-you's first send) being sent; printed as
-p50/p90/p99/max. Then a burst of `--burst` orders through `POST /v1/orders:batch` (1,000 a
-request): the time until every `order.placed` event was processed and every confirmation
-planned into the outbox. Loopback only; bounded by `--limit` seconds per phase.
+customers, mail into the capture folder), on SQLite (and on PostgreSQL with `--postgres URL`);
+`--dispatch-processes N` sets the engine's `engine.dispatch_processes`. Once the engine has
+worked off the demo data's events and mail, `POST /v1/orders` at `--rate` orders/s for
+`--seconds`: for each order, the time from its event being stored to its confirmation
+(thank-you's first send) being planned, and being sent; printed as p50/p90/p99/max. Then a
+burst of `--burst` orders through `POST /v1/orders:batch` (1,000 a request): the time until
+every `order.placed` event was processed and every confirmation planned into the outbox.
+Loopback only; bounded by `--limit` seconds per phase.
 """
 
 from __future__ import annotations
