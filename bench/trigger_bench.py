@@ -5,12 +5,14 @@ orders becomes enrollments and planned confirmations, against the real `mailengi
     .venv/bin/python bench/trigger_bench.py --rate 500 --seconds 20 --burst 50000
 
 A scratch shop as `ingest_bench.py` makes it (the repository's workflows, 10,000 demo
-customers, mail into the capture folder), on SQLite (and on PostgreSQL with `--postgres URL`).
-First `POST /v1/orders` at `--rate` orders/s for `--seconds`: for each order, the time from
-its event being stored to its confirmation (thank-you's first send) being sent; printed as
-p50/p90/p99/max. Then a burst of `--burst` orders through `POST /v1/orders:batch` (1,000 a
-request): the time until every `order.placed` event was processed and every confirmation
-planned into the outbox. Loopback only; bounded by `--limit` seconds per phase.
+customers, mail into the capture folder), on SQLite (and on PostgreSQL with `--postgres URL`);
+`--dispatch-processes N` sets the engine's `engine.dispatch_processes`. Once the engine has
+worked off the demo data's events and mail, `POST /v1/orders` at `--rate` orders/s for
+`--seconds`: for each order, the time from its event being stored to its confirmation
+(thank-you's first send) being planned, and being sent; printed as p50/p90/p99/max. Then a
+burst of `--burst` orders through `POST /v1/orders:batch` (1,000 a request): the time until
+every `order.placed` event was processed and every confirmation planned into the outbox.
+Loopback only; bounded by `--limit` seconds per phase.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,9 +49,17 @@ def burst_body(number: int) -> dict[str, Any]:
     return {"orders": orders}
 
 
-def confirmations(url: str, prefix: str) -> tuple[int, int, list[float]]:
-    """(order.placed events of orders whose id starts with `prefix` that were processed,
-    confirmations planned for them, seconds from each event to its confirmation's send)."""
+@dataclass
+class Confirmations:
+    """Of the orders whose id starts with a prefix: order.placed events processed, and the
+    seconds from each event being stored to its confirmation being planned, and sent."""
+
+    processed: int
+    planned: list[float]
+    sent: list[float]
+
+
+def confirmations(url: str, prefix: str) -> Confirmations:
     engine = create_engine(url)
     with engine.connect() as connection:
         events = {
@@ -61,22 +72,45 @@ def confirmations(url: str, prefix: str) -> tuple[int, int, list[float]]:
                 {"key": f"order.placed:{prefix}%"},
             )
         }
-        sent = connection.execute(
+        rows = connection.execute(
             text(
-                "SELECT idempotency_key, sent_at FROM outbox WHERE workflow = 'thank-you'"
-                " AND idempotency_key LIKE '%:event:%'"
+                "SELECT idempotency_key, created_at, sent_at FROM outbox"
+                " WHERE workflow = 'thank-you' AND idempotency_key LIKE '%:event:%'"
             )
         ).all()
     engine.dispose()
-    planned, latencies = 0, []
-    for key, sent_at in sent:
+    found = Confirmations(sum(1 for done, _ in events.values() if done is not None), [], [])
+    for key, created_at, sent_at in rows:
         event = events.get(int(str(key).rsplit(":", 1)[1]))
         if event is None:
             continue
-        planned += 1
+        received = _moment(event[1])
+        found.planned.append((_moment(created_at) - received).total_seconds())
         if sent_at is not None:
-            latencies.append((_moment(sent_at) - _moment(event[1])).total_seconds())
-    return sum(1 for processed, _ in events.values() if processed is not None), planned, latencies
+            found.sent.append((_moment(sent_at) - received).total_seconds())
+    return found
+
+
+def settle(url: str, limit: float) -> float:
+    """Wait (up to `limit` s) until the engine has worked every stored event and sent every
+    planned message (the demo data's, at the start); returns the seconds waited."""
+    engine = create_engine(url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < limit:
+            with engine.connect() as connection:
+                busy = connection.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM event WHERE processed_at IS NULL)"
+                        " + (SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending'))"
+                    )
+                ).scalar_one()
+            if not busy:
+                break
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
 
 
 def _moment(value: Any) -> datetime:
@@ -92,13 +126,16 @@ def percentiles(values: list[float]) -> str:
 
 
 def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
-    shop, port = make_shop(folder, url, "")
+    extra = f"engine: {{dispatch_processes: {args.dispatch_processes}}}\n"
+    shop, port = make_shop(folder, url, extra)
     cli(shop, "db", "upgrade")
     cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
     with create_engine(url).begin() as connection:
         connection.execute(text("UPDATE customer SET email = 'bench' || id || '@example.org'"))
     process = start(shop, port)
     try:
+        waited = settle(url, args.limit)
+        print(f"{label}: the demo data's events and mail worked off in {waited:.1f} s", flush=True)
         steady = int(args.rate * args.seconds)
         load = Load("127.0.0.1", port, "/v1/orders", API_KEY, steady, 50, order_body,
                     rate=args.rate, retry_share=0.0, time_limit=args.seconds * 3)  # fmt: skip
@@ -108,11 +145,17 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
         )
         deadline = time.monotonic() + args.limit
         while time.monotonic() < deadline:
-            processed, planned, sent = confirmations(url, "LOAD-")
-            if len(sent) >= len(outcome.accepted):
+            steady_run = confirmations(url, "LOAD-")
+            if len(steady_run.sent) >= len(outcome.accepted):
                 break
             time.sleep(1)
-        print(f"{label}: event to confirmation sent, {len(sent):,} orders: {percentiles(sent)}")
+        print(
+            f"{label}: event to confirmation planned, {len(steady_run.planned):,} orders: "
+            f"{percentiles(steady_run.planned)}\n"
+            f"{label}: event to confirmation sent, {len(steady_run.sent):,} orders: "
+            f"{percentiles(steady_run.sent)}",
+            flush=True,
+        )
         batches = max(1, args.burst // BATCH_SIZE)
         started = time.monotonic()
         load = Load("127.0.0.1", port, "/v1/orders:batch", API_KEY, batches, 4, burst_body,
@@ -121,15 +164,18 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
         answered = time.monotonic() - started
         total = batches * BATCH_SIZE
         processed = planned = 0
+        burst = Confirmations(0, [], [])
         while time.monotonic() - started < args.limit:
-            processed, planned, _ = confirmations(url, "BURST-")
+            burst = confirmations(url, "BURST-")
+            processed, planned = burst.processed, len(burst.planned)
             if processed >= total and planned >= total:
                 break
             time.sleep(1)
         print(
             f"{label}: burst of {total:,} orders answered in {answered:.1f} s; "
             f"{processed:,} events processed and {planned:,} confirmations planned "
-            f"{time.monotonic() - started:.1f} s after the first was sent",
+            f"{time.monotonic() - started:.1f} s after the first was sent "
+            f"(event to confirmation planned: {percentiles(burst.planned)})",
             flush=True,
         )
     finally:
@@ -143,6 +189,9 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=50_000, help="orders in the burst")
     parser.add_argument("--limit", type=float, default=300.0, help="each phase's time limit")
     parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server too")
+    parser.add_argument(
+        "--dispatch-processes", type=int, default=0, help="the engine's engine.dispatch_processes"
+    )
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="trigger-bench-") as scratch:

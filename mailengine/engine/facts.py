@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -69,7 +70,14 @@ def shop_send_hour(session: Session, settings: Settings) -> int:
 def zone_of(name: str | None, default: ZoneInfo) -> ZoneInfo:
     if not name:
         return default
+    return _named_zone(name) or default
+
+
+@lru_cache(maxsize=1024)
+def _named_zone(name: str) -> ZoneInfo | None:
+    """The zone of that name; None for none (ZoneInfo's own cache keeps only a few zones
+    that nothing else holds, and a batch of customers walks through many)."""
     try:
         return ZoneInfo(name)
     except (KeyError, ValueError):
-        return default
+        return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,35 +18,30 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from mailengine.config import Settings
+from mailengine.engine.enrolling import Entry, enroll_entries, rounds, work_events
 from mailengine.engine.facts import HoldCheck, StoreFacts, shop_send_hour, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
-from mailengine.message_ids import keyed_message_id
+from mailengine.message_ids import keyed_message_ids
 from mailengine.money import decimals, to_minor
 from mailengine.store.audience_queries import stream_audience
 from mailengine.store.database import Database
 from mailengine.store.engine_queries import (
     Contact,
     contacts_of,
-    customer_in_audience,
     yearly_audience,
 )
 from mailengine.store.enrollments import (
     DueEnrollment,
     EnrollmentChange,
-    NewEnrollment,
     apply_changes,
     claim_due_enrollments,
-    enroll,
-    exit_active,
-    reentry_blocked,
 )
-from mailengine.store.events import EventRow, claim_new_events, mark_events_processed
+from mailengine.store.events import claim_new_events, mark_events_processed
 from mailengine.store.outbox import plan_sends
 from mailengine.store.records import TEMPLATE_VERSION, PlannedSend
 from mailengine.workflows.audience import AudienceContext
-from mailengine.workflows.data_filters import event_matches as data_matches
-from mailengine.workflows.model import EventTrigger, SendStep, Workflow, YearlyTrigger
+from mailengine.workflows.model import SendStep, Workflow, YearlyTrigger
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)
@@ -69,6 +64,7 @@ class WorkflowRunner:
         self.registry = registry
         self.settings = settings
         self._secret = secret  # keys the Message-IDs of planned sends
+        self._message_ids: Callable[[str], str] | None = None  # keyed once, at the first
         self.worker_id = worker_id or f"engine-{uuid.uuid4().hex[:12]}"
         self.zone = settings.zone
         self._hold = hold
@@ -91,48 +87,28 @@ class WorkflowRunner:
     # Events
 
     def process_events(self, now: datetime, limit: int = 500) -> int:
-        """Enroll on (and exit on) every unprocessed event; returns how many were handled."""
+        """Enroll on (and exit on) every unprocessed event; returns how many were handled.
+
+        The batch is worked set-based (`enrolling.work_events`); should that fail in the
+        database, its events are worked again one by one, so that one broken event never
+        stops the others."""
+        workflows = list(self.registry.current().values())
+        context = self.context(now)
         with self.database.transaction() as session:
             events = claim_new_events(session, limit)
-            for event in events:
-                try:
-                    with session.begin_nested():
-                        self._on_event(session, event, now)
-                except Exception:  # one broken event never stops the others
-                    log.exception("event %s (%s) could not be processed", event.id, event.type)
+            try:
+                with session.begin_nested():
+                    work_events(session, workflows, events, context, now)
+            except Exception:
+                log.warning("%d events failed together; working them one by one", len(events))
+                for event in events:
+                    try:
+                        with session.begin_nested():
+                            work_events(session, workflows, [event], context, now)
+                    except Exception:  # one broken event never stops the others
+                        log.exception("event %s (%s) could not be processed", event.id, event.type)
             mark_events_processed(session, [event.id for event in events], now)
         return len(events)
-
-    def _on_event(self, session: Session, event: EventRow, now: datetime) -> None:
-        if event.customer_id is None:
-            return
-        workflows = self.registry.current().values()
-        leaving = [
-            workflow.name
-            for workflow in workflows
-            if any(
-                goal.event == event.type and data_matches(goal.where, event.data)
-                for goal in workflow.exit_when
-            )
-        ]
-        exit_active(session, event.customer_id, leaving, now, f"exit goal: {event.type}")
-        context = self.context(now)
-        for workflow in workflows:
-            trigger = workflow.trigger
-            if not (isinstance(trigger, EventTrigger) and trigger.event == event.type):
-                continue
-            if not data_matches(trigger.where, event.data):
-                continue
-            if not customer_in_audience(session, workflow, event.customer_id, context):
-                continue
-            self._enroll(
-                session,
-                workflow,
-                [event.customer_id],
-                f"event:{event.id}",
-                now,
-                {"event": event.type, **event.data},
-            )
 
     # Schedules
 
@@ -149,7 +125,8 @@ class WorkflowRunner:
                 session, workflow, self.context(now), self.settings.engine.batch_size
             ):
                 ids = [row.customer_id for row in batch]
-                enrolled += len(self._enroll(session, workflow, ids, occurrence, now, {}))
+                entries = [Entry(customer_id, occurrence) for customer_id in ids]
+                enrolled += len(enroll_entries(session, workflow, entries, now))
         log.info("%s: schedule %s enrolled %d customers", name, occurrence, enrolled)
         return enrolled
 
@@ -167,53 +144,16 @@ class WorkflowRunner:
                     for batch in yearly_audience(
                         session, workflow, trigger, [day], self.context(now)
                     ):
-                        starts = {
-                            customer_id: yearly_start(day, trigger.at, zone_of(tz, self.zone), now)
-                            for customer_id, tz in batch
-                        }
-                        enrolled += len(
-                            self._enroll(
-                                session,
-                                workflow,
-                                list(starts),
+                        entries = [
+                            Entry(
+                                customer_id,
                                 f"yearly:{day.year}",
-                                now,
-                                {},
-                                starts,
+                                start=yearly_start(day, trigger.at, zone_of(tz, self.zone), now),
                             )
-                        )
+                            for customer_id, tz in batch
+                        ]
+                        enrolled += len(enroll_entries(session, workflow, entries, now))
         return enrolled
-
-    def _enroll(
-        self,
-        session: Session,
-        workflow: Workflow,
-        customer_ids: Sequence[int],
-        occurrence: str,
-        now: datetime,
-        trigger_data: dict[str, Any],
-        starts: dict[int, datetime] | None = None,
-    ) -> list[int]:
-        reentry = workflow.reenter
-        blocked = reentry_blocked(
-            session, workflow.name, customer_ids, reentry.policy, reentry.after, now
-        )
-        holdout = workflow.holdout
-        candidates = [
-            NewEnrollment(
-                workflow=workflow.name,
-                workflow_version=workflow.version,
-                customer_id=customer_id,
-                occurrence=occurrence,
-                step_id=workflow.first_step_id(),
-                next_run_at=(starts or {}).get(customer_id, now),
-                holdout=holdout is not None and holdout.holds_out(workflow.name, customer_id),
-                trigger_data=trigger_data,
-            )
-            for customer_id in customer_ids
-            if customer_id not in blocked
-        ]
-        return enroll(session, candidates, now)
 
     # Due steps
 
@@ -225,19 +165,16 @@ class WorkflowRunner:
                 return 0
             contacts = contacts_of(session, (row.customer_id for row in due))
             shop_hour = shop_send_hour(session, self.settings)
-            sends: list[PlannedSend] = []
-            changes: list[EnrollmentChange] = []
-            for row in due:
-                try:
-                    with session.begin_nested():
-                        planned, change = self._walk(session, row, contacts, shop_hour, now)
-                        plan_sends(session, planned, now)
-                except Exception as error:  # one customer's problem never stops the batch
-                    log.exception("enrollment %s failed", row.id)
-                    planned = []
-                    change = EnrollmentChange(row.id, "failed", row.step_id, None, str(error))
-                sends.extend(planned)
-                changes.append(change)
+
+            def walk(row: DueEnrollment) -> tuple[list[PlannedSend], EnrollmentChange]:
+                return self._walk(session, row, contacts, shop_hour, now)
+
+            try:
+                with session.begin_nested():
+                    changes = _walk_all(session, due, walk, now)
+            except Exception:
+                log.warning("%d enrollments failed together; walking them one by one", len(due))
+                changes = [_walk_alone(session, row, walk, now) for row in due]
             apply_changes(session, self.worker_id, changes, now)
         return len(due)
 
@@ -271,6 +208,11 @@ class WorkflowRunner:
             row.id, result.state, result.step_id, result.next_run_at, note
         )
 
+    def _message_id(self, key: str) -> str:
+        if self._message_ids is None:
+            self._message_ids = keyed_message_ids(self._secret, self.settings.sender.domain)
+        return self._message_ids(key)
+
     def _planned(
         self, workflow: Workflow, row: DueEnrollment, step: SendStep, email: str
     ) -> PlannedSend:
@@ -303,11 +245,44 @@ class WorkflowRunner:
             template=step.template,
             subject=step.subject,
             preheader=step.preheader,
-            message_id=keyed_message_id(self._secret, self.settings.sender.domain, key),
+            message_id=self._message_id(key),
             kind="transactional" if workflow.transactional else "marketing",
             payload=payload,
             held_out=row.holdout,
         )
+
+
+Walk = Callable[[DueEnrollment], tuple[list[PlannedSend], EnrollmentChange]]
+
+
+def _walk_all(
+    session: Session, due: list[DueEnrollment], walk: Walk, now: datetime
+) -> list[EnrollmentChange]:
+    """Walk `due` and plan its sends, a round at a time: a customer's enrollments in turn
+    (the mail one plans counts for the contact pressure of the next), customers at once."""
+    changes: list[EnrollmentChange] = []
+    for batch in rounds(due, key=lambda row: row.customer_id):
+        planned: list[PlannedSend] = []
+        for row in batch:
+            sends, change = walk(row)
+            planned.extend(sends)
+            changes.append(change)
+        plan_sends(session, planned, now)
+    return changes
+
+
+def _walk_alone(
+    session: Session, row: DueEnrollment, walk: Walk, now: datetime
+) -> EnrollmentChange:
+    """Walk one enrollment in a savepoint of its own: its problem never stops the batch."""
+    try:
+        with session.begin_nested():
+            planned, change = walk(row)
+            plan_sends(session, planned, now)
+    except Exception as error:
+        log.exception("enrollment %s failed", row.id)
+        return EnrollmentChange(row.id, "failed", row.step_id, None, str(error))
+    return change
 
 
 def yearly_start(day: date, at: time, zone: ZoneInfo, now: datetime) -> datetime:

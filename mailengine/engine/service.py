@@ -259,17 +259,15 @@ class Engine:
         await self.tick()
 
     async def tick(self) -> None:
-        """Enroll on new events and walk due enrollments until none is left; the sender is
-        woken when that planned mail (it would look within a second anyway)."""
+        """Enroll on new events and walk due enrollments until none is left (the sender is
+        woken after every batch that planned mail, not once all are done)."""
         if self._tick_lock.locked():
             self._tick_again = True
             return
         async with self._tick_lock:
             while True:
                 self._tick_again = False
-                _, advanced = await self._work_until_idle()
-                if advanced:
-                    self.dispatcher.nudge()
+                await self._work_until_idle()
                 if not self._tick_again:
                     return
 
@@ -326,6 +324,8 @@ class Engine:
             now = self.clock.now()
             new_events = await asyncio.to_thread(self.runner.process_events, now, batch)
             walked = await asyncio.to_thread(self.runner.advance_due, now, batch)
+            if walked:  # an order's confirmation leaves now, not after the whole backlog
+                self.dispatcher.nudge()
             events += new_events
             advanced += walked
             if new_events == 0 and walked == 0:

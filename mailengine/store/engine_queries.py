@@ -19,9 +19,23 @@ def customer_in_audience(
     session: Session, workflow: Workflow, customer_id: int, context: AudienceContext
 ) -> bool:
     """Is this customer in the workflow's audience now (eligibility and consent included)?"""
+    return bool(customers_in_audience(session, workflow, [customer_id], context))
+
+
+def customers_in_audience(
+    session: Session, workflow: Workflow, customer_ids: Iterable[int], context: AudienceContext
+) -> set[int]:
+    """Those of these customers who are in the workflow's audience now (one query per 2,000)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return set()
     c = customer_table.c
-    statement = select(c.id).where(c.id == customer_id, audience_filter(workflow, context))
-    return session.execute(statement).first() is not None
+    audience = audience_filter(workflow, context)
+    found: set[int] = set()
+    for start in range(0, len(ids), 2000):
+        statement = select(c.id).where(c.id.in_(ids[start : start + 2000]), audience)
+        found.update(int(customer_id) for customer_id in session.execute(statement).scalars())
+    return found
 
 
 def yearly_audience(

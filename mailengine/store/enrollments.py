@@ -207,16 +207,37 @@ def exit_active(
     session: Session, customer_id: int, workflows: Iterable[str], now: datetime, note: str
 ) -> int:
     """End the customer's active enrollments in these workflows (an exit goal was reached)."""
+    return exit_all_active(session, [customer_id], workflows, now, note)
+
+
+def exit_all_active(
+    session: Session,
+    customer_ids: Sequence[int],
+    workflows: Iterable[str],
+    now: datetime,
+    note: str,
+) -> int:
+    """End these customers' active enrollments in these workflows, in one statement per
+    2,000 customers."""
     names = list(workflows)
-    if not names:
+    if not names or not customer_ids:
         return 0
     n = enrollment_table.c
-    result = session.execute(
-        update(enrollment_table)
-        .where(n.customer_id == customer_id, n.workflow.in_(names), n.state == "active")
-        .values(state="exited", note=note[:500], finished_at=now, updated_at=now, next_run_at=None)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    ended = 0
+    for start in range(0, len(customer_ids), 2000):
+        result = session.execute(
+            update(enrollment_table)
+            .where(
+                n.customer_id.in_(list(customer_ids[start : start + 2000])),
+                n.workflow.in_(names),
+                n.state == "active",
+            )
+            .values(
+                state="exited", note=note[:500], finished_at=now, updated_at=now, next_run_at=None
+            )
+        )
+        ended += int(result.rowcount)  # type: ignore[attr-defined]
+    return ended
 
 
 def marketing_planned_since(session: Session, customer_id: int, since: datetime) -> list[datetime]:
