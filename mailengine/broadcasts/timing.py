@@ -31,9 +31,11 @@ class Timing:
 
 
 def timing(broadcast: Broadcast, zone: ZoneInfo, now: datetime, at_once: bool) -> Timing:
+    """`at_once` accepts a send time that passed; it never plans a broadcast whose send time
+    is still to come any earlier, so its audience is still frozen when its mail is due."""
     first = first_send(broadcast, zone)
     passed = first < now - LATE_TOLERANCE and not at_once
-    return Timing(first, now if at_once else plan_start(broadcast, zone), passed)
+    return Timing(first, max(now, plan_start(broadcast, zone)), passed)
 
 
 def plan_start(broadcast: Broadcast, zone: ZoneInfo) -> datetime:

@@ -73,6 +73,20 @@ def test_a_send_time_that_passed_needs_now(shop: Shop) -> None:
     assert _state(shop) == "scheduled"
 
 
+def test_now_does_not_plan_a_broadcast_whose_time_is_still_to_come(shop: Shop) -> None:
+    """--now accepts a passed send time; a future one is still planned five minutes before,
+    so that the audience is frozen when the mail goes, not weeks earlier."""
+    assert shop.run("demo-data", "--customers", "20", "--seed", "3").code == 0
+    _letter(shop, "2026-12-17 10:00")
+    done = shop.run("broadcast", "schedule", "december-newsletter", "--now")
+    assert done.code == 0, done.err
+    assert done.out.splitlines()[0] == (
+        "december-newsletter: scheduled; planning starts 2026-12-17 09:55 CET"
+    )
+    assert shop.run("run", "--once").code == 0
+    assert _state(shop) == "scheduled" and _states(shop) == {}
+
+
 def test_a_broadcast_that_fails_to_render_is_not_scheduled(shop: Shop) -> None:
     _letter(shop)
     path = shop.folder / LETTER
