@@ -57,6 +57,21 @@ def _signature(secret: bytes, purpose: str, subject: bytes, day: bytes = b"") ->
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
+def signature(secret: bytes, purpose: str, subject: bytes) -> bytes:
+    """HMAC-SHA256 of `subject` for `purpose`, for signed keys of other forms (tracked links)."""
+    return _signature(secret, purpose, subject)
+
+
+def to_base64url(data: bytes) -> str:
+    """Unpadded base64url, as the tokens' parts are written."""
+    return _b64(data)
+
+
+def from_base64url(text: str) -> bytes:
+    """The bytes of canonical unpadded base64url text; ValueError for any other spelling."""
+    return _unb64(text)
+
+
 def issue_day(moment: datetime) -> int:
     """The day number a token issued at `moment` carries."""
     return (moment.astimezone(UTC) - _EPOCH).days

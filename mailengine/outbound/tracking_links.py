@@ -14,13 +14,13 @@ anchors) are left alone.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import html
 import re
 from dataclasses import dataclass
+
+from mailengine.tokens import from_base64url, signature, to_base64url
 
 _ANCHOR_HREF = re.compile(
     r"""(<a\b[^>]*?\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE | re.DOTALL
@@ -31,7 +31,7 @@ MAX_LINKS = 1000  # links past this many in one message are left untracked
 PIXEL_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
 _ID_BYTES, _POSITION_BYTES, _DIGEST_BYTES, _MAC_BYTES = 6, 2, 9, 7
 KEY_LENGTH = 32  # URL-safe characters of a key: 24 bytes in base64
-_MAC_LABEL = b"tracked-link-2\0"
+_PURPOSE = "tracked-link"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class LinkList:
     @classmethod
     def of(cls, urls: tuple[str, ...]) -> LinkList:
         raw = hashlib.sha256("\0".join(urls).encode()).digest()[:_DIGEST_BYTES]
-        return cls(base64.urlsafe_b64encode(raw).decode("ascii"), urls)
+        return cls(to_base64url(raw), urls)
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,11 @@ def link_key(secret: bytes, outbox_id: int, position: int, digest: str) -> str:
 
 def _link_keys(secret: bytes, outbox_id: int, positions: list[int], digest: str) -> list[str]:
     start = outbox_id.to_bytes(_ID_BYTES, "big")
-    end = base64.urlsafe_b64decode(digest)
+    end = from_base64url(digest)
     keys = []
     for position in positions:
         payload = start + position.to_bytes(_POSITION_BYTES, "big") + end
-        mac = hmac.digest(secret, _MAC_LABEL + payload, "sha256")[:_MAC_BYTES]
-        keys.append(base64.urlsafe_b64encode(payload + mac).decode("ascii"))
+        keys.append(to_base64url(payload + signature(secret, _PURPOSE, payload)[:_MAC_BYTES]))
     return keys
 
 
@@ -89,18 +88,17 @@ def read_key(secret: bytes, key: str) -> LinkKey | None:
     if len(key) != KEY_LENGTH:
         return None
     try:
-        raw = base64.urlsafe_b64decode(key.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError):
+        raw = from_base64url(key)
+    except ValueError:
         return None
     payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-    expected = hmac.digest(secret, _MAC_LABEL + payload, "sha256")[:_MAC_BYTES]
-    if len(raw) != 24 or not hmac.compare_digest(mac, expected):
+    if not hmac.compare_digest(mac, signature(secret, _PURPOSE, payload)[:_MAC_BYTES]):
         return None
     position_at = _ID_BYTES + _POSITION_BYTES
     return LinkKey(
         int.from_bytes(payload[:_ID_BYTES], "big"),
         int.from_bytes(payload[_ID_BYTES:position_at], "big"),
-        base64.urlsafe_b64encode(payload[position_at:]).decode("ascii"),
+        to_base64url(payload[position_at:]),
     )
 
 

@@ -267,6 +267,13 @@ class LinkTarget:
     position: int | None = None
     list_id: int | None = None
 
+    @property
+    def listed(self) -> tuple[int, int] | None:
+        """(list id, place) of a link of a link list; None for a `tracked_link` row."""
+        if self.list_id is None or self.position is None:
+            return None
+        return self.list_id, self.position
+
 
 def find_link(session: Session, key: str) -> LinkTarget | None:
     t = tracked_link_table.c

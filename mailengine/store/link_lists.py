@@ -19,22 +19,13 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from mailengine.store.api_queries import LinkTarget
 from mailengine.store.customers import customer_table
 from mailengine.store.database import upsert_insert
 from mailengine.store.outbox import outbox_table
 from mailengine.store.web_models import LinkListRecord
 
 link_list_table = LinkListRecord.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class ListedLink:
-    """What a tracked key leads to: the message, the list, and the URL (None: the pixel)."""
-
-    outbox_id: int
-    list_id: int
-    position: int
-    url: str | None
 
 
 @dataclass(frozen=True)
@@ -78,7 +69,7 @@ def _only(customers: set[int | None]) -> int | None:
 
 def find_listed_link(
     session: Session, outbox_id: int, position: int, digest: str
-) -> ListedLink | None:
+) -> LinkTarget | None:
     """The link at `position` of the list (0: the message's pixel); None if the list is not
     stored or shorter, the message is gone, or its customer was erased."""
     o, ll, c = outbox_table.c, link_list_table.c, customer_table.c
@@ -92,10 +83,10 @@ def find_listed_link(
         return None
     urls: list[str] = list(row.urls)
     if position == 0:
-        return ListedLink(outbox_id, row.id, 0, None)
+        return LinkTarget(None, outbox_id, None, 0, row.id)
     if not 0 < position <= len(urls):
         return None
-    return ListedLink(outbox_id, row.id, position, urls[position - 1])
+    return LinkTarget(None, outbox_id, urls[position - 1], position, row.id)
 
 
 def forget_link_lists(session: Session, customer_id: int) -> None:

@@ -64,12 +64,7 @@ def click(key: str, request: Request) -> Response:
         if link is None or link.url is None or not _web_url(link.url):
             return Response(status_code=404, headers=NO_STORE)
         now = context.clock.now()
-        if link.list_id is None or link.position is None:
-            record_tracking_event(session, link.outbox_id, "click", now, link.id)
-        else:
-            record_tracking_event(
-                session, link.outbox_id, "click", now, listed=(link.list_id, link.position)
-            )
+        record_tracking_event(session, link.outbox_id, "click", now, link.id, listed=link.listed)
     return RedirectResponse(link.url, status_code=302, headers=NO_STORE)
 
 
@@ -81,10 +76,7 @@ def _link(context: WebContext, session: Session, key: str) -> LinkTarget | None:
     said = read_key(context.secret, key)
     if said is None:
         return None
-    listed = find_listed_link(session, said.outbox_id, said.position, said.digest)
-    if listed is None:
-        return None
-    return LinkTarget(None, listed.outbox_id, listed.url, listed.position, listed.list_id)
+    return find_listed_link(session, said.outbox_id, said.position, said.digest)
 
 
 def _web_url(url: str) -> bool:
