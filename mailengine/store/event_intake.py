@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from mailengine.store.customers import ensure_customers
-from mailengine.store.events import event_ids_by_key, insert_events, record_event
+from mailengine.store.events import record_event, store_events_once
 from mailengine.store.keyed_requests import RequestAnswer, Written, answer_requests
 
 ACCEPTED = 202
@@ -61,32 +61,17 @@ def store_events(
 
 def _store_many(session: Session, events: list[IncomingEvent], now: datetime) -> list[Written]:
     customers = ensure_customers(session, [event.email for event in events], now)
-    known = event_ids_by_key(session, [key for e in events if (key := e.event_key) is not None])
-    inserting: list[int] = []
-    for index, event in enumerate(events):
-        if event.event_key is not None:
-            if event.event_key in known:
-                continue
-            known[event.event_key] = -1  # the first of this key in the group is stored
-        inserting.append(index)
     rows = [
         {
-            "customer_id": customers[events[i].email], "type": events[i].type,
-            "data": events[i].data, "occurred_at": events[i].occurred_at,
-            "received_at": now, "idempotency_key": events[i].event_key,
+            "customer_id": customers[event.email], "type": event.type, "data": event.data,
+            "occurred_at": event.occurred_at, "received_at": now,
+            "idempotency_key": event.event_key,
         }
-        for i in inserting
+        for event in events
     ]  # fmt: skip
-    new_ids = dict(zip(inserting, insert_events(session, rows), strict=True))
-    for index, event_id in new_ids.items():
-        key = events[index].event_key
-        if key is not None:
-            known[key] = event_id
     written = []
-    for index, event in enumerate(events):
-        duplicate = index not in new_ids
-        event_id = known[event.event_key] if event.event_key and duplicate else new_ids[index]
+    for event, (event_id, new) in zip(events, store_events_once(session, rows), strict=True):
         customer_id = customers[event.email]
-        body = {"event_id": event_id, "customer_id": customer_id, "duplicate": duplicate}
+        body = {"event_id": event_id, "customer_id": customer_id, "duplicate": not new}
         written.append(Written(ACCEPTED, body, customer_id))
     return written

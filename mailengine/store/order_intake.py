@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailengine.store.api_queries import OrderWritten, write_order
-from mailengine.store.events import event_ids_by_key, insert_events
+from mailengine.store.events import store_events_once
 from mailengine.store.keyed_requests import RequestAnswer, Written, answer_requests
 from mailengine.store.orders import orders_by_external_id, placed_order_data, upsert_orders
 from mailengine.store.records import OrderUpsert
@@ -51,23 +51,20 @@ def _placed_events(
 ) -> dict[str, int]:
     """The `order.placed` event of each new order (external id -> event id), stored under the
     key `write_order` uses, so that no order is announced twice."""
-    keys = {external_id: f"order.placed:{external_id}" for external_id in placed}
-    stored = event_ids_by_key(session, list(keys.values()))
-    missing = [external_id for external_id in placed if keys[external_id] not in stored]
     rows = [
         {
-            "customer_id": customers[placed[external_id].email],
+            "customer_id": customers[record.email],
             "type": "order.placed",
-            "data": placed_order_data(placed[external_id]),
-            "occurred_at": placed[external_id].placed_at,
+            "data": placed_order_data(record),
+            "occurred_at": record.placed_at,
             "received_at": now,
-            "idempotency_key": keys[external_id],
+            "idempotency_key": f"order.placed:{external_id}",
         }
-        for external_id in missing
+        for external_id, record in placed.items()
     ]
-    ids = dict(zip(missing, insert_events(session, rows), strict=True))
+    stored = store_events_once(session, rows)
     return {
-        external_id: stored.get(keys[external_id]) or ids[external_id] for external_id in placed
+        external_id: event_id for external_id, (event_id, _) in zip(placed, stored, strict=True)
     }
 
 
