@@ -175,6 +175,9 @@ class EngineSettings(Section):
     default_send_hour: int = Field(default=10, ge=0, le=23)
     compose_processes: int = Field(default=0, ge=0, le=256)
     dispatch_processes: int = Field(default=0, ge=0, le=256)
+    # How often an idle dispatcher looks for mail that came due with time (a retry, a
+    # scheduled send); mail the engine plans is looked for at once (it wakes the dispatchers).
+    dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
     lease_seconds: float | None = Field(default=None, gt=0)
     # Chunks of a broadcast planned at once on PostgreSQL, each on its own connection (the
     # server's work per row is what planning waits for); SQLite has one writer and plans one.

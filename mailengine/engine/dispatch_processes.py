@@ -10,6 +10,11 @@ on PostgreSQL; on SQLite every unit of work takes the write lock as it begins.
 process gets an even share (`share_of`), so at most `smtp.connections` messages are in flight
 in all, and a crash repeats no more than that.
 
+Each process has a socket pair to the engine: the engine writes a byte to it whenever it
+planned mail (`wake`), and the process looks for due mail at once instead of at its next
+poll (`engine.dispatch_poll_seconds`, which still finds mail that came due with time: a
+retry, a scheduled send). A full socket means a wake-up is pending already.
+
 The processes are started with "spawn" (the engine has threads and open connections a fork
 would copy in whatever state they were in). Stopping sets a shared flag: each finishes its
 in-flight SMTP transactions (for up to SEND_GRACE_SECONDS) and hands back at once what it
@@ -25,6 +30,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +66,7 @@ SEND_GRACE_SECONDS = 25.0
 """After a stop, in-flight SMTP transactions get this long to finish; then they are cut short
 and handed back, with everything else still held (the engine waits 30 s in all)."""
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+WAKE = b"W"
 
 
 def dkim_signer(settings: Settings) -> DkimSigner | None:
@@ -167,6 +174,7 @@ class DispatchProcesses:
         # lock of a multiprocessing Event would leave every other waiting on it for ever.
         self._stopping: Synchronized[int] = self._context.RawValue("i", 0)
         self._processes: list[SpawnProcess | None] = [None] * self.count
+        self._wakers: list[socket.socket | None] = [None] * self.count
         self._died_at: list[float] = [0.0] * self.count
 
     def start(self) -> None:
@@ -175,18 +183,36 @@ class DispatchProcesses:
             self._start(slot)
 
     def _start(self, slot: int) -> None:
+        ours, theirs = socket.socketpair()
         process = self._context.Process(
             target=serve_in_process,
             args=(
                 self._shares[slot],
                 self._stopping,
+                theirs,
                 os.getpid(),
                 logging.getLogger().getEffectiveLevel(),
             ),
             name=f"dispatch-{slot + 1}",
         )
         process.start()
+        theirs.close()  # the process has its own copy
+        ours.setblocking(False)
         self._processes[slot] = process
+        self._close_waker(slot)
+        self._wakers[slot] = ours
+
+    def wake(self) -> None:
+        """Mail was planned: every process looks for it now (callable from any thread)."""
+        for waker in self._wakers:
+            if waker is not None:
+                with contextlib.suppress(OSError):  # full: a wake-up is pending; gone: ended
+                    waker.send(WAKE)
+
+    def _close_waker(self, slot: int) -> None:
+        waker, self._wakers[slot] = self._wakers[slot], None
+        if waker is not None:
+            waker.close()
 
     def running(self) -> int:
         """How many of the processes are alive now."""
@@ -233,13 +259,19 @@ class DispatchProcesses:
                 log.warning("dispatcher process %s did not stop in time; killing it", process.name)
                 process.kill()
                 process.join()
+        for slot in range(self.count):
+            self._close_waker(slot)
 
 
 # In a dispatcher process
 
 
 def serve_in_process(
-    settings: Settings, stopping: Synchronized[int], engine_pid: int, log_level: int
+    settings: Settings,
+    stopping: Synchronized[int],
+    woken: socket.socket,
+    engine_pid: int,
+    log_level: int,
 ) -> None:
     """Dispatch until the engine (process `engine_pid`) sets `stopping` or goes away: told by
     the engine, not read here, as the engine may be gone before this process is up.
@@ -252,10 +284,12 @@ def serve_in_process(
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     for noisy in ("aiosmtpd", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(_serve(settings, stopping, engine_pid))
+    asyncio.run(_serve(settings, stopping, woken, engine_pid))
 
 
-async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: int) -> None:
+async def _serve(
+    settings: Settings, stopping: Synchronized[int], woken: socket.socket, engine_pid: int
+) -> None:
     database = Database(settings.database.url)
     library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     composer = settings_composer(settings, library)
@@ -275,9 +309,18 @@ async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: in
         name="stop-watch",
         daemon=True,
     ).start()
+    woken.setblocking(False)
+    loop.add_reader(woken, _on_wake, woken, dispatcher)
     try:
-        await dispatcher.serve(stop, grace_seconds=SEND_GRACE_SECONDS)
+        await dispatcher.serve(
+            stop,
+            idle_seconds=settings.engine.dispatch_poll_seconds,
+            grace_seconds=SEND_GRACE_SECONDS,
+        )
     finally:
+        with contextlib.suppress(ValueError, OSError):  # closed already
+            loop.remove_reader(woken)
+        woken.close()
         await transport.aclose()
         database.dispose()
         report = dispatcher.report
@@ -288,6 +331,21 @@ async def _serve(settings: Settings, stopping: Synchronized[int], engine_pid: in
             report.failed,
             report.suppressed,
         )
+
+
+def _on_wake(woken: socket.socket, dispatcher: Dispatcher) -> None:
+    """The engine planned mail: look for it now. (End of file: the engine is gone, which
+    the stop watch sees.)"""
+    try:
+        said = woken.recv(4096)
+    except BlockingIOError:
+        return
+    except OSError:
+        said = b""
+    if said:
+        dispatcher.nudge()
+    else:
+        asyncio.get_running_loop().remove_reader(woken)
 
 
 def _wait_for_stop(

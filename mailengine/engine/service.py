@@ -204,7 +204,11 @@ class Engine:
         servers, so that they find the SMTP capture server listening)."""
         processes = self.dispatch_processes
         if processes is None:
-            await self.dispatcher.serve(stop, grace_seconds=SEND_GRACE_SECONDS)
+            await self.dispatcher.serve(
+                stop,
+                idle_seconds=self.settings.engine.dispatch_poll_seconds,
+                grace_seconds=SEND_GRACE_SECONDS,
+            )
             return
         await asyncio.to_thread(processes.start)
         log.info("sending from %d dispatcher processes", processes.count)
@@ -285,6 +289,13 @@ class Engine:
         else:
             self._tick_again = True
 
+    def _wake_senders(self) -> None:
+        """Mail was planned: the dispatcher sending it (here, or in its processes) looks now."""
+        if self.dispatch_processes is not None:
+            self.dispatch_processes.wake()
+        else:
+            self.dispatcher.nudge()
+
     async def fire_yearly(self) -> None:
         await asyncio.to_thread(self.runner.fire_yearly, self.clock.now())
 
@@ -325,7 +336,7 @@ class Engine:
             new_events = await asyncio.to_thread(self.runner.process_events, now, batch)
             walked = await asyncio.to_thread(self.runner.advance_due, now, batch)
             if walked:  # an order's confirmation leaves now, not after the whole backlog
-                self.dispatcher.nudge()
+                self._wake_senders()
             events += new_events
             advanced += walked
             if new_events == 0 and walked == 0:

@@ -244,11 +244,11 @@ class Dispatcher:
 
     # What the sending flow asks of its dispatcher
 
-    async def next_batch(self, leases: Leases) -> list[Prepared] | None:
-        """Claim (the claims held in `leases`), load and compose one batch, and store what it
-        settled without SMTP; None when nothing is due."""
+    async def next_batch(self, leases: Leases, size: int) -> list[Prepared] | None:
+        """Claim up to `size` (the claims held in `leases`), load and compose one batch, and
+        store what it settled without SMTP; None when nothing is due."""
         now = self.clock.now()
-        claimed = await asyncio.to_thread(self._claim, now)
+        claimed = await asyncio.to_thread(self._claim, now, size)
         if not claimed:
             return None
         ids = [send.id for send in claimed]
@@ -301,10 +301,10 @@ class Dispatcher:
 
     # Steps of a batch
 
-    def _claim(self, now: datetime) -> list[ClaimedSend]:
+    def _claim(self, now: datetime, size: int) -> list[ClaimedSend]:
         lease = self._leases().lease
         with self.database.transaction() as session:
-            return claim_due(session, self.worker_id, now, self.options.batch_size, lease)
+            return claim_due(session, self.worker_id, now, size, lease)
 
     def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> Checked:
         with self.database.transaction() as session:

@@ -1,7 +1,10 @@
 """Continuous sending: SMTP workers take the next composed message as soon as they are free.
 
 A producer claims and composes the next batch while the last one is still being sent (one
-batch ahead: it claims again once fewer than `batch_size` messages are ready to go). Each of
+batch ahead: it claims again once fewer than `batch_size` messages are ready to go). A batch
+is sent only once all of it is composed, so after an idle spell the first claim is small
+(`FIRST_CLAIM`: the first confirmation waits for a few to be composed, not for hundreds) and
+each claim that found mail doubles the next, up to `batch_size`. Each of
 the transport's `concurrency` workers takes the next message whose recipient domain has
 fewer than its share of the connections in flight, so a domain whose server stalls holds no
 more than that share while the other domains keep flowing, and a straggler holds only its
@@ -38,6 +41,9 @@ from mailengine.store.records import SendOutcome
 log = logging.getLogger(__name__)
 
 ABANDONED = "handed back at shutdown: the transaction was cut short, the server may have it"
+FIRST_CLAIM = 16
+"""Messages claimed at first after an idle spell (then twice as many each time, up to the
+batch size)."""
 READY_AHEAD = 4
 """Messages of domains at their share may wait beyond the batch taken ahead, up to this many
 batches in all, so that the next batch still brings the other domains' mail."""
@@ -50,8 +56,9 @@ class Outbox(Protocol):
     clock: Clock
     planned: asyncio.Event  # set when mail may have become due (cleared before each look)
 
-    async def next_batch(self, leases: Leases) -> list[Prepared] | None:
-        """Claim (holding the claims in `leases`) and compose; None when nothing is due."""
+    async def next_batch(self, leases: Leases, size: int) -> list[Prepared] | None:
+        """Claim up to `size` (holding the claims in `leases`) and compose; None when nothing
+        is due."""
 
     def outcome(self, item: Prepared, result: DeliveryResult) -> Recorded: ...
 
@@ -145,13 +152,14 @@ class SendingFlow:
 
     async def _produce(self, stop: asyncio.Event, idle_seconds: float | None) -> None:
         waiting = self._waiting
+        size = first = min(FIRST_CLAIM, self._batch_size)
         while not waiting.closed:
             await waiting.room_for(self._batch_size, READY_AHEAD * self._batch_size)
             if waiting.closed:
                 return
             self._outbox.planned.clear()  # a nudge from now on means another look
             try:
-                batch = await self._outbox.next_batch(self._leases)
+                batch = await self._outbox.next_batch(self._leases, size)
             except Exception:
                 if idle_seconds is None:
                     raise
@@ -164,7 +172,9 @@ class SendingFlow:
                     return
             if batch is not None:
                 waiting.put(batch)
+                size = min(2 * size, self._batch_size)  # mail keeps coming: claim more
                 continue
+            size = first
             await _first_of(stop, self._outbox.planned, idle_seconds)
 
     # The workers

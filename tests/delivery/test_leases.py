@@ -104,8 +104,8 @@ class _Unrenewable(Dispatcher):
     def renew(self, outbox_ids: Sequence[int], now: datetime) -> set[int]:
         raise OperationalError("UPDATE outbox", {}, Exception("the connection is gone"))
 
-    def _claim(self, now: datetime) -> list[ClaimedSend]:
-        claimed = super()._claim(now)
+    def _claim(self, now: datetime, size: int) -> list[ClaimedSend]:
+        claimed = super()._claim(now, size)
         self.claimed_at.update((send.message_id, now) for send in claimed)
         return claimed
 

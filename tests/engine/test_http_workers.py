@@ -47,7 +47,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def _start(folder: Path, url: str, port: int) -> subprocess.Popen[str]:
+def _start(
+    folder: Path, url: str, port: int, *, workers: int = 2, engine: str = "tick_seconds: 120"
+) -> subprocess.Popen[str]:
+    """`mailengine run` with `workers` HTTP processes and these `engine` settings."""
     config = folder / "config.yaml"
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     config.write_text(
@@ -57,9 +60,9 @@ paths: {{workflows: "{REPO / "workflows"}", templates: "{REPO / "templates"}", v
   polls: "{REPO / "polls"}", questionnaires: "{REPO / "questionnaires"}"}}
 smtp: {{port: {_free_port()}, capture: true}}
 http: {{port: {port}, public_url: "http://127.0.0.1:{port}", api_keys: ["{digest}"],
-  workers: 2}}
+  workers: {workers}}}
 inbound: {{smtp: {{port: {_free_port()}}}}}
-engine: {{tick_seconds: 120}}
+engine: {{{engine}}}
 """,
         encoding="utf-8",
     )
