@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from sqlmodel import select as select_models
 from mailengine.store.customers import customer_table, ensure_customers
 from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Order
 from mailengine.store.records import OrderUpsert, UpsertOutcome
+from mailengine.store.sql_values import one_of, one_of_ids
 
 order_table = Order.__table__  # type: ignore[attr-defined]
 
@@ -32,18 +34,26 @@ _ORDER_FIELDS = (
 SPEND_WINDOW = timedelta(days=365)
 
 
-def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetime) -> UpsertOutcome:
+def upsert_orders(
+    session: Session,
+    records: Sequence[OrderUpsert],
+    now: datetime,
+    existing: dict[str, tuple[int, int]] | None = None,
+) -> UpsertOutcome:
     """Insert or update orders by external id, then refresh the figures of every customer touched.
 
     Customers are found by e-mail address; an order from an unknown address creates a bare
     customer without consent, so no order is lost and nobody is mailed without a yes.
+    `existing`: what `orders_by_external_id` answered for these records in this transaction,
+    if the caller asked already.
     """
     outcome = UpsertOutcome()
     if not records:
         return outcome
     customer_ids = ensure_customers(session, (record.email for record in records), now)
-    external_ids = list(dict.fromkeys(record.external_id for record in records))
-    existing = orders_by_external_id(session, external_ids)
+    if existing is None:
+        external_ids = list(dict.fromkeys(record.external_id for record in records))
+        existing = orders_by_external_id(session, external_ids)
     touched: set[int] = set()
     rows: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -65,7 +75,9 @@ def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetim
         touched.add(values["customer_id"])
     new_rows = [row for row in rows.values() if row["id"] is None]
     old_rows = [row for row in rows.values() if row["id"] is not None]
-    if new_rows:
+    if new_rows and session.get_bind().dialect.name == "postgresql":
+        _insert_postgresql(session, new_rows, now)
+    elif new_rows:
         session.execute(
             insert(order_table),
             [
@@ -93,65 +105,100 @@ def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetim
     return outcome
 
 
+def _insert_postgresql(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """New orders in one statement: the rows as one JSON document (`jsonb_to_recordset`), where
+    SQLAlchemy's many-row INSERT bound and psycopg converted thirteen values per order."""
+
+    def moment(value: datetime | None) -> str | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        return None if value is None else value.isoformat()
+
+    stamp = moment(now)
+    document = [
+        {
+            **{key: row[key] for key in _ORDER_FIELDS},
+            "external_id": row["external_id"],
+            "placed_at": moment(row["placed_at"]),
+            "shipped_at": moment(row["shipped_at"]),
+            "expected_ship_date": (
+                None if row["expected_ship_date"] is None else row["expected_ship_date"].isoformat()
+            ),
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for row in rows
+    ]
+    session.connection().exec_driver_sql(_INSERT_ORDERS, {"rows": json.dumps(document)})
+
+
+_INSERT_ORDERS = """
+INSERT INTO orders (external_id, customer_id, channel, store_location, amount_minor, currency,
+    base_amount_minor, status, items, placed_at, shipped_at, expected_ship_date, created_at,
+    updated_at)
+SELECT external_id, customer_id, channel, store_location, amount_minor, currency,
+    base_amount_minor, status, items, placed_at, shipped_at, expected_ship_date, created_at,
+    updated_at
+FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(external_id text, customer_id integer,
+    channel text, store_location text, amount_minor bigint, currency text,
+    base_amount_minor bigint, status text, items jsonb, placed_at timestamptz,
+    shipped_at timestamptz, expected_ship_date date, created_at timestamptz,
+    updated_at timestamptz)
+"""
+
+
 def refresh_figures(session: Session, customer_ids: Iterable[int], now: datetime) -> None:
     """Recompute orders count, spend and first/last order for these customers from their orders.
 
-    One grouped query over the touched customers' orders (by index), then one batched update:
-    audiences read the stored figures and never aggregate orders themselves.
-    """
+    One UPDATE ... FROM a grouped query over the touched customers' orders (by index), on
+    SQLite and PostgreSQL alike: audiences read the stored figures and never aggregate orders
+    themselves. (Reading the figures and writing them back row by row cost a statement per
+    customer.) A customer left without counted orders gets zero figures."""
     ids = sorted(set(customer_ids))
     since = now - SPEND_WINDOW
-    counted = order_table.c.status.not_in(UNCOUNTED_ORDER_STATUSES)
+    o, c = order_table.c, customer_table.c
+    counted = o.status.not_in(UNCOUNTED_ORDER_STATUSES)
+    dialect = session.get_bind().dialect.name
     for start in range(0, len(ids), 2000):
         chunk = ids[start : start + 2000]
-        statement = (
+        figures = (
             select(
-                order_table.c.customer_id,
+                o.customer_id,
                 func.count().label("orders_count"),
-                func.coalesce(func.sum(order_table.c.base_amount_minor), 0).label("total"),
-                func.min(order_table.c.placed_at).label("first"),
-                func.max(order_table.c.placed_at).label("last"),
+                func.coalesce(func.sum(o.base_amount_minor), 0).label("total"),
+                func.min(o.placed_at).label("first"),
+                func.max(o.placed_at).label("last"),
                 func.coalesce(
-                    func.sum(
-                        case(
-                            (order_table.c.placed_at >= since, order_table.c.base_amount_minor),
-                            else_=0,
-                        )
-                    ),
-                    0,
+                    func.sum(case((o.placed_at >= since, o.base_amount_minor), else_=0)), 0
                 ).label("recent"),
             )
-            .where(order_table.c.customer_id.in_(chunk), counted)
-            .group_by(order_table.c.customer_id)
+            .where(one_of_ids(o.customer_id, chunk, dialect), counted)
+            .group_by(o.customer_id)
+            .subquery()
         )
-        figures = {row.customer_id: row for row in session.execute(statement)}
-        params = []
-        for customer_id in chunk:
-            row = figures.get(customer_id)
-            params.append(
-                {
-                    "b_id": customer_id,
-                    "b_orders_count": row.orders_count if row else 0,
-                    "b_total_spent_minor": int(row.total) if row else 0,
-                    "b_first_order_at": row.first if row else None,
-                    "b_last_order_at": row.last if row else None,
-                    "b_spent_365d_minor": int(row.recent) if row else 0,
-                    "b_figures_as_of": now,
-                }
-            )
-        session.connection().execute(
+        updated = session.execute(
             update(customer_table)
-            .where(customer_table.c.id == bindparam("b_id"))
+            .where(c.id == figures.c.customer_id)
             .values(
-                orders_count=bindparam("b_orders_count"),
-                total_spent_minor=bindparam("b_total_spent_minor"),
-                first_order_at=bindparam("b_first_order_at"),
-                last_order_at=bindparam("b_last_order_at"),
-                spent_365d_minor=bindparam("b_spent_365d_minor"),
-                figures_as_of=bindparam("b_figures_as_of"),
-            ),
-            params,
-        )
+                orders_count=figures.c.orders_count,
+                total_spent_minor=figures.c.total,
+                first_order_at=figures.c.first,
+                last_order_at=figures.c.last,
+                spent_365d_minor=figures.c.recent,
+                figures_as_of=now,
+            )
+            .returning(c.id)
+        ).scalars()
+        without = set(chunk).difference(updated)
+        if without:
+            session.execute(
+                update(customer_table)
+                .where(c.id.in_(sorted(without)))
+                .values(
+                    orders_count=0, total_spent_minor=0, first_order_at=None,
+                    last_order_at=None, spent_365d_minor=0, figures_as_of=now,
+                )
+            )  # fmt: skip
 
 
 def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000) -> int:
@@ -213,9 +260,10 @@ def orders_by_external_id(
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(external_ids), 2000):
         chunk = external_ids[start : start + 2000]
-        statement = select(
-            order_table.c.external_id, order_table.c.id, order_table.c.customer_id
-        ).where(order_table.c.external_id.in_(chunk))
+        o = order_table.c
+        statement = select(o.external_id, o.id, o.customer_id).where(
+            one_of(o.external_id, chunk, session.get_bind().dialect.name)
+        )
         found.update(
             {external_id: (oid, cid) for external_id, oid, cid in session.execute(statement)}
         )

@@ -32,6 +32,15 @@ def one_of(column: ColumnElement[str], values: Sequence[str], dialect: str) -> C
     return column.in_(values)
 
 
+def one_of_ids(
+    column: ColumnElement[int], values: Sequence[int], dialect: str
+) -> ColumnElement[bool]:
+    """`one_of` for integer ids."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(Integer())))
+    return column.in_(values)
+
+
 _NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 
 

@@ -10,10 +10,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from mailengine.store.customers import customer_table
 from mailengine.store.database import Database
 from mailengine.store.events import event_table
-from mailengine.store.orders import order_table
+from mailengine.store.orders import order_table, refresh_all_figures
 from mailengine.web import order_batch_api
+from tests.conftest import NOW
 from tests.web.conftest import AUTH
 
 BATCH = "/v1/orders:batch"
@@ -136,3 +138,55 @@ async def test_concurrent_orders_are_written_together_and_each_answered_as_alone
     assert reused.status_code == 409
     orders, placed = _stored(database)
     assert sorted(orders) == sorted(f"B-{n}" for n in range(60)) and len(placed) == 60
+
+
+async def test_a_thousand_orders_store_their_own_values_events_and_figures(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """1,000 orders over 37 customers, some known before, one refused: each stored row,
+    `order.placed` event and answer is its own order's, and each customer's figures are what
+    a refresh from scratch gives."""
+    before = [_order(n, email=f"f{n % 37}@example.com", amount="5.00") for n in range(0, 40)]
+    await client.post(BATCH, json={"orders": before}, headers=AUTH)
+    orders = [
+        _order(n, email=f"f{n % 37}@example.com", amount=f"{n}.50", status="paid")
+        for n in range(20, 1020)
+    ]
+    orders[500] = _order(520, amount="ten")
+    out = (await client.post(BATCH, json={"orders": orders}, headers=AUTH)).json()
+    results = out["results"]
+    assert (out["accepted"], out["updated"], out["refused"]) == (979, 20, 1)
+    assert [item["status"] for item in results[:21]] == ["updated"] * 20 + ["accepted"]
+    assert results[500]["status"] == "refused"
+    assert [item.get("external_id") for item in results] == [
+        None if i == 500 else f"B-{n}" for i, n in enumerate(range(20, 1020))
+    ]
+    with database.session() as session:
+        o, e = order_table.c, event_table.c
+        stored = {
+            row.external_id: row
+            for row in session.execute(select(o.external_id, o.amount_minor, o.status))
+        }
+        events = dict(session.execute(select(e.id, e.data).where(e.type == "order.placed")).all())
+        figures = {
+            row.id: (row.orders_count, row.total_spent_minor)
+            for row in session.execute(select(customer_table.c.id, *_FIGURES))
+        }
+    assert len(stored) == 1019 and stored["B-20"].amount_minor == 2050
+    assert stored["B-20"].status == "paid" and stored["B-39"].amount_minor == 3950
+    for item in results[21:]:
+        if item["status"] == "accepted":
+            assert events[item["event_id"]]["external_id"] == item["external_id"]
+    ids = sorted(item["event_id"] for item in results if item["status"] == "accepted")
+    assert ids == [item["event_id"] for item in results if item["status"] == "accepted"]
+    with database.transaction() as session:
+        refresh_all_figures(session, NOW)
+    with database.session() as session:
+        again = {
+            row.id: (row.orders_count, row.total_spent_minor)
+            for row in session.execute(select(customer_table.c.id, *_FIGURES))
+        }
+    assert again == figures and sum(count for count, _ in figures.values()) == 1019
+
+
+_FIGURES = (customer_table.c.orders_count, customer_table.c.total_spent_minor)
