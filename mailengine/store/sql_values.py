@@ -11,11 +11,23 @@ parameters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, any_, bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    Numeric,
+    String,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,9 +38,13 @@ from sqlalchemy.sql.visitors import InternalTraversal, _TraverseInternalsType
 def one_of(column: ColumnElement[str], values: Sequence[str], dialect: str) -> ColumnElement[bool]:
     """`column IN values`. On PostgreSQL `= ANY(array)`: one parameter, so the statement's
     text stays the same whatever the count (SQLAlchemy renders, and psycopg parses, one
-    placeholder per value of an IN list: milliseconds for a thousand)."""
+    placeholder per value of an IN list: milliseconds for a thousand). The array is sent as
+    a JSON list the server unpacks: psycopg escapes a text array's elements one by one in
+    Python (2 ms of client CPU for a thousand addresses, half that as JSON)."""
     if dialect == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String())))
+        listed = cast(bindparam(None, json.dumps(list(values)), type_=String()), JSONB)
+        unpacked = select(func.jsonb_array_elements_text(listed)).scalar_subquery()
+        return column == any_(func.array(unpacked))
     return column.in_(values)
 
 
