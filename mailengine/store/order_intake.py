@@ -29,7 +29,7 @@ def write_orders(
     any other is an update."""
     external_ids = list(dict.fromkeys(record.external_id for record in records))
     known = orders_by_external_id(session, external_ids)
-    outcome = upsert_orders(session, records, now)
+    outcome = upsert_orders(session, records, now, existing=known)
     placed: dict[str, OrderUpsert] = {}
     for record in records:
         if record.external_id not in known and record.external_id not in placed:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
 from mailengine.store.customers import customer_table, ensure_customers
-from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Order
+from mailengine.store.models import Order
+from mailengine.store.order_writes import insert_orders, write_figures
 from mailengine.store.records import OrderUpsert, UpsertOutcome
 
 order_table = Order.__table__  # type: ignore[attr-defined]
@@ -29,21 +30,27 @@ _ORDER_FIELDS = (
     "shipped_at",
     "expected_ship_date",
 )
-SPEND_WINDOW = timedelta(days=365)
 
 
-def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetime) -> UpsertOutcome:
+def upsert_orders(
+    session: Session,
+    records: Sequence[OrderUpsert],
+    now: datetime,
+    existing: dict[str, tuple[int, int]] | None = None,
+) -> UpsertOutcome:
     """Insert or update orders by external id, then refresh the figures of every customer touched.
 
     Customers are found by e-mail address; an order from an unknown address creates a bare
     customer without consent, so no order is lost and nobody is mailed without a yes.
+    `existing`: what `orders_by_external_id` gave for these orders, when the caller has it.
     """
     outcome = UpsertOutcome()
     if not records:
         return outcome
     customer_ids = ensure_customers(session, (record.email for record in records), now)
-    external_ids = list(dict.fromkeys(record.external_id for record in records))
-    existing = orders_by_external_id(session, external_ids)
+    if existing is None:
+        external_ids = list(dict.fromkeys(record.external_id for record in records))
+        existing = orders_by_external_id(session, external_ids)
     touched: set[int] = set()
     rows: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -65,15 +72,7 @@ def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetim
         touched.add(values["customer_id"])
     new_rows = [row for row in rows.values() if row["id"] is None]
     old_rows = [row for row in rows.values() if row["id"] is not None]
-    if new_rows:
-        session.execute(
-            insert(order_table),
-            [
-                {key: value for key, value in row.items() if key != "id"}
-                | {"created_at": now, "updated_at": now}
-                for row in new_rows
-            ],
-        )
+    insert_orders(session, new_rows, now)
     if old_rows:
         statement = (
             update(order_table)
@@ -96,62 +95,12 @@ def upsert_orders(session: Session, records: Sequence[OrderUpsert], now: datetim
 def refresh_figures(session: Session, customer_ids: Iterable[int], now: datetime) -> None:
     """Recompute orders count, spend and first/last order for these customers from their orders.
 
-    One grouped query over the touched customers' orders (by index), then one batched update:
-    audiences read the stored figures and never aggregate orders themselves.
+    One UPDATE per 2,000 customers computes them in the database from each customer's orders
+    (by index): audiences read the stored figures and never aggregate orders themselves.
     """
     ids = sorted(set(customer_ids))
-    since = now - SPEND_WINDOW
-    counted = order_table.c.status.not_in(UNCOUNTED_ORDER_STATUSES)
     for start in range(0, len(ids), 2000):
-        chunk = ids[start : start + 2000]
-        statement = (
-            select(
-                order_table.c.customer_id,
-                func.count().label("orders_count"),
-                func.coalesce(func.sum(order_table.c.base_amount_minor), 0).label("total"),
-                func.min(order_table.c.placed_at).label("first"),
-                func.max(order_table.c.placed_at).label("last"),
-                func.coalesce(
-                    func.sum(
-                        case(
-                            (order_table.c.placed_at >= since, order_table.c.base_amount_minor),
-                            else_=0,
-                        )
-                    ),
-                    0,
-                ).label("recent"),
-            )
-            .where(order_table.c.customer_id.in_(chunk), counted)
-            .group_by(order_table.c.customer_id)
-        )
-        figures = {row.customer_id: row for row in session.execute(statement)}
-        params = []
-        for customer_id in chunk:
-            row = figures.get(customer_id)
-            params.append(
-                {
-                    "b_id": customer_id,
-                    "b_orders_count": row.orders_count if row else 0,
-                    "b_total_spent_minor": int(row.total) if row else 0,
-                    "b_first_order_at": row.first if row else None,
-                    "b_last_order_at": row.last if row else None,
-                    "b_spent_365d_minor": int(row.recent) if row else 0,
-                    "b_figures_as_of": now,
-                }
-            )
-        session.connection().execute(
-            update(customer_table)
-            .where(customer_table.c.id == bindparam("b_id"))
-            .values(
-                orders_count=bindparam("b_orders_count"),
-                total_spent_minor=bindparam("b_total_spent_minor"),
-                first_order_at=bindparam("b_first_order_at"),
-                last_order_at=bindparam("b_last_order_at"),
-                spent_365d_minor=bindparam("b_spent_365d_minor"),
-                figures_as_of=bindparam("b_figures_as_of"),
-            ),
-            params,
-        )
+        write_figures(session, ids[start : start + 2000], now)
 
 
 def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000) -> int:
