@@ -2,9 +2,10 @@
 
 The intake (`web.intake`) stores concurrent requests of one kind together (events, orders).
 For the group, this module looks up the answers stored under the Idempotency-Keys seen
-before (a replay, or a 409 for a key used with another request) in one query, lets the first
-use of a key within the group win (as if the requests had come one after the other), has the
-caller write the rest at once, and stores their answers with one INSERT.
+before (a replay, or a 409 for a key used with another request) in one query per client,
+lets the first use of a key within the group win (as if the requests had come one after the
+other), has the caller write the rest at once, and stores their answers with one INSERT
+(both in the driver's own SQL, `store.request_answers`).
 
 Another process may claim one of the keys between the lookup and the insert: the insert then
 fails on the unique index inside a savepoint, and each request is answered alone, claiming
