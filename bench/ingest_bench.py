@@ -103,6 +103,29 @@ def start(folder: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"mailengine run did not answer; the end of its log:\n{ran[-3000:]}")
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `mailengine run` and its live descendants
+    (the HTTP workers): what the machine spends on the requests, whatever else runs on it."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family, growing = {pid}, True
+    while growing:
+        more = {child for child, parent in parents.items() if parent in family} - family
+        family |= more
+        growing = bool(more)
+    return sum(times.get(member, 0.0) for member in family)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -161,7 +184,9 @@ def batch_body(number: int) -> dict[str, Any]:
     return {"events": [event_body(number * BATCH_SIZE + item) for item in range(BATCH_SIZE)]}
 
 
-def print_outcome(label: str, outcome: Outcome, reference: float | None = None) -> None:
+def print_outcome(
+    label: str, outcome: Outcome, reference: float | None = None, cpu: float | None = None
+) -> None:
     answered = len(outcome.latencies)
     per_second = answered / outcome.seconds if outcome.seconds else 0.0
     ms = [1000 * outcome.percentile(share) for share in (0.5, 0.9, 0.99, 1.0)]
@@ -170,7 +195,8 @@ def print_outcome(label: str, outcome: Outcome, reference: float | None = None) 
         f"{label:<34} {answered:>7,} in {outcome.seconds:5.1f} s = {per_second:7,.0f} req/s;"
         f" p50 {ms[0]:6.1f} ms, p90 {ms[1]:6.1f}, p99 {ms[2]:6.1f}, max {ms[3]:7.1f};"
         f" {statuses}; replayed {outcome.replayed}; connection errors {outcome.errors}"
-        + (f"; {per_second / reference:.2f}x the reference" if reference else ""),
+        + (f"; {per_second / reference:.2f}x the reference" if reference else "")
+        + (f"; server CPU {1000 * cpu / answered:.2f} ms/request" if cpu and answered else ""),
         flush=True,
     )
 
@@ -205,11 +231,18 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
     accepted: set[str] = set()
     orders: set[str] = set()
 
+    cpu_used = 0.0
+
     def load(path: str, body: Any, requests: int, connections: int, rate: float | None) -> Outcome:
-        return asyncio.run(run_load(Load(
+        nonlocal cpu_used
+        before = server_cpu(process.pid)
+        outcome = asyncio.run(run_load(Load(
             "127.0.0.1", port, path, API_KEY, requests, connections, body, rate=rate,
             time_limit=args.seconds,
         )))  # fmt: skip
+        time.sleep(1.0)  # the engine's work on what was just stored counts too
+        cpu_used = server_cpu(process.pid) - before
+        return outcome
 
     try:
         for name, rate in (
@@ -218,14 +251,14 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
         ):
             outcome = load("/v1/events", event_body, args.requests, args.connections, rate)
             accepted |= outcome.accepted
-            print_outcome(f"{label}, events {name}", outcome, reference)
+            print_outcome(f"{label}, events {name}", outcome, reference, cpu_used)
         outcome = load("/v1/orders", order_body, args.requests // 2, args.connections, None)
         orders |= outcome.accepted
-        print_outcome(f"{label}, orders as fast as answered", outcome, reference)
+        print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
         batches = max(1, args.batch_events // BATCH_SIZE)
         outcome = load("/v1/events:batch", batch_body, batches, 4, None)
         events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
-        print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome)
+        print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome, cpu=cpu_used)
         print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
     finally:
         stop(process)

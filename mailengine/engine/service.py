@@ -54,6 +54,10 @@ from mailengine.store.workflow_files import BrokenFile
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
+# A nudge (events stored) starts a tick this long after it, and the nudges meanwhile join it:
+# under a stream of API commits the engine then claims the events of many commits at once
+# instead of taking the database's write lock (on SQLite, against the API's writer) for each.
+NUDGE_GATHER_SECONDS = 0.05
 
 
 class Component(Protocol):
@@ -262,18 +266,22 @@ class Engine:
         await asyncio.to_thread(self.runner.fire_schedule, workflow, fire_time, now)
         await self.tick()
 
-    async def tick(self) -> None:
+    async def tick(self, gather: float = 0.0) -> None:
         """Enroll on new events and walk due enrollments until none is left (the sender is
-        woken after every batch that planned mail, not once all are done)."""
+        woken after every batch that planned mail, not once all are done). With `gather`, a
+        round that found less than a batch waits that long before the next, so that events
+        arriving in a stream are claimed many commits at a time."""
         if self._tick_lock.locked():
             self._tick_again = True
             return
         async with self._tick_lock:
             while True:
                 self._tick_again = False
-                await self._work_until_idle()
+                await self._work_until_idle(gather)
                 if not self._tick_again:
                     return
+                if gather:
+                    await asyncio.sleep(gather)
 
     def nudge(self) -> None:
         """New events were stored (callable from any thread, e.g. the API's writer): tick now
@@ -285,9 +293,15 @@ class Engine:
 
     def _tick_soon(self) -> None:
         if self._nudged is None or self._nudged.done():
-            self._nudged = asyncio.get_running_loop().create_task(self.tick(), name="nudged tick")
+            self._nudged = asyncio.get_running_loop().create_task(
+                self._gathered_tick(), name="nudged tick"
+            )
         else:
             self._tick_again = True
+
+    async def _gathered_tick(self) -> None:
+        await asyncio.sleep(NUDGE_GATHER_SECONDS)
+        await self.tick(NUDGE_GATHER_SECONDS)
 
     def _wake_senders(self) -> None:
         """Mail was planned: the dispatcher sending it (here, or in its processes) looks now."""
@@ -328,7 +342,7 @@ class Engine:
             if planned:
                 log.info("broadcasts planned: %s", ", ".join(planned))
 
-    async def _work_until_idle(self) -> tuple[int, int]:
+    async def _work_until_idle(self, gather: float = 0.0) -> tuple[int, int]:
         events = advanced = 0
         batch = self.settings.engine.batch_size
         while True:
@@ -341,6 +355,8 @@ class Engine:
             advanced += walked
             if new_events == 0 and walked == 0:
                 return events, advanced
+            if gather and new_events < batch and walked < batch:
+                await asyncio.sleep(gather)
 
 
 def _handle_signals(stop: asyncio.Event, reload: Callable[[], object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,12 @@ from mailengine.errors import StoreError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Tables other software keeps in the same database (APScheduler's job store).
 FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+# How long a unit of work waits for another thread's on the same SQLite file before it asks
+# SQLite itself (whose busy timeout then decides, as without this lock): the connections'
+# busy timeout.
+SQLITE_BUSY_SECONDS = 30.0
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -44,13 +51,17 @@ class Database:
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            options["connect_args"] = {"timeout": 30}
+            options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
         else:
             options["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **options)
         # Units of work (`transaction`) on SQLite take the write lock as they begin.
         self._writing: Engine = self.engine
+        self._write_lock: threading.RLock | None = None
         if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                self._write_lock = _write_lock(database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
             self._writing = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
@@ -71,9 +82,31 @@ class Database:
         otherwise fail at its first write whenever another connection (a thread, or another
         dispatcher process) had committed in between (SQLITE_BUSY_SNAPSHOT, which no busy
         timeout waits out). Reads outside a unit of work (`session`) do not take the lock.
+
+        Threads of one process wait for each other's units of work on a lock of their own
+        first: SQLite's busy handler polls the write lock with sleeps of up to 100 ms, so a
+        writer that found it taken (the API's group commit, behind the engine's claim) slept
+        on for milliseconds after it was free; a thread lock hands it over at once.
         """
-        with Session(self._writing, expire_on_commit=False) as session, _committed(session):
+        with (
+            self._thread_turn(),
+            Session(self._writing, expire_on_commit=False) as session,
+            _committed(session),
+        ):
             yield session
+
+    @contextmanager
+    def _thread_turn(self) -> Iterator[None]:
+        lock = self._write_lock
+        if lock is None:
+            yield
+            return
+        taken = lock.acquire(timeout=SQLITE_BUSY_SECONDS)
+        try:
+            yield
+        finally:
+            if taken:
+                lock.release()
 
     @contextmanager
     def bulk_transaction(self) -> Iterator[Session]:
@@ -136,6 +169,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _write_lock(path: str) -> threading.RLock:
+    """The lock of the units of work on one SQLite file in this process (every `Database` of
+    the file shares it: the engine's and the in-process app's)."""
+    key = str(Path(path).resolve())
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 def upsert_insert(session: Session) -> Any:

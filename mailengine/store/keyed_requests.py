@@ -2,9 +2,10 @@
 
 The intake (`web.intake`) stores concurrent requests of one kind together (events, orders).
 For the group, this module looks up the answers stored under the Idempotency-Keys seen
-before (a replay, or a 409 for a key used with another request) in one query, lets the first
-use of a key within the group win (as if the requests had come one after the other), has the
-caller write the rest at once, and stores their answers with one INSERT.
+before (a replay, or a 409 for a key used with another request) in one query per client,
+lets the first use of a key within the group win (as if the requests had come one after the
+other), has the caller write the rest at once, and stores their answers with one INSERT
+(both in the driver's own SQL, `store.request_answers`).
 
 Another process may claim one of the keys between the lookup and the insert: the insert then
 fails on the unique index inside a savepoint, and each request is answered alone, claiming
@@ -17,11 +18,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from mailengine.store.api_queries import api_request_table, reserve_idempotency_key, save_answer
+from mailengine.store.api_queries import StoredAnswer, reserve_idempotency_key, save_answer
+from mailengine.store.request_answers import NewAnswer, insert_answers, stored_answers
 
 CONFLICT = 409
 KEY_REUSED = "this Idempotency-Key was used for a different request"
@@ -61,8 +62,6 @@ class Written(NamedTuple):
 WriteMany = Callable[[list[int]], list[Written]]  # positions -> their answers, in order
 WriteOne = Callable[[int], Written]
 
-_Stored = tuple[str, str, int, dict[str, Any]]  # endpoint, request hash, status, body
-
 
 def answer_requests(
     session: Session,
@@ -74,7 +73,9 @@ def answer_requests(
 ) -> list[RequestAnswer]:
     """The answer to each request, in order, in the caller's transaction."""
     answers: list[RequestAnswer | None] = [None] * len(requests)
-    stored = _stored_answers(session, requests)
+    stored = stored_answers(
+        session, [(r.client, r.request_key) for r in requests if r.request_key is not None]
+    )
     first_of_key: dict[tuple[str, str], int] = {}
     fresh: list[int] = []
     for index, request in enumerate(requests):
@@ -124,15 +125,12 @@ def _write_fresh(
         request = requests[index]
         if request.request_key is not None:
             keyed.append(
-                {
-                    "client": request.client, "idempotency_key": request.request_key,
-                    "endpoint": endpoint, "request_hash": request.request_hash,
-                    "status_code": written.status_code, "response": written.body,
-                    "customer_id": written.customer_id, "created_at": now,
-                }
+                NewAnswer(
+                    request.client, request.request_key, request.request_hash,
+                    written.status_code, written.body, written.customer_id,
+                )
             )  # fmt: skip
-    if keyed:
-        session.execute(insert(api_request_table), keyed)
+    insert_answers(session, keyed, endpoint, now)
 
 
 def _one_by_one(
@@ -152,8 +150,7 @@ def _one_by_one(
                 session, request.client, request.request_key, endpoint, request.request_hash, now
             )
             if stored is not None:
-                found = (stored.endpoint, stored.request_hash, stored.status_code, stored.response)
-                answers[index] = _replay(found, endpoint, request.request_hash)
+                answers[index] = _replay(stored, endpoint, request.request_hash)
                 continue
         written = write_one(index)
         answers[index] = RequestAnswer(written.status_code, written.body)
@@ -164,29 +161,7 @@ def _one_by_one(
             )  # fmt: skip
 
 
-def _stored_answers(
-    session: Session, requests: Sequence[KeyedRequest]
-) -> dict[tuple[str, str], _Stored]:
-    pairs = list({(r.client, r.request_key) for r in requests if r.request_key is not None})
-    if not pairs:
-        return {}
-    a = api_request_table.c
-    found: dict[tuple[str, str], _Stored] = {}
-    for start in range(0, len(pairs), 1000):
-        rows = session.execute(
-            select(a.client, a.idempotency_key, a.endpoint, a.request_hash, a.status_code,
-                   a.response)
-            .where(tuple_(a.client, a.idempotency_key).in_(pairs[start : start + 1000]))
-        )  # fmt: skip
-        for client, key, stored_endpoint, hashed, status, response in rows:
-            found[(str(client), str(key))] = (
-                str(stored_endpoint), str(hashed), int(status), dict(response),
-            )  # fmt: skip
-    return found
-
-
-def _replay(stored: _Stored, endpoint: str, request_hash: str) -> RequestAnswer:
-    stored_endpoint, stored_hash, status, response = stored
-    if stored_endpoint != endpoint or stored_hash != request_hash:
+def _replay(stored: StoredAnswer, endpoint: str, request_hash: str) -> RequestAnswer:
+    if stored.endpoint != endpoint or stored.request_hash != request_hash:
         return RequestAnswer(CONFLICT, {"detail": KEY_REUSED})
-    return RequestAnswer(status, response, replayed=True)
+    return RequestAnswer(stored.status_code, stored.response, replayed=True)

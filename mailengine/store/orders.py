@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_models
 
 from mailengine.store.customers import customer_table, ensure_customers
-from mailengine.store.models import UNCOUNTED_ORDER_STATUSES, Order
+from mailengine.store.models import Order
+from mailengine.store.order_writes import insert_orders, write_figures
 from mailengine.store.records import OrderUpsert, UpsertOutcome
-from mailengine.store.sql_values import one_of, one_of_ids
+from mailengine.store.sql_values import one_of
 
 order_table = Order.__table__  # type: ignore[attr-defined]
 
@@ -31,7 +31,6 @@ _ORDER_FIELDS = (
     "shipped_at",
     "expected_ship_date",
 )
-SPEND_WINDOW = timedelta(days=365)
 
 
 def upsert_orders(
@@ -44,8 +43,7 @@ def upsert_orders(
 
     Customers are found by e-mail address; an order from an unknown address creates a bare
     customer without consent, so no order is lost and nobody is mailed without a yes.
-    `existing`: what `orders_by_external_id` answered for these records in this transaction,
-    if the caller asked already.
+    `existing`: what `orders_by_external_id` gave for these orders, when the caller has it.
     """
     outcome = UpsertOutcome()
     if not records:
@@ -75,17 +73,7 @@ def upsert_orders(
         touched.add(values["customer_id"])
     new_rows = [row for row in rows.values() if row["id"] is None]
     old_rows = [row for row in rows.values() if row["id"] is not None]
-    if new_rows and session.get_bind().dialect.name == "postgresql":
-        _insert_postgresql(session, new_rows, now)
-    elif new_rows:
-        session.execute(
-            insert(order_table),
-            [
-                {key: value for key, value in row.items() if key != "id"}
-                | {"created_at": now, "updated_at": now}
-                for row in new_rows
-            ],
-        )
+    insert_orders(session, new_rows, now)
     if old_rows:
         statement = (
             update(order_table)
@@ -105,100 +93,15 @@ def upsert_orders(
     return outcome
 
 
-def _insert_postgresql(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
-    """New orders in one statement: the rows as one JSON document (`jsonb_to_recordset`), where
-    SQLAlchemy's many-row INSERT bound and psycopg converted thirteen values per order."""
-
-    def moment(value: datetime | None) -> str | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
-        return None if value is None else value.isoformat()
-
-    stamp = moment(now)
-    document = [
-        {
-            **{key: row[key] for key in _ORDER_FIELDS},
-            "external_id": row["external_id"],
-            "placed_at": moment(row["placed_at"]),
-            "shipped_at": moment(row["shipped_at"]),
-            "expected_ship_date": (
-                None if row["expected_ship_date"] is None else row["expected_ship_date"].isoformat()
-            ),
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
-        for row in rows
-    ]
-    session.connection().exec_driver_sql(_INSERT_ORDERS, {"rows": json.dumps(document)})
-
-
-_INSERT_ORDERS = """
-INSERT INTO orders (external_id, customer_id, channel, store_location, amount_minor, currency,
-    base_amount_minor, status, items, placed_at, shipped_at, expected_ship_date, created_at,
-    updated_at)
-SELECT external_id, customer_id, channel, store_location, amount_minor, currency,
-    base_amount_minor, status, items, placed_at, shipped_at, expected_ship_date, created_at,
-    updated_at
-FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(external_id text, customer_id integer,
-    channel text, store_location text, amount_minor bigint, currency text,
-    base_amount_minor bigint, status text, items jsonb, placed_at timestamptz,
-    shipped_at timestamptz, expected_ship_date date, created_at timestamptz,
-    updated_at timestamptz)
-"""
-
-
 def refresh_figures(session: Session, customer_ids: Iterable[int], now: datetime) -> None:
     """Recompute orders count, spend and first/last order for these customers from their orders.
 
-    One UPDATE ... FROM a grouped query over the touched customers' orders (by index), on
-    SQLite and PostgreSQL alike: audiences read the stored figures and never aggregate orders
-    themselves. (Reading the figures and writing them back row by row cost a statement per
-    customer.) A customer left without counted orders gets zero figures."""
+    One UPDATE per 2,000 customers computes them in the database from each customer's orders
+    (by index): audiences read the stored figures and never aggregate orders themselves.
+    """
     ids = sorted(set(customer_ids))
-    since = now - SPEND_WINDOW
-    o, c = order_table.c, customer_table.c
-    counted = o.status.not_in(UNCOUNTED_ORDER_STATUSES)
-    dialect = session.get_bind().dialect.name
     for start in range(0, len(ids), 2000):
-        chunk = ids[start : start + 2000]
-        figures = (
-            select(
-                o.customer_id,
-                func.count().label("orders_count"),
-                func.coalesce(func.sum(o.base_amount_minor), 0).label("total"),
-                func.min(o.placed_at).label("first"),
-                func.max(o.placed_at).label("last"),
-                func.coalesce(
-                    func.sum(case((o.placed_at >= since, o.base_amount_minor), else_=0)), 0
-                ).label("recent"),
-            )
-            .where(one_of_ids(o.customer_id, chunk, dialect), counted)
-            .group_by(o.customer_id)
-            .subquery()
-        )
-        updated = session.execute(
-            update(customer_table)
-            .where(c.id == figures.c.customer_id)
-            .values(
-                orders_count=figures.c.orders_count,
-                total_spent_minor=figures.c.total,
-                first_order_at=figures.c.first,
-                last_order_at=figures.c.last,
-                spent_365d_minor=figures.c.recent,
-                figures_as_of=now,
-            )
-            .returning(c.id)
-        ).scalars()
-        without = set(chunk).difference(updated)
-        if without:
-            session.execute(
-                update(customer_table)
-                .where(c.id.in_(sorted(without)))
-                .values(
-                    orders_count=0, total_spent_minor=0, first_order_at=None,
-                    last_order_at=None, spent_365d_minor=0, figures_as_of=now,
-                )
-            )  # fmt: skip
+        write_figures(session, ids[start : start + 2000], now)
 
 
 def refresh_all_figures(session: Session, now: datetime, batch_size: int = 5000) -> int:

@@ -116,24 +116,21 @@ class Intake:
         try:
             with self._database.transaction() as session:
                 results = self._in_transaction(session, pieces)
-        except Exception:  # the commit failed: each piece on its own
+        except Exception as group_error:  # the commit failed: each piece on its own
             log.exception("storing %d API requests together failed; one by one", len(pieces))
-            for piece in pieces:
+            results = [group_error] * len(pieces)
+            for index, piece in enumerate(pieces):
                 try:
                     with self._database.transaction() as session:
-                        results = self._in_transaction(session, [piece])
+                        results[index] = self._in_transaction(session, [piece])[0]
                 except Exception as error:
-                    _settle(piece, error=error)
-                else:
-                    _settle(piece, result=results[0])
-            return
-        if self._on_stored is not None and any(piece.store is not None for piece in pieces):
+                    results[index] = error
+        if self._on_stored is not None and any(
+            piece.store is not None and not isinstance(result, BaseException)
+            for piece, result in zip(pieces, results, strict=True)
+        ):
             self._on_stored()
-        for piece, result in zip(pieces, results, strict=True):
-            if isinstance(result, BaseException):
-                _settle(piece, error=result)
-            else:
-                _settle(piece, result=result)
+        _settle_all(pieces, results)
 
     def _in_transaction(self, session: Session, pieces: list[_Piece]) -> list[Any]:
         now = self._clock.now()
@@ -161,15 +158,23 @@ class Intake:
         return results
 
 
-def _settle(piece: _Piece, *, result: Any = None, error: BaseException | None = None) -> None:
-    def settle() -> None:
-        if piece.future.done():  # the request went away
-            return
-        if error is not None:
-            piece.future.set_exception(error)
-        else:
-            piece.future.set_result(result)
+def _settle_all(pieces: list[_Piece], results: list[Any]) -> None:
+    """Answer the pieces with their results (an exception is raised to its request): one call
+    into each event loop for the whole group, not one wake-up of the loop per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Piece, Any]]] = {}
+    for piece, result in zip(pieces, results, strict=True):
+        by_loop.setdefault(piece.loop, []).append((piece, result))
 
-    # A closed loop: the process is stopping and nobody waits for the answer.
-    with contextlib.suppress(RuntimeError):
-        piece.loop.call_soon_threadsafe(settle)
+    def settle(answered: list[tuple[_Piece, Any]]) -> None:
+        for piece, result in answered:
+            if piece.future.done():  # the request went away
+                continue
+            if isinstance(result, BaseException):
+                piece.future.set_exception(result)
+            else:
+                piece.future.set_result(result)
+
+    for loop, answered in by_loop.items():
+        # A closed loop: the process is stopping and nobody waits for the answer.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, answered)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from mailengine.store.database import Database
 
@@ -65,3 +65,44 @@ def test_plain_reads_do_not_take_the_write_lock(counters: Database, tmp_path: Pa
             other.execute("BEGIN IMMEDIATE")
     other.close()
     counters.dispose()
+
+
+def test_threads_of_one_process_hand_the_write_lock_over_without_sqlite_polling(
+    counters: Database, tmp_path: Path
+) -> None:
+    """Units of work of one process on one file wait for each other on a thread lock (handed
+    over at once), not in SQLite's busy handler (which sleeps up to 100 ms between looks):
+    with the busy timeout at 0, the second still waits its turn instead of failing, also
+    through another `Database` of the same file (the engine's and the app's)."""
+
+    def no_busy_wait(connection: sqlite3.Connection, _record: object) -> None:
+        connection.execute("PRAGMA busy_timeout = 0")
+
+    second = Database(f"sqlite:///{tmp_path / 'units.db'}")
+    for database in (counters, second):
+        database.engine.dispose()
+        event.listen(database.engine, "connect", no_busy_wait)
+    started = threading.Event()
+    failures: list[BaseException] = []
+
+    def other_writer() -> None:
+        started.set()
+        try:
+            with second.transaction() as session:
+                session.execute(text("UPDATE counter SET value = value + 1"))
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    writer = threading.Thread(target=other_writer)
+    with counters.transaction() as session:
+        session.execute(text("UPDATE counter SET value = value + 1"))
+        writer.start()
+        started.wait(5)
+        writer.join(0.2)
+        assert writer.is_alive()  # waiting for its turn
+    writer.join(5)
+    assert failures == []
+    with counters.session() as session:
+        assert session.execute(text("SELECT value FROM counter")).scalar_one() == 2
+    counters.dispose()
+    second.dispose()

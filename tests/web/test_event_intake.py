@@ -191,3 +191,36 @@ async def test_each_answered_event_id_is_the_row_of_that_event(
     by_id = {row["id"]: row["data"] for row in _stored(database)}
     assert [by_id[item["event_id"]] for item in results] == [{"n": n} for n in range(1, 301)]
     assert len(by_id) == 301
+
+
+async def test_a_group_is_answered_with_one_call_into_the_event_loop(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer wakes the requests' event loop once per group, not once per request."""
+    loop = asyncio.get_running_loop()
+    groups: list[int] = []
+    answer_calls: list[int] = []
+    real_write = intake_module.Intake._write
+    real_call = loop.call_soon_threadsafe
+
+    def counting(self: intake_module.Intake, pieces: list[Any]) -> None:
+        groups.append(len(pieces))
+        real_write(self, pieces)
+
+    def call_soon_threadsafe(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(callback, "__qualname__", "").startswith("_settle_all"):
+            answer_calls.append(len(args[0]))
+        return real_call(callback, *args, **kwargs)
+
+    monkeypatch.setattr(intake_module.Intake, "_write", counting)
+    monkeypatch.setattr(loop, "call_soon_threadsafe", call_soon_threadsafe)
+
+    async def post(number: int) -> httpx.Response:
+        headers = {**AUTH, "Idempotency-Key": f"g{number}"}
+        return await client.post("/v1/events", json=_event(number), headers=headers)
+
+    answers = await asyncio.gather(*(post(n) for n in range(60)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert max(groups) > 1
+    assert answer_calls == groups  # one call per group, carrying all of its answers
+    assert len(_stored(database)) == 60

@@ -1,0 +1,41 @@
+"""Nudges from the API's commits gather: under a stream of commits the engine claims many at
+once instead of ticking (and taking the database's write lock) once per commit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from mailengine.engine import service
+from mailengine.engine.service import Engine
+from mailengine.outbound.transport.memory import MemoryTransport
+from mailengine.store.database import Database
+from tests.engine.running import engine_settings, eventually, serving
+
+
+async def test_a_stream_of_nudges_is_worked_in_few_rounds(
+    sqlite_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = engine_settings(tmp_path / "var", tick_seconds=3600)
+    engine = Engine(settings, sqlite_database, transport=MemoryTransport())
+    rounds: list[int] = []
+    process_events = engine.runner.process_events
+
+    def counted(now: datetime, limit: int) -> int:
+        rounds.append(1)
+        return process_events(now, limit)
+
+    monkeypatch.setattr(engine.runner, "process_events", counted)
+    async with serving(engine):
+        await asyncio.sleep(0.3)  # start-up's own tick is done
+        rounds.clear()
+        for _ in range(20):  # a commit every 10 ms for 0.2 s
+            engine.nudge()
+            await asyncio.sleep(0.01)
+        await eventually(lambda: bool(rounds), "a nudged tick")
+        await asyncio.sleep(3 * service.NUDGE_GATHER_SECONDS)
+    # One round per commit before; now one per gathering time at most, and at least one.
+    assert 1 <= len(rounds) <= 0.2 / service.NUDGE_GATHER_SECONDS + 2, rounds
