@@ -81,7 +81,7 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
         _address_header("From", message.from_name, message.from_address),
         _address_header("To", message.to_name, message.to_address),
         _unstructured_header("Subject", message.subject),
-        f"Date: {format_datetime(ensure_aware(message.date))}",
+        _date_header(message.date),
         f"Message-ID: {_checked_message_id(message.message_id)}",
     ]
     if message.reply_to:
@@ -122,6 +122,20 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
 
 
 # Headers
+
+# The last Date header made, and the datetime it was made from: a batch's messages share
+# one `now` (formatting it costs some 5 us). Keyed by identity, not equality: equal instants
+# in other zones are written with their own offset.
+_last_date: tuple[datetime | None, str] = (None, "")
+
+
+def _date_header(date: datetime) -> str:
+    global _last_date
+    made_from, header = _last_date
+    if made_from is not date:
+        header = f"Date: {format_datetime(ensure_aware(date))}"
+        _last_date = (date, header)
+    return header
 
 
 def _refuse_line_breaks(name: str, value: str) -> None:

@@ -20,12 +20,14 @@ import html
 import re
 from dataclasses import dataclass
 
+from mailengine.render.wire_html import RelaxedSafeText
 from mailengine.tokens import from_base64url, signature, to_base64url
 
 _ANCHOR_HREF = re.compile(
     r"""(<a\b[^>]*?\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE | re.DOTALL
 )
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_BLANKS_TO_CHECK = re.compile(r"[\t\r\n]|  ")  # what RelaxedSafeText may not hold
 MAX_URL_LENGTH = 2000
 MAX_LINKS = 1000  # links past this many in one message are left untracked
 PIXEL_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
@@ -143,6 +145,11 @@ def rewrite_links(
     )
     cut = _body_end(rewritten)
     rewritten = rewritten + pixel if cut is None else rewritten[:cut] + pixel + rewritten[cut:]
+    if type(body) is RelaxedSafeText and not _BLANKS_TO_CHECK.search(pixel):
+        # Each inserted piece starts and ends with a quote or a bracket, where the body had
+        # one, and holds the public URL as the pixel does: no blank run is made, so the
+        # encoder need not search the body for one again (some 20 us).
+        rewritten = RelaxedSafeText(rewritten)
     return TrackedBody(rewritten, links, (*keys, pixel_key))
 
 
