@@ -235,12 +235,25 @@ def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
     # Jinja's newstyle gettext in one function each (its own wraps the translating function
     # in a second one, and `_` in a third that looks `gettext` up): translate, mark safe
     # when escaping, then always format with the keywords, escaped (Markup's `%`).
+    # A message without keywords is the same text each time in one language: kept, unless
+    # the catalogs are read again when they change.
+    plain: dict[tuple[str, str, bool], str] = {}
+
     @pass_context
     def gettext(context: Context, message: str, /, **variables: Any) -> str:
-        translated = catalogs.gettext(_language(context), message)
-        if context.eval_ctx.autoescape:
-            return Markup(translated) % variables
-        return translated % variables
+        language = _language(context)
+        escaping = context.eval_ctx.autoescape
+        if not variables and not catalogs.auto_reload:
+            found = plain.get((language, message, escaping))
+            if found is not None:
+                return found
+        translated = catalogs.gettext(language, message)
+        result = (Markup(translated) if escaping else translated) % variables
+        if not variables and not catalogs.auto_reload:
+            if len(plain) >= 4096:
+                plain.clear()
+            plain[language, message, escaping] = result
+        return result
 
     @pass_context
     def ngettext(
@@ -267,7 +280,7 @@ def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
 
 
 def _language(context: Context) -> str:
-    language = context.get("language")  # a tag, `pt-BR`, for the catalog `pt_BR`
+    language = context.resolve_or_missing("language")  # a tag, `pt-BR`, for `pt_BR`
     return language.replace("-", "_") if isinstance(language, str) else SOURCE_LANGUAGE
 
 
