@@ -12,6 +12,7 @@ encoded in `body_encoding`.
 from __future__ import annotations
 
 import base64
+import functools
 import random
 import string
 from collections.abc import Sequence
@@ -188,6 +189,9 @@ def _fold(name: str, tokens: list[str]) -> str:
     return _CRLF.join(lines)
 
 
+# Header lines are pure functions of their name and value; the sender's recur in every
+# message and subjects often do (some 3-5 us each to check, encode and fold).
+@functools.lru_cache(maxsize=1024)
 def _unstructured_header(name: str, value: str) -> str:
     _refuse_line_breaks(name, value)
     if not _needs_encoding(value):
@@ -215,6 +219,7 @@ def _phrase(name: str) -> list[str]:
     return [f"=?utf-8?b?{encoded}?="]
 
 
+@functools.lru_cache(maxsize=1024)
 def _address_header(header: str, name: str | None, address: str) -> str:
     """`Name <address>`; whitespace in the name collapsed to single spaces, trimmed."""
     _check_address(address, header)
