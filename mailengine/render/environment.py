@@ -18,6 +18,7 @@ from mailengine.render import limits
 from mailengine.render.assets import AssetCatalog, asset_url_filter
 from mailengine.render.formatting import FILTERS
 from mailengine.render.translations import SOURCE_LANGUAGE, Catalogs
+from mailengine.render.wire_html import character_references
 
 try:  # what markupsafe's `escape` runs on a str before making it Markup
     from markupsafe._speedups import _escape_inner as escape_text
@@ -93,6 +94,24 @@ def output_escape(value: Any) -> str:
     if type(value) is str:
         return escape_text(value)
     return str(escape(value))
+
+
+def output_escape_as_ascii(value: Any) -> str:
+    """`output_escape`, then non-ASCII characters as character references (as
+    `shape_rendered_html` would make them in the whole message, when its shaping allows)."""
+    escaped = output_escape(value)
+    return escaped if escaped.isascii() else character_references(escaped)
+
+
+def escape_output_as_ascii(template: Template) -> None:
+    """Make `template`'s `{{ }}` output ASCII as it is written: for HTML whose static text is
+    ASCII and whose every construct may become character references (`RenderedShaping`'s
+    `charrefs`). The message then needs no pass over all of it to find the few non-ASCII
+    letters customer data brought in (some 15 us on 40 KB); what any other way brings in
+    is still found there."""
+    namespace = template.root_render_func.__globals__
+    if namespace.get("escape") is output_escape:
+        namespace["escape"] = output_escape_as_ascii
 
 
 class BudgetTemplate(Template):
