@@ -77,6 +77,15 @@ def signature(secret: bytes, purpose: str, subject: bytes) -> bytes:
     return _signature(secret, purpose, subject)
 
 
+def purpose_signer(secret: bytes, purpose: str) -> hmac.HMAC:
+    """`signature` with `purpose` already hashed: a copy updated with `subject` gives
+    `signature(secret, purpose, subject)`, for the many keys of one message (never update
+    the signer itself)."""
+    signer = keyed_hmac(secret).copy()
+    signer.update(purpose.encode() + b"\x00")
+    return signer
+
+
 def to_base64url(data: bytes) -> str:
     """Unpadded base64url, as the tokens' parts are written."""
     return _b64(data)

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from mailengine.render.wire_html import RelaxedSafeText
-from mailengine.tokens import from_base64url, signature, to_base64url
+from mailengine.tokens import from_base64url, purpose_signer, signature, to_base64url
 
 _ANCHOR_HREF = re.compile(
     r"""(<a\b[^>]*?\shref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE | re.DOTALL
@@ -78,10 +78,13 @@ def link_key(secret: bytes, outbox_id: int, position: int, digest: str) -> str:
 def _link_keys(secret: bytes, outbox_id: int, positions: list[int], digest: str) -> list[str]:
     start = outbox_id.to_bytes(_ID_BYTES, "big")
     end = from_base64url(digest)
+    signer = purpose_signer(secret, _PURPOSE)  # one message's keys, a score of them
     keys = []
     for position in positions:
         payload = start + position.to_bytes(_POSITION_BYTES, "big") + end
-        keys.append(to_base64url(payload + signature(secret, _PURPOSE, payload)[:_MAC_BYTES]))
+        mac = signer.copy()
+        mac.update(payload)
+        keys.append(to_base64url(payload + mac.digest()[:_MAC_BYTES]))
     return keys
 
 
@@ -121,7 +124,7 @@ def rewrite_links(
     """
     if not enabled:
         return TrackedBody(body, None)
-    own = public_url.rstrip("/") + "/"
+    own = public_url.rstrip("/").lower() + "/"
     urls: list[str] = []
     spans: list[tuple[int, int, str]] = []  # where each tracked href is, and what precedes it
     for match in _ANCHOR_HREF.finditer(body):
@@ -134,8 +137,9 @@ def rewrite_links(
     *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], links.digest)
     parts: list[str] = []
     at = 0
+    clicks = html.escape(click_url(public_url, ""))  # a key is URL-safe base64: no escaping
     for (start, end, opening), key in zip(spans, keys, strict=True):
-        parts += [body[at:start], opening, f'"{html.escape(click_url(public_url, key))}"']
+        parts += [body[at:start], opening, f'"{clicks}{key}"']
         at = end
     parts.append(body[at:])
     rewritten = "".join(parts)
@@ -161,9 +165,10 @@ def _body_end(body: str) -> int | None:
 
 
 def _trackable(url: str, own_prefix: str) -> bool:
+    """Whether `url` is a web link to track; `own_prefix` (lower case) starts our own."""
     lowered = url.lower()
     if not lowered.startswith(("http://", "https://")) or len(url) > MAX_URL_LENGTH:
         return False
     if "{{" in url or "{%" in url:
         return False  # not rendered yet: tracking runs on the final HTML only
-    return not lowered.startswith(own_prefix.lower())
+    return not lowered.startswith(own_prefix)
