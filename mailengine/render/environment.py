@@ -4,7 +4,8 @@ and on a budget per render (`render.limits`)."""
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any, NoReturn, cast
 
 from jinja2 import Environment, StrictUndefined, Template, UndefinedError, nodes, pass_context
@@ -148,8 +149,8 @@ class MailSandbox(ImmutableSandboxedEnvironment):
 
     template_class = BudgetTemplate
     intercepted_binops = limits.INTERCEPTED_BINOPS
-    # The translation functions `install_translations` gives (see `call`).
-    translation_calls: frozenset[object] = frozenset()
+    # The translation functions `install_translations` gives, by id (see `call`).
+    translation_calls: Mapping[int, Callable[..., Any]] = MappingProxyType({})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if type(obj) is dict:
@@ -162,11 +163,12 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         return limits.checked_binop(operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if __obj in __self.translation_calls and _OUTSIDE_LOOPS_AND_BLOCKS.isdisjoint(kwargs):
+        translation = __self.translation_calls.get(id(__obj))  # (by id: any callable)
+        if translation is not None and translation is __obj and _SCOPE_KEYWORDS.isdisjoint(kwargs):
             # `_()`, `gettext()`, `ngettext()`: our own functions, safe and taking the context;
             # called directly they skip the checks and Jinja's dispatch (some 3 us each, ten
             # times a message). In a loop or block Jinja's `Context.call` derives the context.
-            return __obj(__context, *args, **kwargs)
+            return translation(__context, *args, **kwargs)
         limits.check_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
@@ -190,7 +192,8 @@ class MailSandbox(ImmutableSandboxedEnvironment):
         return tree
 
 
-_OUTSIDE_LOOPS_AND_BLOCKS = frozenset({"_loop_vars", "_block_vars"})
+# What Jinja adds to a call in a loop or block, for `Context.call` to derive the context.
+_SCOPE_KEYWORDS = frozenset({"_loop_vars", "_block_vars"})
 _COUNTED = "mailengine.render.limits.counted"
 _CHECKED_CONCAT = "mailengine.render.limits.checked_concat"
 _MARKUP_JOIN = "jinja2.runtime.markup_join"
@@ -294,7 +297,7 @@ def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
         gettext=gettext, ngettext=ngettext, newstyle=True
     )
     env.globals.update(gettext=gettext, ngettext=ngettext, _=gettext)
-    env.translation_calls = frozenset({gettext, ngettext})
+    env.translation_calls = {id(gettext): gettext, id(ngettext): ngettext}
     env.filters["translate"] = limits.checked_filter("translate", translate)
 
 

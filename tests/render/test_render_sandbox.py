@@ -141,3 +141,22 @@ def test_output_is_escaped_as_markupsafe_escapes(value: object) -> None:
     env = html_environment()
     assert output_escape(value) == str(escape(value))
     assert env.from_string("{{ v }}").render(v=value) == str(escape(value))
+
+
+def test_any_callable_a_template_may_call_is_called_as_before() -> None:
+    """Translation calls are told apart by identity: an unhashable callable is no problem."""
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def method(self) -> str:
+            return "method"
+
+        def __call__(self) -> str:
+            return "called"
+
+    env = html_environment()
+    rendered = env.from_string("{{ u.method() }} {{ u() }} {{ d.items() | list }}").render(
+        u=Unhashable(), d={"a": 1}
+    )
+    assert rendered == "method called [(&#39;a&#39;, 1)]"
