@@ -265,13 +265,14 @@ def install_translations(env: MailSandbox, catalogs: Catalogs) -> None:
     def gettext(context: Context, message: str, /, **variables: Any) -> str:
         language = _language(context)
         escaping = context.eval_ctx.autoescape
-        if not variables and not catalogs.auto_reload:
+        keep = not variables and not catalogs.auto_reload and type(message) is str
+        if keep:
             found = plain.get((language, message, escaping))
             if found is not None:
                 return found
         translated = catalogs.gettext(language, message)
         result = (Markup(translated) if escaping else translated) % variables
-        if not variables and not catalogs.auto_reload:
+        if keep:
             if len(plain) >= 4096:
                 plain.clear()
             plain[language, message, escaping] = result
