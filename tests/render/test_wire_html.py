@@ -26,7 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from bench.pipeline_bench import write_shop
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import build_mime
 from mailengine.render import RenderContext, RenderedEmail, TemplateLibrary, TemplateRenderError
@@ -41,7 +40,6 @@ from mailengine.render.source_map import CONSTRUCT
 from mailengine.render.text_part import html_to_text_template
 from mailengine.render.wire_html import RelaxedSafeText, RenderedShaping, shape_rendered_html
 from mailengine.render.wire_html_source import FOLD_AT, shape_html_source
-from tests.render.conftest import with_polls
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.test_dkim import verify
 from tests.test_message import BASE, check_wire_rules, parse, parts_of, same_text
@@ -52,7 +50,6 @@ SUBJECT = "{{ customer.first_name | default('Hallo') }}, unsere Angebote der Woc
 PREHEADER = "Neu eingetroffen, in deiner Größe."
 # A <pre> or `white-space: pre-wrap` keeps its blanks: not shaped, quoted-printable.
 PRE = ("support/reply", "support/team-notification")
-CUSTOMERS = 30
 # What shaping the shipped templates and the bench's weekly offers gives (measured: lines of
 # at most 288 characters, the longest a style value, and 9 to 13 % of lines over 78).
 LONGEST_LINE = 900  # a line holding whole marked sentences, `{{ _("...") }}`, runs longer
@@ -115,17 +112,6 @@ def document(html: str) -> list[Token]:
         ("text", re.sub(r"[ \t\n\r\f]+", " ", token[1])) if token[0] == "text" else token
         for token in parser.tokens
     ]
-
-
-@pytest.fixture(scope="module")
-def bench_library(tmp_path_factory: pytest.TempPathFactory) -> TemplateLibrary:
-    templates, _ = write_shop(tmp_path_factory.mktemp("bench"))
-    return TemplateLibrary(templates)
-
-
-@pytest.fixture(scope="module")
-def customers() -> list[RenderContext]:
-    return [with_polls(context) for context in sample_contexts(CUSTOMERS, seed=29)]
 
 
 def unshaped_source(library: TemplateLibrary, name: str) -> str:
