@@ -188,6 +188,10 @@ def _quoted_printable(text: str, *, prose: bool = False) -> bytes:
         raw = text.encode("utf-8")
         quotetabs = not prose or b"\t" in raw or b"  " in raw
         encoded = binascii.b2a_qp(raw, quotetabs=quotetabs, istext=True, header=False)
+        if prose and max(map(len, encoded.split(b"\n"))) > 76:
+            # binascii ends a line whose last character is a blank it escapes as =20 at 78
+            # (`" From From ... From \n"`); the other path cuts such lines itself.
+            return _quoted_printable(text)
         encoded = encoded.replace(b"\n", b"\r\n")
         if encoded.startswith(_DOT_OR_FROM) or b"\n." in encoded or b"\nFrom " in encoded:
             encoded = _escape_line_starts(encoded)
