@@ -4,6 +4,8 @@ only as ASCII that keeps every wire rule as it is; anything else goes encoded, r
 from __future__ import annotations
 
 from dataclasses import replace
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 from hypothesis import given, settings
@@ -141,3 +143,15 @@ def test_a_text_part_of_another_script_stays_base64() -> None:
     assert encoding_of("plain", "Здравствуйте, Иван! Спасибо за заказ.\n" * 20) == "base64"
     # HTML keeps the strict limit: it is shaped to ASCII at compile time.
     assert encoding_of("html", "<p>" + GERMAN_TEXT * 20 + "</p>") == "base64"
+
+
+@pytest.mark.parametrize("line", ["From " * 118, "==aaaaa" + "From " * 118, "x " * 200])
+def test_a_text_line_ending_in_a_blank_stays_within_76_and_reads_back(line: str) -> None:
+    """binascii.b2a_qp wrote a line of 78 when a line ended in a blank it escapes (=20)."""
+    text = "Grüße aus Köln.\n" + line + "\nBis bald, €\n"
+    headers, body = encode_text_part("plain", text, alone=True)
+    assert "Content-Transfer-Encoding: quoted-printable" in headers
+    assert max(map(len, body.split(b"\r\n"))) <= 76
+    data = build_mime(replace(BASE, text=text, html=None))
+    check_wire_rules(data)
+    assert same_text(BytesParser(policy=policy.default).parsebytes(data).get_content(), text)

@@ -162,6 +162,16 @@ def test_the_date_is_written_in_utc_from_any_zone() -> None:
     assert data.count(b"Date: Sun, 01 Mar 2026 09:30:00 +0000\r\n") == 1
 
 
+def test_each_message_has_the_date_it_was_built_with_whatever_came_before() -> None:
+    first = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
+    later = first + timedelta(seconds=1)
+    for date, written in [(first, b"10:30:00"), (first, b"10:30:00"), (later, b"10:30:01")]:
+        data = build_mime(replace(BASE, date=date))
+        assert data.count(b"Date: Sun, 01 Mar 2026 " + written + b" +0000\r\n") == 1
+    with pytest.raises(ValueError, match="naive"):
+        build_mime(replace(BASE, date=first.replace(tzinfo=None)))
+
+
 @pytest.mark.parametrize(
     "change",
     [

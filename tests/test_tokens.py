@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailengine.addresses import address_hash
-from mailengine.tokens import make_token, read_token
+from mailengine.tokens import make_token, purpose_signer, read_token, signature, to_base64url
 
 SECRET = b"a-token-test-secret-long-enough"
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -79,3 +79,17 @@ def test_no_single_character_change_verifies(position: int, replacement: str) ->
     altered = token[:index] + replacement + token[index + 1 :]
     if altered != token:
         assert read_token(SECRET, "confirm", altered, NOW, YEAR) is None
+
+
+def test_signatures_from_a_kept_key_are_plain_hmacs_and_independent() -> None:
+    """Keyed once and copied (keyed_hmac, purpose_signer): each signature is still the HMAC
+    of purpose, NUL and subject under the secret, whatever was signed before."""
+    signer = purpose_signer(SECRET, "tracked-link")
+    for subject in (b"a", b"", b"b" * 200, b"a"):
+        expected = hmac.new(SECRET, b"tracked-link\x00" + subject, hashlib.sha256).digest()
+        mac = signer.copy()
+        mac.update(subject)
+        assert mac.digest() == expected == signature(SECRET, "tracked-link", subject)
+    other = signature(b"another-secret-of-enough-length", "tracked-link", b"a")
+    assert other != signature(SECRET, "tracked-link", b"a")
+    assert to_base64url(b"\xfb\xff\xfe") == "-__-"

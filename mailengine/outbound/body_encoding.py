@@ -44,6 +44,7 @@ _LINE_START = re.compile(rb"\n(?:\.|From )[^\r\n]*")
 # `in` takes 35 µs per two-byte needle and a regex of all four 300 µs.
 _SPACE_PAIR = re.compile(rb" [ \n]")
 _RISKY_LINE = re.compile(rb"\n(?:\.|From )")
+_ESCAPED_BLANK_AT_END = re.compile(rb"=(?:20|09)(?:\n|\Z)")
 
 
 def encode_text_part(subtype: str, content: str, *, alone: bool = False) -> tuple[list[str], bytes]:
@@ -188,6 +189,14 @@ def _quoted_printable(text: str, *, prose: bool = False) -> bytes:
         raw = text.encode("utf-8")
         quotetabs = not prose or b"\t" in raw or b"  " in raw
         encoded = binascii.b2a_qp(raw, quotetabs=quotetabs, istext=True, header=False)
+        # binascii may end a line whose last character is a blank it escapes (=20) at 78
+        # (`" From From ... From \n"`); the other path cuts such lines itself.
+        if (
+            prose
+            and _ESCAPED_BLANK_AT_END.search(encoded)
+            and max(map(len, encoded.split(b"\n"))) > 76
+        ):
+            return _quoted_printable(text)
         encoded = encoded.replace(b"\n", b"\r\n")
         if encoded.startswith(_DOT_OR_FROM) or b"\n." in encoded or b"\nFrom " in encoded:
             encoded = _escape_line_starts(encoded)

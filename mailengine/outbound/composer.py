@@ -113,14 +113,16 @@ class Composer:
             )
         )
 
-    def links(self, address_hash: str, now: datetime) -> LinksData:
-        """The customer's signed links, issued `now` (they expire after http.link_validity_days)."""
+    def links(self, address_hash: str, now: datetime, outbox_id: int = 0) -> LinksData:
+        """The customer's signed links, issued `now` (they expire after http.link_validity_days);
+        with the link to the hosted copy of message `outbox_id` unless it is 0 (a preview)."""
         preferences = make_token(self._secret, "preferences", address_hash, now)
         confirm = make_token(self._secret, "confirm", address_hash, now)
         return LinksData(
             unsubscribe_url=self._unsubscribe_url(address_hash, now),
             preferences_url=f"{self._public_url}/preferences/{preferences}",
             shop_url=self.settings.sender.shop_url,
+            view_in_browser_url=self.view_url(outbox_id, now) if outbox_id > 0 else None,
             assets_url=f"{self._public_url}/assets",
             confirm_url=f"{self._public_url}/confirm/{confirm}",
         )
@@ -149,9 +151,7 @@ class Composer:
         if rendered is not None:
             return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
         # The signed links are made once: the body and the List-Unsubscribe header share them.
-        links = self.links(recipient.email_hash, now)
-        if send.id > 0:  # not a preview: the message has a hosted copy
-            links = replace(links, view_in_browser_url=self.view_url(send.id, now))
+        links = self.links(recipient.email_hash, now, send.id)  # (a preview's id is 0)
         context = self.context(recipient, now, coupon, send.payload, links, send.id)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 

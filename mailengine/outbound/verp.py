@@ -8,8 +8,9 @@ digits.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+
+from mailengine.tokens import keyed_hmac
 
 _SIGNATURE_LENGTH = 12
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -27,8 +28,9 @@ def _base36(number: int) -> str:
 
 
 def _signature(send_id: int, secret: bytes) -> str:
-    digest = hmac.new(secret, f"verp:{send_id}".encode(), hashlib.sha256).hexdigest()
-    return digest[:_SIGNATURE_LENGTH]
+    keyed = keyed_hmac(secret).copy()
+    keyed.update(f"verp:{send_id}".encode())
+    return keyed.hexdigest()[:_SIGNATURE_LENGTH]
 
 
 def encode_bounce_address(send_id: int, *, local_part: str, domain: str, secret: bytes) -> str:

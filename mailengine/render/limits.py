@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from mailengine.errors import MailengineError
@@ -32,6 +33,7 @@ MAX_PRODUCED = 100_000
 MAX_LOOP_STEPS = 200_000
 MAX_OUTPUT = 2_000_000
 MAX_SECONDS = 2.0
+_PIECES_AT_ONCE = 64
 # A format width or precision of six digits or more ("%1000000s", "{:>999999}").
 _HUGE_WIDTH = re.compile(r"\d{6,}")
 # String methods and filters whose argument sets the size of what they make.
@@ -60,11 +62,15 @@ def run_on_budget(render: Callable[[], Iterable[str]]) -> str:
     try:
         pieces: list[str] = []
         size = 0
-        for piece in render():
-            size += len(piece)
+        rendering = iter(render())
+        # Counted a slice of pieces at a time, in C (a template yields some 200 pieces, and
+        # a Python step for each cost a tenth of the render): past the cap by at most one
+        # slice of pieces, each a value of at most MAX_PRODUCED or a piece of the template.
+        while chunk := list(islice(rendering, _PIECES_AT_ONCE)):
+            size += sum(map(len, chunk))
             if size > MAX_OUTPUT:
                 raise RenderLimitError(f"the output is over {MAX_OUTPUT:,} characters")
-            pieces.append(piece)
+            pieces += chunk
         return "".join(pieces)
     finally:
         _budget.reset(token)

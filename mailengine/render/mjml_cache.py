@@ -24,7 +24,7 @@ from mailengine.render.css_inlining import (
     inline_css_keeping_jinja,
     inline_css_of,
 )
-from mailengine.render.environment import MailSandbox
+from mailengine.render.environment import MailSandbox, escape_output_as_ascii
 from mailengine.render.mjml_prepare import IncludeError, Prepared, prepare_mjml
 from mailengine.render.mrml_fixes import mrml_mended
 from mailengine.render.source_map import LineIndex, SourceMap
@@ -259,6 +259,8 @@ def compile_template(
     try:
         html = jinja_template(html_env, shaped.source, name, f"{shown}#html")
         text = jinja_template(text_env, text_source, name, f"{shown}#text")
+        if shaped.rendered.charrefs:
+            escape_output_as_ascii(html)
     except TemplateSyntaxError as exc:
         raise SourceError(
             f"compiled template is not valid Jinja ({exc.message}); keep each {{% %}} block "

@@ -79,6 +79,12 @@ class Catalogs:
         self._loaded: dict[str, LoadedCatalog | None] = {}
         self._lock = threading.Lock()
         self._languages: tuple[str, ...] | None = None
+        self._copy_languages: dict[str, str] = {}  # customer locale -> copy language
+
+    @property
+    def auto_reload(self) -> bool:
+        """Whether a catalog is read again when its file changed."""
+        return self._auto_reload
 
     @property
     def folder(self) -> Path:
@@ -106,6 +112,16 @@ class Catalogs:
     def copy_language(self, customer_locale: str) -> str:
         """The language of the copy a customer with `customer_locale` (`de_AT`) gets: theirs
         (`de_AT`, then `de`) if it has a catalog, else the shop's, else the source's."""
+        if self._auto_reload:  # the catalogs there are may change
+            return self._copy_language(customer_locale)
+        found = self._copy_languages.get(customer_locale)
+        if found is None:  # (naming a Babel locale costs some 3 us: once per locale given)
+            if len(self._copy_languages) >= 4096:
+                self._copy_languages.clear()
+            found = self._copy_languages[customer_locale] = self._copy_language(customer_locale)
+        return found
+
+    def _copy_language(self, customer_locale: str) -> str:
         customer = normalise_locale(customer_locale)
         available = self.languages()
         for locale in (customer, self._shop):

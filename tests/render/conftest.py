@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.pipeline_bench import write_shop
 from mailengine.addresses import address_hash
 from mailengine.polls.links import LinkSigner, PollBlocks, QuestionnaireLinks
 from mailengine.polls.loader import load_polls
@@ -68,3 +69,16 @@ def write_template(scratch_dir: Path) -> WriteTemplate:
 @pytest.fixture
 def scratch_library(scratch_dir: Path) -> TemplateLibrary:
     return TemplateLibrary(scratch_dir)
+
+
+@pytest.fixture(scope="module")
+def bench_library(tmp_path_factory: pytest.TempPathFactory) -> TemplateLibrary:
+    """The benchmark's weekly offers (`bench/pipeline_bench.py`) in a folder of their own."""
+    templates, _ = write_shop(tmp_path_factory.mktemp("bench"))
+    return TemplateLibrary(templates)
+
+
+@pytest.fixture(scope="module")
+def customers() -> list[RenderContext]:
+    """Thirty generated customers (several locales and currencies) with the shipped polls."""
+    return [with_polls(context) for context in sample_contexts(30, seed=29)]

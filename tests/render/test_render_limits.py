@@ -100,3 +100,12 @@ def test_ordinary_templates_keep_working(
     rendered = scratch_library.render("fine", context(first_name="Ada"), subject="Hi")
     assert "1/1 Shirt &lt;slim&gt; (M)." in rendered.html
     assert "-" * 20 in rendered.html and "00042" in rendered.html and "1024" in rendered.html
+
+
+def test_output_over_its_cap_fails_even_when_each_piece_is_within_the_others() -> None:
+    template = text_environment().from_string(
+        "{% for i in range(n) %}{{ 'x' * 99000 }}{% endfor %}"
+    )
+    assert len(template.render(n=20)) == 20 * 99000
+    with pytest.raises(RenderLimitError, match="output is over 2,000,000"):
+        template.render(n=21)

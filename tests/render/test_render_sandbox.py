@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from markupsafe import Markup, escape
 
 from mailengine.errors import RenderError
 from mailengine.render import (
@@ -19,6 +21,7 @@ from mailengine.render import (
     TemplateLibrary,
     build_context,
 )
+from mailengine.render.environment import html_environment, output_escape
 
 WriteTemplate = Callable[[str, str], Path]
 NASTY = '<script>alert("x")</script> & O\'Brien'
@@ -128,3 +131,32 @@ def test_templates_cannot_see_config_or_the_environment(
     write_template("peek", body("{{ config }}{{ environ }}{{ os }}"))
     with pytest.raises(RenderError, match="config is not defined"):
         scratch_library.render("peek", context(), subject="S")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "<a href=\"x\">'&'</a>", "", "ünï €", Markup("<b>kept</b>"), 42, Decimal("1.50")],
+)
+def test_output_is_escaped_as_markupsafe_escapes(value: object) -> None:
+    env = html_environment()
+    assert output_escape(value) == str(escape(value))
+    assert env.from_string("{{ v }}").render(v=value) == str(escape(value))
+
+
+def test_any_callable_a_template_may_call_is_called_as_before() -> None:
+    """Translation calls are told apart by identity: an unhashable callable is no problem."""
+
+    class Unhashable:
+        __hash__ = None  # type: ignore[assignment]
+
+        def method(self) -> str:
+            return "method"
+
+        def __call__(self) -> str:
+            return "called"
+
+    env = html_environment()
+    rendered = env.from_string("{{ u.method() }} {{ u() }} {{ d.items() | list }}").render(
+        u=Unhashable(), d={"a": 1}
+    )
+    assert rendered == "method called [(&#39;a&#39;, 1)]"

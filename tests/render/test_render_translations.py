@@ -3,6 +3,7 @@ dates follow the copy actually sent."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from mailengine.render import (
     TemplateLibrary,
     build_context,
 )
+from mailengine.render.environment import html_environment, install_translations, text_environment
+from mailengine.render.translations import Catalogs
 from tests.conftest import NOW
 from tests.render.conftest import WriteTemplate
 
@@ -144,3 +147,45 @@ def test_customer_data_in_a_translated_message_is_escaped(
     assert "<b>Jo</b>" not in mail.html
     assert "&lt;b&gt;Jo&lt;/b&gt;" in mail.html
     assert "Hallo <b>Jo</b>, dein Code" in mail.text
+
+
+def test_translations_are_the_same_in_loops_macros_and_blocks_as_alone() -> None:
+    """`_()` and `ngettext` called directly (outside loops and blocks) give what Jinja's own
+    newstyle gettext gives everywhere: translated, then formatted with escaped keywords."""
+    catalogs_dir = Path(__file__).parent  # no catalogs: the source language
+    html = html_environment()
+    install_translations(html, Catalogs(catalogs_dir / "no-such-folder", "en"))
+    source = (
+        "{% macro m(x) %}{{ _('Hi %(n)s', n=x) }}{% endmacro %}"
+        "{{ _('Hi %(n)s', n=name) }}|{% for i in [1] %}{{ _('Hi %(n)s', n=name) }}{% endfor %}|"
+        "{{ m(name) }}|{% set s %}{{ _('Hi %(n)s', n=name) }}{% endset %}{{ s }}|"
+        "{{ ngettext('%(num)d item of %(n)s', '%(num)d items of %(n)s', 2, n=name) }}|"
+        "{% trans count=2 %}{{ count }} thing{% pluralize %}{{ count }} things{% endtrans %}|"
+        "{{ _('100%% sure') }}"
+    )
+    rendered = html.from_string(source).render(name="<b>")
+    hi = "Hi &lt;b&gt;"
+    assert rendered == f"{hi}|{hi}|{hi}|{hi}|2 items of &lt;b&gt;|2 things|100% sure"
+    text = text_environment()
+    install_translations(text, Catalogs(catalogs_dir / "no-such-folder", "en"))
+    assert text.from_string(source).render(name="<b>").startswith("Hi <b>|Hi <b>|Hi <b>|")
+
+
+def test_with_auto_reload_a_changed_catalog_and_a_new_language_show_in_the_next_mail(
+    scratch_dir: Path, write_template: WriteTemplate
+) -> None:
+    """Translations and each customer's copy language are kept between mails, except where
+    the folder is read again when it changes."""
+    write_template("gift", TEMPLATE)
+    path = write_catalog(scratch_dir, "de", GERMAN_PO)
+    library = TemplateLibrary(scratch_dir, auto_reload=True)
+    mail = library.render("gift", context_for("de_DE"), subject=SUBJECT, preheader=PREHEADER)
+    assert "Zum Shop" in mail.text and html_lang(mail.html) == "de"
+    assert "Visit the shop" in library.render("gift", context_for("fr_FR"), subject=SUBJECT).text
+    path.write_text(GERMAN_PO.replace("Zum Shop", "Zum Laden"), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    write_catalog(scratch_dir, "fr", GERMAN_PO.replace("Zum Shop", "Vers la boutique"))
+    mail = library.render("gift", context_for("de_DE"), subject=SUBJECT, preheader=PREHEADER)
+    assert "Zum Laden" in mail.text and "Zum Laden" in mail.html
+    french = library.render("gift", context_for("fr_FR"), subject=SUBJECT)
+    assert "Vers la boutique" in french.text and html_lang(french.html) == "fr"

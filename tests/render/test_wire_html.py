@@ -24,19 +24,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
-from bench.pipeline_bench import write_shop
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import build_mime
 from mailengine.render import RenderContext, RenderedEmail, TemplateLibrary, TemplateRenderError
-from mailengine.render.environment import html_environment, install_translations
+from mailengine.render.environment import (
+    escape_output_as_ascii,
+    html_environment,
+    install_translations,
+)
 from mailengine.render.mjml_cache import IncludeLoader, compile_mjml, jinja_template, template_path
 from mailengine.render.sample_data import sample_contexts
 from mailengine.render.source_map import CONSTRUCT
 from mailengine.render.text_part import html_to_text_template
 from mailengine.render.wire_html import RelaxedSafeText, RenderedShaping, shape_rendered_html
 from mailengine.render.wire_html_source import FOLD_AT, shape_html_source
-from tests.render.conftest import with_polls
 from tests.render.test_render_shipped_templates import SHIPPED
 from tests.test_dkim import verify
 from tests.test_message import BASE, check_wire_rules, parse, parts_of, same_text
@@ -47,7 +50,6 @@ SUBJECT = "{{ customer.first_name | default('Hallo') }}, unsere Angebote der Woc
 PREHEADER = "Neu eingetroffen, in deiner Größe."
 # A <pre> or `white-space: pre-wrap` keeps its blanks: not shaped, quoted-printable.
 PRE = ("support/reply", "support/team-notification")
-CUSTOMERS = 30
 # What shaping the shipped templates and the bench's weekly offers gives (measured: lines of
 # at most 288 characters, the longest a style value, and 9 to 13 % of lines over 78).
 LONGEST_LINE = 900  # a line holding whole marked sentences, `{{ _("...") }}`, runs longer
@@ -110,17 +112,6 @@ def document(html: str) -> list[Token]:
         ("text", re.sub(r"[ \t\n\r\f]+", " ", token[1])) if token[0] == "text" else token
         for token in parser.tokens
     ]
-
-
-@pytest.fixture(scope="module")
-def bench_library(tmp_path_factory: pytest.TempPathFactory) -> TemplateLibrary:
-    templates, _ = write_shop(tmp_path_factory.mktemp("bench"))
-    return TemplateLibrary(templates)
-
-
-@pytest.fixture(scope="module")
-def customers() -> list[RenderContext]:
-    return [with_polls(context) for context in sample_contexts(CUSTOMERS, seed=29)]
 
 
 def unshaped_source(library: TemplateLibrary, name: str) -> str:
@@ -490,3 +481,30 @@ def test_what_customer_data_brings_in_is_shaped_without_changing_the_document(
     assert document(message) == document(reference)
     if type(message) is RelaxedSafeText:  # what the encoder then takes on trust
         assert not re.search(r"  | \n|\t|\r| \Z", message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([*PIECES, *IN_ATTRIBUTES]), max_size=60),
+    st.sampled_from([*VALUES, "Müller · Straße", "ä\x85ö", "𝔘"]),
+    st.booleans(),
+)
+def test_output_made_ascii_as_it_is_written_shapes_to_the_same_message(
+    pieces: list[str], value: str, flag: bool
+) -> None:
+    """Where a template's shaping makes character references, its `{{ }}` output is made
+    ASCII as it is written (escape_output_as_ascii): the shaped message is the one the whole
+    message's pass made, byte for byte; with a C1 control no reference can mean, which
+    leaves the message as it is for quoted-printable, the same document."""
+    shaped = shape_html_source("".join(pieces))
+    env = html_environment()
+    values = {"a": value, "b": flag, "c": Markup("<b>Zoë</b>")}
+    source = shaped.source + "{{ c }}{{ _('Grüße, %(n)s', n=a) }}"
+    plain = jinja_template(env, source, "s", "s")
+    as_ascii = jinja_template(env, source, "s", "s")
+    escape_output_as_ascii(as_ascii)
+    expected = shape_rendered_html(plain.render(values), shaped.rendered)
+    message = shape_rendered_html(as_ascii.render(values), shaped.rendered)
+    if shaped.rendered.charrefs and "\x85" not in value:
+        assert message == expected and message.isascii()
+    assert document(message) == document(expected)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import httpx
+import pytest
 from sqlalchemy import func, insert, select
 
 from mailengine.outbound.tracking_links import KEY_LENGTH, LinkList, read_key, rewrite_links
+from mailengine.render.wire_html import RelaxedSafeText
 from mailengine.store.api_queries import tracked_link_table, tracking_event_table
 from mailengine.store.database import Database
 from mailengine.store.link_lists import CarriedList, link_list_table, store_link_lists
@@ -64,6 +67,29 @@ def test_rewrite_tracks_web_links_only_and_adds_one_pixel() -> None:
     assert tracked.html.index(pixel) < tracked.html.index("</body>")
     assert 'class="button"' in tracked.html
     assert tracked.targets() == dict(zip(tracked.keys[:3], tracked.links.urls, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("public_url", "kept"),
+    [
+        (PUBLIC_URL, True),
+        ("https://mail.shop.example/a  b", False),
+        ("https://x.example/\t", False),
+    ],
+)
+def test_a_body_checked_for_blank_runs_stays_checked_when_its_links_are_tracked(
+    public_url: str, kept: bool
+) -> None:
+    """The encoder trusts a RelaxedSafeText to hold no blank run DKIM would change; tracked
+    links and the pixel keep that true unless the public URL itself holds one."""
+    checked = RelaxedSafeText(BODY.replace("> <", "><"))
+    assert not re.search(r"  | \n|\t|\r| \Z", checked)
+    tracked = rewrite_links(checked, 42, public_url, SECRET)
+    assert (type(tracked.html) is RelaxedSafeText) is kept
+    assert tracked.html == rewrite_links(str(checked), 42, public_url, SECRET).html
+    if kept:
+        assert not re.search(r"  | \n|\t|\r| \Z", tracked.html)
+    assert type(rewrite_links(BODY, 42, PUBLIC_URL, SECRET).html) is str
 
 
 def test_rewriting_again_gives_the_same_keys_and_other_messages_other_keys() -> None:
