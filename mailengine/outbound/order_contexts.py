@@ -11,9 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from mailengine.clock import ensure_aware
 from mailengine.money import to_major
 from mailengine.render.context import ItemContext, OrderContext
+from mailengine.render.order_context import order_context_of
 from mailengine.store.recipients import OrderSnapshot
 
 
@@ -26,22 +26,17 @@ def order_contexts(orders: list[OrderSnapshot]) -> list[OrderContext]:
 
 def order_context(order: OrderSnapshot) -> OrderContext:
     """What `render.context.order_context` makes of the order's `OrderData`."""
-    items = [_item_context(item) for item in order.items]
-    result: OrderContext = {
-        "external_id": order.external_id,
-        "channel": "store" if order.channel == "store" else "online",
-        "placed_at": ensure_aware(order.placed_at),
-        "status": order.status,
-        "amount": to_major(order.amount_minor, order.currency),
-        "currency": order.currency.upper(),
-        "items": items,
-        "item_count": sum(item["quantity"] for item in items),
-    }
-    if order.shipped_at is not None:
-        result["shipped_at"] = ensure_aware(order.shipped_at)
-    if order.expected_ship_date is not None:
-        result["expected_ship_date"] = order.expected_ship_date
-    return result
+    return order_context_of(
+        external_id=order.external_id,
+        channel="store" if order.channel == "store" else "online",
+        placed_at=order.placed_at,
+        status=order.status,
+        amount=to_major(order.amount_minor, order.currency),
+        currency=order.currency,
+        items=[_item_context(item) for item in order.items],
+        shipped_at=order.shipped_at,
+        expected_ship_date=order.expected_ship_date,
+    )
 
 
 def _item_context(item: dict[str, Any]) -> ItemContext:
