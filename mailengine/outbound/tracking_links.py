@@ -142,11 +142,13 @@ def rewrite_links(
     urls: list[str] = []
     spans: list[tuple[int, int, str]] = []  # where each tracked href is, and what precedes it
     for match in _ANCHOR_HREF.finditer(body):
-        raw = match.group(2) if match.group(2) is not None else match.group(3)
-        url = html.unescape(raw).strip()
+        opening, double_quoted, single_quoted = match.groups()
+        raw = double_quoted if double_quoted is not None else single_quoted
+        url = (html.unescape(raw) if "&" in raw else raw).strip()
         if len(urls) < MAX_LINKS and _trackable(url, own):
             urls.append(url)
-            spans.append((match.start(), match.end(), match.group(1)))
+            start, end = match.span()
+            spans.append((start, end, opening))
     digest = _list_digest(tuple(urls))
     links = LinkList(to_base64url(digest), tuple(urls))
     *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], digest)
