@@ -18,14 +18,11 @@ import math
 import socket
 import tempfile
 import threading
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailengine.outbound import composer, mime
 from mailengine.outbound.transport.base import Envelope
-from mailengine.render.library import RenderedEmail
-from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend
 
 if TYPE_CHECKING:
@@ -61,16 +58,9 @@ def main() -> None:
     digests: dict[str, str] = {}
     envelope = composer.Composer.envelope
 
-    def recorded(
-        self: composer.Composer,
-        send: ClaimedSend,
-        recipient: RecipientSnapshot,
-        rendered: RenderedEmail,
-        now: datetime,
-        unsubscribe_url: str | None = None,
-    ) -> Envelope:
+    def recorded(self: composer.Composer, send: ClaimedSend, *rest: Any, **named: Any) -> Envelope:
         _COMPOSING.message_id = send.message_id
-        made = envelope(self, send, recipient, rendered, now, unsubscribe_url)
+        made = envelope(self, send, *rest, **named)
         digests[str(send.message_id)] = hashlib.sha256(bytes(made.data)).hexdigest()
         return made
 
