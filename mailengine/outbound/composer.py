@@ -10,7 +10,6 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +18,7 @@ from mailengine.config import Settings
 from mailengine.money import to_major
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.order_contexts import order_context, order_contexts
 from mailengine.outbound.poll_links import PollLinks
 from mailengine.outbound.tracking_links import TrackedBody, rewrite_links
 from mailengine.outbound.transport.base import Envelope
@@ -28,8 +28,6 @@ from mailengine.render.context import (
     CouponData,
     CustomerData,
     LinksData,
-    OrderData,
-    OrderItemData,
     SenderData,
     TicketData,
     build_context,
@@ -40,7 +38,7 @@ from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.predictions import CustomerPrediction
-from mailengine.store.recipients import OrderSnapshot, RecipientSnapshot
+from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import RENDERED, ClaimedSend, order_about
 from mailengine.tokens import make_message_token, make_token
 
@@ -99,19 +97,21 @@ class Composer:
         ticket = payload.get("ticket")
         extra = {key: payload[key] for key in _PLAIN_SECTIONS if key in payload}
         about = recipient.order(order_about(payload))
-        return extra | dict(
-            build_context(
-                customer=self._customer(recipient),
-                orders=[self._order(order) for order in recipient.orders],
-                order=self._order(about) if about is not None else None,
-                links=links or self.links(recipient.email_hash, now),
-                sender=self._sender,
-                coupon=self._coupon(coupon) if coupon is not None else None,
-                ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
-                broadcast=_broadcast(payload),
-                **self._asking.contexts(recipient.email_hash, now, mail),
-            )
+        context = build_context(
+            customer=self._customer(recipient),
+            links=links or self.links(recipient.email_hash, now),
+            sender=self._sender,
+            coupon=self._coupon(coupon) if coupon is not None else None,
+            ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
+            broadcast=_broadcast(payload),
+            **self._asking.contexts(recipient.email_hash, now, mail),
         )
+        # The orders straight from the snapshots (order_contexts); the keys keep their places.
+        orders = order_contexts(recipient.orders)
+        context["orders"] = orders
+        context["order"] = order_context(about) if about is not None else None
+        context["last_order"] = orders[0] if orders else None
+        return extra | dict(context)
 
     def links(self, address_hash: str, now: datetime, outbox_id: int = 0) -> LinksData:
         """The customer's signed links, issued `now` (they expire after http.link_validity_days);
@@ -291,30 +291,6 @@ class Composer:
             predicted_next_order_at=stored.predicted_next_order_at,
             predicted_value_365d=None if minor is None else to_major(minor, self.settings.currency),
             best_send_hour=stored.best_send_hour,
-        )
-
-    def _order(self, order: OrderSnapshot) -> OrderData:
-        items = [
-            OrderItemData(
-                sku=str(item.get("sku") or ""),
-                name=str(item["name"]),
-                quantity=int(item.get("quantity") or 1),
-                unit_price=Decimal(str(item.get("unit_price") or "0")),
-                size=item.get("size"),
-                image_url=item.get("image_url"),
-            )
-            for item in order.items
-        ]
-        return OrderData(
-            external_id=order.external_id,
-            channel="store" if order.channel == "store" else "online",
-            placed_at=order.placed_at,
-            status=order.status,
-            amount=to_major(order.amount_minor, order.currency),
-            currency=order.currency,
-            items=items,
-            shipped_at=order.shipped_at,
-            expected_ship_date=order.expected_ship_date,
         )
 
     def _coupon(self, coupon: IssuedCoupon) -> CouponData:

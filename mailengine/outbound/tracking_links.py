@@ -14,6 +14,7 @@ anchors) are left alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
@@ -45,8 +46,11 @@ class LinkList:
 
     @classmethod
     def of(cls, urls: tuple[str, ...]) -> LinkList:
-        raw = hashlib.sha256("\0".join(urls).encode()).digest()[:_DIGEST_BYTES]
-        return cls(to_base64url(raw), urls)
+        return cls(to_base64url(_list_digest(urls)), urls)
+
+
+def _list_digest(urls: tuple[str, ...]) -> bytes:
+    return hashlib.sha256("\0".join(urls).encode()).digest()[:_DIGEST_BYTES]
 
 
 @dataclass(frozen=True)
@@ -72,20 +76,30 @@ class TrackedBody:
 
 def link_key(secret: bytes, outbox_id: int, position: int, digest: str) -> str:
     """32 URL-safe characters: unforgeable, stable for the same message, link and list."""
-    return _link_keys(secret, outbox_id, [position], digest)[0]
+    return _link_keys(secret, outbox_id, [position], from_base64url(digest))[0]
 
 
-def _link_keys(secret: bytes, outbox_id: int, positions: list[int], digest: str) -> list[str]:
+def _link_keys(secret: bytes, outbox_id: int, positions: list[int], digest: bytes) -> list[str]:
+    """The keys of one message's links at `positions` of the list whose raw digest is
+    `digest`, made together: a key's 24 bytes are 32 base64 characters with no padding, so
+    the keys' bytes are written as base64 in one call and cut every 32 characters."""
     start = outbox_id.to_bytes(_ID_BYTES, "big")
-    end = from_base64url(digest)
-    signer = purpose_signer(secret, _PURPOSE)  # one message's keys, a score of them
-    keys = []
+    signer = _purpose_signer(secret)
+    raw = bytearray()
     for position in positions:
-        payload = start + position.to_bytes(_POSITION_BYTES, "big") + end
+        payload = start + position.to_bytes(_POSITION_BYTES, "big") + digest
         mac = signer.copy()
         mac.update(payload)
-        keys.append(to_base64url(payload + mac.digest()[:_MAC_BYTES]))
-    return keys
+        raw += payload
+        raw += mac.digest()[:_MAC_BYTES]
+    text = to_base64url(bytes(raw))
+    return [text[at : at + KEY_LENGTH] for at in range(0, len(text), KEY_LENGTH)]
+
+
+@functools.lru_cache(maxsize=16)
+def _purpose_signer(secret: bytes) -> hmac.HMAC:
+    """The signer of tracked-link keys for `secret`, hashed once; only its copies are updated."""
+    return purpose_signer(secret, _PURPOSE)
 
 
 def read_key(secret: bytes, key: str) -> LinkKey | None:
@@ -128,13 +142,16 @@ def rewrite_links(
     urls: list[str] = []
     spans: list[tuple[int, int, str]] = []  # where each tracked href is, and what precedes it
     for match in _ANCHOR_HREF.finditer(body):
-        raw = match.group(2) if match.group(2) is not None else match.group(3)
-        url = html.unescape(raw).strip()
+        opening, double_quoted, single_quoted = match.groups()
+        raw = double_quoted if double_quoted is not None else single_quoted
+        url = (html.unescape(raw) if "&" in raw else raw).strip()
         if len(urls) < MAX_LINKS and _trackable(url, own):
             urls.append(url)
-            spans.append((match.start(), match.end(), match.group(1)))
-    links = LinkList.of(tuple(urls))
-    *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], links.digest)
+            start, end = match.span()
+            spans.append((start, end, opening))
+    digest = _list_digest(tuple(urls))
+    links = LinkList(to_base64url(digest), tuple(urls))
+    *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], digest)
     parts: list[str] = []
     at = 0
     clicks = html.escape(click_url(public_url, ""))  # a key is URL-safe base64: no escaping

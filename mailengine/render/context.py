@@ -34,6 +34,7 @@ from mailengine.render.locales import (
     normalise_locale,
     normalise_timezone,
 )
+from mailengine.render.order_context import order_context_of
 
 AttributeValue = str | int | Decimal | bool | date | Sequence[str] | None
 Channel = Literal["online", "store"]
@@ -333,21 +334,17 @@ def order_context(order: OrderData) -> OrderContext:
         if _known(item.image_url):
             entry["image_url"] = item.image_url  # type: ignore[typeddict-item]
         items.append(entry)
-    result: OrderContext = {
-        "external_id": order.external_id,
-        "channel": order.channel,
-        "placed_at": ensure_aware(order.placed_at),
-        "status": order.status,
-        "amount": Decimal(order.amount),
-        "currency": order.currency.upper(),
-        "items": items,
-        "item_count": sum(item["quantity"] for item in items),
-    }
-    if order.shipped_at is not None:
-        result["shipped_at"] = ensure_aware(order.shipped_at)
-    if order.expected_ship_date is not None:
-        result["expected_ship_date"] = order.expected_ship_date
-    return result
+    return order_context_of(
+        external_id=order.external_id,
+        channel=order.channel,
+        placed_at=order.placed_at,
+        status=order.status,
+        amount=Decimal(order.amount),
+        currency=order.currency,
+        items=items,
+        shipped_at=order.shipped_at,
+        expected_ship_date=order.expected_ship_date,
+    )
 
 
 def coupon_context(coupon: CouponData) -> CouponContext:
