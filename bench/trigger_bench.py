@@ -20,9 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +44,19 @@ else:  # beside this script, which runs as a script
     from pipeline_bench import scratch_postgres
 
 BATCH_SIZE = 1_000
+CAPTURE = """
+import asyncio, sys
+from pathlib import Path
+from mailengine.dev.capture import CaptureServer
+
+async def serve() -> None:
+    server = CaptureServer(Path(sys.argv[1]), port=int(sys.argv[2]))
+    await server.start()
+    print("listening", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(serve())
+"""
 
 
 def burst_body(number: int) -> dict[str, Any]:
@@ -128,6 +145,41 @@ def percentiles(values: list[float]) -> str:
 def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
     extra = f"engine: {{dispatch_processes: {args.dispatch_processes}}}\n"
     shop, port = make_shop(folder, url, extra)
+    smtp = f"capture: {'true' if args.capture == 'engine' else 'false'}"
+    if args.connections:
+        smtp += f", connections: {args.connections}"
+    config = shop / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("capture: true", smtp), encoding="utf-8"
+    )
+    with capture_server(shop, args.capture == "process"):
+        run_phases(label, url, shop, port, args)
+
+
+@contextmanager
+def capture_server(shop: Path, separate: bool) -> Iterator[None]:
+    """With `separate`, the capture SMTP server of the shop's config in a process of its own
+    (as a real mail server would be), not on the engine's event loop beside the API."""
+    if not separate:
+        yield
+        return
+    found = re.search(r"port: (\d+), capture", (shop / "config.yaml").read_text())
+    assert found is not None
+    smtp_port = found.group(1)
+    server = subprocess.Popen(
+        [sys.executable, "-c", CAPTURE, str(shop / "var" / "mail"), smtp_port],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # listening
+        yield
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def run_phases(label: str, url: str, shop: Path, port: int, args: argparse.Namespace) -> None:
     cli(shop, "db", "upgrade")
     cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
     with create_engine(url).begin() as connection:
@@ -191,6 +243,15 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server too")
     parser.add_argument(
         "--dispatch-processes", type=int, default=0, help="the engine's engine.dispatch_processes"
+    )
+    parser.add_argument(
+        "--capture",
+        choices=("process", "engine"),
+        default="process",
+        help="the capture SMTP server in a process of its own, or in the engine's (as before)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=0, help="smtp.connections (0: the default)"
     )
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

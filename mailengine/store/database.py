@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from mailengine.errors import StoreError
+from mailengine.store.write_turn import WriteTurn, write_turn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Tables other software keeps in the same database (APScheduler's job store).
@@ -27,8 +28,6 @@ FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 # SQLite itself (whose busy timeout then decides, as without this lock): the connections'
 # busy timeout.
 SQLITE_BUSY_SECONDS = 30.0
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -57,11 +56,11 @@ class Database:
         self.engine: Engine = create_engine(self.url, **options)
         # Units of work (`transaction`) on SQLite take the write lock as they begin.
         self._writing: Engine = self.engine
-        self._write_lock: threading.RLock | None = None
+        self._write_turn: WriteTurn | None = None
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
-                self._write_lock = _write_lock(database)
+                self._write_turn = write_turn(database, SQLITE_BUSY_SECONDS)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
             self._writing = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
@@ -83,30 +82,20 @@ class Database:
         dispatcher process) had committed in between (SQLITE_BUSY_SNAPSHOT, which no busy
         timeout waits out). Reads outside a unit of work (`session`) do not take the lock.
 
-        Threads of one process wait for each other's units of work on a lock of their own
-        first: SQLite's busy handler polls the write lock with sleeps of up to 100 ms, so a
-        writer that found it taken (the API's group commit, behind the engine's claim) slept
-        on for milliseconds after it was free; a thread lock hands it over at once.
+        Units of work on one SQLite file wait for each other's end in a queue of their own
+        first (`write_turn`: threads on a thread lock, processes on a file lock), which hands
+        the turn over at once: SQLite's busy handler polls the write lock with sleeps of up
+        to 100 ms, so a writer that found it taken slept on long after it was free.
         """
         with (
-            self._thread_turn(),
+            self._turn(),
             Session(self._writing, expire_on_commit=False) as session,
             _committed(session),
         ):
             yield session
 
-    @contextmanager
-    def _thread_turn(self) -> Iterator[None]:
-        lock = self._write_lock
-        if lock is None:
-            yield
-            return
-        taken = lock.acquire(timeout=SQLITE_BUSY_SECONDS)
-        try:
-            yield
-        finally:
-            if taken:
-                lock.release()
+    def _turn(self) -> contextlib.AbstractContextManager[None]:
+        return self._write_turn() if self._write_turn is not None else contextlib.nullcontext()
 
     @contextmanager
     def bulk_transaction(self) -> Iterator[Session]:
@@ -125,7 +114,7 @@ class Database:
             with self.transaction() as session:
                 yield session
             return
-        with self._writing.connect() as connection:
+        with self._turn(), self._writing.connect() as connection:
             raw = connection.connection.driver_connection
             assert raw is not None
             raw.execute("PRAGMA temp_store = FILE")
@@ -169,14 +158,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _write_lock(path: str) -> threading.RLock:
-    """The lock of the units of work on one SQLite file in this process (every `Database` of
-    the file shares it: the engine's and the in-process app's)."""
-    key = str(Path(path).resolve())
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 def upsert_insert(session: Session) -> Any:

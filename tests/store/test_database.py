@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from sqlalchemy import event, text
 
 from mailengine.store.database import Database
+from mailengine.store.write_turn import LOCK_SUFFIX
 
 
 @pytest.fixture
@@ -106,3 +109,46 @@ def test_threads_of_one_process_hand_the_write_lock_over_without_sqlite_polling(
         assert session.execute(text("SELECT value FROM counter")).scalar_one() == 2
     counters.dispose()
     second.dispose()
+
+
+OTHER_PROCESS_WRITER = """
+import sys
+from sqlalchemy import event, text
+from mailengine.store.database import Database
+
+database = Database(sys.argv[1])
+event.listen(
+    database.engine, "connect", lambda connection, _: connection.execute("PRAGMA busy_timeout = 0")
+)
+print("begin", flush=True)
+with database.transaction() as session:
+    session.execute(text("UPDATE counter SET value = value + 1"))
+print("committed", flush=True)
+"""
+
+
+def test_processes_hand_the_write_lock_over_without_sqlite_polling(
+    counters: Database, tmp_path: Path
+) -> None:
+    """A unit of work of another process (a dispatcher process) waits for this one's end in
+    the write turn's file lock, which the kernel hands over at once, not in SQLite's busy
+    handler (which sleeps up to 100 ms between looks while the engine's threads hand the
+    lock to each other): with the busy timeout at 0 it still waits instead of failing."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_PROCESS_WRITER, f"sqlite:///{tmp_path / 'units.db'}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None
+    with counters.transaction() as session:
+        session.execute(text("UPDATE counter SET value = value + 1"))
+        assert other.stdout.readline() == "begin\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(0.5)  # waiting for its turn
+    out, err = other.communicate(timeout=60)
+    assert (other.returncode, out) == (0, "committed\n"), err
+    with counters.session() as session:
+        assert session.execute(text("SELECT value FROM counter")).scalar_one() == 2
+    assert (tmp_path / f"units.db{LOCK_SUFFIX}").exists()
+    counters.dispose()
