@@ -9,7 +9,8 @@ orders came in.
 
 So units of work queue before they ask SQLite: threads of one process on a thread lock, and
 then the processes on an advisory `flock` of a file beside the database (`<file>-writelock`),
-which the kernel hands over at once, and lets go of when its process ends, however it ends.
+which the kernel lets go of when its process ends, however it ends; a process waiting for it
+asks every 0.5-4 ms (not SQLite's up to 100 ms), and for at most the busy timeout.
 The lock decides nothing about correctness: SQLite's own lock still guards every write, and
 writers that do not take a turn (a schema upgrade, the scheduler's job store) wait for it in
 SQLite's busy handler, as before.
@@ -17,8 +18,10 @@ SQLite's busy handler, as before.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +32,10 @@ except ImportError:  # not on Windows: processes then wait in SQLite's busy hand
     fcntl = None  # type: ignore[assignment]
 
 LOCK_SUFFIX = "-writelock"
+TURN_POLL_FIRST = 0.0005  # seconds between asks for another process's turn, doubling...
+TURN_POLL_MOST = 0.004  # ...up to this (SQLite's own busy handler sleeps up to 0.1 s)
+
+log = logging.getLogger(__name__)
 
 _TURNS: dict[Path, WriteTurn] = {}
 _TURNS_GUARD = threading.Lock()
@@ -45,6 +52,7 @@ class WriteTurn:
         self._depth = 0  # units of work of the thread holding the turn (nested: one flock)
         self._descriptor: int | None = None
         self._opened_by = 0  # the pid that opened it: a forked child opens its own
+        self._holding = False  # this process holds the file lock
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
@@ -72,11 +80,29 @@ class WriteTurn:
         if self._descriptor is None or self._opened_by != os.getpid():
             self._descriptor = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
             self._opened_by = os.getpid()
-        fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+        # Asked without blocking, a few milliseconds apart, for at most the busy timeout: a
+        # process that hangs holding the turn (stopped, in a debugger) never freezes the
+        # others; past the timeout they go on without it and SQLite's busy handler decides.
+        deadline = time.monotonic() + self._wait_seconds
+        pause = TURN_POLL_FIRST
+        while True:
+            try:
+                fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    log.warning("no write turn on %s in %.0f s", self.lock_file, self._wait_seconds)
+                    self._holding = False
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, TURN_POLL_MOST)
+            else:
+                self._holding = True
+                return
 
     def _unlock_processes(self) -> None:
-        if fcntl is not None and self._descriptor is not None:
+        if fcntl is not None and self._descriptor is not None and self._holding:
             fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            self._holding = False
 
 
 def write_turn(database: str, wait_seconds: float) -> WriteTurn:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
 
 from mailengine.store.database import Database
-from mailengine.store.write_turn import LOCK_SUFFIX
+from mailengine.store.write_turn import LOCK_SUFFIX, WriteTurn
 
 
 @pytest.fixture
@@ -152,3 +155,24 @@ def test_processes_hand_the_write_lock_over_without_sqlite_polling(
         assert session.execute(text("SELECT value FROM counter")).scalar_one() == 2
     assert (tmp_path / f"units.db{LOCK_SUFFIX}").exists()
     counters.dispose()
+
+
+def test_a_process_that_hangs_holding_the_write_turn_never_freezes_the_others(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the turn's file lock and never lets go (stopped mid-transaction):
+    a writer here waits for it no longer than its wait, then goes on and leaves the wait to
+    SQLite; once the lock is free again the turn is taken and given back as usual."""
+    turn = WriteTurn(tmp_path / "units.db", wait_seconds=0.3)
+    hung = os.open(turn.lock_file, os.O_RDWR | os.O_CREAT, 0o600)  # its own open file: a rival
+    fcntl.flock(hung, fcntl.LOCK_EX)
+    started = time.monotonic()
+    with turn():
+        waited = time.monotonic() - started
+    assert 0.3 <= waited < 2.0
+    fcntl.flock(hung, fcntl.LOCK_UN)
+    # free: taken at once, and held while the block runs
+    with turn(), pytest.raises(BlockingIOError):
+        fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)  # given back
+    os.close(hung)
