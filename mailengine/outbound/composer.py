@@ -18,7 +18,7 @@ from mailengine.config import Settings
 from mailengine.money import to_major
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import OutgoingMessage, build_mime
-from mailengine.outbound.order_contexts import order_context, order_contexts
+from mailengine.outbound.order_contexts import order_context
 from mailengine.outbound.poll_links import PollLinks
 from mailengine.outbound.tracking_links import TrackedBody, rewrite_links
 from mailengine.outbound.transport.base import Envelope
@@ -35,6 +35,7 @@ from mailengine.render.context import (
 from mailengine.render.customer_polls import PollAnswerData
 from mailengine.render.customer_predictions import PredictionsData
 from mailengine.render.library import RenderedEmail, TemplateLibrary
+from mailengine.render.order_context import orders_section
 from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.predictions import CustomerPrediction
@@ -106,11 +107,14 @@ class Composer:
             broadcast=_broadcast(payload),
             **self._asking.contexts(recipient.email_hash, now, mail),
         )
-        # The orders straight from the snapshots (order_contexts); the keys keep their places.
-        orders = order_contexts(recipient.orders)
-        context["orders"] = orders
-        context["order"] = order_context(about) if about is not None else None
-        context["last_order"] = orders[0] if orders else None
+        # The orders straight from the snapshots (`order_contexts`); the keys keep their places.
+        section = orders_section(
+            [order_context(order) for order in recipient.orders],
+            order_context(about) if about is not None else None,
+        )
+        context["orders"] = section["orders"]
+        context["order"] = section["order"]
+        context["last_order"] = section["last_order"]
         return extra | dict(context)
 
     def links(self, address_hash: str, now: datetime, outbox_id: int = 0) -> LinksData:

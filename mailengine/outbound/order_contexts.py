@@ -13,15 +13,13 @@ from typing import Any
 
 from mailengine.money import to_major
 from mailengine.render.context import ItemContext, OrderContext
-from mailengine.render.order_context import order_context_of
+from mailengine.render.order_context import item_context_of, order_context_of, orders_section
 from mailengine.store.recipients import OrderSnapshot
 
 
 def order_contexts(orders: list[OrderSnapshot]) -> list[OrderContext]:
     """The orders' contexts, most recent first (as `build_context` sorts them)."""
-    contexts = [order_context(order) for order in orders]
-    contexts.sort(key=_placed_at, reverse=True)
-    return contexts
+    return orders_section([order_context(order) for order in orders], None)["orders"]
 
 
 def order_context(order: OrderSnapshot) -> OrderContext:
@@ -40,24 +38,11 @@ def order_context(order: OrderSnapshot) -> OrderContext:
 
 
 def _item_context(item: dict[str, Any]) -> ItemContext:
-    sku = str(item.get("sku") or "")
-    name = str(item["name"])
-    quantity = int(item.get("quantity") or 1)
-    unit_price = Decimal(str(item.get("unit_price") or "0"))
-    size, image_url = item.get("size"), item.get("image_url")
-    entry: ItemContext = {
-        "sku": sku,
-        "name": name,
-        "quantity": quantity,
-        "unit_price": unit_price,
-        "line_total": unit_price * quantity,
-    }
-    if size is not None and size.strip():
-        entry["size"] = size
-    if image_url is not None and image_url.strip():
-        entry["image_url"] = image_url
-    return entry
-
-
-def _placed_at(order: OrderContext) -> Any:
-    return order["placed_at"]
+    return item_context_of(
+        sku=str(item.get("sku") or ""),
+        name=str(item["name"]),
+        quantity=int(item.get("quantity") or 1),
+        unit_price=Decimal(str(item.get("unit_price") or "0")),
+        size=item.get("size"),
+        image_url=item.get("image_url"),
+    )

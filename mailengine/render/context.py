@@ -34,7 +34,7 @@ from mailengine.render.locales import (
     normalise_locale,
     normalise_timezone,
 )
-from mailengine.render.order_context import order_context_of
+from mailengine.render.order_context import item_context_of, order_context_of, orders_section
 
 AttributeValue = str | int | Decimal | bool | date | Sequence[str] | None
 Channel = Literal["online", "store"]
@@ -260,15 +260,15 @@ def build_context(
 ) -> RenderContext:
     """Turn plain values into the dict a template renders from (orders most recent first);
     `order` is the order the mail is about, if it is about one."""
-    order_contexts = [
-        order_context(each)
-        for each in sorted(orders, key=lambda o: ensure_aware(o.placed_at), reverse=True)
-    ]
+    section = orders_section(
+        [order_context(each) for each in orders],
+        order_context(order) if order is not None else None,
+    )
     return {
         "customer": customer_context(customer),
-        "orders": order_contexts,
-        "order": order_context(order) if order is not None else None,
-        "last_order": order_contexts[0] if order_contexts else None,
+        "orders": section["orders"],
+        "order": section["order"],
+        "last_order": section["last_order"],
         "coupon": coupon_context(coupon) if coupon is not None else None,
         "links": links_context(links),
         "sender": sender_context(sender),
@@ -320,20 +320,17 @@ def customer_context(customer: CustomerData) -> CustomerContext:
 
 
 def order_context(order: OrderData) -> OrderContext:
-    items: list[ItemContext] = []
-    for item in order.items:
-        entry: ItemContext = {
-            "sku": item.sku,
-            "name": item.name,
-            "quantity": item.quantity,
-            "unit_price": Decimal(item.unit_price),
-            "line_total": Decimal(item.unit_price) * item.quantity,
-        }
-        if _known(item.size):
-            entry["size"] = item.size  # type: ignore[typeddict-item]
-        if _known(item.image_url):
-            entry["image_url"] = item.image_url  # type: ignore[typeddict-item]
-        items.append(entry)
+    items = [
+        item_context_of(
+            sku=item.sku,
+            name=item.name,
+            quantity=item.quantity,
+            unit_price=Decimal(item.unit_price),
+            size=item.size,
+            image_url=item.image_url,
+        )
+        for item in order.items
+    ]
     return order_context_of(
         external_id=order.external_id,
         channel=order.channel,

@@ -1,9 +1,10 @@
-"""An order's template context from its values: the one place its keys are written, for
-`render.context` (from OrderData) and the composer (from the store's snapshots)."""
+"""An order's template context from its values: the one place its keys (and its lines' keys,
+and which orders a context names) are written, for `render.context` (from OrderData) and the
+composer (from the store's snapshots)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from mailengine.clock import ensure_aware
 
@@ -12,6 +13,53 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from mailengine.render.context import Channel, ItemContext, OrderContext
+
+
+class OrdersSection(TypedDict):
+    """The orders a mail's context names: all of them, the one it is about, the latest."""
+
+    orders: list[OrderContext]
+    order: OrderContext | None
+    last_order: OrderContext | None
+
+
+def orders_section(orders: list[OrderContext], about: OrderContext | None) -> OrdersSection:
+    """`orders` most recent first (by when they were placed; ties keep their order), `about`
+    the order the mail is about, if any."""
+    latest_first = sorted(orders, key=_placed_at, reverse=True)
+    return {
+        "orders": latest_first,
+        "order": about,
+        "last_order": latest_first[0] if latest_first else None,
+    }
+
+
+def _placed_at(order: OrderContext) -> datetime:
+    return order["placed_at"]
+
+
+def item_context_of(
+    *,
+    sku: str,
+    name: str,
+    quantity: int,
+    unit_price: Decimal,
+    size: str | None,
+    image_url: str | None,
+) -> ItemContext:
+    """An order line's context; a blank size or image is left out."""
+    entry: ItemContext = {
+        "sku": sku,
+        "name": name,
+        "quantity": quantity,
+        "unit_price": unit_price,
+        "line_total": unit_price * quantity,
+    }
+    if size is not None and size.strip():
+        entry["size"] = size
+    if image_url is not None and image_url.strip():
+        entry["image_url"] = image_url
+    return entry
 
 
 def order_context_of(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from mailengine.errors import StoreError
-from mailengine.store.write_turn import WriteTurn, write_turn
+from mailengine.store.write_turn import write_turn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Tables other software keeps in the same database (APScheduler's job store).
@@ -46,21 +46,21 @@ class Database:
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {"echo": echo}
+        # A file of its own: SQLite's (not in memory), whose units of work take write turns.
+        database = parsed.database if self.dialect == "sqlite" else None
+        if database == ":memory:":
+            database = None
+        if database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         if self.dialect == "sqlite":
-            database = parsed.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
         else:
             options["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **options)
         # Units of work (`transaction`) on SQLite take the write lock as they begin.
         self._writing: Engine = self.engine
-        self._write_turn: WriteTurn | None = None
+        self._write_turn = write_turn(database, SQLITE_BUSY_SECONDS) if database else None
         if self.dialect == "sqlite":
-            database = parsed.database
-            if database and database != ":memory:":
-                self._write_turn = write_turn(database, SQLITE_BUSY_SECONDS)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
             self._writing = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
