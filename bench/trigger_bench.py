@@ -83,7 +83,8 @@ def confirmations(url: str, prefix: str) -> Confirmations:
             int(event_id): (processed, received)
             for event_id, processed, received in connection.execute(
                 text(
-                    "SELECT id, processed_at, received_at FROM event WHERE type = 'order.placed'"
+                    "SELECT id, id NOT IN (SELECT event_id FROM event_pending), received_at"
+                    " FROM event WHERE type = 'order.placed'"
                     " AND idempotency_key LIKE :key"
                 ),
                 {"key": f"order.placed:{prefix}%"},
@@ -96,7 +97,7 @@ def confirmations(url: str, prefix: str) -> Confirmations:
             )
         ).all()
     engine.dispose()
-    found = Confirmations(sum(1 for done, _ in events.values() if done is not None), [], [])
+    found = Confirmations(sum(1 for done, _ in events.values() if done), [], [])
     for key, created_at, sent_at in rows:
         event = events.get(int(str(key).rsplit(":", 1)[1]))
         if event is None:
@@ -118,7 +119,7 @@ def settle(url: str, limit: float) -> float:
             with engine.connect() as connection:
                 busy = connection.execute(
                     text(
-                        "SELECT (SELECT count(*) FROM event WHERE processed_at IS NULL)"
+                        "SELECT (SELECT count(*) FROM event_pending)"
                         " + (SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending'))"
                     )
                 ).scalar_one()

@@ -107,7 +107,7 @@ class WorkflowRunner:
                             work_events(session, workflows, [event], context, now)
                     except Exception:  # one broken event never stops the others
                         log.exception("event %s (%s) could not be processed", event.id, event.type)
-            mark_events_processed(session, [event.id for event in events], now)
+            mark_events_processed(session, [event.id for event in events])
         return len(events)
 
     # Schedules

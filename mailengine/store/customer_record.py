@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from mailengine.store.customers import consent_table, customer_table
-from mailengine.store.events import event_table
+from mailengine.store.events import event_table, pending_table
 from mailengine.store.inbound_store import bounce_table
 from mailengine.store.orders import order_table
 from mailengine.store.privacy import preferences_of
@@ -97,7 +97,7 @@ class EventSummary:
     type: str
     data: dict[str, Any]
     occurred_at: datetime
-    processed_at: datetime | None
+    waiting: bool  # the engine has not worked it yet
 
 
 @dataclass(frozen=True)
@@ -203,9 +203,10 @@ def _order_line(item: Any) -> OrderLine:
 
 
 def recent_events(session: Session, customer_id: int, limit: int) -> Capped[EventSummary]:
-    e = event_table.c
+    e, pending = event_table.c, pending_table.c
     statement = (
-        select(e.id, e.type, e.data, e.occurred_at, e.processed_at)
+        select(e.id, e.type, e.data, e.occurred_at, pending.event_id.is_not(None).label("waiting"))
+        .select_from(event_table.outerjoin(pending_table, pending.event_id == e.id))
         .where(e.customer_id == customer_id)
         .order_by(e.occurred_at.desc(), e.id.desc())
         .limit(limit)

@@ -1,4 +1,7 @@
-"""Events: recorded by the API and the CLI, consumed once by the engine."""
+"""Events: recorded by the API and the CLI, consumed once by the engine.
+
+Every event stored here is queued for the engine in the same statement or transaction
+(`event_pending`); the engine claims from that queue and deletes what it worked."""
 
 from __future__ import annotations
 
@@ -8,16 +11,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from mailengine.store.models import Event
+from mailengine.store.models import Event, EventPending
 from mailengine.store.sql_values import one_of, one_of_ids
 from mailengine.store.types import UTCDateTime
 
 event_table = Event.__table__  # type: ignore[attr-defined]
+pending_table = EventPending.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,9 @@ def record_event(
                 )
                 .returning(event_table.c.id)
             )
-            return int(result.scalar_one()), True
+            event_id = int(result.scalar_one())
+            session.execute(insert(pending_table).values(event_id=event_id))
+            return event_id, True
     except IntegrityError:  # the same key stored concurrently
         existing = session.execute(
             select(event_table.c.id).where(event_table.c.idempotency_key == idempotency_key)
@@ -126,6 +132,9 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     ids = [int(event_id) for event_id in new]
     if len(ids) != len(rows):
         raise RuntimeError(f"{len(rows)} events inserted but {len(ids)} new ids found")
+    session.connection().exec_driver_sql(
+        "INSERT INTO event_pending (event_id) SELECT id FROM event WHERE id > ?", (before,)
+    )
     return ids
 
 
@@ -194,6 +203,8 @@ WITH item AS MATERIALIZED (
     FROM item ORDER BY n
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
+), queued AS (
+    INSERT INTO event_pending (event_id) SELECT id FROM stored
 )
 SELECT item.n, stored.id,
        CASE WHEN stored.id IS NULL THEN
@@ -230,26 +241,26 @@ def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
 
 
 def claim_new_events(session: Session, limit: int) -> list[EventRow]:
-    """Unprocessed events, oldest first, locked against other engines (SKIP LOCKED)."""
+    """Events not worked yet (`event_pending`), oldest first, locked against other engines
+    (SKIP LOCKED on the queue's rows)."""
     e = event_table.c
     statement = (
         select(e.id, e.customer_id, e.type, e.data, e.occurred_at)
-        .where(e.processed_at.is_(None))
-        .order_by(e.id)
+        .select_from(pending_table.join(event_table, e.id == pending_table.c.event_id))
+        .order_by(pending_table.c.event_id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=pending_table)
     )
     # by position: a mapping view per row cost more than the rest of reading it
     return [EventRow(*row) for row in session.execute(statement)]
 
 
-def mark_events_processed(session: Session, ids: list[int], now: datetime) -> None:
+def mark_events_processed(session: Session, ids: list[int]) -> None:
+    """Take the events off the engine's queue."""
     if ids:
         dialect = session.get_bind().dialect.name
         session.execute(
-            update(event_table)
-            .where(one_of_ids(event_table.c.id, ids, dialect))
-            .values(processed_at=now)
+            delete(pending_table).where(one_of_ids(pending_table.c.event_id, ids, dialect))
         )
 
 

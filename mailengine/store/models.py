@@ -164,13 +164,13 @@ class Order(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """Something that happened to a customer (`order.placed`, a custom event), raw data kept."""
+    """Something that happened to a customer (`order.placed`, a custom event), raw data kept.
+
+    Insert-only: the engine's work queue is `EventPending`, so working an event never
+    rewrites its row (nor its index entries)."""
 
     __tablename__ = "event"
-    __table_args__ = (
-        Index("ix_event_type_occurred", "type", "occurred_at"),
-        Index("ix_event_unprocessed", "processed_at", "id"),
-    )
+    __table_args__ = (Index("ix_event_type_occurred", "type", "occurred_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int | None = Field(
@@ -186,8 +186,24 @@ class Event(SQLModel, table=True):
     idempotency_key: str | None = Field(
         default=None, sa_column=Column(String(200), unique=True, nullable=True)
     )
-    # Set once the engine has enrolled (or not) on this event; NULL rows are its work queue.
-    processed_at: datetime | None = _utc_column()
+
+
+class EventPending(SQLModel, table=True):
+    """An event the engine has not yet enrolled (or not) on: its work queue, oldest id first.
+
+    `store.events` adds the row with the event, in the same statement where it can; working
+    the event deletes the row."""
+
+    __tablename__ = "event_pending"
+
+    event_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("event.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
 
 
 class Suppression(SQLModel, table=True):

@@ -17,7 +17,7 @@ from mailengine.engine import enrolling
 from mailengine.store import engine_queries
 from mailengine.store.database import Database
 from mailengine.store.enrollments import enrollment_table
-from mailengine.store.events import event_table, record_event
+from mailengine.store.events import event_table, pending_table, record_event
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.model import Workflow
 from tests.conftest import NOW
@@ -113,11 +113,7 @@ def outcome(database: Database, ids: dict[str, int]) -> set[tuple[str, str, int,
 
 def unprocessed(database: Database) -> int:
     with database.session() as session:
-        return len(
-            session.execute(select(event_table.c.id).where(event_table.c.processed_at.is_(None)))
-            .scalars()
-            .all()
-        )
+        return len(session.execute(select(pending_table.c.event_id)).scalars().all())
 
 
 async def test_a_batch_enrolls_exactly_as_one_by_one(database: Database, workflows: Path) -> None:
