@@ -25,30 +25,25 @@ from mailengine.broadcasts.model import (
     Broadcast,
     LocalTime,
     ShopTime,
-    Variant,
-    split_coefficients,
 )
 from mailengine.broadcasts.schedule import local_instant, shop_instant
 from mailengine.config import Settings
-from mailengine.engine.broadcast_trials import broadcast_payload
+from mailengine.engine.broadcast_cells import phase_cells, statement_plan
 from mailengine.engine.facts import zone_of
 from mailengine.engine.planner import ContactPressure
-from mailengine.money import decimals, to_minor
 from mailengine.owners import owner_running
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
 from mailengine.store.broadcast_plan import (
     BroadcastPlan,
-    ContactCap,
     DueTimes,
-    PlanCell,
     chunk_end,
     customer_ids_max,
     plan_chunk,
     stored_timezones,
 )
 from mailengine.store.database import Database
-from mailengine.workflows.audience import AudienceContext
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=2)  # renewed with every chunk
@@ -158,8 +153,8 @@ class BroadcastPlanner:
                 ):  # fmt: skip
                     return
             log.info("broadcast %s: variant %s won (%s)", name, winner, why)
-        cells = self._cells(broadcast, cursor.phase, winner)
-        plan = self._statement_plan(broadcast, run, cells, now())
+        cells = phase_cells(broadcast, cursor.phase, winner, self.settings.currency)
+        plan = statement_plan(broadcast, run, cells, self.settings, self._secret, now())
         if not self._walk(broadcast, plan, cursor, run.planned_count, now):
             return
         with self.database.transaction() as session:
@@ -178,7 +173,7 @@ class BroadcastPlanner:
                 )
                 log.info("broadcast %s: test cells planned, the winner is picked later", name)
             else:
-                states = runs.outbox_states(session, name)
+                states = broadcast_outbox.outbox_states(session, name)
                 runs.release(
                     session,
                     name,
@@ -304,62 +299,6 @@ class BroadcastPlanner:
                 return None
         cursor.after_id, cursor.chunks = after, moved.chunks
         return added
-
-    def _cells(self, broadcast: Broadcast, phase: str, winner: str | None) -> list[PlanCell]:
-        if phase == "rest":
-            assert winner is not None
-            low_high = broadcast.rest_range()
-            assert low_high is not None
-            return [self._cell(broadcast, broadcast.variant(winner), "rest", *low_high)]
-        ranges = broadcast.bucket_ranges()
-        return [
-            self._cell(broadcast, variant, phase, *ranges[variant.name])
-            for variant in broadcast.test_variants()
-        ]
-
-    def _cell(
-        self, broadcast: Broadcast, variant: Variant, phase: str, low: int, high: int
-    ) -> PlanCell:
-        payload = {**broadcast_payload(broadcast, variant), "phase": phase}
-        payload["topic"] = broadcast.topic
-        if broadcast.coupon is not None:
-            coupon = broadcast.coupon
-            currency = self.settings.currency
-            payload["coupon"] = {
-                "percent": coupon.percent,
-                "amount_minor": to_minor(coupon.amount, currency) if coupon.amount else None,
-                "currency": currency if coupon.amount is not None else None,
-                "valid_seconds": int(coupon.valid_for.total_seconds()),
-            }
-        return PlanCell(
-            variant.name, low, high, variant.template, variant.subject, variant.preheader, payload
-        )
-
-    def _statement_plan(
-        self, broadcast: Broadcast, run: BroadcastRun, cells: list[PlanCell], now: datetime
-    ) -> BroadcastPlan:
-        cap = None
-        if broadcast.contact_pressure:
-            pressure = self.settings.contact_pressure
-            cap = ContactCap(
-                pressure.max_marketing_emails,
-                now - timedelta(days=pressure.per_days),
-                f"contact pressure: {pressure.max_marketing_emails} marketing e-mails "
-                f"in {pressure.per_days} days already",
-            )
-        context = AudienceContext(now, self.settings.zone, decimals(self.settings.currency))
-        return BroadcastPlan(
-            workflow_key=broadcast.workflow_key,
-            version=run.version,
-            audience=broadcast.audience,
-            context=context,
-            topic=broadcast.topic,
-            cells=cells,
-            coefficients=split_coefficients(self._secret, broadcast.name),
-            secret=self._secret,
-            domain=self.settings.sender.domain,
-            cap=cap,
-        )
 
     def _first_send(self, broadcast: Broadcast, phase: str, now: datetime) -> datetime:
         """The phase's send time: the file's (shop zone), or now for the rest after a test."""

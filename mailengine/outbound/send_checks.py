@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from mailengine.addresses import address_hash
 from mailengine.render.template_sources import TemplateSources
-from mailengine.store.broadcast_runs import CANCELLED_REPLY, hold_claimed, stopped_broadcasts
+from mailengine.store.broadcast_outbox import hold_claimed, stopped_broadcasts
+from mailengine.store.broadcast_runs import CANCELLED_REPLY
 from mailengine.store.coupons import CouponOffer, IssuedCoupon, issue_for_send
 from mailengine.store.privacy import opted_out_topics
 from mailengine.store.recipients import RecipientSnapshot, load_recipients_of, suppressions_of

@@ -23,6 +23,7 @@ from mailengine.broadcasts.timing import when
 from mailengine.engine.broadcast_facts import NOT_SCHEDULED, Audience, Fact, facts, variant_rows
 from mailengine.engine.broadcast_sources import StoredBroadcastError, read_stored
 from mailengine.money import decimals
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.audience_queries import count_condition
 from mailengine.store.broadcast_models import BroadcastRun
@@ -174,7 +175,9 @@ def broadcast_page(
         metric_label=METRIC_LABELS[metric],
         series=series,
         bucket=bucket,
-        messages=runs.outbox_states(session, known.name) if known.run is not None else {},
+        messages=broadcast_outbox.outbox_states(session, known.name)
+        if known.run is not None
+        else {},
     )
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from mailengine.broadcasts.figures_data import report_winner, variant_data, winner_data
 from mailengine.broadcasts.timing import first_send, when
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
 from mailengine.store.broadcast_report import broadcast_report
@@ -42,13 +43,15 @@ def broadcast_out(
         paused_at=run.paused_at,
         cancelled_at=run.cancelled_at,
         planned_at=run.planned_at,
-        messages=messages if messages is not None else runs.outbox_states(session, run.name),
+        messages=messages
+        if messages is not None
+        else broadcast_outbox.outbox_states(session, run.name),
     )
 
 
 def broadcast_list(context: WebContext, session: Session) -> list[BroadcastOut]:
     """Every stored broadcast, by when it is planned; their messages counted in one go."""
-    counts = runs.outbox_states_of_all(session)
+    counts = broadcast_outbox.outbox_states_of_all(session)
     return [
         broadcast_out(context, session, run, counts.get(run.name, {}))
         for run in runs.all_runs(session)

@@ -36,6 +36,7 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import func, select, update
 
 from mailengine.clock import FrozenClock
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_models import BroadcastRun
 from mailengine.store.customers import upsert_customers
@@ -333,7 +334,7 @@ timezone: Europe/Berlin
 
     def states(self, name: str) -> dict[str, int]:
         with self.database.session() as session:
-            return runs.outbox_states(session, name)
+            return broadcast_outbox.outbox_states(session, name)
 
     def rows(self, name: str) -> list[dict[str, Any]]:
         o = outbox_table.c

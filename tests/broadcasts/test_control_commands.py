@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.outbox import outbox_table
 from tests.cli.conftest import Shop
@@ -24,7 +25,7 @@ def _letter(shop: Shop, send_at: str = "2026-11-23 11:00") -> None:
 
 def _states(shop: Shop, name: str = "december-newsletter") -> dict[str, int]:
     with shop.database() as database, database.session() as session:
-        return runs.outbox_states(session, name)
+        return broadcast_outbox.outbox_states(session, name)
 
 
 def _state(shop: Shop, name: str = "december-newsletter") -> str | None:

@@ -10,6 +10,7 @@ import httpx
 import time_machine
 
 from mailengine.config import Settings
+from mailengine.store import broadcast_outbox
 from mailengine.store import broadcast_runs as runs
 from mailengine.store.broadcast_report import broadcast_report
 from mailengine.store.database import Database
@@ -110,7 +111,7 @@ async def test_pause_resume_and_cancel_from_the_page(
     assert cancelled.headers["location"] == f"{PAGE}?done=cancelled&n=3"
     assert _state(database) == "cancelled"
     with database.session() as session:
-        assert runs.outbox_states(session, NAME).get("queued", 0) == 0
+        assert broadcast_outbox.outbox_states(session, NAME).get("queued", 0) == 0
 
 
 def _state(database: Database) -> str:
