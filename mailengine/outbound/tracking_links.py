@@ -19,9 +19,11 @@ import hashlib
 import hmac
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mailengine.render.wire_html import RelaxedSafeText
+from mailengine.render.html_pieces import LINE_LIMIT, AnchoredHtml
+from mailengine.render.wire_html import RelaxedSafeText, SevenBitHtml
 from mailengine.tokens import from_base64url, purpose_signer, signature, to_base64url
 
 _ANCHOR_HREF = re.compile(
@@ -141,7 +143,11 @@ def rewrite_links(
     own = public_url.rstrip("/").lower() + "/"
     urls: list[str] = []
     spans: list[tuple[int, int, str]] = []  # where each tracked href is, and what precedes it
-    for match in _ANCHOR_HREF.finditer(body):
+    # AnchoredHtml says where each `<a` is: the anchors are matched there, not searched for.
+    found = _ANCHOR_HREF.finditer(body)
+    if type(body) is AnchoredHtml:
+        found = _matched_at(body, body.anchors)
+    for match in found:
         opening, double_quoted, single_quoted = match.groups()
         raw = double_quoted if double_quoted is not None else single_quoted
         url = (html.unescape(raw) if "&" in raw else raw).strip()
@@ -153,31 +159,79 @@ def rewrite_links(
     links = LinkList(to_base64url(digest), tuple(urls))
     *keys, pixel_key = _link_keys(secret, outbox_id, [*range(1, len(urls) + 1), 0], digest)
     parts: list[str] = []
-    at = 0
+    inserted: list[int] = []  # where each inserted piece starts in the rewritten HTML
+    at = size = 0
     clicks = html.escape(click_url(public_url, ""))  # a key is URL-safe base64: no escaping
     for (start, end, opening), key in zip(spans, keys, strict=True):
-        parts += [body[at:start], opening, f'"{clicks}{key}"']
+        head, href = body[at:start], f'"{clicks}{key}"'
+        parts += [head, opening, href]
+        size += len(head) + len(opening)
+        inserted.append(size)
+        size += len(href)
         at = end
-    parts.append(body[at:])
-    rewritten = "".join(parts)
     pixel = (
         f'<img src="{html.escape(pixel_url(public_url, pixel_key))}" width="1" height="1" '
         f'alt="" style="{PIXEL_STYLE}" />'
     )
-    cut = _body_end(rewritten)
-    rewritten = rewritten + pixel if cut is None else rewritten[:cut] + pixel + rewritten[cut:]
-    if type(body) is RelaxedSafeText and not _BLANKS_TO_CHECK.search(pixel):
+    cut = _body_end(body, at)
+    if cut is not None:  # after the last link, as it nearly always is: one join for all
+        parts += [body[at:cut], pixel, body[cut:]]
+        rewritten = "".join(parts)
+        cut = size + cut - at
+    else:
+        parts.append(body[at:])
+        rewritten = "".join(parts)
+        cut = _body_end(rewritten, 0)
+        if cut is None:
+            cut = len(rewritten)
+        rewritten = rewritten[:cut] + pixel + rewritten[cut:]
+    inserted.append(cut)
+    if isinstance(body, RelaxedSafeText) and not _BLANKS_TO_CHECK.search(pixel):
         # Each inserted piece starts and ends with a quote or a bracket, where the body had
         # one, and holds the public URL as the pixel does: no blank run is made, so the
         # encoder need not search the body for one again (some 20 us).
-        rewritten = RelaxedSafeText(rewritten)
+        if isinstance(body, SevenBitHtml) and _still_seven_bit(rewritten, inserted, pixel):
+            rewritten = SevenBitHtml(rewritten)
+        else:
+            rewritten = RelaxedSafeText(rewritten)
     return TrackedBody(rewritten, links, (*keys, pixel_key))
 
 
-def _body_end(body: str) -> int | None:
-    """Where the last </body> starts: looked for near the end first, where it nearly always is."""
-    near = max(0, len(body) - 4096)
-    ends = list(_BODY_END.finditer(body, near)) or list(_BODY_END.finditer(body))
+def _matched_at(body: str, anchors: tuple[int, ...]) -> Iterator[re.Match[str]]:
+    """What `_ANCHOR_HREF.finditer(body)` finds, given where every `<a` in it starts (a match
+    starts with one): each tried there, those inside a match found before skipped."""
+    done = 0
+    for start in anchors:
+        if start >= done:
+            match = _ANCHOR_HREF.match(body, start)
+            if match is not None:
+                done = match.end()
+                yield match
+
+
+def _still_seven_bit(rewritten: str, inserted: list[int], pixel: str) -> bool:
+    """Whether HTML that went as 7bit (SevenBitHtml) still does with its links rewritten:
+    the pieces inserted (at `inserted`; the pixel holds all an href does) hold no line
+    break and start with a quote or "<", so only the lines they went into can have changed,
+    and only in length."""
+    if not rewritten.isascii() or "\x00" in pixel or "\n" in pixel:
+        return False
+    for at in inserted:
+        start = rewritten.rfind("\n", 0, at) + 1
+        end = rewritten.find("\n", at)
+        if (len(rewritten) if end < 0 else end) - start > LINE_LIMIT:
+            return False
+    return True
+
+
+def _body_end(body: str, start: int) -> int | None:
+    """Where the last </body> starts, if it starts from `start` on: looked for from the last
+    "</body" on, where it nearly always is, and near the end when not."""
+    last = body.rfind("</body", start)
+    if last >= 0 and _BODY_END.match(body, last) and not _BODY_END.search(body, last + 1):
+        return last
+    near = max(start, len(body) - 4096)
+    ends = list(_BODY_END.finditer(body, near)) or list(_BODY_END.finditer(body, start))
     return ends[-1].start() if ends else None
 
 

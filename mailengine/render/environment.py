@@ -136,6 +136,14 @@ class BudgetTemplate(Template):
         except Exception:
             self.environment.handle_exception()
 
+    def render_pieces(self, values: dict[str, Any]) -> list[str]:
+        """`render`, not joined: the static text and the values in the order yielded."""
+        context = self.new_context(values)
+        try:
+            return limits.pieces_on_budget(lambda: self.root_render_func(context))
+        except Exception:
+            self.environment.handle_exception()
+
 
 class MailSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with dict keys found before dict methods, and every render on a budget.
