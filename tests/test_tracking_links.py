@@ -76,6 +76,17 @@ def test_a_line_made_too_long_by_its_links_is_no_longer_sent_as_it_is() -> None:
     assert type(rewrite_links(short, 7, PUBLIC_URL, SECRET).html) is SevenBitHtml
 
 
+def test_a_link_after_the_body_end_is_measured_where_it_went() -> None:
+    """The pixel goes before `</body>`, here before the last link: that link's line is
+    measured where the pixel pushed it."""
+    link = '<a href="{{ b }}">x</a>' + "z" * 950
+    body, _ = anchored(f"<body>\n</body>\n{'y' * 200}\n{link}\n", "", "https://x.example/p")
+    assert body is not None
+    tracked = rewrite_links(body, 7, PUBLIC_URL, SECRET)
+    assert max(map(len, tracked.html.split("\n"))) > 998
+    assert type(tracked.html) is RelaxedSafeText
+
+
 def test_seven_bit_html_is_encoded_as_the_checks_would_encode_it() -> None:
     html = '<p class="a">Hello Anna,\nyour offers.</p>\n<a href="x">y</a>'
     assert encode_text_part("html", SevenBitHtml(html)) == encode_text_part("html", html)
