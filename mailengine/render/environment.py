@@ -100,7 +100,7 @@ def output_escape(value: Any) -> str:
 def output_escape_as_ascii(value: Any) -> str:
     """`output_escape`, then non-ASCII characters as character references (as
     `shape_rendered_html` would make them in the whole message, when its shaping allows)."""
-    escaped = output_escape(value)
+    escaped = escape_text(value) if type(value) is str else str(escape(value))  # (inlined)
     return escaped if escaped.isascii() else character_references(escaped)
 
 

@@ -346,6 +346,8 @@ class TemplateLibrary:
         part: str,
         email: str | None,
     ) -> str:
+        if "{" not in source:  # no Jinja syntax: Jinja would give the text back as it is
+            return single_line(source)
         template = self._lines.get(source)
         if template is None:
             template = self._compile_line(source, template_name, part)
