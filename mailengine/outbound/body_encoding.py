@@ -19,7 +19,7 @@ import re
 import struct
 from itertools import repeat
 
-from mailengine.render.wire_html import RelaxedSafeText
+from mailengine.render.wire_html import RelaxedSafeText, SevenBitHtml
 
 _FOLD_AT = 78  # longest line of a 7bit text/plain body (RFC 5322 2.1.1 recommends 78)
 _LINE_LIMIT = 998  # longest line of a 7bit text/html body (RFC 5322 2.1.1 requires 998)
@@ -45,6 +45,7 @@ _LINE_START = re.compile(rb"\n(?:\.|From )[^\r\n]*")
 _SPACE_PAIR = re.compile(rb" [ \n]")
 _RISKY_LINE = re.compile(rb"\n(?:\.|From )")
 _ESCAPED_BLANK_AT_END = re.compile(rb"=(?:20|09)(?:\n|\Z)")
+_SEVEN_BIT_HTML = ("Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: 7bit")
 
 
 def encode_text_part(subtype: str, content: str, *, alone: bool = False) -> tuple[list[str], bytes]:
@@ -54,6 +55,8 @@ def encode_text_part(subtype: str, content: str, *, alone: bool = False) -> tupl
     it is (7bit); other ASCII, and text with a few non-ASCII characters, as
     quoted-printable; the rest as base64 (see _quoted_printable_pays).
     """
+    if subtype == "html" and not alone and isinstance(content, SevenBitHtml):
+        return list(_SEVEN_BIT_HTML), content.encode("ascii").replace(b"\n", b"\r\n")
     blanks_checked = type(content) is RelaxedSafeText
     if "\r" in content:
         content = content.replace("\r\n", "\n").replace("\r", "\n")

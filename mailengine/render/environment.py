@@ -100,7 +100,7 @@ def output_escape(value: Any) -> str:
 def output_escape_as_ascii(value: Any) -> str:
     """`output_escape`, then non-ASCII characters as character references (as
     `shape_rendered_html` would make them in the whole message, when its shaping allows)."""
-    escaped = output_escape(value)
+    escaped = escape_text(value) if type(value) is str else str(escape(value))  # (inlined)
     return escaped if escaped.isascii() else character_references(escaped)
 
 
@@ -133,6 +133,14 @@ class BudgetTemplate(Template):
         context = self.new_context(dict(*args, **kwargs))
         try:
             return limits.run_on_budget(lambda: self.root_render_func(context))
+        except Exception:
+            self.environment.handle_exception()
+
+    def render_pieces(self, values: dict[str, Any]) -> list[str]:
+        """`render`, not joined: the static text and the values in the order yielded."""
+        context = self.new_context(values)
+        try:
+            return limits.pieces_on_budget(lambda: self.root_render_func(context))
         except Exception:
             self.environment.handle_exception()
 

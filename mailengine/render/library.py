@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Template, TemplateSyntaxError
 
@@ -15,6 +15,7 @@ from mailengine.errors import RenderError, SourceError, SourceLocation
 from mailengine.render.assets import ASSETS_FOLDER, AssetCatalog
 from mailengine.render.checks import TemplateProblem, find_problems, missing_assets
 from mailengine.render.environment import (
+    BudgetTemplate,
     html_environment,
     install_translations,
     single_line,
@@ -186,10 +187,11 @@ class TemplateLibrary:
         )
         values["subject"] = subject_text
         values["preheader"] = preheader_text
-        html = shape_rendered_html(
-            self._render_part(compiled, "html", values, email), compiled.html_shaping
+        pieces = self._render_pieces(compiled, "html", values, email)
+        html = compiled.html_pieces.wire_html(pieces) or shape_rendered_html(
+            "".join(pieces), compiled.html_shaping
         )
-        text = tidy_text(self._render_part(compiled, "text", values, email))
+        text = tidy_text("".join(self._render_pieces(compiled, "text", values, email)))
         return RenderedEmail(subject_text, preheader_text, html, text)
 
     def render_batch(
@@ -318,12 +320,12 @@ class TemplateLibrary:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _render_part(
-        self, compiled: CompiledTemplate, part: str, values: Mapping[str, Any], email: str | None
-    ) -> str:
+    def _render_pieces(
+        self, compiled: CompiledTemplate, part: str, values: dict[str, Any], email: str | None
+    ) -> list[str]:
         template = compiled.html if part == "html" else compiled.text
         try:
-            return template.render(values)
+            return cast(BudgetTemplate, template).render_pieces(values)
         except Exception as exc:  # one customer's failure, whatever its kind, is theirs alone
             raise render_failure(
                 exc,
@@ -344,12 +346,14 @@ class TemplateLibrary:
         part: str,
         email: str | None,
     ) -> str:
+        if "{" not in source:  # no Jinja syntax: Jinja would give the text back as it is
+            return single_line(source)
         template = self._lines.get(source)
         if template is None:
             template = self._compile_line(source, template_name, part)
         try:
             return single_line(template.render(context))
-        except Exception as exc:  # see _render_part
+        except Exception as exc:  # see _render_pieces
             raise render_failure(
                 exc,
                 template=template_name,

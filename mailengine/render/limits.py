@@ -58,6 +58,11 @@ _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
 
 def run_on_budget(render: Callable[[], Iterable[str]]) -> str:
     """Join what `render` yields, on a fresh budget; RenderLimitError past a cap."""
+    return "".join(pieces_on_budget(render))
+
+
+def pieces_on_budget(render: Callable[[], Iterable[str]]) -> list[str]:
+    """What `render` yields, on a fresh budget; RenderLimitError past a cap."""
     token = _budget.set(_Budget(MAX_LOOP_STEPS, time.monotonic() + MAX_SECONDS))
     try:
         pieces: list[str] = []
@@ -71,7 +76,7 @@ def run_on_budget(render: Callable[[], Iterable[str]]) -> str:
             if size > MAX_OUTPUT:
                 raise RenderLimitError(f"the output is over {MAX_OUTPUT:,} characters")
             pieces += chunk
-        return "".join(pieces)
+        return pieces
     finally:
         _budget.reset(token)
 

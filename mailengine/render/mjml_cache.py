@@ -25,6 +25,7 @@ from mailengine.render.css_inlining import (
     inline_css_of,
 )
 from mailengine.render.environment import MailSandbox, escape_output_as_ascii
+from mailengine.render.html_pieces import PieceTable
 from mailengine.render.mjml_prepare import IncludeError, Prepared, prepare_mjml
 from mailengine.render.mrml_fixes import mrml_mended
 from mailengine.render.source_map import LineIndex, SourceMap
@@ -123,6 +124,7 @@ class CompiledTemplate:
     mtimes: tuple[int, ...]
     html_shaping: RenderedShaping
     sources: TemplateSources
+    html_pieces: PieceTable
 
 
 def read_source(file: Path, root: Path) -> str:
@@ -281,6 +283,7 @@ def compile_template(
         mtimes=() if stored is not None else tuple(f.stat().st_mtime_ns for f in files),
         html_shaping=shaped.rendered,
         sources=TemplateSources(name, {own: source, **loader.kept}),
+        html_pieces=PieceTable(html),
     )
 
 

@@ -30,6 +30,14 @@ class RelaxedSafeText(str):
     __slots__ = ()
 
 
+class SevenBitHtml(RelaxedSafeText):
+    """HTML its maker has seen to go as 7bit as it is: a RelaxedSafeText that is also ASCII
+    without NUL, with lines of at most 998 characters, none starting with "." or "From ".
+    `encode_text_part` then sends it without searching it again (some 60 µs on 40 KB)."""
+
+    __slots__ = ()
+
+
 # Blank runs DKIM's relaxed canonicalisation would change. The regex of all of them scans
 # 40 KB in about 1 ms (no first character to look for), so tabs, which Jinja does not escape
 # but customer data seldom holds, are looked for with `in`, and runs of spaces with a

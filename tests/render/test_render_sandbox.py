@@ -117,6 +117,20 @@ def test_subject_and_preheader_never_carry_line_breaks_from_data(
         assert not any(ch in value for ch in "\r\n\u2028\x85\x0b\t")
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["Neu eingetroffen, in deiner Größe.", " a \r\n b\t\x85c\u2028 ", "100 % } > <&>", ""],
+)
+def test_a_line_without_jinja_renders_as_jinja_renders_it(
+    write_template: WriteTemplate, scratch_library: TemplateLibrary, line: str
+) -> None:
+    """(it is not handed to Jinja: a subject or preheader without "{" is the text itself)"""
+    write_template("hello", body("Hi"))
+    email = scratch_library.render("hello", context(), subject="S", preheader=line + "{{ '' }}")
+    plain = scratch_library.render("hello", context(), subject="S", preheader=line)
+    assert plain.preheader == email.preheader
+
+
 def test_the_subject_reaches_the_html_title_escaped(library: TemplateLibrary) -> None:
     email = library.render("welcome/hello", context(), subject="{{ customer.first_name }}\r\n!")
     assert email.subject == f"{NASTY} !"
