@@ -6,7 +6,6 @@ allowed. `config.yaml` at the top of the repository documents every key with its
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import os
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from mailengine.config_errors import explain_invalid
 from mailengine.errors import ConfigError, SourceError, SourceLocation
 from mailengine.yamlsource import YamlDocument, load_yaml_file
 
@@ -274,7 +274,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise _explain(error, document, from_env) from None
+        raise explain_invalid(error, Settings, document, from_env) from None
     return _resolve_paths(settings, config_path.resolve().parent)
 
 
@@ -328,49 +328,6 @@ def _env_value(raw: str) -> Any:
         except json.JSONDecodeError:
             return raw
     return raw
-
-
-def _explain(
-    error: ValidationError, document: YamlDocument | None, from_env: dict[tuple[str, ...], str]
-) -> ConfigError:
-    lines = []
-    first_location: SourceLocation | None = None
-    for item in error.errors():
-        key = tuple(str(part) for part in item["loc"])
-        dotted = ".".join(key)
-        if item["type"] == "extra_forbidden":
-            message = _unknown_key_message(key)
-        else:
-            message = f"{dotted}: {item['msg']}"
-        source = _source_of(key, document, from_env)
-        if first_location is None and isinstance(source, SourceLocation):
-            first_location = source
-        lines.append(f"{source}: {message}" if source else message)
-    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines), location=None)
-
-
-def _source_of(
-    key: tuple[str, ...], document: YamlDocument | None, from_env: dict[tuple[str, ...], str]
-) -> SourceLocation | str | None:
-    for length in range(len(key), 0, -1):
-        if key[:length] in from_env:
-            return from_env[key[:length]]
-    return _at(document, key)
-
-
-def _unknown_key_message(key: tuple[str, ...]) -> str:
-    parent, name = key[:-1], key[-1]
-    model: type[BaseModel] = Settings
-    for part in parent:
-        annotation = model.model_fields[part].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            break
-        model = annotation
-    allowed = sorted(model.model_fields)
-    where = ".".join(parent) or "the top level"
-    close = difflib.get_close_matches(name, allowed, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return f"unknown key '{name}' in {where}{hint}; allowed: {', '.join(allowed)}"
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
