@@ -236,12 +236,16 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
     def load(path: str, body: Any, requests: int, connections: int, rate: float | None) -> Outcome:
         nonlocal cpu_used
         before = server_cpu(process.pid)
+        client_before = time.process_time()
         outcome = asyncio.run(run_load(Load(
             "127.0.0.1", port, path, API_KEY, requests, connections, body, rate=rate,
             time_limit=args.seconds,
         )))  # fmt: skip
         time.sleep(1.0)  # the engine's work on what was just stored counts too
         cpu_used = server_cpu(process.pid) - before
+        client_used = (time.process_time() - client_before) / max(1, outcome.sent)
+        print(f"  load client CPU {1000 * client_used:.2f} ms/request;"
+              f" load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
         return outcome
 
     try:
@@ -252,20 +256,22 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
             outcome = load("/v1/events", event_body, args.requests, args.connections, rate)
             accepted |= outcome.accepted
             print_outcome(f"{label}, events {name}", outcome, reference, cpu_used)
-        outcome = load("/v1/orders", order_body, args.requests // 2, args.connections, None)
-        orders |= outcome.accepted
-        print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
-        batches = max(1, args.batch_events // BATCH_SIZE)
-        outcome = load("/v1/events:batch", batch_body, batches, 4, None)
-        events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
-        print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome, cpu=cpu_used)
-        print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
+        if not args.events_only:
+            outcome = load("/v1/orders", order_body, args.requests // 2, args.connections, None)
+            orders |= outcome.accepted
+            print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
+            batches = max(1, args.batch_events // BATCH_SIZE)
+            outcome = load("/v1/events:batch", batch_body, batches, 4, None)
+            events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
+            print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome, cpu=cpu_used)
+            print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
     finally:
         stop(process)
     lost, duplicated = check_stored(url, accepted)
     print(f"{label}: {len(accepted):,} events accepted; lost {lost}, duplicated {duplicated}")
-    stored = count_orders(url)
-    print(f"{label}: {len(orders):,} orders accepted, {stored:,} stored", flush=True)
+    if not args.events_only:
+        stored = count_orders(url)
+        print(f"{label}: {len(orders):,} orders accepted, {stored:,} stored", flush=True)
 
 
 def count_orders(url: str) -> int:
@@ -297,9 +303,13 @@ def main() -> None:
     )
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--batch-events", type=int, default=50_000, help="events sent in batches")
+    parser.add_argument(
+        "--events-only", action="store_true",
+        help="only the single-event runs, without the reference server's",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    against = reference(args)
+    against = 0.0 if args.events_only else reference(args)
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as scratch:
         if not args.skip_sqlite:
             folder = Path(scratch) / "sqlite"
@@ -308,7 +318,8 @@ def main() -> None:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:
                     bench("PostgreSQL", url, Path(scratch) / "postgresql", args, against)
-    reference(args)  # again: how much the machine's load moved during the run
+    if not args.events_only:
+        reference(args)  # again: how much the machine's load moved during the run
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("command: python bench/ingest_bench.py " + " ".join(sys.argv[1:]))
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlmodel import Session
 
 from mailengine.errors import StoreError
@@ -28,6 +29,13 @@ FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 # SQLite itself (whose busy timeout then decides, as without this lock): the connections'
 # busy timeout.
 SQLITE_BUSY_SECONDS = 30.0
+# A pooled PostgreSQL connection that comes back into use after this long idle is asked
+# whether it still works (`SELECT 1`) before it is handed out; one in steady use is not. The
+# pool's `pre_ping` asked every time: one more round trip for each of the API's group
+# commits. A connection that broke while in steady use (the server restarted) fails its
+# next statement instead, and SQLAlchemy then drops every connection of that moment.
+IDLE_PING_SECONDS = 10.0
+_IDLE_SINCE = "mailengine_idle_since"
 
 
 def normalize_url(url: str) -> str:
@@ -54,9 +62,10 @@ class Database:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         if self.dialect == "sqlite":
             options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
-        else:
-            options["pool_pre_ping"] = True
         self.engine: Engine = create_engine(self.url, **options)
+        if self.dialect != "sqlite":
+            event.listen(self.engine, "checkin", _note_idle)
+            event.listen(self.engine, "checkout", _ping_after_idle(self.engine))
         # Units of work (`transaction`) on SQLite take the write lock as they begin.
         self._writing: Engine = self.engine
         self._write_turn = write_turn(database, SQLITE_BUSY_SECONDS) if database else None
@@ -175,6 +184,27 @@ def _committed(session: Session) -> Iterator[None]:
     except BaseException:
         session.rollback()
         raise
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_after_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    """A checkout listener: a connection idle for `IDLE_PING_SECONDS` or longer is pinged; one
+    that does not answer is replaced (the pool takes a `DisconnectionError` from a checkout
+    listener as the sign to connect again)."""
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError(f"a pooled connection did not answer: {error}") from error
+
+    return checkout
 
 
 def _sqlite_begin(connection: Any) -> None:

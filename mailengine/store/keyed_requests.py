@@ -7,9 +7,10 @@ lets the first use of a key within the group win (as if the requests had come on
 other), has the caller write the rest at once, and stores their answers with one INSERT
 (both in the driver's own SQL, `store.request_answers`).
 
-Another process may claim one of the keys between the lookup and the insert: the insert then
-fails on the unique index inside a savepoint, and each request is answered alone, claiming
-its key first (`reserve_idempotency_key`), as a request on its own does.
+On PostgreSQL another process may claim one of the keys between the lookup and the insert:
+the insert then fails on the unique index inside a savepoint, and each request is answered
+alone, claiming its key first (`reserve_idempotency_key`), as a request on its own does. A
+unit of work on SQLite holds the write lock from its start, so nobody can: no savepoint.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def answer_requests(
         elif pair not in first_of_key:
             first_of_key[pair] = index
             fresh.append(index)
-    if fresh:
+    if fresh and _sole_writer(session):
+        _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
+    elif fresh:
         try:
             with session.begin_nested():
                 _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
@@ -108,6 +111,18 @@ def answer_requests(
                 else RequestAnswer(CONFLICT, {"detail": KEY_REUSED})
             )
     return [answer for answer in answers if answer is not None]
+
+
+def _sole_writer(session: Session) -> bool:
+    """Whether no other connection can store a key between the lookup and the insert: a
+    unit of work on SQLite (`Database.transaction`) holds the file's only write lock from its
+    BEGIN IMMEDIATE on. Its group then needs no savepoint to fall back from (two statements
+    and the session's nested-transaction bookkeeping, inside the write turn)."""
+    connection = session.connection()
+    return (
+        connection.dialect.name == "sqlite"
+        and connection.get_execution_options().get("sqlite_begin") == "BEGIN IMMEDIATE"
+    )
 
 
 def _write_fresh(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
+from mailengine.store import database as database_module
 from mailengine.store.database import Database
 from mailengine.store.write_turn import LOCK_SUFFIX, WriteTurn
 
@@ -117,6 +118,7 @@ def test_threads_of_one_process_hand_the_write_lock_over_without_sqlite_polling(
 OTHER_PROCESS_WRITER = """
 import sys
 from sqlalchemy import event, text
+from mailengine.store import database as database_module
 from mailengine.store.database import Database
 
 database = Database(sys.argv[1])
@@ -176,3 +178,35 @@ def test_a_process_that_hangs_holding_the_write_turn_never_freezes_the_others(
         fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)
     fcntl.flock(hung, fcntl.LOCK_EX | fcntl.LOCK_NB)  # given back
     os.close(hung)
+
+
+def test_postgresql_connections_in_steady_use_are_not_pinged_and_idle_dead_ones_are_replaced(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection is asked `SELECT 1` only when it comes back after being idle
+    (`IDLE_PING_SECONDS`): not a round trip more for each unit of work. One that the server
+    closed while it was idle is replaced, and the unit of work goes on."""
+    database = Database(postgres_url)
+    pings: list[int] = []
+    real_ping = database.engine.dialect.do_ping
+
+    def counting(dbapi_connection: object) -> bool:
+        pings.append(1)
+        return real_ping(dbapi_connection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", counting)
+    try:
+        for _ in range(3):
+            with database.transaction() as session:
+                pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert pings == []
+        other = Database(postgres_url)
+        with other.transaction() as session:
+            session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.dispose()
+        monkeypatch.setattr(database_module, "IDLE_PING_SECONDS", 0.0)
+        with database.transaction() as session:
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+        assert pings
+    finally:
+        database.dispose()
