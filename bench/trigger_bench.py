@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,11 +35,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import create_engine, text
 
 if TYPE_CHECKING or __package__:
-    from bench.ingest_bench import API_KEY, CUSTOMERS, cli, make_shop, order_body, start, stop
+    from bench.ingest_bench import (
+        API_KEY,
+        CUSTOMERS,
+        cli,
+        make_shop,
+        order_body,
+        server_cpu,
+        start,
+        stop,
+    )
     from bench.ingest_load import Load, run_load
     from bench.pipeline_bench import scratch_postgres
 else:  # beside this script, which runs as a script
-    from ingest_bench import API_KEY, CUSTOMERS, cli, make_shop, order_body, start, stop
+    from ingest_bench import API_KEY, CUSTOMERS, cli, make_shop, order_body, server_cpu, start, stop
     from ingest_load import Load, run_load
     from pipeline_bench import scratch_postgres
 
@@ -74,6 +83,15 @@ class Confirmations:
     processed: int
     planned: list[float]
     sent: list[float]
+    waited: list[float] = field(default_factory=list)  # planned -> claimed (in the outbox)
+    sending: list[float] = field(default_factory=list)  # claimed -> sent (in a dispatcher)
+    span: list[datetime] = field(default_factory=list)  # the first claim, the last send
+
+    @property
+    def sent_per_second(self) -> float:
+        """Confirmations sent per second, from the first claim to the last send."""
+        seconds = (self.span[1] - self.span[0]).total_seconds() if self.span else 0.0
+        return len(self.sent) / seconds if seconds > 0 else 0.0
 
 
 def confirmations(url: str, prefix: str) -> Confirmations:
@@ -92,13 +110,13 @@ def confirmations(url: str, prefix: str) -> Confirmations:
         }
         rows = connection.execute(
             text(
-                "SELECT idempotency_key, created_at, sent_at FROM outbox"
+                "SELECT idempotency_key, created_at, claimed_at, sent_at FROM outbox"
                 " WHERE workflow = 'thank-you' AND idempotency_key LIKE '%:event:%'"
             )
         ).all()
     engine.dispose()
     found = Confirmations(sum(1 for done, _ in events.values() if done), [], [])
-    for key, created_at, sent_at in rows:
+    for key, created_at, claimed_at, sent_at in rows:
         event = events.get(int(str(key).rsplit(":", 1)[1]))
         if event is None:
             continue
@@ -106,6 +124,10 @@ def confirmations(url: str, prefix: str) -> Confirmations:
         found.planned.append((_moment(created_at) - received).total_seconds())
         if sent_at is not None:
             found.sent.append((_moment(sent_at) - received).total_seconds())
+            claimed, sent = _moment(claimed_at), _moment(sent_at)
+            found.waited.append((claimed - _moment(created_at)).total_seconds())
+            found.sending.append((sent - claimed).total_seconds())
+            found.span = [min([claimed, *found.span[:1]]), max([sent, *found.span[1:]])]
     return found
 
 
@@ -153,16 +175,16 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace) -> None:
     config.write_text(
         config.read_text(encoding="utf-8").replace("capture: true", smtp), encoding="utf-8"
     )
-    with capture_server(shop, args.capture == "process"):
-        run_phases(label, url, shop, port, args)
+    with capture_server(shop, args.capture == "process") as sink:
+        run_phases(label, url, shop, port, args, sink)
 
 
 @contextmanager
-def capture_server(shop: Path, separate: bool) -> Iterator[None]:
+def capture_server(shop: Path, separate: bool) -> Iterator[int | None]:
     """With `separate`, the capture SMTP server of the shop's config in a process of its own
     (as a real mail server would be), not on the engine's event loop beside the API."""
     if not separate:
-        yield
+        yield None
         return
     found = re.search(r"port: (\d+), capture", (shop / "config.yaml").read_text())
     assert found is not None
@@ -174,13 +196,15 @@ def capture_server(shop: Path, separate: bool) -> Iterator[None]:
     try:
         assert server.stdout is not None
         server.stdout.readline()  # listening
-        yield
+        yield server.pid
     finally:
         server.terminate()
         server.wait()
 
 
-def run_phases(label: str, url: str, shop: Path, port: int, args: argparse.Namespace) -> None:
+def run_phases(
+    label: str, url: str, shop: Path, port: int, args: argparse.Namespace, sink: int | None
+) -> None:
     cli(shop, "db", "upgrade")
     cli(shop, "demo-data", "--customers", str(CUSTOMERS), "--seed", "1")
     with create_engine(url).begin() as connection:
@@ -190,6 +214,7 @@ def run_phases(label: str, url: str, shop: Path, port: int, args: argparse.Names
         waited = settle(url, args.limit)
         print(f"{label}: the demo data's events and mail worked off in {waited:.1f} s", flush=True)
         steady = int(args.rate * args.seconds)
+        engine_cpu, sink_cpu = server_cpu(process.pid), server_cpu(sink) if sink else 0.0
         load = Load("127.0.0.1", port, "/v1/orders", API_KEY, steady, 50, order_body,
                     rate=args.rate, retry_share=0.0, time_limit=args.seconds * 3)  # fmt: skip
         outcome = asyncio.run(run_load(load))
@@ -202,11 +227,20 @@ def run_phases(label: str, url: str, shop: Path, port: int, args: argparse.Names
             if len(steady_run.sent) >= len(outcome.accepted):
                 break
             time.sleep(1)
+        engine_cpu = server_cpu(process.pid) - engine_cpu
+        sink_cpu = (server_cpu(sink) - sink_cpu) if sink else 0.0
         print(
+            f"{label}: CPU from the first order to the last confirmation sent: engine "
+            f"{engine_cpu:.1f} s, capture server {sink_cpu:.1f} s "
+            f"({1e3 * sink_cpu / max(1, len(steady_run.sent)):.2f} ms a message)\n"
             f"{label}: event to confirmation planned, {len(steady_run.planned):,} orders: "
             f"{percentiles(steady_run.planned)}\n"
             f"{label}: event to confirmation sent, {len(steady_run.sent):,} orders: "
-            f"{percentiles(steady_run.sent)}",
+            f"{percentiles(steady_run.sent)}\n"
+            f"{label}:   of which planned to claimed: {percentiles(steady_run.waited)}\n"
+            f"{label}:   and claimed to sent: {percentiles(steady_run.sending)}\n"
+            f"{label}: {steady_run.sent_per_second:,.0f} confirmations/s "
+            "sent (first claim to last sent)",
             flush=True,
         )
         batches = max(1, args.burst // BATCH_SIZE)

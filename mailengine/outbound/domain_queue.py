@@ -5,6 +5,15 @@ until one of its messages is done: a domain whose server stalls holds no more th
 A domain at its share none of whose messages has been done for `STALLED_AFTER` seconds is
 taken as stalled: its waiting messages no longer count as ready to go, so that the producer
 claims past them and the other domains' mail keeps coming.
+
+The share protects other domains; while no other domain has mail waiting, an idle connection
+protects nobody. So a domain that is the only one with mail waiting may use connections past
+its share while its server answers: one of its messages was done, and the oldest of those in
+flight was taken, less than `BORROW_WHILE_ANSWERED_WITHIN` seconds ago. (On the trigger bench,
+all mail to one domain, a dispatcher process with 2 connections and a share of 1 left one of
+them idle.) The cost: should the domain's server stall right while it borrows, the
+connections it took in that second stay held until their sends time out, and another
+domain's mail arriving then waits for them.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from mailengine.outbound.transport.base import Envelope
 from mailengine.store.records import ClaimedSend
 
 STALLED_AFTER = 2.0
+BORROW_WHILE_ANSWERED_WITHIN = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,8 @@ class DomainQueue:
         self._complete = False  # nothing more will come (all due was claimed)
         self._by_domain: dict[str, deque[Prepared]] = {}
         self._in_flight: Counter[str] = Counter()
+        self._sending_since: dict[str, dict[int, float]] = {}  # domain -> outbox id -> taken at
+        self._answered: dict[str, float] = {}  # domain -> when one of it was last done
         self._moved: dict[str, float] = {}  # domain -> when one of it was last taken or done
         self._count = 0
         self._arrived = _Signal()  # workers wait on it: a message came, or a domain has room
@@ -70,8 +82,11 @@ class DomainQueue:
         """Its connection is free again."""
         domain = item.domain
         self._in_flight[domain] -= 1
-        self._moved[domain] = asyncio.get_running_loop().time()
-        if self._in_flight[domain] == self.share - 1 and domain in self._by_domain:
+        self._sending_since[domain].pop(item.send.id, None)
+        self._moved[domain] = self._answered[domain] = asyncio.get_running_loop().time()
+        if domain in self._by_domain and (
+            self._in_flight[domain] == self.share - 1 or len(self._by_domain) == 1
+        ):
             self._arrived.wake()  # one of its waiting messages may go now
 
     async def room_for(self, ready: int, waiting: int) -> None:
@@ -113,20 +128,33 @@ class DomainQueue:
         return self.remove(lambda item: True)
 
     def _pick(self) -> Prepared | None:
+        now = asyncio.get_running_loop().time()
         for domain, items in self._by_domain.items():
-            if self._in_flight[domain] >= self.share:
+            if self._in_flight[domain] >= self.share and not self._may_borrow(domain, now):
                 continue
             item = items.popleft()
             del self._by_domain[domain]
             if items:  # to the back of the line: the domains take turns
                 self._by_domain[domain] = items
+            elif len(self._by_domain) == 1:
+                self._arrived.wake()  # the one domain left waiting may borrow now
             self._in_flight[domain] += 1
-            self._moved[domain] = asyncio.get_running_loop().time()
+            self._sending_since.setdefault(domain, {})[item.send.id] = now
+            self._moved[domain] = now
             self._count -= 1
             if self._count < self._refill_below:
                 self._left.wake()
             return item
         return None
+
+    def _may_borrow(self, domain: str, now: float) -> bool:
+        """Whether `domain` may take a connection past its share: no other domain has mail
+        waiting, and its server has been answering."""
+        if len(self._by_domain) != 1 or domain not in self._answered:
+            return False
+        oldest = min(self._sending_since[domain].values(), default=now)
+        since = now - BORROW_WHILE_ANSWERED_WITHIN
+        return self._answered[domain] > since and oldest > since
 
     def _ready(self) -> int:
         """How many waiting messages will go soon: those of domains not stalled."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 from email import policy
 from email.parser import BytesParser
@@ -68,3 +69,27 @@ async def test_only_loopback_and_a_free_port(tmp_path: Path) -> None:
 def test_a_port_in_use_is_reported_to_the_blocking_caller(tmp_path: Path) -> None:
     with ThreadedCaptureServer(tmp_path) as first, pytest.raises(ConfigError, match="cannot"):
         ThreadedCaptureServer(tmp_path, port=first.port).start()
+
+
+def _send_each(port: int, messages: list[bytes]) -> list[int]:
+    """Send each message on one session; the reply code to each one's data."""
+    outcomes = []
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+        client.ehlo()
+        for message in messages:
+            client.mail("a@example.com")  # no SIZE: the limit is met in the data
+            client.rcpt("b@example.com")
+            outcomes.append(client.data(message)[0])
+    return outcomes
+
+
+async def test_dot_stuffing_is_undone_and_the_size_limit_holds(tmp_path: Path) -> None:
+    """Lines starting with a dot (the first, a lone one, "..") come back as sent; a message
+    over the size limit is refused, read to its end, and the session goes on."""
+    tricky = b".first\r\n..\r\n.\r\nx.\r\n" + b"y" * 1500 + b"\r\n.end\r\n"
+    messages = [tricky, b".\r\n", b"z" * 2500 + b"\r\n", b"after\r\n"]
+    async with CaptureServer(tmp_path / "mail", max_message_bytes=2000) as server:
+        outcomes = await asyncio.to_thread(_send_each, server.port, messages)
+    assert outcomes == [250, 250, 552, 250]
+    bodies = sorted(path.read_bytes().split(b">\r\n", 3)[3] for path in _files(tmp_path / "mail"))
+    assert bodies == sorted([tricky, b".\r\n", b"after\r\n"])
