@@ -34,10 +34,11 @@ from mailengine.store.engine_queries import (
 from mailengine.store.enrollments import (
     DueEnrollment,
     EnrollmentChange,
+    any_enrollment_due,
     apply_changes,
     claim_due_enrollments,
 )
-from mailengine.store.events import claim_new_events, mark_events_processed
+from mailengine.store.events import any_event_pending, claim_new_events, mark_events_processed
 from mailengine.store.outbox import plan_sends
 from mailengine.store.records import TEMPLATE_VERSION, PlannedSend
 from mailengine.workflows.audience import AudienceContext
@@ -91,7 +92,14 @@ class WorkflowRunner:
 
         The batch is worked set-based (`enrolling.work_events`); should that fail in the
         database, its events are worked again one by one, so that one broken event never
-        stops the others."""
+        stops the others.
+
+        Finding nothing takes no write transaction (a read first): the engine looks after
+        every commit of the API's, and an empty look must not queue for SQLite's write turn
+        behind the API's writers, nor hold it from them."""
+        with self.database.session() as session:
+            if not any_event_pending(session):
+                return 0
         workflows = list(self.registry.current().values())
         context = self.context(now)
         with self.database.transaction() as session:
@@ -158,7 +166,11 @@ class WorkflowRunner:
     # Due steps
 
     def advance_due(self, now: datetime, limit: int = 500) -> int:
-        """Walk every enrollment whose time has come; returns how many were walked."""
+        """Walk every enrollment whose time has come; returns how many were walked. (Finding
+        none takes no write transaction, as in `process_events`.)"""
+        with self.database.session() as session:
+            if not any_enrollment_due(session, now, LEASE):
+                return 0
         with self.database.transaction() as session:
             due = claim_due_enrollments(session, self.worker_id, now, limit, LEASE)
             if not due:

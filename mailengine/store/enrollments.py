@@ -133,19 +133,29 @@ def enroll(session: Session, enrollments: Sequence[NewEnrollment], now: datetime
     return created
 
 
+def any_enrollment_due(session: Session, now: datetime, lease: timedelta) -> bool:
+    """Whether `claim_due_enrollments` would find one: a read, taking no write lock."""
+    n = enrollment_table.c
+    return session.execute(select(n.id).where(_due(now, lease)).limit(1)).first() is not None
+
+
+def _due(now: datetime, lease: timedelta) -> Any:
+    n = enrollment_table.c
+    return and_(
+        n.state == "active",
+        n.next_run_at <= now,
+        or_(n.claimed_by.is_(None), n.claimed_at < now - lease),
+    )
+
+
 def claim_due_enrollments(
     session: Session, worker: str, now: datetime, limit: int, lease: timedelta
 ) -> list[DueEnrollment]:
     """Active enrollments whose time has come, taken for `worker` (SKIP LOCKED on PostgreSQL)."""
     n = enrollment_table.c
-    due = and_(
-        n.state == "active",
-        n.next_run_at <= now,
-        or_(n.claimed_by.is_(None), n.claimed_at < now - lease),
-    )
     candidates = (
         select(n.id)
-        .where(due)
+        .where(_due(now, lease))
         .order_by(n.next_run_at, n.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

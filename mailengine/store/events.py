@@ -240,6 +240,11 @@ def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
     return found
 
 
+def any_event_pending(session: Session) -> bool:
+    """Whether the engine's queue holds an event: a read, taking no write lock."""
+    return session.execute(select(pending_table.c.event_id).limit(1)).first() is not None
+
+
 def claim_new_events(session: Session, limit: int) -> list[EventRow]:
     """Events not worked yet (`event_pending`), oldest first, locked against other engines
     (SKIP LOCKED on the queue's rows)."""

@@ -4,11 +4,15 @@ once instead of ticking (and taking the database's write lock) once per commit."
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from mailengine.clock import FrozenClock
 from mailengine.engine import service
 from mailengine.engine.service import Engine
 from mailengine.outbound.transport.memory import MemoryTransport
@@ -39,3 +43,39 @@ async def test_a_stream_of_nudges_is_worked_in_few_rounds(
         await asyncio.sleep(3 * service.NUDGE_GATHER_SECONDS)
     # One round per commit before; now one per gathering time at most, and at least one.
     assert 1 <= len(rounds) <= 0.2 / service.NUDGE_GATHER_SECONDS + 2, rounds
+
+
+def test_an_idle_round_waits_for_no_write_turn(
+    database: Database, tmp_path: Path, clock: FrozenClock
+) -> None:
+    """With nothing queued or due, the engine's look after a commit is a read: it neither waits
+    behind another writer (an API group, a dispatcher's outcomes) nor holds them up."""
+    engine = Engine(
+        engine_settings(tmp_path / "var", tick_seconds=3600),
+        database,
+        clock=clock,
+        transport=MemoryTransport(),
+    )
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        with database.transaction() as session:
+            session.execute(text("UPDATE customer SET updated_at = updated_at"))
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        found = (
+            engine.runner.process_events(clock.now(), 100),
+            engine.runner.advance_due(clock.now(), 100),
+        )
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        writer.join()
+    assert found == (0, 0)
+    assert waited < 1.0  # before: until the other writer's commit (10 s here)
