@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import mailengine.store.models  # noqa: F401  (the tables)
 from mailengine.store.database import FOREIGN_TABLES, Database
@@ -102,3 +104,29 @@ SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, 
 FROM pg_sequences
 WHERE last_value IS NOT NULL AND schemaname = current_schema()
 """
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def held_transaction(database: Database, work: Callable[[Session], T]) -> Iterator[T]:
+    """`work` done in a transaction of another thread's, which stays open (holding its locks,
+    on SQLite the write lock) until the block ends; yields what `work` returned."""
+    holding, release = threading.Event(), threading.Event()
+    done: list[T] = []
+
+    def other() -> None:
+        with database.transaction() as session:
+            done.append(work(session))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert holding.wait(10), "the other transaction did not begin"
+        yield done[0]
+    finally:
+        release.set()
+        thread.join()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -52,8 +52,8 @@ class DomainQueue:
         self.closed = False  # no more takes: stopping
         self._complete = False  # nothing more will come (all due was claimed)
         self._by_domain: dict[str, deque[Prepared]] = {}
-        self._in_flight: Counter[str] = Counter()
-        self._sending_since: dict[str, dict[int, float]] = {}  # domain -> outbox id -> taken at
+        # domain -> outbox id -> when taken: its messages in flight
+        self._sending_since: dict[str, dict[int, float]] = {}
         self._answered: dict[str, float] = {}  # domain -> when one of it was last done
         self._moved: dict[str, float] = {}  # domain -> when one of it was last taken or done
         self._count = 0
@@ -81,11 +81,10 @@ class DomainQueue:
     def done(self, item: Prepared) -> None:
         """Its connection is free again."""
         domain = item.domain
-        self._in_flight[domain] -= 1
         self._sending_since[domain].pop(item.send.id, None)
         self._moved[domain] = self._answered[domain] = asyncio.get_running_loop().time()
         if domain in self._by_domain and (
-            self._in_flight[domain] == self.share - 1 or len(self._by_domain) == 1
+            self._in_flight(domain) == self.share - 1 or len(self._by_domain) == 1
         ):
             self._arrived.wake()  # one of its waiting messages may go now
 
@@ -130,7 +129,7 @@ class DomainQueue:
     def _pick(self) -> Prepared | None:
         now = asyncio.get_running_loop().time()
         for domain, items in self._by_domain.items():
-            if self._in_flight[domain] >= self.share and not self._may_borrow(domain, now):
+            if self._in_flight(domain) >= self.share and not self._may_borrow(domain, now):
                 continue
             item = items.popleft()
             del self._by_domain[domain]
@@ -138,7 +137,6 @@ class DomainQueue:
                 self._by_domain[domain] = items
             elif len(self._by_domain) == 1:
                 self._arrived.wake()  # the one domain left waiting may borrow now
-            self._in_flight[domain] += 1
             self._sending_since.setdefault(domain, {})[item.send.id] = now
             self._moved[domain] = now
             self._count -= 1
@@ -146,6 +144,9 @@ class DomainQueue:
                 self._left.wake()
             return item
         return None
+
+    def _in_flight(self, domain: str) -> int:
+        return len(self._sending_since.get(domain, ()))
 
     def _may_borrow(self, domain: str, now: float) -> bool:
         """Whether `domain` may take a connection past its share: no other domain has mail
@@ -162,7 +163,7 @@ class DomainQueue:
         return sum(
             len(items)
             for domain, items in self._by_domain.items()
-            if self._in_flight[domain] < self.share or self._moved[domain] > stalled_before
+            if self._in_flight(domain) < self.share or self._moved[domain] > stalled_before
         )
 
 

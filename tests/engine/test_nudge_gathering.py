@@ -4,19 +4,20 @@ once instead of ticking (and taking the database's write lock) once per commit."
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
 from mailengine.clock import FrozenClock
 from mailengine.engine import service
 from mailengine.engine.service import Engine
 from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
+from tests.databases import held_transaction
 from tests.engine.running import engine_settings, eventually, serving
 
 
@@ -56,26 +57,16 @@ def test_an_idle_round_waits_for_no_write_turn(
         clock=clock,
         transport=MemoryTransport(),
     )
-    holding, release = threading.Event(), threading.Event()
 
-    def other_writer() -> None:
-        with database.transaction() as session:
-            session.execute(text("UPDATE customer SET updated_at = updated_at"))
-            holding.set()
-            release.wait(10)
+    def touch(session: Session) -> None:
+        session.execute(text("UPDATE customer SET updated_at = updated_at"))
 
-    writer = threading.Thread(target=other_writer)
-    writer.start()
-    try:
-        assert holding.wait(10)
+    with held_transaction(database, touch):
         started = time.monotonic()
         found = (
             engine.runner.process_events(clock.now(), 100),
             engine.runner.advance_due(clock.now(), 100),
         )
         waited = time.monotonic() - started
-    finally:
-        release.set()
-        writer.join()
     assert found == (0, 0)
     assert waited < 1.0  # before: until the other writer's commit (10 s here)

@@ -4,13 +4,13 @@ the migration carries over the events an older version had not worked yet."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import delete, select, text
+from sqlmodel import Session
 
 from mailengine.store.customers import customer_table, ensure_customers
 from mailengine.store.database import Database, _alembic_config
@@ -22,7 +22,11 @@ from mailengine.store.events import (
     store_events_once,
 )
 from tests.conftest import NOW
-from tests.databases import postgres_unavailable_reason, scratch_postgres_database
+from tests.databases import (
+    held_transaction,
+    postgres_unavailable_reason,
+    scratch_postgres_database,
+)
 
 
 def _queued(database: Database) -> list[int]:
@@ -100,25 +104,16 @@ def test_two_engines_never_claim_the_same_event(database: Database) -> None:
     ann = _customer(database)
     with database.transaction() as session:
         ids = [record_event(session, ann, "e", {}, NOW, NOW)[0] for _ in range(6)]
-    holding = threading.Event()
-    release = threading.Event()
-    claimed: dict[str, list[int]] = {}
 
-    def first_engine() -> None:
-        with database.transaction() as session:
-            claimed["first"] = [event.id for event in claim_new_events(session, 4)]
-            holding.set()
-            release.wait(10)
+    def claim(session: Session, limit: int) -> list[int]:
+        return [event.id for event in claim_new_events(session, limit)]
 
-    thread = threading.Thread(target=first_engine)
-    thread.start()
-    try:
-        assert holding.wait(10)
-        with database.transaction() as session:
-            claimed["second"] = [event.id for event in claim_new_events(session, 10)]
-    finally:
-        release.set()
-        thread.join()
+    with (
+        held_transaction(database, lambda session: claim(session, 4)) as first,
+        database.transaction() as session,
+    ):
+        second = claim(session, 10)
+    claimed = {"first": first, "second": second}
     assert claimed == {"first": ids[:4], "second": ids[4:]}
 
 
