@@ -159,6 +159,29 @@ class Composer:
         context = self.context(recipient, now, coupon, send.payload, links, send.id)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 
+    def rendered(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        coupon: IssuedCoupon | None = None,
+        template: TemplateSources | None = None,
+    ) -> RenderedEmail:
+        """What `compose` renders for this send `now` (subject, preheader, bodies; the links
+        not tracked), without building the message: what the studio shows of a mail."""
+        stored = _rendered(send.payload)
+        if stored is not None:
+            return stored
+        links = self.links(recipient.email_hash, now, send.id)
+        context = self.context(recipient, now, coupon, send.payload, links, send.id)
+        return self.library.render(
+            send.template,
+            self.with_polls(context, now, send.id),
+            subject=send.subject,
+            preheader=send.preheader,
+            sources=template,
+        )
+
     def compose_from(
         self,
         send: ClaimedSend,

@@ -2,8 +2,9 @@
 
 For every role: marketers look people up, support needs the view to answer tickets. Database
 work runs in a worker thread (`run_in_threadpool`); a search through every customer
-(`contains`) runs under `studio.query_seconds`. May import `store`, `workflows` and the
-studio's own modules.
+(`contains`) runs under `studio.query_seconds`; each mail's subject is shown as its customer
+read it (`outbound.hosted_copy`). May import `store`, `workflows`, `outbound` and the studio's
+own modules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from mailengine.outbound.hosted_copy import subjects_as_received
 from mailengine.store.customer_directory import (
     MATCH_MODES,
     MAX_PAGE,
@@ -103,17 +105,22 @@ def _view(
     context: StudioContext, customer_id: int, workflows: dict[str, Workflow]
 ) -> CustomerView | None:
     settings = context.settings
+    now = context.clock.now()
     with context.database.session() as session:
         record = customer_record(session, customer_id)
         if record is None:
             return None
         activity = customer_activity(session, customer_id)
+        subjects = subjects_as_received(
+            session, context.composer(), [mail.id for mail in activity.mails.items], now
+        )
     return customer_view(
         record,
         activity,
         workflows,
         zone=settings.zone,
-        now=context.clock.now(),
+        now=now,
         locale=settings.locale,
         currency=settings.currency,
+        subjects=subjects,
     )

@@ -3,7 +3,7 @@ single customer view plus, for each enrollment, the step the customer waits at a
 due, money as the shop writes it, and times as "in 3 days" next to the date.
 
 Plain data only; the page renders from `CustomerView`. May import `store`, `workflows`,
-`money`.
+`money` and the subjects `outbound.hosted_copy` renders.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
 from mailengine.money import to_major
-from mailengine.store.customer_mail import CustomerActivity, EnrollmentState
+from mailengine.outbound.hosted_copy import ShownSubject
+from mailengine.store.customer_mail import CustomerActivity, EnrollmentState, SentMail
 from mailengine.store.customer_record import CustomerRecord
 from mailengine.workflows.model import BranchStep, ExitStep, SendStep, WaitStep, Workflow
 
@@ -44,6 +45,12 @@ class CustomerView:
     now: datetime
     locale: str
     currency: str
+    # Each mail's subject as its customer read it, by outbox id (see `subjects_as_received`).
+    subjects: dict[int, ShownSubject]
+
+    def subject(self, mail: SentMail) -> ShownSubject:
+        """The subject of `mail` as the customer read it; as written when it was not shown."""
+        return self.subjects.get(mail.id) or ShownSubject(mail.subject, "not rendered")
 
     def money(self, minor: int, currency: str | None = None) -> str:
         """5990 -> '€59.90' (in the shop's locale)."""
@@ -86,6 +93,7 @@ def customer_view(
     now: datetime,
     locale: str,
     currency: str,
+    subjects: dict[int, ShownSubject],
 ) -> CustomerView:
     attributes = record.profile.attributes or {}
     sizes = [(key, str(attributes[key])) for key in SIZE_KEYS if key in attributes]
@@ -95,7 +103,9 @@ def customer_view(
     lines = [
         _enrollment_line(item, workflows.get(item.workflow)) for item in activity.enrollments.items
     ]
-    return CustomerView(record, activity, lines, sizes, others, zone, now, locale, currency)
+    return CustomerView(
+        record, activity, lines, sizes, others, zone, now, locale, currency, subjects
+    )
 
 
 def _enrollment_line(state: EnrollmentState, workflow: Workflow | None) -> EnrollmentLine:

@@ -29,6 +29,9 @@ from mailengine.workflows.loader import load_workflows
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 WORKER = "test-dispatcher"
 EMAIL = "anna.mueller@example.com"
+# The subjects as the shipped workflows write them (Jinja, in English): the outbox keeps these.
+WELCOME_SUBJECT = "Welcome to Example Shop, {{ customer.first_name | default('friend') }}"
+THANKS_SUBJECT = "Thank you for your order, {{ customer.first_name | default('there') }}"
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,8 @@ def _mail(database: Database, customer_id: int, email: str, now: datetime) -> tu
             kind=kind,
         )
         for workflow, template, subject, kind in (
-            ("welcome", "welcome/hello", "Welcome to Example Shop, Anna", "marketing"),
-            ("thank-you", "thank-you/order-confirmed", "Thank you for your order", "transactional"),
+            ("welcome", "welcome/hello", WELCOME_SUBJECT, "marketing"),
+            ("thank-you", "thank-you/order-confirmed", THANKS_SUBJECT, "transactional"),
         )
     ]
     earlier = now - timedelta(days=2)

@@ -7,9 +7,11 @@ import re
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
+from mailengine.store.outbox import outbox_table
 from mailengine.store.records import CustomerUpsert
 from tests.conftest import NOW
 from tests.studio.people_shop import EMAIL, add_lived_customer
@@ -91,12 +93,17 @@ async def test_the_customer_view_shows_everything_in_the_shops_time(
         in workflows
     )
     mail = _section(page.text, "mail-heading")
+    # The subjects as Anna reads them: rendered for her, in German (the outbox keeps the
+    # workflow's Jinja source, in English).
     assert (
-        "Welcome to Example Shop, Anna welcome · step 1 · welcome/hello "
+        "Willkommen bei Example Shop, Anna welcome · step 1 · welcome/hello "
         "sent 1 250 2.0.0 Ok: queued as 4XyZ 2 1" in mail
     )
-    assert "deferred 1 451 4.7.1 Greylisted, try again later — —" in mail
-    assert "thank-you/order-confirmed · transactional" in mail
+    assert (
+        "Danke für deine Bestellung, Anna thank-you · step 1 · thank-you/order-confirmed "
+        "· transactional deferred 1 451 4.7.1 Greylisted, try again later — —" in mail
+    )
+    assert "{{" not in mail and "Thank you" not in mail
     orders = _section(page.text, "orders-heading")
     assert "W00000042 21 Nov 2026, 10:00 online paid" in orders
     assert "2 × Organic cotton T-shirt (M) 1 × Wool socks, 3 pairs (39) €74.80" in orders
@@ -128,3 +135,22 @@ async def test_an_unknown_customer_is_not_found(marketer_client: httpx.AsyncClie
     answer = await marketer_client.get("/studio/customers/999999")
     assert answer.status_code == 404
     assert "There is no customer number 999999." in answer.text
+
+
+async def test_a_subject_that_cannot_be_rendered_is_shown_as_written_with_why(
+    support_client: httpx.AsyncClient, database: Database
+) -> None:
+    lived = add_lived_customer(database, NOW)
+    with database.transaction() as session:
+        session.execute(
+            update(outbox_table)
+            .where(outbox_table.c.id == lived.deferred_id)
+            .values(subject="Your order {{ order.missing.deeper }}")
+        )
+    page = await support_client.get(f"/studio/customers/{lived.customer_id}")
+    assert page.status_code == 200
+    mail = _section(page.text, "mail-heading")
+    assert "Willkommen bei Example Shop, Anna" in mail
+    written = re.search(r"Your order \{\{ order\.missing\.deeper \}\} as written: (.{0,200})", mail)
+    assert written, mail
+    assert "subject" in written[1] and EMAIL in written[1], written[1]
