@@ -22,7 +22,7 @@ from mailengine.outbound.dispatcher import (
 )
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.dkim_record import PublishedCheck, check_published, zone_entry
-from mailengine.outbound.hosted_copy import hosted_html
+from mailengine.outbound.hosted_copy import ShownSubject, hosted_html, subjects_as_received
 from mailengine.outbound.tracking_links import read_key
 from mailengine.outbound.transport.base import Transport
 from mailengine.outbound.transport.maildir import MaildirWriter
@@ -38,6 +38,7 @@ __all__ = [
     "DkimSigner",
     "MaildirWriter",
     "PublishedCheck",
+    "ShownSubject",
     "SmtpTransport",
     "Transport",
     "check_published",
@@ -45,5 +46,6 @@ __all__ = [
     "domain_share",
     "hosted_html",
     "read_key",
+    "subjects_as_received",
     "zone_entry",
 ]

@@ -3,7 +3,7 @@
 For every role: marketers look people up, support needs the view to answer tickets. Database
 work runs in a worker thread (`run_in_threadpool`); a search through every customer
 (`contains`) runs under `studio.query_seconds`; each mail's subject is shown as its customer
-read it (`outbound.hosted_copy`). May import `store`, `workflows`, `outbound` and the studio's
+read it (`outbound.subjects_as_received`). May import `store`, `workflows`, `outbound` and the studio's
 own modules.
 """
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from mailengine.outbound.hosted_copy import subjects_as_received
+from mailengine.outbound import subjects_as_received
 from mailengine.store.customer_directory import (
     MATCH_MODES,
     MAX_PAGE,

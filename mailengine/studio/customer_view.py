@@ -3,7 +3,7 @@ single customer view plus, for each enrollment, the step the customer waits at a
 due, money as the shop writes it, and times as "in 3 days" next to the date.
 
 Plain data only; the page renders from `CustomerView`. May import `store`, `workflows`,
-`money` and the subjects `outbound.hosted_copy` renders.
+`money` and the subjects `outbound` renders.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
 from mailengine.money import to_major
-from mailengine.outbound.hosted_copy import ShownSubject
+from mailengine.outbound import ShownSubject
 from mailengine.store.customer_mail import CustomerActivity, EnrollmentState, SentMail
 from mailengine.store.customer_record import CustomerRecord
 from mailengine.workflows.model import BranchStep, ExitStep, SendStep, WaitStep, Workflow
