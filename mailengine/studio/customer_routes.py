@@ -3,8 +3,8 @@
 For every role: marketers look people up, support needs the view to answer tickets. Database
 work runs in a worker thread (`run_in_threadpool`); a search through every customer
 (`contains`) runs under `studio.query_seconds`; each mail's subject is shown as its customer
-read it (`outbound.subjects_as_received`). May import `store`, `workflows`, `outbound` and the studio's
-own modules.
+read it (`outbound.subjects_as_received`). May import `store`, `workflows`, `outbound` and
+the studio's own modules.
 """
 
 from __future__ import annotations
