@@ -112,7 +112,10 @@ def _view(
             return None
         activity = customer_activity(session, customer_id)
         subjects = subjects_as_received(
-            session, context.composer(), [mail.id for mail in activity.mails.items], now
+            session,
+            context.composer(context.kept_library()),
+            [mail.id for mail in activity.mails.items],
+            now,
         )
     return customer_view(
         record,

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from mailengine.config import Settings
 from mailengine.store.customers import upsert_customers
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
@@ -154,3 +155,20 @@ async def test_a_subject_that_cannot_be_rendered_is_shown_as_written_with_why(
     written = re.search(r"Your order \{\{ order\.missing\.deeper \}\} as written: (.{0,200})", mail)
     assert written, mail
     assert "subject" in written[1] and EMAIL in written[1], written[1]
+
+
+async def test_an_edited_translation_shows_on_the_next_visit(
+    support_client: httpx.AsyncClient, database: Database, studio_settings: Settings
+) -> None:
+    """The page keeps the compiled templates between visits, but not past an edit."""
+    lived = add_lived_customer(database, NOW)
+    path = f"/studio/customers/{lived.customer_id}"
+    first = _section((await support_client.get(path)).text, "mail-heading")
+    assert "Danke für deine Bestellung, Anna" in first
+    catalog = studio_settings.paths.templates / "locales/de/LC_MESSAGES/messages.po"
+    text = catalog.read_text(encoding="utf-8")
+    catalog.write_text(
+        text.replace('"Danke für deine Bestellung', '"Vielen Dank für deine Bestellung')
+    )
+    again = _section((await support_client.get(path)).text, "mail-heading")
+    assert "Vielen Dank für deine Bestellung, Anna" in again
