@@ -307,7 +307,16 @@ class Dispatcher:
             return claim_due(session, self.worker_id, now, size, lease)
 
     def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> Checked:
-        with self.database.transaction() as session:
+        """The send-time checks. A batch that may write (a coupon to issue, a paused
+        broadcast's messages to hold) is checked in a unit of work; one that only reads (an
+        order's confirmation) is not, and waits for no write turn, nor holds it from the
+        others while it reads (27-34 ms a batch of ~130 under 500 orders/s)."""
+        if any(send.kind == "marketing" or "coupon" in send.payload for send in claimed):
+            with self.database.transaction() as session:
+                return check_at_send_time(
+                    session, claimed, now, self._may_send, worker=self.worker_id
+                )
+        with self.database.session() as session:
             return check_at_send_time(session, claimed, now, self._may_send, worker=self.worker_id)
 
     def _settle(self, batch: _Batch) -> None:
@@ -382,8 +391,10 @@ class Dispatcher:
         return capped * random.uniform(0.8, 1.2)
 
     def write_outcomes(self, items: Sequence[Recorded]) -> None:
+        """Store outcomes; SMTP workers wait for this before their next message, so it goes
+        ahead of other units of work for the write turn (`urgent`)."""
         now = self.clock.now()
-        with self.database.transaction() as session:
+        with self.database.transaction(urgent=True) as session:
             record_outcomes(session, self.worker_id, [outcome for outcome, _ in items], now)
             for outcome, address in items:
                 if address is not None:
