@@ -233,9 +233,13 @@ def run_phases(
         own_cpu = process_cpu(process.pid)
         load = Load("127.0.0.1", port, "/v1/orders", API_KEY, steady, 50, order_body,
                     rate=args.rate, retry_share=0.0, time_limit=args.seconds * 3)  # fmt: skip
+        began = time.monotonic()
         outcome = asyncio.run(run_load(load))
+        took = time.monotonic() - began
         print(
-            f"{label}: {len(outcome.latencies):,} orders at {args.rate:,.0f}/s answered", flush=True
+            f"{label}: {len(outcome.latencies):,} orders offered at {args.rate:,.0f}/s answered "
+            f"in {took:.1f} s ({len(outcome.latencies) / took:,.0f}/s)",
+            flush=True,
         )
         deadline = time.monotonic() + args.limit
         while time.monotonic() < deadline:
