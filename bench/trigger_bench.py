@@ -303,6 +303,9 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=300.0, help="each phase's time limit")
     parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server too")
     parser.add_argument(
+        "--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)"
+    )
+    parser.add_argument(
         "--dispatch-processes", type=int, default=0, help="the engine's engine.dispatch_processes"
     )
     parser.add_argument(
@@ -318,7 +321,8 @@ def main() -> None:
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="trigger-bench-") as scratch:
         folder = Path(scratch) / "sqlite"
-        bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
+        if not args.no_sqlite:
+            bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
         if args.postgres:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:

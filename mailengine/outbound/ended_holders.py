@@ -20,10 +20,8 @@ log = logging.getLogger(__name__)
 def write_outcomes_of(
     database: Database, worker: str, items: Sequence[Recorded], at: datetime
 ) -> None:
-    """Store outcomes of `worker`'s claims (had at `at`), and suppress hard-bounced addresses.
-    SMTP workers wait for them (without a journal) or their claims are renewed until they are
-    stored, so this goes ahead of other units of work for the write turn (`urgent`)."""
-    with database.transaction(urgent=True) as session:
+    """Store outcomes of `worker`'s claims (had at `at`), and suppress hard-bounced addresses."""
+    with database.transaction() as session:
         record_outcomes(session, worker, [outcome for outcome, _ in items], at)
         for outcome, address in items:
             if address is not None:

@@ -82,7 +82,7 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def transaction(self, *, urgent: bool = False) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Session]:
         """A session whose work commits at the end of the block, or rolls back on error.
 
         On SQLite it begins with the write lock (BEGIN IMMEDIATE), waiting up to the busy
@@ -94,20 +94,17 @@ class Database:
         Units of work on one SQLite file wait for each other's end in a queue of their own
         first (`write_turn`: threads on a thread lock, processes on a file lock), which hands
         the turn over at once: SQLite's busy handler polls the write lock with sleeps of up
-        to 100 ms, so a writer that found it taken slept on long after it was free. An
-        `urgent` one (a short commit that senders wait for) goes ahead of the others there.
+        to 100 ms, so a writer that found it taken slept on long after it was free.
         """
         with (
-            self._turn(urgent),
+            self._turn(),
             Session(self._writing, expire_on_commit=False) as session,
             _committed(session),
         ):
             yield session
 
-    def _turn(self, urgent: bool = False) -> contextlib.AbstractContextManager[None]:
-        if self._write_turn is None:
-            return contextlib.nullcontext()
-        return self._write_turn(urgent=urgent)
+    def _turn(self) -> contextlib.AbstractContextManager[None]:
+        return self._write_turn() if self._write_turn is not None else contextlib.nullcontext()
 
     @contextmanager
     def bulk_transaction(self) -> Iterator[Session]:
