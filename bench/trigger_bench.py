@@ -86,6 +86,10 @@ class Confirmations:
     waited: list[float] = field(default_factory=list)  # planned -> claimed (in the outbox)
     sending: list[float] = field(default_factory=list)  # claimed -> sent (in a dispatcher)
     span: list[datetime] = field(default_factory=list)  # the first claim, the last send
+    # The order whose event was stored first: seconds from its event to its confirmation
+    # being sent (None: not sent yet).
+    first: float | None = None
+    first_received: datetime | None = None
 
     @property
     def sent_per_second(self) -> float:
@@ -122,13 +126,24 @@ def confirmations(url: str, prefix: str) -> Confirmations:
             continue
         received = _moment(event[1])
         found.planned.append((_moment(created_at) - received).total_seconds())
+        first = found.first_received is None or received < found.first_received
+        if first:
+            found.first_received, found.first = received, None
         if sent_at is not None:
             found.sent.append((_moment(sent_at) - received).total_seconds())
+            if first:
+                found.first = found.sent[-1]
             claimed, sent = _moment(claimed_at), _moment(sent_at)
             found.waited.append((claimed - _moment(created_at)).total_seconds())
             found.sending.append((sent - claimed).total_seconds())
             found.span = [min([claimed, *found.span[:1]]), max([sent, *found.span[1:]])]
     return found
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` alone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(url: str, limit: float) -> float:
@@ -215,11 +230,16 @@ def run_phases(
         print(f"{label}: the demo data's events and mail worked off in {waited:.1f} s", flush=True)
         steady = int(args.rate * args.seconds)
         engine_cpu, sink_cpu = server_cpu(process.pid), server_cpu(sink) if sink else 0.0
+        own_cpu = process_cpu(process.pid)
         load = Load("127.0.0.1", port, "/v1/orders", API_KEY, steady, 50, order_body,
                     rate=args.rate, retry_share=0.0, time_limit=args.seconds * 3)  # fmt: skip
+        began = time.monotonic()
         outcome = asyncio.run(run_load(load))
+        took = time.monotonic() - began
         print(
-            f"{label}: {len(outcome.latencies):,} orders at {args.rate:,.0f}/s answered", flush=True
+            f"{label}: {len(outcome.latencies):,} orders offered at {args.rate:,.0f}/s answered "
+            f"in {took:.1f} s ({len(outcome.latencies) / took:,.0f}/s)",
+            flush=True,
         )
         deadline = time.monotonic() + args.limit
         while time.monotonic() < deadline:
@@ -228,19 +248,25 @@ def run_phases(
                 break
             time.sleep(1)
         engine_cpu = server_cpu(process.pid) - engine_cpu
+        own_cpu = process_cpu(process.pid) - own_cpu
         sink_cpu = (server_cpu(sink) - sink_cpu) if sink else 0.0
+        sent = max(1, len(steady_run.sent))
+        first = "not sent" if steady_run.first is None else f"{steady_run.first:.2f} s"
         print(
+            f"{label}: FIRST confirmation, event stored to sent: {first} (goal 2 s)\n"
             f"{label}: CPU from the first order to the last confirmation sent: engine "
-            f"{engine_cpu:.1f} s, capture server {sink_cpu:.1f} s "
-            f"({1e3 * sink_cpu / max(1, len(steady_run.sent)):.2f} ms a message)\n"
+            f"{engine_cpu:.1f} s (its own process {own_cpu:.1f} s, its child processes "
+            f"{engine_cpu - own_cpu:.1f} s: {1e3 * (engine_cpu - own_cpu) / sent:.2f} ms a "
+            f"confirmation), capture server {sink_cpu:.1f} s ({1e3 * sink_cpu / sent:.2f} ms a "
+            "message)\n"
             f"{label}: event to confirmation planned, {len(steady_run.planned):,} orders: "
             f"{percentiles(steady_run.planned)}\n"
             f"{label}: event to confirmation sent, {len(steady_run.sent):,} orders: "
             f"{percentiles(steady_run.sent)}\n"
             f"{label}:   of which planned to claimed: {percentiles(steady_run.waited)}\n"
             f"{label}:   and claimed to sent: {percentiles(steady_run.sending)}\n"
-            f"{label}: {steady_run.sent_per_second:,.0f} confirmations/s "
-            "sent (first claim to last sent)",
+            f"{label}: sending rate {steady_run.sent_per_second:,.0f} confirmations/s "
+            f"(first claim to last sent) while orders came at {args.rate:,.0f}/s",
             flush=True,
         )
         batches = max(1, args.burst // BATCH_SIZE)
@@ -277,6 +303,9 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=300.0, help="each phase's time limit")
     parser.add_argument("--postgres", default="", help="admin URL of a PostgreSQL server too")
     parser.add_argument(
+        "--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)"
+    )
+    parser.add_argument(
         "--dispatch-processes", type=int, default=0, help="the engine's engine.dispatch_processes"
     )
     parser.add_argument(
@@ -292,7 +321,8 @@ def main() -> None:
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="trigger-bench-") as scratch:
         folder = Path(scratch) / "sqlite"
-        bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
+        if not args.no_sqlite:
+            bench("SQLite", f"sqlite:///{folder / 'var' / 'shop.db'}", folder, args)
         if args.postgres:
             with scratch_postgres(args.postgres) as url:
                 if url is not None:

@@ -2,9 +2,10 @@
 
 Sending is continuous (`sending`): SMTP workers take the next message as soon as they are
 free while the next batch is claimed and composed. Each worker records its message's outcome
-(group-committed with the other workers') before it takes the next one, so a crash can leave
-at most one sent-but-unrecorded message per connection; those are sent again with the same
-Message-ID once a dispatcher on the same host sees their holder gone, or their lease runs out.
+(group-committed with the other workers', or on SQLite journaled: `outcome_journal`) before
+it takes the next one, so a crash can leave at most one sent-but-unrecorded message per
+connection; those are sent again with the same Message-ID once a dispatcher on the same host
+sees their holder gone (after storing what its journal kept), or their lease runs out.
 """
 
 from __future__ import annotations
@@ -28,25 +29,24 @@ from mailengine.outbound.compose_pool import (
 )
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.domain_queue import Prepared
+from mailengine.outbound.ended_holders import hand_back_ended_holders, write_outcomes_of
 from mailengine.outbound.group_commit import Recorded
 from mailengine.outbound.leases import Leases
+from mailengine.outbound.outcome_journal import OutcomeJournal, journal_folder
 from mailengine.outbound.send_checks import Checked, check_at_send_time
 from mailengine.outbound.sending import SendingFlow
 from mailengine.outbound.tracking_links import LinkList
 from mailengine.outbound.transport.base import DeliveryResult, DeliveryStatus, Transport
-from mailengine.owners import owner_identity, owner_running
+from mailengine.owners import owner_identity
 from mailengine.store.database import Database
 from mailengine.store.link_lists import CarriedList, store_link_lists
 from mailengine.store.outbox import (
     claim_due,
-    claim_holders,
     hand_back_claims,
-    record_outcomes,
     release_claims,
     renew_claims,
 )
 from mailengine.store.records import ClaimedSend, SendOutcome
-from mailengine.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,10 @@ class Dispatcher:
         self._composing = composing
         self._owns_composing = composing is None
         self.report = DispatchReport()
+        # On SQLite, outcomes are journaled here until stored (`outcome_journal`).
+        self._journals = (
+            journal_folder(database.engine.url.database) if database.dialect == "sqlite" else None
+        )
         # Set when mail was planned in this process: an idle sender looks at once.
         self.planned = asyncio.Event()
         self._leases()  # refuse a lease no send fits in now, not at the first batch
@@ -226,21 +230,9 @@ class Dispatcher:
             log.exception("looking for claims of dispatchers that ended failed")
 
     def _hand_back_ended_holders(self) -> int:
-        """Claims whose holder ran on this host and has ended are due again at once (the
-        rest come back by lease); a holder still running is never touched."""
-        with self.database.session() as session:
-            holders = claim_holders(session)
-        ended = sorted(h for h in holders if h != self.worker_id and owner_running(h) is False)
-        if not ended:
-            return 0
-        with self.database.transaction() as session:
-            count = hand_back_claims(
-                session, ended, self.clock.now(), "handed back: its dispatcher had ended"
-            )
-        log.warning(
-            "outbox: %d messages held by %s, which ended, are due again", count, ", ".join(ended)
+        return hand_back_ended_holders(
+            self.database, self.worker_id, self._journals, self.clock.now()
         )
-        return count
 
     # What the sending flow asks of its dispatcher
 
@@ -307,7 +299,16 @@ class Dispatcher:
             return claim_due(session, self.worker_id, now, size, lease)
 
     def _load(self, claimed: Sequence[ClaimedSend], now: datetime) -> Checked:
-        with self.database.transaction() as session:
+        """The send-time checks. A batch that may write (a coupon to issue, a paused
+        broadcast's messages to hold) is checked in a unit of work; one that only reads (an
+        order's confirmation) is not, and waits for no write turn, nor holds it from the
+        others while it reads (27-34 ms a batch of ~130 under 500 orders/s)."""
+        if any(send.kind == "marketing" or "coupon" in send.payload for send in claimed):
+            with self.database.transaction() as session:
+                return check_at_send_time(
+                    session, claimed, now, self._may_send, worker=self.worker_id
+                )
+        with self.database.session() as session:
             return check_at_send_time(session, claimed, now, self._may_send, worker=self.worker_id)
 
     def _settle(self, batch: _Batch) -> None:
@@ -381,10 +382,12 @@ class Dispatcher:
         capped: timedelta = min(base, self.options.longest_retry)
         return capped * random.uniform(0.8, 1.2)
 
-    def write_outcomes(self, items: Sequence[Recorded]) -> None:
-        now = self.clock.now()
-        with self.database.transaction() as session:
-            record_outcomes(session, self.worker_id, [outcome for outcome, _ in items], now)
-            for outcome, address in items:
-                if address is not None:
-                    suppress(session, address, "hard-bounce", now, outcome.reply or "")
+    def outcome_journal(self) -> OutcomeJournal | None:
+        """A journal for a sending flow's outcomes (SQLite), or None: store them at once."""
+        if self._journals is None:
+            return None
+        return OutcomeJournal(self._journals, self.worker_id)
+
+    def write_outcomes(self, items: Sequence[Recorded], at: datetime | None = None) -> None:
+        """Store outcomes (had at `at`, by default now): `ended_holders.write_outcomes_of`."""
+        write_outcomes_of(self.database, self.worker_id, items, at or self.clock.now())

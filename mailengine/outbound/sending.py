@@ -8,9 +8,11 @@ each claim that found mail doubles the next, up to `batch_size`. Each of
 the transport's `concurrency` workers takes the next message whose recipient domain has
 fewer than its share of the connections in flight, so a domain whose server stalls holds no
 more than that share while the other domains keep flowing, and a straggler holds only its
-own connection. Every worker records its message's outcome (group-committed with the other
-workers') before it takes the next one: at most `concurrency` messages are ever sent but
-unrecorded, the most a crash can send twice.
+own connection. Every worker records its message's outcome before it takes the next one:
+stored (group-committed with the other workers'), or on SQLite kept in the dispatcher's
+outcome journal and stored in groups as the write turn comes (`outcome_journal`; the claim
+is renewed until then). At most `concurrency` messages are ever sent but unrecorded, the
+most a crash can send twice.
 
 A heartbeat renews the claims held here (see `leases`); a message whose claim no longer
 outlasts a send is handed back unsent. On a stop nothing more is claimed, workers finish
@@ -30,6 +32,7 @@ from mailengine.clock import Clock
 from mailengine.outbound.domain_queue import DomainQueue, Prepared
 from mailengine.outbound.group_commit import GroupCommit, Recorded
 from mailengine.outbound.leases import Leases
+from mailengine.outbound.outcome_journal import OutcomeJournal
 from mailengine.outbound.transport.base import (
     DeliveryResult,
     DeliveryStatus,
@@ -62,7 +65,10 @@ class Outbox(Protocol):
 
     def outcome(self, item: Prepared, result: DeliveryResult) -> Recorded: ...
 
-    def write_outcomes(self, items: Sequence[Recorded]) -> None: ...
+    def outcome_journal(self) -> OutcomeJournal | None:
+        """Where outcomes are kept until stored, or None: workers wait for the database."""
+
+    def write_outcomes(self, items: Sequence[Recorded], at: datetime | None = None) -> None: ...
 
     def counted(self, state: str) -> None: ...
 
@@ -84,7 +90,9 @@ class SendingFlow:
         self._batch_size = batch_size
         self._waiting = DomainQueue(share)
         self._in_flight: dict[int, Prepared] = {}
-        self._recorder = GroupCommit(outbox.write_outcomes)
+        self._recorder = GroupCommit(
+            outbox.write_outcomes, outbox.clock.now, self._stored, journal=outbox.outcome_journal()
+        )
         self._unrecorded: list[Recorded] = []
         self._failure: BaseException | None = None
 
@@ -97,6 +105,7 @@ class SendingFlow:
         heartbeat = asyncio.create_task(self._heartbeat())
         closer = asyncio.create_task(self._close_on(stop))
         producer = asyncio.create_task(self._produce(stop, idle_seconds))
+        self._recorder.retry()  # outcomes an earlier flow journaled and did not store
         cancelled = False
         try:
             await producer
@@ -113,6 +122,7 @@ class SendingFlow:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, closer, return_exceptions=True)
             await self._hand_back_the_rest()
+            self._recorder.close()
         if self._failure is not None:
             raise self._failure
 
@@ -216,9 +226,12 @@ class SendingFlow:
             # Kept, with the claim, and stored with the next renewal.
             log.warning("storing the outcome of outbox %s failed: %s", item.send.id, error)
             self._unrecorded.append((outcome, address))
-            return
-        self._leases.let_go((item.send.id,))
-        self._outbox.counted(outcome.state)
+
+    def _stored(self, items: Sequence[Recorded]) -> None:
+        """These outcomes are in the database: their claims end here."""
+        for outcome, _ in items:
+            self._leases.let_go((outcome.outbox_id,))
+            self._outbox.counted(outcome.state)
 
     async def _hand_back_stale(self, item: Prepared) -> None:
         """Hand back this message and every waiting one whose claim no longer outlasts a
@@ -239,6 +252,7 @@ class SendingFlow:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._leases.renew_every)
+            self._recorder.retry()
             await self._store_unrecorded()
             await self._renew()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from mailengine.outbound.outcome_journal import journal_folder, journals
 from mailengine.store.database import Database
 from mailengine.store.outbox import count_by_state, outbox_table
 from tests.conftest import NOW
@@ -58,6 +59,7 @@ async def test_a_killed_dispatcher_loses_nothing_and_repeats_only_what_was_in_fl
                 first_sessions = server.sessions
                 with database.session() as session:
                     at_kill = count_by_state(session)
+                journaled = _journaled_not_stored(database, tmp_path / "outbox.db")
                 second = await workers.start(
                     "second",
                     *options,
@@ -71,7 +73,21 @@ async def test_a_killed_dispatcher_loses_nothing_and_repeats_only_what_was_in_fl
         finally:
             await server.close()
         _check(database, expected, recorder, arrived_before_restart, at_kill, first_sessions)
-        assert report["sent"] == MESSAGES - at_kill["sent"]
+        assert report["sent"] == MESSAGES - at_kill["sent"] - journaled
+
+
+def _journaled_not_stored(database: Database, sqlite_file: Path) -> int:
+    """Messages sent and kept in a dead dispatcher's journal, not yet stored (a journal keeps
+    outcomes stored just before the kill too)."""
+    ids = {
+        outcome.outbox_id
+        for journal in journals(journal_folder(str(sqlite_file)))
+        for (outcome, _), _ in journal.items
+    }
+    o = outbox_table.c
+    with database.session() as session:
+        held = set(session.scalars(select(o.id).where(o.state == "sending")))
+    return len(ids & held)
 
 
 def _check(
@@ -106,5 +122,7 @@ def _check(
         assert count_by_state(session) == {"sent": MESSAGES}
         taken_twice = set(session.scalars(select(o.recipient).where(o.attempts == 2)))
         assert session.scalar(select(func.max(o.attempts))) in (1, 2)
-    assert at_kill.get("sending", 0) == len(taken_twice)
+    # Rows held at the kill were claimed again, but for those whose outcome the dead one's
+    # journal kept (SQLite): stored from it as sent, not sent again.
+    assert 0 < len(taken_twice) <= at_kill.get("sending", 0)
     assert repeated.keys() <= taken_twice

@@ -333,9 +333,9 @@ async def test_messages_held_but_not_begun_are_handed_back_unsent_on_stop(
 class _CountingDispatcher(Dispatcher):
     commits: int = 0
 
-    def write_outcomes(self, items: Any) -> None:
+    def write_outcomes(self, items: Any, at: Any = None) -> None:
         self.commits += 1
-        super().write_outcomes(items)
+        super().write_outcomes(items, at)
 
 
 async def test_outcomes_arriving_together_share_a_commit(
