@@ -1,15 +1,13 @@
 """The API's events on PostgreSQL in two round trips to the server and the commit.
 
-Each round trip between the intake's writer thread and the server costs far more than the
-statement: the writer gives up the interpreter lock and the processor, the server's backend
-is woken, then the writer waits for both again. On a busy machine that was ~1-10 ms each,
-and a group of events took eight (BEGIN, the answers' lookup, the customers' lookup, a
+A round trip to the server costs far more than these statements (`store.pipelined`), and a
+group of events took eight (BEGIN, the answers' lookup, the customers' lookup, a
 savepoint, the events, the answers, the savepoint's release, COMMIT): most of a single
 event's 30 ms at 500 requests/s while the server's processor was mostly idle.
 
 So with psycopg's pipeline mode:
 1. BEGIN, the answers stored under the group's Idempotency-Keys and the customers of its
-   addresses, sent together;
+   addresses, sent together (`store.pipelined.look_up`);
 2. a savepoint, one statement that stores the events (each once under its key, as
    `events.store_events_once`), queues them for the engine and stores the answers of their
    requests, and the savepoint's release, sent together;
@@ -18,7 +16,7 @@ then the intake's COMMIT. What the answers are is decided between the two as for
 two, the statement fails on the unique index, the savepoint is rolled back to and each
 request is answered alone (`keyed_requests.answer_one_by_one`), as before.
 
-May import: store.keyed_requests, store.api_queries, store.customers, store.events.
+May import: store.pipelined, store.keyed_requests, store.customers, store.events.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from typing import Any, Protocol
 from psycopg import Connection, IntegrityError
 from sqlmodel import Session
 
-from mailengine.store.api_queries import StoredAnswer
 from mailengine.store.customers import ensure_customers
 from mailengine.store.events import event_ids_by_key, moments_as_text
 from mailengine.store.keyed_requests import (
@@ -43,10 +40,10 @@ from mailengine.store.keyed_requests import (
     answers_in_order,
     sort_requests,
 )
+from mailengine.store.pipelined import SAVEPOINT, driver, look_up
 from mailengine.store.request_answers import NewAnswer, insert_answers
 
 ACCEPTED = 202
-_SAVEPOINT = "mailengine_intake"
 
 
 class PipelinedEvent(KeyedRequest, Protocol):
@@ -73,9 +70,10 @@ def store_events_pipelined(
 ) -> list[RequestAnswer]:
     """`event_intake.store_events` on PostgreSQL (in the caller's transaction): the answer
     for each event, in order. `write_one` stores one event alone (the fallback)."""
-    raw = _driver(session)
-    stored, customers = _look_up(raw, events)
-    done = sort_requests(events, stored, endpoint)
+    raw = driver(session)
+    found = look_up(raw, events, [event.email for event in events])
+    customers = found.customers
+    done = sort_requests(events, found.answers, endpoint)
     if done.fresh:
         missing = [events[i].email for i in done.fresh if events[i].email not in customers]
         if missing:  # bare customers for unknown addresses, as `ensure_customers` makes them
@@ -83,37 +81,9 @@ def store_events_pipelined(
         try:
             _write_fresh(session, raw, events, done, customers, endpoint, now)
         except IntegrityError:  # another process claimed one of these keys meanwhile
-            raw.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            raw.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
             answer_one_by_one(session, events, done.fresh, done.answers, endpoint, now, write_one)
     return answers_in_order(events, done)
-
-
-def _driver(session: Session) -> Connection[Any]:
-    driver = session.connection().connection.driver_connection
-    assert isinstance(driver, Connection)
-    return driver
-
-
-def _look_up(
-    raw: Connection[Any], events: Sequence[PipelinedEvent]
-) -> tuple[dict[tuple[str, str], StoredAnswer], dict[str, int]]:
-    """The answers stored under the events' Idempotency-Keys, and the ids of the customers of
-    their addresses: one round trip (with the transaction's BEGIN)."""
-    pairs = {(e.client, e.request_key): None for e in events if e.request_key is not None}
-    emails = list(dict.fromkeys(event.email for event in events))
-    with raw.pipeline():
-        answered = raw.cursor()
-        if pairs:
-            keys = [{"client": client, "key": key} for client, key in pairs]
-            answered.execute(_ANSWERS, {"keys": json.dumps(keys)})
-        known = raw.cursor()
-        known.execute(_CUSTOMERS, {"emails": json.dumps(emails)})
-    rows = answered.fetchall() if pairs else []
-    stored = {
-        (str(client), str(key)): StoredAnswer(str(endpoint), str(hashed), int(status), response)
-        for client, key, endpoint, hashed, status, response in rows
-    }
-    return stored, {str(email): int(customer_id) for email, customer_id in known.fetchall()}
 
 
 def _write_fresh(
@@ -143,10 +113,10 @@ def _write_fresh(
             )  # fmt: skip
     parameters = {"rows": json.dumps(document), "endpoint": endpoint, "now": moment(now)}
     with raw.pipeline():
-        raw.execute(f"SAVEPOINT {_SAVEPOINT}")
+        raw.execute(f"SAVEPOINT {SAVEPOINT}")
         result = raw.cursor()
         result.execute(_STORE, parameters)
-        raw.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        raw.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
     outcome: dict[int, tuple[int, bool, bool]] = {}  # n -> (event id, new, answer stored)
     raced: list[int] = []  # skipped for a key another transaction stored meanwhile
     for index, new_id, earlier_id in result.fetchall():
@@ -179,15 +149,6 @@ def _write_fresh(
     insert_answers(session, later, endpoint, now)
 
 
-_ANSWERS = """
-    SELECT a.client, a.idempotency_key, a.endpoint, a.request_hash, a.status_code, a.response
-    FROM jsonb_to_recordset(CAST(%(keys)s AS jsonb)) AS k(client text, key text)
-    JOIN api_request AS a ON a.client = k.client AND a.idempotency_key = k.key
-"""
-_CUSTOMERS = """
-    SELECT email, id FROM customer
-    WHERE email = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(%(emails)s AS jsonb))))
-"""
 # `events._STORE_ONCE` with the answers of the requests stored in the same statement: the
 # answer of an event whose id was drawn here, or whose key was stored before this statement
 # began, is known inside it; one skipped for a key stored meanwhile is not (stored after).

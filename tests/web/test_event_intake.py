@@ -99,13 +99,13 @@ async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_on
     answered with the other process's answer."""
     if not database.is_postgresql:
         pytest.skip("SQLite's writers take the lock before they read: no such race")
-    from mailengine.store import pipelined_events
+    from mailengine.store import pipelined, pipelined_events
 
     def event(n: int) -> IncomingEvent:
         return IncomingEvent("c" * 64, f"k{n}", f"h{n}", "a@example.com", "product.viewed",
                              {"n": n}, NOW, f"event:x:k{n}")  # fmt: skip
 
-    real = pipelined_events._look_up
+    real = pipelined.look_up
     calls = {"n": 0}
 
     def racing(*args: Any, **kwargs: Any) -> Any:
@@ -119,7 +119,7 @@ async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_on
         return found
 
     answers: dict[str, Any] = {}
-    monkeypatch.setattr(pipelined_events, "_look_up", racing)
+    monkeypatch.setattr(pipelined_events, "look_up", racing)
     group = [event(n) for n in range(5)]
     with database.transaction() as session:
         ours = store_events(session, group, "POST /v1/events", NOW)
