@@ -296,3 +296,35 @@ async def test_a_group_is_answered_with_one_call_into_the_event_loop(
     assert max(groups) > 1
     assert answer_calls == groups  # one call per group, carrying all of its answers
     assert len(_stored(database)) == 60
+
+
+async def test_a_write_alone_in_its_group_takes_no_savepoint_and_fails_alone(
+    database: Database, clock: FrozenClock
+) -> None:
+    """A write (a batch, a customer) alone in its group runs in the group's transaction
+    without a savepoint; when it fails, its request gets the error and nothing it wrote is
+    committed; the next group goes on."""
+    from mailengine.store.customers import count_customers, ensure_customers
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    intake = intake_module.Intake(database, clock)
+
+    def failing(session: Any) -> None:
+        ensure_customers(session, ["gone@example.com"], NOW)
+        raise ValueError("refused after writing")
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(ValueError, match="refused after writing"):
+            await intake.run(failing)
+        kept = await intake.run(lambda session: ensure_customers(session, ["kept@x.com"], NOW))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert list(kept) == ["kept@x.com"]
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    with database.session() as session:
+        assert count_customers(session) == 1
