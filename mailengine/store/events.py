@@ -6,6 +6,7 @@ Every event stored here is queued for the engine in the same statement or transa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -145,16 +146,7 @@ def _store_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[tupl
     INSERT skips taken keys (ON CONFLICT DO NOTHING, which also waits out another
     transaction storing the same key) and the same statement reads the ids stored before
     under the skipped keys. Where there were a key lookup, an id draw and an INSERT."""
-    moments: dict[datetime, str] = {}
-
-    def moment(value: datetime) -> str:
-        found = moments.get(value)
-        if found is None:
-            if value.utcoffset() is None:
-                raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
-            found = moments[value] = value.isoformat()
-        return found
-
+    moment = moments_as_text()
     first: dict[str, int] = {}  # a key repeated in `rows`: the first is stored, the rest
     document = []
     for index, row in enumerate(rows):
@@ -182,6 +174,22 @@ def _store_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[tupl
         found[index] if index in found else (found[first[row["idempotency_key"]]][0], False)
         for index, row in enumerate(rows)
     ]
+
+
+def moments_as_text() -> Callable[[datetime], str]:
+    """What turns aware moments into the ISO text a JSON document of rows carries, each
+    distinct moment once (a group repeats a few thousands of times); naive ones are refused."""
+    moments: dict[datetime, str] = {}
+
+    def moment(value: datetime) -> str:
+        found = moments.get(value)
+        if found is None:
+            if value.utcoffset() is None:
+                raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+            found = moments[value] = value.isoformat()
+        return found
+
+    return moment
 
 
 # The volatile nextval() is evaluated after the ORDER BY (PostgreSQL postpones volatile

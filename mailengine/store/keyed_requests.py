@@ -64,6 +64,16 @@ WriteMany = Callable[[list[int]], list[Written]]  # positions -> their answers, 
 WriteOne = Callable[[int], Written]
 
 
+class Sorted(NamedTuple):
+    """A group's requests sorted before anything is written: the answers known already
+    (replays, 409s; None for the rest), the positions to write (`fresh`: keyless, or the first
+    use of a key not answered before), and the first position of each key."""
+
+    answers: list[RequestAnswer | None]
+    fresh: list[int]
+    first_of_key: dict[tuple[str, str], int]
+
+
 def answer_requests(
     session: Session,
     requests: Sequence[KeyedRequest],
@@ -73,10 +83,29 @@ def answer_requests(
     write_one: WriteOne,
 ) -> list[RequestAnswer]:
     """The answer to each request, in order, in the caller's transaction."""
-    answers: list[RequestAnswer | None] = [None] * len(requests)
     stored = stored_answers(
         session, [(r.client, r.request_key) for r in requests if r.request_key is not None]
     )
+    answers, fresh, first_of_key = sort_requests(requests, stored, endpoint)
+    if fresh and _sole_writer(session):
+        _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
+    elif fresh:
+        try:
+            with session.begin_nested():
+                _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
+        except IntegrityError:  # another process claimed one of these keys meanwhile
+            answer_one_by_one(session, requests, fresh, answers, endpoint, now, write_one)
+    return answers_in_order(requests, Sorted(answers, fresh, first_of_key))
+
+
+def sort_requests(
+    requests: Sequence[KeyedRequest],
+    stored: dict[tuple[str, str], StoredAnswer],
+    endpoint: str,
+) -> Sorted:
+    """Sort the requests by the answers `stored` under their keys (`stored_answers`): the
+    first use of a key within the group wins, as if the requests had come one by one."""
+    answers: list[RequestAnswer | None] = [None] * len(requests)
     first_of_key: dict[tuple[str, str], int] = {}
     fresh: list[int] = []
     for index, request in enumerate(requests):
@@ -89,20 +118,17 @@ def answer_requests(
         elif pair not in first_of_key:
             first_of_key[pair] = index
             fresh.append(index)
-    if fresh and _sole_writer(session):
-        _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
-    elif fresh:
-        try:
-            with session.begin_nested():
-                _write_fresh(session, requests, fresh, answers, endpoint, now, write_many)
-        except IntegrityError:  # another process claimed one of these keys meanwhile
-            for index in fresh:
-                answers[index] = None
-            _one_by_one(session, requests, fresh, answers, endpoint, now, write_one)
+    return Sorted(answers, fresh, first_of_key)
+
+
+def answers_in_order(requests: Sequence[KeyedRequest], done: Sorted) -> list[RequestAnswer]:
+    """Every answer, once the fresh requests are answered: a key used again within the group
+    replays its first use's answer (or 409 with another request)."""
+    answers = done.answers
     for index, request in enumerate(requests):
         if answers[index] is None:  # a key used again in the same group
             assert request.request_key is not None
-            first = first_of_key[(request.client, request.request_key)]
+            first = done.first_of_key[(request.client, request.request_key)]
             earlier = answers[first]
             assert earlier is not None
             answers[index] = (
@@ -148,7 +174,7 @@ def _write_fresh(
     insert_answers(session, keyed, endpoint, now)
 
 
-def _one_by_one(
+def answer_one_by_one(
     session: Session,
     requests: Sequence[KeyedRequest],
     fresh: list[int],
@@ -157,7 +183,10 @@ def _one_by_one(
     now: datetime,
     write_one: WriteOne,
 ) -> None:
-    """The slow path: each request claims its key first, as a single request does."""
+    """The slow path, after the group's write was undone (another process claimed one of its
+    keys meanwhile): each request claims its key first, as a single request does."""
+    for index in fresh:
+        answers[index] = None
     for index in fresh:
         request = requests[index]
         if request.request_key is not None:

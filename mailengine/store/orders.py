@@ -38,17 +38,20 @@ def upsert_orders(
     records: Sequence[OrderUpsert],
     now: datetime,
     existing: dict[str, tuple[int, int]] | None = None,
+    customer_ids: dict[str, int] | None = None,
 ) -> UpsertOutcome:
     """Insert or update orders by external id, then refresh the figures of every customer touched.
 
     Customers are found by e-mail address; an order from an unknown address creates a bare
     customer without consent, so no order is lost and nobody is mailed without a yes.
-    `existing`: what `orders_by_external_id` gave for these orders, when the caller has it.
+    `existing`: what `orders_by_external_id` gave for these orders, and `customer_ids` the
+    ids of every address of `records` (`ensure_customers`), when the caller has them.
     """
     outcome = UpsertOutcome()
     if not records:
         return outcome
-    customer_ids = ensure_customers(session, (record.email for record in records), now)
+    if customer_ids is None:
+        customer_ids = ensure_customers(session, (record.email for record in records), now)
     if existing is None:
         external_ids = list(dict.fromkeys(record.external_id for record in records))
         existing = orders_by_external_id(session, external_ids)

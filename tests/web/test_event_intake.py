@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
 
 from mailengine.clock import FrozenClock
 from mailengine.store.database import Database
@@ -96,39 +95,41 @@ async def test_a_key_stored_by_another_process_meanwhile_falls_back_to_one_by_on
 ) -> None:
     """Another process stores one of the group's keys between its lookups and its inserts:
     the group's insert fails on the unique index inside its savepoint, and the events are
-    stored one by one; nothing is lost and nothing twice."""
+    stored one by one; nothing is lost and nothing twice, and the key taken meanwhile is
+    answered with the other process's answer."""
     if not database.is_postgresql:
         pytest.skip("SQLite's writers take the lock before they read: no such race")
-    from mailengine.store import event_intake
+    from mailengine.store import pipelined, pipelined_events
 
-    real = event_intake._store_many
+    def event(n: int) -> IncomingEvent:
+        return IncomingEvent("c" * 64, f"k{n}", f"h{n}", "a@example.com", "product.viewed",
+                             {"n": n}, NOW, f"event:x:k{n}")  # fmt: skip
+
+    real = pipelined.look_up
     calls = {"n": 0}
 
-    def racing(*args: Any, **kwargs: Any) -> None:
+    def racing(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
-        real(*args, **kwargs)
-        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+        found = real(*args, **kwargs)
+        if calls["n"] > 1:
+            return found
+        with database.transaction() as other:  # another process, after the lookups
+            [theirs] = store_events(other, [event(2)], "POST /v1/events", NOW)
+        answers["theirs"] = theirs.body
+        return found
 
-    monkeypatch.setattr(event_intake, "_store_many", racing)
-    group = [
-        IncomingEvent(
-            "c" * 64,
-            f"k{n}",
-            f"h{n}",
-            "a@example.com",
-            "product.viewed",
-            {"n": n},
-            NOW,
-            f"event:x:k{n}",
-        )
-        for n in range(5)
-    ]
+    answers: dict[str, Any] = {}
+    monkeypatch.setattr(pipelined_events, "look_up", racing)
+    group = [event(n) for n in range(5)]
     with database.transaction() as session:
-        answers = store_events(session, group, "POST /v1/events", NOW)
-    assert calls["n"] == 1
-    assert [a.status_code for a in answers] == [202] * 5
+        ours = store_events(session, group, "POST /v1/events", NOW)
+    assert calls["n"] == 2  # the group's, then the other process's own
+    assert [(a.status_code, a.replayed) for a in ours] == [(202, False)] * 2 + [(202, True)] + [
+        (202, False)
+    ] * 2
+    assert ours[2].body == answers["theirs"]
     assert len(_stored(database)) == 5
-    assert len({a.body["event_id"] for a in answers}) == 5
+    assert len({a.body["event_id"] for a in ours}) == 5
 
 
 async def test_a_group_on_sqlite_is_written_without_a_savepoint(sqlite_database: Database) -> None:
@@ -153,6 +154,51 @@ async def test_a_group_on_sqlite_is_written_without_a_savepoint(sqlite_database:
     assert [a.status_code for a in answers] == [202] * 3
     assert len(_stored(sqlite_database)) == 3
     assert statements and not [s for s in statements if "SAVEPOINT" in s.upper()]
+
+
+async def test_a_group_on_postgresql_is_two_round_trips_and_the_commit(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a group of events of known customers is written in two pipelines (the
+    lookups; the savepoint, the statement and the release), nothing one statement at a time
+    through SQLAlchemy, and retries of its keys replay the stored answers."""
+    if not database.is_postgresql:
+        pytest.skip("the pipelines are PostgreSQL's")
+    from psycopg import Connection
+
+    group = [
+        IncomingEvent("c" * 64, f"k{n}", f"h{n}", "a@example.com", "product.viewed", {"n": n},
+                      NOW, f"event:x:k{n}")
+        for n in range(3)
+    ]  # fmt: skip
+    with database.transaction() as session:  # the customer exists from here on
+        first = store_events(session, group[:1], "POST /v1/events", NOW)
+    statements: list[str] = []
+    pipelines: list[int] = []
+    real_pipeline = Connection.pipeline
+
+    def counting(self: Connection[Any]) -> Any:
+        pipelines.append(1)
+        return real_pipeline(self)
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    monkeypatch.setattr(Connection, "pipeline", counting)
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with database.transaction() as session:
+            answers = store_events(session, group, "POST /v1/events", NOW)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert [(a.status_code, a.replayed) for a in answers] == [(202, True)] + [(202, False)] * 2
+    assert answers[0].body == first[0].body
+    assert (statements, len(pipelines)) == ([], 2)
+    assert len(_stored(database)) == 3
+    with database.transaction() as session:
+        again = store_events(session, group, "POST /v1/events", NOW)
+    assert [a.body for a in again] == [a.body for a in answers]
+    assert all(a.replayed for a in again)
 
 
 async def test_a_batch_answers_each_item_in_order_and_stores_the_good_ones(
@@ -250,3 +296,35 @@ async def test_a_group_is_answered_with_one_call_into_the_event_loop(
     assert max(groups) > 1
     assert answer_calls == groups  # one call per group, carrying all of its answers
     assert len(_stored(database)) == 60
+
+
+async def test_a_write_alone_in_its_group_takes_no_savepoint_and_fails_alone(
+    database: Database, clock: FrozenClock
+) -> None:
+    """A write (a batch, a customer) alone in its group runs in the group's transaction
+    without a savepoint; when it fails, its request gets the error and nothing it wrote is
+    committed; the next group goes on."""
+    from mailengine.store.customers import count_customers, ensure_customers
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    intake = intake_module.Intake(database, clock)
+
+    def failing(session: Any) -> None:
+        ensure_customers(session, ["gone@example.com"], NOW)
+        raise ValueError("refused after writing")
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(ValueError, match="refused after writing"):
+            await intake.run(failing)
+        kept = await intake.run(lambda session: ensure_customers(session, ["kept@x.com"], NOW))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert list(kept) == ["kept@x.com"]
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    with database.session() as session:
+        assert count_customers(session) == 1

@@ -115,9 +115,9 @@ async def test_concurrent_orders_are_written_together_and_each_answered_as_alone
     groups: list[int] = []
     real = order_intake.write_orders
 
-    def counting(session: Any, records: Any, now: Any) -> Any:
+    def counting(session: Any, records: Any, now: Any, **looked_up: Any) -> Any:
         groups.append(len(records))
-        return real(session, records, now)
+        return real(session, records, now, **looked_up)
 
     monkeypatch.setattr(order_intake, "write_orders", counting)
 
@@ -190,3 +190,45 @@ async def test_a_thousand_orders_store_their_own_values_events_and_figures(
 
 
 _FIGURES = (customer_table.c.orders_count, customer_table.c.total_spent_minor)
+
+
+async def test_an_order_key_stored_by_another_process_meanwhile_falls_back_to_one_by_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a group of orders reads (answers, customers, orders) in one round trip
+    and writes after: another process that stores one of its keys and orders in between
+    makes the group roll back to its savepoint and answer each request alone. That key is
+    answered with the other process's answer; every order is stored once, announced once."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite's writers take the lock before they read: no such race")
+    from mailengine.store import order_intake, pipelined
+    from mailengine.store.order_intake import IncomingOrder, store_orders
+    from mailengine.store.records import OrderUpsert
+
+    def order(n: int) -> IncomingOrder:
+        record = OrderUpsert(external_id=f"R-{n}", email=f"r{n % 2}@example.com", channel="web",
+                             amount_minor=1000, currency="EUR", base_amount_minor=1000,
+                             placed_at=NOW)  # fmt: skip
+        return IncomingOrder("c" * 64, f"k{n}", f"h{n}", record)
+
+    real = pipelined.look_up
+    theirs: list[Any] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        if not theirs:
+            theirs.append(None)
+            with database.transaction() as other:  # another process, after the lookups
+                theirs[0] = store_orders(other, [order(1)], "POST /v1/orders", NOW)[0]
+        return found
+
+    monkeypatch.setattr(order_intake, "look_up", racing)
+    with database.transaction() as session:
+        ours = store_orders(session, [order(n) for n in range(4)], "POST /v1/orders", NOW)
+    assert [(a.status_code, a.replayed) for a in ours] == [
+        (201, False), (201, True), (201, False), (201, False),
+    ]  # fmt: skip
+    assert ours[1].body == theirs[0].body
+    orders, placed = _stored(database)
+    assert sorted(orders) == [f"R-{n}" for n in range(4)] and len(placed) == 4
+    assert len({a.body["event_id"] for a in ours}) == 4
