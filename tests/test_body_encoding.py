@@ -3,6 +3,7 @@ only as ASCII that keeps every wire rule as it is; anything else goes encoded, r
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import replace
 from email import policy
 from email.parser import BytesParser
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailengine.outbound import body_encoding
 from mailengine.outbound.body_encoding import encode_text_part
 from mailengine.outbound.mime import build_mime
 from mailengine.render.wire_html import RelaxedSafeText
@@ -155,3 +157,40 @@ def test_a_text_line_ending_in_a_blank_stays_within_76_and_reads_back(line: str)
     data = build_mime(replace(BASE, text=text, html=None))
     check_wire_rules(data)
     assert same_text(BytesParser(policy=policy.default).parsebytes(data).get_content(), text)
+
+
+PROSE_PIECES = ["Grüße", "a", " ", "  ", "\t", ".", "From ", "=", "€", "\n", "\n\n", "x" * 70]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(st.sampled_from(PROSE_PIECES), max_size=40).map("".join), min_size=1, max_size=4
+    )
+)
+def test_prose_encoded_line_by_line_is_what_binascii_makes_of_all_of_it(texts: list[str]) -> None:
+    """The lines of a text part are encoded once each and joined: byte for byte what b2a_qp
+    over the whole text gives, whatever lines were encoded before (twice: the second time
+    from the lines kept)."""
+    for text in texts + texts:
+        whole = body_encoding._binascii_quoted_printable(text, prose=True)
+        assert body_encoding._quoted_printable(text, prose=True) == whole
+
+
+def test_a_text_parts_lines_are_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[bytes] = []
+    b2a_qp = binascii.b2a_qp
+
+    def counted(data: bytes, **options: bool) -> bytes:
+        encoded.append(data)
+        return b2a_qp(data, **options)
+
+    monkeypatch.setattr(binascii, "b2a_qp", counted)
+    first = GERMAN_TEXT + "Bis bald, Jürgen.\n"
+    second = GERMAN_TEXT + "Bis bald, Anna.\n"
+    encode_text_part("plain", first)
+    encoded.clear()
+    headers, body = encode_text_part("plain", second)
+    assert encoded == [b"Bis bald, Anna.\n"]  # only the line not seen before
+    assert "Content-Transfer-Encoding: quoted-printable" in headers
+    assert body == body_encoding._binascii_quoted_printable(second, prose=True)

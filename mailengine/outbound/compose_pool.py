@@ -14,6 +14,7 @@ which a forked child would inherit in whatever state they were in.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -116,20 +117,33 @@ class Composing(Protocol):
 
 class ComposeThreads:
     """Threads of this process: while one waits for OpenSSL's signature (the GIL released),
-    another renders."""
+    another renders. Each takes a chunk of a batch at a time (CHUNKS_PER_WORKER each): a
+    message handed over on its own cost some 6 us of CPU in futures, locks and wake-ups."""
 
     def __init__(self, composer: Composer, threads: int) -> None:
         self._composer = composer
+        self._threads = threads
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="compose")
 
     def start(self) -> None:
         """Nothing to wait for: a thread starts in no time."""
 
     def compose(self, tasks: Sequence[ComposeTask], now: datetime) -> list[Composed]:
-        return list(self._executor.map(partial(compose_or_settle, self._composer, now=now), tasks))
+        size = max(1, math.ceil(len(tasks) / (self._threads * CHUNKS_PER_WORKER)))
+        chunks = [tasks[start : start + size] for start in range(0, len(tasks), size)]
+        composing = partial(_compose_chunk, self._composer, now=now)
+        composed = [result for chunk in self._executor.map(composing, chunks) for result in chunk]
+        settle_heap()
+        return composed
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _compose_chunk(
+    composer: Composer, tasks: Sequence[ComposeTask], now: datetime
+) -> list[Composed]:
+    return [compose_or_settle(composer, task, now) for task in tasks]
 
 
 class ComposeProcesses:
@@ -274,4 +288,24 @@ def _wait_for_all(processes: int, timeout: float) -> None:
 
 def _compose(task: ComposeTask, now: datetime) -> Composed:
     assert _composer is not None, "the worker's initializer builds the composer"
-    return compose_or_settle(_composer, task, now)
+    composed = compose_or_settle(_composer, task, now)
+    settle_heap()
+    return composed
+
+
+# The heap of a composing process
+
+_heap_settled = False
+
+
+def settle_heap() -> None:
+    """Once a process has composed (its modules imported, its templates compiled, its caches
+    filled), what its heap holds then is kept out of the cyclic garbage collector's way: its
+    full collections had walked all of it (some 300,000 objects, 30-60 ms each), every few
+    thousand messages; some 0.04 ms of CPU a message. Done once a process, after a collection,
+    so no garbage is kept for good."""
+    global _heap_settled
+    if not _heap_settled:
+        _heap_settled = True
+        gc.collect()
+        gc.freeze()

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn, cast
 
 from jinja2 import Environment, StrictUndefined, Template, UndefinedError, nodes, pass_context
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -145,6 +146,27 @@ class BudgetTemplate(Template):
             self.environment.handle_exception()
 
 
+class DictFirstCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with `x.name` on a plain dict holding the key looked up in the
+    template's own code: what `MailSandbox.getattr` does first, without its call (some 0.15
+    us, 200 times a message). Anything else (another type, a key the dict lacks) goes to
+    `environment.getattr` as before."""
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        if self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        # `x` evaluated once, into a name of the generated function's own; nested lookups
+        # each assign it before theirs, and use it right after.
+        self.write("(_dict_value if type(_dict_owner := ")
+        self.visit(node.node, frame)
+        self.write(
+            f") is dict and (_dict_value := _dict_owner.get({node.attr!r}, missing)) is not "
+            f"missing else environment.getattr(_dict_owner, {node.attr!r}))"
+        )
+
+
 class MailSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, with dict keys found before dict methods, and every render on a budget.
 
@@ -156,6 +178,7 @@ class MailSandbox(ImmutableSandboxedEnvironment):
     """
 
     template_class = BudgetTemplate
+    code_generator_class: type[CodeGenerator] = DictFirstCodeGenerator
     intercepted_binops = limits.INTERCEPTED_BINOPS
     # The translation functions `install_translations` gives, by id (see `call`).
     translation_calls: Mapping[int, Callable[..., Any]] = MappingProxyType({})
