@@ -362,7 +362,7 @@ class Dispatcher:
 
     def outcome(self, item: Prepared, result: DeliveryResult) -> Recorded:
         send = item.send
-        reply = f"{result.enhanced_code or ''} {result.reply}".strip()[:1000]
+        reply = result.reply.strip()[:1000]  # with its enhanced status code, if it has one
         if result.status is DeliveryStatus.SENT:
             return SendOutcome(send.id, "sent", result.smtp_code, reply), None
         if result.status is DeliveryStatus.FAILED:

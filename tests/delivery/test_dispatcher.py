@@ -142,6 +142,25 @@ async def test_a_hard_bounce_suppresses_and_never_replays_the_others(
     assert [e.rcpt_to for e in transport.outbox] == ["anna@example.com"]
 
 
+async def test_the_servers_reply_is_kept_as_it_said_it(
+    database: Database, composer: Composer, clock: FrozenClock
+) -> None:
+    """The reply's enhanced status code is kept once, as the server wrote it (the studio and
+    `mailengine outbox` show it: "2.0.0 2.0.0 OK" read as a fault of ours)."""
+    ids = add_customers(database, PEOPLE[:2])
+    plan(database, ids)
+    replies = {
+        "anna@example.com": (250, "2.0.0 OK: queued as 4XyZ"),
+        "ben@example.com": (550, "5.1.1 <ben@example.com>: no such user"),
+    }
+    transport = MemoryTransport(replies=replies)
+    await make_dispatcher(database, transport, composer, clock).drain()
+    with database.session() as session:
+        rows = session.execute(select(outbox_table.c.recipient, outbox_table.c.last_reply))
+        kept = {recipient: reply for recipient, reply in rows}
+    assert kept == {address: text for address, (_, text) in replies.items()}
+
+
 async def test_a_temporary_failure_is_retried_with_backoff_then_given_up(
     database: Database, composer: Composer, clock: FrozenClock
 ) -> None:
