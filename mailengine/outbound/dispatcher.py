@@ -41,6 +41,7 @@ from mailengine.owners import owner_identity
 from mailengine.store.database import Database
 from mailengine.store.link_lists import CarriedList, store_link_lists
 from mailengine.store.outbox import (
+    Renewal,
     claim_due,
     hand_back_claims,
     release_claims,
@@ -258,7 +259,7 @@ class Dispatcher:
     def counted(self, state: str) -> None:
         self.report.add(state)
 
-    def renew(self, outbox_ids: Sequence[int], now: datetime) -> set[int]:
+    def renew(self, outbox_ids: Sequence[int], now: datetime) -> Renewal:
         with self.database.transaction() as session:
             return renew_claims(session, self.worker_id, outbox_ids, now)
 

@@ -39,6 +39,7 @@ from mailengine.outbound.transport.base import (
     InvalidEnvelopeError,
     Transport,
 )
+from mailengine.store.outbox import Renewal
 from mailengine.store.records import SendOutcome
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Outbox(Protocol):
 
     def counted(self, state: str) -> None: ...
 
-    def renew(self, outbox_ids: Sequence[int], now: datetime) -> set[int]: ...
+    def renew(self, outbox_ids: Sequence[int], now: datetime) -> Renewal: ...
 
     def release(self, outbox_ids: Sequence[int]) -> None:
         """Hand back unsent messages as they were before the claim, due at once."""
@@ -262,11 +263,13 @@ class SendingFlow:
             return
         now = self._outbox.clock.now()
         try:
-            renewed = await asyncio.to_thread(self._outbox.renew, ids, now)
+            renewal = await asyncio.to_thread(self._outbox.renew, ids, now)
         except Exception as error:
             log.warning("renewing %d claims failed: %s", len(ids), error)
             return
-        lost = set(self._leases.renewed(ids, renewed, now))
+        # A busy claim (its outcome being stored) is neither renewed nor lost: the next round.
+        asked = [outbox_id for outbox_id in ids if outbox_id not in renewal.busy]
+        lost = set(self._leases.renewed(asked, renewal.renewed, now))
         if lost:
             dropped = self._waiting.remove(lambda p: p.send.id in lost)
             if dropped:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, case, func, select, union_all, update
 from sqlmodel import Session
@@ -194,21 +195,36 @@ def release_claims(session: Session, worker: str, outbox_ids: Sequence[int], now
     return int(session.connection().execute(statement).rowcount)
 
 
+class Renewal(NamedTuple):
+    """What a renewal did: the claims it started again (`renewed`), and those it found still
+    held but in another transaction's hands, left as they were (`busy`)."""
+
+    renewed: set[int]
+    busy: set[int]
+
+
 def renew_claims(
     session: Session, worker: str, outbox_ids: Sequence[int], now: datetime
-) -> set[int]:
-    """Start the lease of `worker`'s claims on these messages again from `now`; returns the
-    ones renewed (a message another dispatcher took over, or already final, is not)."""
+) -> Renewal:
+    """Start the lease of `worker`'s claims on these messages again from `now`. A message
+    another dispatcher took over, or already final, is in neither set.
+
+    A row another transaction has locked is skipped, not waited for (PostgreSQL): most often
+    it is this dispatcher's own outcome being stored, and the renewal and an outcome write
+    locking the same rows in different orders deadlocked. Such a row is `busy` while it still
+    reads as held: not renewed (its lease may have run out and another dispatcher be taking
+    it), nor lost."""
     if not outbox_ids:
-        return set()
+        return Renewal(set(), set())
     o = outbox_table.c
-    statement = (
-        update(outbox_table)
-        .where(o.id.in_(outbox_ids), o.claimed_by == worker, o.state == "sending")
-        .values(claimed_at=now)
-        .returning(o.id)
-    )
-    return set(session.scalars(statement))
+    held = and_(o.id.in_(outbox_ids), o.claimed_by == worker, o.state == "sending")
+    free = select(o.id).where(held).with_for_update(skip_locked=True).scalar_subquery()
+    statement = update(outbox_table).where(o.id.in_(free)).values(claimed_at=now).returning(o.id)
+    renewed = set(session.scalars(statement))
+    if len(renewed) == len(set(outbox_ids)):
+        return Renewal(renewed, set())
+    busy = set(session.scalars(select(o.id).where(held))) - renewed
+    return Renewal(renewed, busy)
 
 
 def claim_holders(session: Session) -> set[str]:

@@ -23,7 +23,7 @@ from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.outbound.transport.smtp import SmtpOptions, SmtpTimeouts, SmtpTransport
 from mailengine.owners import owner_identity
 from mailengine.store.database import Database
-from mailengine.store.outbox import claim_due, count_by_state, outbox_table
+from mailengine.store.outbox import Renewal, claim_due, count_by_state, outbox_table
 from mailengine.store.records import ClaimedSend
 from tests.conftest import NOW
 from tests.delivery.conftest import add_customers, make_dispatcher, plan
@@ -101,7 +101,7 @@ class _Unrenewable(Dispatcher):
 
     claimed_at: dict[str, datetime]
 
-    def renew(self, outbox_ids: Sequence[int], now: datetime) -> set[int]:
+    def renew(self, outbox_ids: Sequence[int], now: datetime) -> Renewal:
         raise OperationalError("UPDATE outbox", {}, Exception("the connection is gone"))
 
     def _claim(self, now: datetime, size: int) -> list[ClaimedSend]:

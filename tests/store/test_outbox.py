@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlmodel import Session
 
 from mailengine.store.database import Database
 from mailengine.store.outbox import (
@@ -24,6 +26,7 @@ from mailengine.store.outbox import (
 from mailengine.store.records import PlannedSend, SendOutcome
 from mailengine.store.suppressions import is_suppressed, suppress, suppression_reason
 from tests.conftest import NOW
+from tests.databases import held_transaction
 
 LEASE = timedelta(minutes=5)
 
@@ -170,13 +173,41 @@ def test_a_renewed_claim_outlasts_its_first_lease_and_only_its_holder_renews(
         (theirs,) = [c.id for c in claim_due(session, "w2", NOW, limit=2, lease=LEASE)]
     renewal = NOW + timedelta(minutes=4)
     with database.transaction() as session:
-        assert renew_claims(session, "w1", [*mine, theirs], renewal) == set(mine)
+        assert renew_claims(session, "w1", [*mine, theirs], renewal) == (set(mine), set())
         record_outcomes(session, "w1", [SendOutcome(mine[1], "sent", 250)], renewal)
-        assert renew_claims(session, "w1", mine, renewal) == {mine[0]}  # the final one is not
+        # The final one is not renewed, nor busy.
+        assert renew_claims(session, "w1", mine, renewal) == ({mine[0]}, set())
     with database.transaction() as session:
         later = NOW + timedelta(minutes=6)  # past the first lease, inside the renewed one
         assert [c.id for c in claim_due(session, "w3", later, 10, LEASE)] == [theirs]
         assert claim_holders(session) == {"w1", "w3"}
+
+
+def test_a_renewal_skips_a_claim_whose_outcome_is_being_stored(database: Database) -> None:
+    """The renewal and an outcome write of one dispatcher, on two connections, deadlocked on
+    PostgreSQL (each locking the rows in its own order); the renewal now waits for no row."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: a renewal waits for the write turn")
+    with database.transaction() as session:
+        plan_sends(session, [planned(n) for n in range(3)], NOW)
+    with database.transaction() as session:
+        first, second, third = [c.id for c in claim_due(session, "w1", NOW, 3, LEASE)]
+    renewal = NOW + timedelta(minutes=4)
+
+    def storing(session: Session) -> int:
+        return record_outcomes(session, "w1", [SendOutcome(second, "sent", 250)], renewal)
+
+    with held_transaction(database, storing):
+        started = time.monotonic()
+        with database.transaction() as session:
+            found = renew_claims(session, "w1", [first, second, third], renewal)
+        assert time.monotonic() - started < 2
+        assert found == ({first, third}, {second})
+    with database.transaction() as session:  # its outcome stored: final, no longer held
+        assert renew_claims(session, "w1", [first, second, third], renewal) == (
+            {first, third},
+            set(),
+        )
 
 
 def test_claims_handed_back_are_due_at_once_and_count_as_tried(database: Database) -> None:
