@@ -166,6 +166,41 @@ async def test_a_claim_that_no_longer_outlasts_a_send_is_handed_back_unsent(
         assert set(session.scalars(select(outbox_table.c.attempts))) == {1}
 
 
+class _AlwaysBusy(Dispatcher):
+    """A dispatcher whose every claim is busy at each renewal (another transaction has it
+    locked, as when its outcome is being stored)."""
+
+    def renew(self, outbox_ids: Sequence[int], now: datetime) -> Renewal:
+        return Renewal(set(), set(outbox_ids))
+
+
+async def test_a_busy_claim_is_neither_renewed_nor_lost(
+    database: Database, composer: Composer, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan(
+        database,
+        add_customers(database, [(f"p{n}@example.com", f"P{n}", "granted") for n in range(8)]),
+    )
+    clock = RunningClock(NOW)
+    transport = _NotingTransport(clock)
+    dispatcher = _AlwaysBusy(
+        database, transport, composer, clock, options=DispatchOptions(batch_size=4, lease=LEASE)
+    )
+    try:
+        for _ in range(20):
+            await dispatcher.drain()
+            with database.session() as session:
+                if set(count_by_state(session)) == {"sent"}:
+                    break
+    finally:
+        dispatcher.close()
+    assert sorted(Counter(e.message_id for e in transport.outbox).values()) == [1] * 8
+    # Not taken for another dispatcher's: none was dropped as lost ...
+    assert "claimed by another dispatcher" not in caplog.text
+    # ... nor counted as renewed: those that waited past their lease's margin went back unsent.
+    assert "claims no longer outlast a send; handed back unsent" in caplog.text
+
+
 @pytest.fixture
 def ended() -> str:
     """The identity of a dispatcher whose process has ended."""
