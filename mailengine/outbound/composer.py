@@ -154,9 +154,7 @@ class Composer:
         rendered = _rendered(send.payload)
         if rendered is not None:
             return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
-        # The signed links are made once: the body and the List-Unsubscribe header share them.
-        links = self.links(recipient.email_hash, now, send.id)  # (a preview's id is 0)
-        context = self.context(recipient, now, coupon, send.payload, links, send.id)
+        context, links = self._send_context(send, recipient, now, coupon)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 
     def rendered(
@@ -172,8 +170,28 @@ class Composer:
         stored = _rendered(send.payload)
         if stored is not None:
             return stored
+        context, _ = self._send_context(send, recipient, now, coupon)
+        return self._render(send, context, now, template)
+
+    def _send_context(
+        self,
+        send: ClaimedSend,
+        recipient: RecipientSnapshot,
+        now: datetime,
+        coupon: IssuedCoupon | None,
+    ) -> tuple[dict[str, Any], LinksData]:
+        """The send's context and its signed links, made once: the body and the
+        List-Unsubscribe header share them (a preview's id is 0)."""
         links = self.links(recipient.email_hash, now, send.id)
-        context = self.context(recipient, now, coupon, send.payload, links, send.id)
+        return self.context(recipient, now, coupon, send.payload, links, send.id), links
+
+    def _render(
+        self,
+        send: ClaimedSend,
+        context: Mapping[str, Any],
+        now: datetime,
+        template: TemplateSources | None,
+    ) -> RenderedEmail:
         return self.library.render(
             send.template,
             self.with_polls(context, now, send.id),
@@ -192,14 +210,7 @@ class Composer:
         template: TemplateSources | None = None,
     ) -> ComposedMessage:
         """`compose` from a context already made (a preview of made-up sample data)."""
-        context = self.with_polls(context, now, send.id)
-        rendered = self.library.render(
-            send.template,
-            context,
-            subject=send.subject,
-            preheader=send.preheader,
-            sources=template,
-        )
+        rendered = self._render(send, context, now, template)
         tracked: TrackedBody | None = None
         # A preview (id 0) shows its links as they would be tracked; its list is never stored.
         if send.payload.get("tracking"):

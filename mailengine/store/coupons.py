@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -76,6 +78,17 @@ def coupon_of_send(session: Session, outbox_id: int) -> IssuedCoupon | None:
     return _by(session, coupon_table.c.outbox_id == outbox_id)
 
 
+def coupons_of_sends(session: Session, outbox_ids: Collection[int]) -> dict[int, IssuedCoupon]:
+    """The coupons issued for these sends, by outbox id (sends without one left out)."""
+    if not outbox_ids:
+        return {}
+    c = coupon_table.c
+    rows = session.execute(
+        select(c.outbox_id, *_issued_columns()).where(c.outbox_id.in_(sorted(outbox_ids)))
+    )
+    return {row.outbox_id: IssuedCoupon(*row[1:]) for row in rows}
+
+
 def find_coupon(session: Session, code: str) -> IssuedCoupon | None:
     return _by(session, coupon_table.c.code == code.strip().upper())
 
@@ -102,10 +115,12 @@ def redeem(
 
 
 def _by(session: Session, condition: object) -> IssuedCoupon | None:
-    c = coupon_table.c
     row = session.execute(
-        select(c.code, c.percent, c.amount_minor, c.currency, c.expires_at, c.redeemed_at).where(
-            condition  # type: ignore[arg-type]
-        )
+        select(*_issued_columns()).where(condition)  # type: ignore[arg-type]
     ).first()
     return IssuedCoupon(**row._mapping) if row is not None else None
+
+
+def _issued_columns() -> list[Any]:
+    """The coupon table's columns of an IssuedCoupon, in its fields' order."""
+    return [coupon_table.c[field.name] for field in fields(IssuedCoupon)]

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from mailengine.store.coupons import IssuedCoupon, coupon_of_send
+from mailengine.store.coupons import IssuedCoupon, coupons_of_sends
 from mailengine.store.outbox import outbox_table
 from mailengine.store.recipients import RecipientSnapshot, load_recipients_of
 from mailengine.store.records import ClaimedSend
@@ -52,6 +52,7 @@ def outbox_messages(session: Session, outbox_ids: Collection[int]) -> dict[int, 
         for row in rows
     ]
     recipients = load_recipients_of(session, [send for send, _ in sends])
+    coupons = coupons_of_sends(session, [send.id for send, _ in sends])
     found: dict[int, SentMessage] = {}
     for send, row in sends:
         sent = row.state == "sent"
@@ -59,6 +60,5 @@ def outbox_messages(session: Session, outbox_ids: Collection[int]) -> dict[int, 
             (row.claimed_at or row.sent_at or send.created_at) if sent else send.created_at
         )
         recipient = recipients.get(send.customer_id) if send.customer_id is not None else None
-        coupon = coupon_of_send(session, send.id)
-        found[send.id] = SentMessage(send, recipient, coupon, composed_at, sent)
+        found[send.id] = SentMessage(send, recipient, coupons.get(send.id), composed_at, sent)
     return found

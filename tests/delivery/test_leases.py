@@ -110,6 +110,22 @@ class _Unrenewable(Dispatcher):
         return claimed
 
 
+async def _send_eight(database: Database, dispatcher: Dispatcher) -> None:
+    """Plan mail to eight customers and drain until all is sent (20 rounds at most)."""
+    plan(
+        database,
+        add_customers(database, [(f"p{n}@example.com", f"P{n}", "granted") for n in range(8)]),
+    )
+    try:
+        for _ in range(20):
+            await dispatcher.drain()
+            with database.session() as session:
+                if set(count_by_state(session)) == {"sent"}:
+                    break
+    finally:
+        dispatcher.close()
+
+
 class _NotingTransport(MemoryTransport):
     """One connection, PAUSE seconds a message; notes when each send began."""
 
@@ -133,24 +149,13 @@ class _NotingTransport(MemoryTransport):
 async def test_a_claim_that_no_longer_outlasts_a_send_is_handed_back_unsent(
     database: Database, composer: Composer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plan(
-        database,
-        add_customers(database, [(f"p{n}@example.com", f"P{n}", "granted") for n in range(8)]),
-    )
     clock = RunningClock(NOW)
     transport = _NotingTransport(clock)
     dispatcher = _Unrenewable(
         database, transport, composer, clock, options=DispatchOptions(batch_size=4, lease=LEASE)
     )
     dispatcher.claimed_at = {}
-    try:
-        for _ in range(20):
-            await dispatcher.drain()
-            with database.session() as session:
-                if set(count_by_state(session)) == {"sent"}:
-                    break
-    finally:
-        dispatcher.close()
+    await _send_eight(database, dispatcher)
     assert sorted(Counter(e.message_id for e in transport.outbox).values()) == [1] * 8
     # Each send began while its claim still outlasted the longest send ...
     margin = LEASE - timedelta(seconds=transport.longest_send_seconds)
@@ -177,23 +182,12 @@ class _AlwaysBusy(Dispatcher):
 async def test_a_busy_claim_is_neither_renewed_nor_lost(
     database: Database, composer: Composer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    plan(
-        database,
-        add_customers(database, [(f"p{n}@example.com", f"P{n}", "granted") for n in range(8)]),
-    )
     clock = RunningClock(NOW)
     transport = _NotingTransport(clock)
     dispatcher = _AlwaysBusy(
         database, transport, composer, clock, options=DispatchOptions(batch_size=4, lease=LEASE)
     )
-    try:
-        for _ in range(20):
-            await dispatcher.drain()
-            with database.session() as session:
-                if set(count_by_state(session)) == {"sent"}:
-                    break
-    finally:
-        dispatcher.close()
+    await _send_eight(database, dispatcher)
     assert sorted(Counter(e.message_id for e in transport.outbox).values()) == [1] * 8
     # Not taken for another dispatcher's: none was dropped as lost ...
     assert "claimed by another dispatcher" not in caplog.text
