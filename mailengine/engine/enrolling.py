@@ -97,6 +97,14 @@ class EventWork:
     entering: tuple[str, ...]  # trigger and data filter match; the audience is asked later
 
 
+def wanted_event_types(workflows: Sequence[Workflow]) -> frozenset[str]:
+    """The event types some workflow enters or leaves on: an event of any other type asks
+    nothing of the engine (its data need not even be read)."""
+    triggers = {w.trigger.event for w in workflows if isinstance(w.trigger, EventTrigger)}
+    goals = {goal.event for w in workflows for goal in w.exit_when if goal.event is not None}
+    return frozenset(triggers | goals)
+
+
 def event_work(workflows: Sequence[Workflow], event: EventRow) -> EventWork | None:
     """The exit goals and triggers `event` meets (None: it concerns no customer)."""
     if event.customer_id is None:
@@ -128,7 +136,12 @@ def work_events(
 ) -> None:
     """Exit and enroll on `events` (in id order). Raises on a database error: the caller rolls
     the batch back and works its events one by one."""
-    works = [work for event in events if (work := _guarded(event, workflows)) is not None]
+    types = wanted_event_types(workflows)
+    works = [
+        work
+        for event in events
+        if event.type in types and (work := _guarded(event, workflows)) is not None
+    ]
     wanted: dict[str, set[int]] = defaultdict(set)
     for work in works:
         for name in work.entering:

@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from mailengine.config import Settings
-from mailengine.engine.enrolling import Entry, enroll_entries, rounds, work_events
+from mailengine.engine.enrolling import (
+    Entry,
+    enroll_entries,
+    rounds,
+    wanted_event_types,
+    work_events,
+)
 from mailengine.engine.facts import HoldCheck, StoreFacts, shop_send_hour, zone_of
 from mailengine.engine.planner import ContactPressure, advance
 from mailengine.engine.registry import WorkflowRegistry
@@ -103,7 +109,7 @@ class WorkflowRunner:
         workflows = list(self.registry.current().values())
         context = self.context(now)
         with self.database.transaction() as session:
-            events = claim_new_events(session, limit)
+            events = claim_new_events(session, limit, wanted_event_types(workflows))
             try:
                 with session.begin_nested():
                     work_events(session, workflows, events, context, now)

@@ -73,6 +73,25 @@ def test_claims_come_oldest_first_and_working_takes_them_off(database: Database)
     assert _queued(database) == ids[3:]  # claimed but not worked: still queued
 
 
+def test_a_claim_reads_the_data_of_wanted_types_only(database: Database) -> None:
+    ann = _customer(database)
+    with database.transaction() as session:
+        for n, kind in enumerate(("signup", "page.viewed", "signup", "review")):
+            record_event(session, ann, kind, {"n": n, "deep": {"list": [n]}}, NOW, NOW)
+    with database.transaction() as session:
+        some = claim_new_events(session, 10, frozenset({"signup", "review"}))
+        none = claim_new_events(session, 10, frozenset())
+        every = claim_new_events(session, 10)
+    assert [(event.type, event.data) for event in some] == [
+        ("signup", {"n": 0, "deep": {"list": [0]}}),
+        ("page.viewed", {}),
+        ("signup", {"n": 2, "deep": {"list": [2]}}),
+        ("review", {"n": 3, "deep": {"list": [3]}}),
+    ]
+    assert [event.data for event in none] == [{}, {}, {}, {}]
+    assert [event.data["n"] for event in every] == [0, 1, 2, 3]
+
+
 def test_a_rolled_back_claim_leaves_the_events_queued(database: Database) -> None:
     ann = _customer(database)
     with database.transaction() as session:
