@@ -5,7 +5,6 @@ Every event stored here is queued for the engine in the same statement or transa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from mailengine.json_text import json_text
 from mailengine.store.models import Event, EventPending
 from mailengine.store.sql_values import one_of, one_of_ids
 from mailengine.store.types import UTCDateTime
@@ -120,7 +120,7 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     moment = UTCDateTime().process_bind_param  # remembers each distinct moment
     values = [
         (
-            row["customer_id"], row["type"], json.dumps(row["data"]),
+            row["customer_id"], row["type"], json_text(row["data"]),
             moment(row["occurred_at"], dialect), moment(row["received_at"], dialect),
             row["idempotency_key"],
         )
@@ -159,7 +159,7 @@ def _store_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[tupl
             )  # fmt: skip
     found: dict[int, tuple[int, bool]] = {}
     raced: list[int] = []  # skipped for a key another transaction stored meanwhile
-    result = session.connection().exec_driver_sql(_STORE_ONCE, {"rows": json.dumps(document)})
+    result = session.connection().exec_driver_sql(_STORE_ONCE, {"rows": json_text(document)})
     for index, new_id, earlier_id in result:
         if new_id is not None:
             found[index] = (int(new_id), True)

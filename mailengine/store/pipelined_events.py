@@ -21,7 +21,6 @@ May import: store.pipelined, store.keyed_requests, store.customers, store.events
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 from psycopg import Connection, IntegrityError
 from sqlmodel import Session
 
+from mailengine.json_text import json_text
 from mailengine.store.customers import ensure_customers
 from mailengine.store.events import event_ids_by_key, moments_as_text
 from mailengine.store.keyed_requests import (
@@ -111,7 +111,7 @@ def _write_fresh(
                  "idempotency_key": key, "client": event.client,
                  "request_key": event.request_key, "request_hash": event.request_hash}
             )  # fmt: skip
-    parameters = {"rows": json.dumps(document), "endpoint": endpoint, "now": moment(now)}
+    parameters = {"rows": json_text(document), "endpoint": endpoint, "now": moment(now)}
     with raw.pipeline():
         raw.execute(f"SAVEPOINT {SAVEPOINT}")
         result = raw.cursor()

@@ -14,7 +14,6 @@ answered before and stores the new answers at once. Both go to the driver as it 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -22,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mailengine.json_text import json_text
 from mailengine.store.api_queries import StoredAnswer, api_request_table
 from mailengine.store.sql_values import one_of
 from mailengine.store.types import UTCDateTime
@@ -81,7 +81,7 @@ def insert_answers(
             _INSERT_SQLITE,
             [
                 (answer.client, answer.idempotency_key, endpoint, answer.request_hash,
-                 answer.status_code, json.dumps(answer.response), answer.customer_id, stamp)
+                 answer.status_code, json_text(answer.response), answer.customer_id, stamp)
                 for answer in answers
             ],
         )  # fmt: skip
@@ -91,7 +91,7 @@ def insert_answers(
         "idempotency_key": [answer.idempotency_key for answer in answers],
         "request_hash": [answer.request_hash for answer in answers],
         "status_code": [answer.status_code for answer in answers],
-        "response": [json.dumps(answer.response) for answer in answers],
+        "response": [json_text(answer.response) for answer in answers],
         "customer_id": [answer.customer_id for answer in answers],
         "endpoint": endpoint,
         "now": stamp,

@@ -8,7 +8,6 @@ import's, so a row the import refuses is refused here too, as a 422 naming the f
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import re
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from mailengine.addresses import InvalidAddressError, normalize_email
 from mailengine.importing.rows import customer_from_row, order_from_row
 from mailengine.importing.values import RowRejected, unwanted_character
+from mailengine.json_text import json_bytes
 from mailengine.store.api_queries import Confirmation
 from mailengine.store.records import CustomerUpsert, OrderUpsert
 
@@ -81,7 +81,7 @@ def _ip(value: str) -> str:
 def checked_json_data(value: dict[str, Any]) -> dict[str, Any]:
     """`value` if it may be stored as free-form data; a ValueError says why not."""
     _check_json(value, 1)
-    if len(json.dumps(value)) > MAX_DATA_BYTES:
+    if len(json_bytes(value)) > MAX_DATA_BYTES:
         raise ValueError(f"is over {MAX_DATA_BYTES} bytes as JSON")
     return value
 
