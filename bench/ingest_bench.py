@@ -257,9 +257,17 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
             accepted |= outcome.accepted
             print_outcome(f"{label}, events {name}", outcome, reference, cpu_used)
         if not args.events_only:
-            outcome = load("/v1/orders", order_body, args.requests // 2, args.connections, None)
+            half = args.requests // 2
+            outcome = load("/v1/orders", order_body, half, args.connections, None)
             orders |= outcome.accepted
             print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
+
+            def later_order(number: int) -> dict[str, Any]:
+                return order_body(half + number)  # new orders, not updates of the first run's
+
+            outcome = load("/v1/orders", later_order, half, args.connections, args.rate)
+            orders |= outcome.accepted
+            print_outcome(f"{label}, orders at {args.rate:,.0f} req/s", outcome, reference, cpu_used)
             batches = max(1, args.batch_events // BATCH_SIZE)
             outcome = load("/v1/events:batch", batch_body, batches, 4, None)
             events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
