@@ -75,10 +75,18 @@ def look_up(
     return Found(stored, customers, more.fetchall() if extra is not None else [])
 
 
+# Each key looked up by the unique index (LATERAL, its LIMIT keeping the planner from turning
+# it back into a join): as a join, the planner hashed the whole of api_request, which holds
+# every request of the retention period, for every group (3.7 ms at 30,000 rows, and growing;
+# 0.09 ms by the index).
 _ANSWERS = """
     SELECT a.client, a.idempotency_key, a.endpoint, a.request_hash, a.status_code, a.response
     FROM jsonb_to_recordset(CAST(%(keys)s AS jsonb)) AS k(client text, key text)
-    JOIN api_request AS a ON a.client = k.client AND a.idempotency_key = k.key
+    CROSS JOIN LATERAL (
+        SELECT * FROM api_request AS stored
+        WHERE stored.client = k.client AND stored.idempotency_key = k.key
+        LIMIT 1
+    ) AS a
 """
 _CUSTOMERS = """
     SELECT email, id FROM customer
