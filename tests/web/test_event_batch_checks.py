@@ -130,6 +130,7 @@ async def test_stored_values_round_trip(client: httpx.AsyncClient, database: Dat
         _item(data={"name": "Zoë ☕ 𝄞", "price": 19.9, "list": [1, {"a": None}]}),
         _item(occurred_at="2026-11-20T10:00:00+05:30", data={"n": 2}),
         _item(data={"n": 3}, id="own-3"),
+        _item(data={"order": 2**70, "small": -(2**63), "text": "Zoë"}),  # past orjson's integers
     ]
     answer = await client.post(BATCH, json={"events": items}, headers=AUTH)
     results = answer.json()["results"]
@@ -147,7 +148,25 @@ async def test_stored_values_round_trip(client: httpx.AsyncClient, database: Dat
     assert stored[1].occurred_at == datetime(2026, 11, 20, 10, 0, tzinfo=india)
     assert stored[0].occurred_at == stored[0].received_at
     assert stored[0].occurred_at.astimezone(UTC).year == NOW.year
-    assert [row.idempotency_key for row in stored] == [None, None, "event:own-3"]
+    assert [row.idempotency_key for row in stored] == [None, None, "event:own-3", None]
+
+
+async def test_data_is_limited_by_its_size_as_stored(client: httpx.AsyncClient) -> None:
+    """16,384 bytes of compact UTF-8 JSON: `{"big":"..."}` is the text and 10 bytes more; an
+    "é" takes two bytes."""
+    items = [
+        _item(data={"big": "x" * 16_374}),
+        _item(data={"big": "x" * 16_375}),
+        _item(data={"big": "é" * 8_187}),
+        _item(data={"big": "é" * 8_188}),
+    ]
+    answer = await client.post(BATCH, json={"events": items}, headers=AUTH)
+    results = answer.json()["results"]
+    assert [result["status"] for result in results] == [
+        "accepted", "refused", "accepted", "refused",
+    ]  # fmt: skip
+    assert results[1]["field"] == ["body", "events", 1, "data"]
+    assert "over 16384 bytes as JSON" in results[1]["reason"]
 
 
 @pytest.mark.parametrize(
