@@ -52,7 +52,6 @@ class GroupCommit:
         self._journal = journal
         self._journal_linger = journal_linger
         self._journal_group = journal_group
-        self._enough = 0  # outcomes pending that end a commit's wait for more
         self.busy = 0  # workers sending or recording: at most this many outcomes can wait
         # An earlier flow's outcomes that its journal still holds come first.
         self._pending: list[tuple[SendOutcome, str | None, datetime, asyncio.Future[None] | None]]
@@ -71,16 +70,22 @@ class GroupCommit:
     async def record(self, outcome: SendOutcome, suppress_address: str | None) -> None:
         """Until the outcome is stored, or (with a journal) kept in the journal."""
         at = self._now()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._journal is not None:
+        if self._journal is not None:  # kept once it is written: nothing to wait for
             self._journal.append([(outcome, suppress_address)], at)
-            done.set_result(None)
+            self._pending.append((outcome, suppress_address, at, None))
+            self._flush_soon()
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((outcome, suppress_address, at, done))
+        self._flush_soon()
+        await done
+
+    def _flush_soon(self) -> None:
+        """Start storing what is pending, or end the wait of a commit that has enough now."""
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
-        elif len(self._pending) >= self._enough and self._all_in and not self._all_in.done():
+        elif self._all_in and not self._all_in.done() and len(self._pending) >= self._enough():
             self._all_in.set_result(None)
-        await done
 
     def retry(self) -> None:
         """Try again to store what is pending (with a journal: after a failed group)."""
@@ -124,14 +129,15 @@ class GroupCommit:
         """Wait a little for more outcomes to share the commit: without a journal until every
         worker sending has one pending (up to `linger`), with one until `journal_group` are
         (up to `journal_linger`)."""
-        if self._journal is None:
-            self._enough, linger = self.busy, self._linger
-        else:
-            self._enough, linger = self._journal_group, self._journal_linger
-        if len(self._pending) >= self._enough or linger <= 0:
+        linger = self._linger if self._journal is None else self._journal_linger
+        if len(self._pending) >= self._enough() or linger <= 0:
             return
         self._all_in = asyncio.get_running_loop().create_future()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(linger):
                 await self._all_in
         self._all_in = None
+
+    def _enough(self) -> int:
+        """Outcomes pending that end a commit's wait for more."""
+        return self.busy if self._journal is None else self._journal_group
