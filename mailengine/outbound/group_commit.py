@@ -30,8 +30,8 @@ class GroupCommit:
     journal; the outcomes are stored in groups as the database takes them, and a group that
     could not be stored is tried again with the next outcome or at the next `retry`. A group
     then waits up to `journal_linger` seconds for `journal_group` outcomes: nobody waits for
-    it, and groups of ~8 (what 8 connections bring while one commits) cost twice the CPU per
-    outcome of groups of 64.
+    it, and groups of ~8 (what 8 connections bring while one commits) cost ~0.07 ms of CPU
+    an outcome on SQLite, groups of 30-40 (what 20 ms brings) ~0.025.
     """
 
     def __init__(

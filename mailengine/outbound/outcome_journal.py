@@ -17,9 +17,10 @@ One file per dispatcher, `<database>-outcomes/<digest of its identity>.jsonl`, w
 line names the dispatcher, and removed once a dead dispatcher's outcomes are stored. After a
 group is stored, a line `{"stored": N}` says that the first N outcome lines are in the database
 (groups are stored in the order their outcomes came, so what is stored is always the first
-lines): one `write`, where writing the file anew under another name and renaming it took a
-fifth of the sending loop's CPU. The file is written anew with only the outcomes not stored
-once it has grown past `COMPACT_BYTES`, and emptied whenever it holds none.
+lines): one `write`, where writing the file anew under another name and renaming it after
+every group (open, write, rename, close) cost the sending loop some 0.05 ms of CPU a message.
+Once the file has grown past `COMPACT_BYTES` it is emptied (nothing left to store) or written
+anew with only the outcomes not stored. A reader takes the outcomes after the last mark's N.
 """
 
 from __future__ import annotations
