@@ -11,7 +11,12 @@ from pathlib import Path
 from mailengine.outbound.outcome_journal import Recorded, journals
 from mailengine.owners import owner_running
 from mailengine.store.database import Database
-from mailengine.store.outbox import claim_holders, hand_back_claims, record_outcomes
+from mailengine.store.outbox import (
+    claim_holders,
+    hand_back_claims,
+    record_outcomes,
+    record_outcomes_alone,
+)
 from mailengine.store.suppressions import suppress
 
 log = logging.getLogger(__name__)
@@ -21,6 +26,10 @@ def write_outcomes_of(
     database: Database, worker: str, items: Sequence[Recorded], at: datetime
 ) -> None:
     """Store outcomes of `worker`'s claims (had at `at`), and suppress hard-bounced addresses."""
+    if database.dialect == "postgresql" and all(address is None for _, address in items):
+        # Nothing to suppress: one statement, in a transaction of its own.
+        record_outcomes_alone(database.engine, worker, [outcome for outcome, _ in items], at)
+        return
     with database.transaction() as session:
         record_outcomes(session, worker, [outcome for outcome, _ in items], at)
         for outcome, address in items:

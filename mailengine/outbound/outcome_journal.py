@@ -14,8 +14,13 @@ a row its dispatcher still holds). A line cut short by a crash is skipped: its m
 back as any in flight does.
 
 One file per dispatcher, `<database>-outcomes/<digest of its identity>.jsonl`, whose first
-line names the dispatcher; it is rewritten with only the outcomes not yet stored after every
-group, and removed once a dead dispatcher's outcomes are stored.
+line names the dispatcher, and removed once a dead dispatcher's outcomes are stored. After a
+group is stored, a line `{"stored": N}` says that the first N outcome lines are in the database
+(groups are stored in the order their outcomes came, so what is stored is always the first
+lines): one `write`, where writing the file anew under another name and renaming it after
+every group (open, write, rename, close) cost the sending loop some 0.05 ms of CPU a message.
+Once the file has grown past `COMPACT_BYTES` it is emptied (nothing left to store) or written
+anew with only the outcomes not stored. A reader takes the outcomes after the last mark's N.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +42,9 @@ log = logging.getLogger(__name__)
 
 Recorded = tuple[SendOutcome, str | None]  # an outcome, and an address to suppress
 FOLDER_SUFFIX = "-outcomes"
+COMPACT_BYTES = 256 * 1024
+"""A journal this long is written anew with only its outcomes not stored yet."""
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one for all lines (`dumps` makes one each)
 
 
 def journal_folder(sqlite_file: str | None) -> Path | None:
@@ -63,6 +72,9 @@ class OutcomeJournal:
         self.worker = worker
         self.path = folder / f"{_digest(worker)}.jsonl"
         self._descriptor: int | None = None
+        self._lines = 0  # outcome lines in the file
+        self._unstored: deque[int] = deque()  # the outbox ids of the lines not marked stored
+        self._size = 0  # bytes in the file
 
     def leftovers(self) -> list[tuple[Recorded, datetime]]:
         """What an earlier journal of this dispatcher kept and did not see stored (its
@@ -74,32 +86,51 @@ class OutcomeJournal:
         header, _, body = text.partition(b"\n")
         if header + b"\n" != _header(self.worker):
             return []
-        return list(_read_lines(body.splitlines()))
+        return _unstored_lines(body.splitlines())
 
     def append(self, items: Sequence[Recorded], at: datetime) -> None:
         """Keep these outcomes (had at `at`) in the file: one write, done when it returns."""
         if self._descriptor is None:
             self._open(self.leftovers())
         assert self._descriptor is not None
-        _write_all(self._descriptor, b"".join(_line(item, at) for item in items))
+        data = b"".join(_line(item, at) for item in items)
+        _write_all(self._descriptor, data)
+        self._lines += len(items)
+        self._unstored.extend(outcome.outbox_id for outcome, _ in items)
+        self._size += len(data)
 
     def keep_only(self, items: Sequence[tuple[Recorded, datetime]]) -> None:
-        """The database has every outcome but these: the file is written anew with them."""
-        if self._descriptor is None and not items:
+        """The database has every outcome but these (the last lines kept): marked in the file,
+        or the file written anew with them."""
+        if self._descriptor is None:  # nothing appended yet: the file holds leftovers only
+            if items or self.path.exists():
+                self._open(items)
             return
-        if self._descriptor is not None and not items:  # the usual case: all stored
+        stored = len(self._unstored) - len(items)
+        if stored < 0 or any(
+            self._unstored[stored + n] != outcome.outbox_id
+            for n, ((outcome, _), _) in enumerate(items)
+        ):
+            self._open(items)  # not the last lines: never so when groups are stored in order
+        elif not items and self._size > COMPACT_BYTES:
             os.ftruncate(self._descriptor, len(_header(self.worker)))
-            return
-        self._open(items)
+            self._reset(len(_header(self.worker)))
+        elif self._size > COMPACT_BYTES:
+            self._open(items)
+        elif stored:
+            mark = b'{"stored":%d}\n' % (self._lines - len(items))
+            _write_all(self._descriptor, mark)
+            self._size += len(mark)
+            for _ in range(stored):
+                self._unstored.popleft()
 
     def close(self) -> None:
-        """Close the file; it is removed when it holds nothing more."""
+        """Close the file; it is removed when it holds nothing more to store."""
         if self._descriptor is None:
             return
-        empty = os.fstat(self._descriptor).st_size <= len(_header(self.worker))
         os.close(self._descriptor)
         self._descriptor = None
-        if empty:
+        if not self._unstored:
             self.path.unlink(missing_ok=True)
 
     def _open(self, items: Sequence[tuple[Recorded, datetime]]) -> None:
@@ -109,8 +140,8 @@ class OutcomeJournal:
         fresh = self.path.with_suffix(".new")
         descriptor = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         try:
-            body = b"".join(_line(item, at) for item, at in items)
-            _write_all(descriptor, _header(self.worker) + body)
+            data = _header(self.worker) + b"".join(_line(item, at) for item, at in items)
+            _write_all(descriptor, data)
             os.replace(fresh, self.path)
         except BaseException:
             os.close(descriptor)
@@ -118,6 +149,14 @@ class OutcomeJournal:
         if self._descriptor is not None:
             os.close(self._descriptor)
         self._descriptor = descriptor
+        self._reset(len(data))
+        self._lines = len(items)
+        self._unstored.extend(outcome.outbox_id for (outcome, _), _ in items)
+
+    def _reset(self, size: int) -> None:
+        self._lines = 0
+        self._unstored.clear()
+        self._size = size
 
 
 def journals(folder: Path | None) -> list[Journaled]:
@@ -136,14 +175,20 @@ def journals(folder: Path | None) -> list[Journaled]:
         except (ValueError, KeyError, TypeError):
             log.warning("outcome journal %s names no dispatcher; left alone", path)
             continue
-        found.append(Journaled(path, worker, list(_read_lines(body.splitlines()))))
+        found.append(Journaled(path, worker, _unstored_lines(body.splitlines())))
     return found
 
 
-def _read_lines(lines: Iterable[bytes]) -> Iterable[tuple[Recorded, datetime]]:
+def _unstored_lines(lines: Iterable[bytes]) -> list[tuple[Recorded, datetime]]:
+    """The outcomes after the last `{"stored": N}` mark's first N (all of them without one)."""
+    found: list[tuple[Recorded, datetime]] = []
+    stored = 0
     for line in lines:
         try:
             value: dict[str, Any] = json.loads(line)
+            if "stored" in value:
+                stored = max(stored, int(value["stored"]))
+                continue
             next_attempt = value["next"]
             outcome = SendOutcome(
                 int(value["id"]),
@@ -152,9 +197,10 @@ def _read_lines(lines: Iterable[bytes]) -> Iterable[tuple[Recorded, datetime]]:
                 value["reply"],
                 datetime.fromisoformat(next_attempt) if next_attempt else None,
             )
-            yield (outcome, value["address"]), datetime.fromisoformat(value["at"])
+            found.append(((outcome, value["address"]), datetime.fromisoformat(value["at"])))
         except (ValueError, KeyError, TypeError):
             continue  # cut short by a crash: its message comes back as one in flight does
+    return found[stored:]
 
 
 def _line(item: Recorded, at: datetime) -> bytes:
@@ -169,7 +215,7 @@ def _line(item: Recorded, at: datetime) -> bytes:
         "address": address,
         "at": at.isoformat(),
     }
-    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(value).encode() + b"\n"
 
 
 def _header(worker: str) -> bytes:

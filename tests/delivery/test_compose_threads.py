@@ -55,7 +55,7 @@ def tasks(count: int) -> list[ComposeTask]:
 def test_a_batch_goes_to_the_threads_in_chunks_and_comes_back_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(compose_pool, "_heap_settled", True)
+    monkeypatch.setattr(compose_pool, "_heap_state", 2)
     composer = NumberingComposer()
     pool = ComposeThreads(cast(Composer, composer), 2)
     handed: list[object] = []
@@ -79,23 +79,48 @@ def test_a_batch_goes_to_the_threads_in_chunks_and_comes_back_in_order(
         pool.close()
 
 
-def test_the_heap_is_settled_once_a_process_has_composed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compose_pool, "_heap_settled", False)
+def counted_collections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The generations `gc.collect` is asked for from now on (none is collected)."""
     collections: list[int] = []
-    collect = gc.collect
 
-    def counted() -> int:
-        collections.append(collect())
-        return collections[-1]
+    def collect(generation: int = 2) -> int:
+        collections.append(generation)
+        return 0
 
-    monkeypatch.setattr(gc, "collect", counted)
+    monkeypatch.setattr(gc, "collect", collect)
+    return collections
+
+
+def test_the_heap_is_settled_once_a_process_has_composed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compose_pool, "_heap_state", 0)
+    monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # the test process's stays
+    collections = counted_collections(monkeypatch)
     frozen = gc.get_freeze_count()
     pool = ComposeThreads(cast(Composer, NumberingComposer()), 2)
     try:
         pool.compose(tasks(3), NOW)
-        assert len(collections) == 1  # garbage collected first: none of it is kept for good
+        assert collections == [2]  # garbage collected first: none of it is kept for good
         assert gc.get_freeze_count() > frozen
         pool.compose(tasks(3), NOW)
-        assert len(collections) == 1
+        assert collections == [2]
+    finally:
+        pool.close()
+
+
+def test_a_started_pool_settles_the_heap_then_and_lightly_after_the_first_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compose_pool, "_heap_state", 0)
+    thresholds: list[tuple[int, ...]] = []
+    monkeypatch.setattr(gc, "set_threshold", lambda *values: thresholds.append(values))
+    collections = counted_collections(monkeypatch)
+    pool = ComposeThreads(cast(Composer, NumberingComposer()), 2)
+    try:
+        pool.start()
+        assert collections == [2]  # at start-up, all of it
+        pool.compose(tasks(3), NOW)
+        pool.compose(tasks(3), NOW)
+        assert collections == [2, 1]  # after the first batch, the young generations only
+        assert thresholds[-1][0] >= compose_pool.YOUNG_COLLECTION_AFTER
     finally:
         pool.close()

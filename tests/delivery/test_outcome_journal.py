@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mailengine.clock import FrozenClock
+from mailengine.outbound import outcome_journal
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.group_commit import GroupCommit, Recorded
 from mailengine.outbound.outcome_journal import OutcomeJournal, journal_folder, journals
@@ -98,3 +100,69 @@ async def test_a_dead_dispatchers_journaled_outcomes_are_stored_not_sent_again(
     }
     assert {sent for row_id, _, _, sent in rows if row_id != claimed[2].id} == {sent_at}
     assert journals(folder) == []
+
+
+def _outcome(outbox_id: int) -> Recorded:
+    return SendOutcome(outbox_id, "sent", 250, "ok"), None
+
+
+def test_stored_outcomes_are_marked_not_kept(tmp_path: Path) -> None:
+    journal = OutcomeJournal(tmp_path, "dispatcher-1")
+    journal.append([_outcome(1), _outcome(2)], NOW)
+    journal.append([_outcome(3)], NOW)
+    journal.keep_only([(_outcome(3), NOW)])  # 1 and 2 stored: one line says so
+    (kept,) = journals(tmp_path)
+    assert kept.items == [(_outcome(3), NOW)]
+    assert journal.path.read_bytes().splitlines()[-1] == b'{"stored":2}'
+    assert OutcomeJournal(tmp_path, "dispatcher-1").leftovers() == [(_outcome(3), NOW)]
+    journal.append([_outcome(4)], NOW)
+    journal.keep_only([])
+    assert journals(tmp_path)[0].items == []
+    journal.close()
+    assert journals(tmp_path) == []
+
+
+def test_a_journal_that_grew_long_is_written_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outcome_journal, "COMPACT_BYTES", 2000)
+    journal = OutcomeJournal(tmp_path, "dispatcher-1")
+    sizes = []
+    for outbox_id in range(1, 40):
+        journal.append([_outcome(outbox_id)], NOW)
+        journal.keep_only([(_outcome(outbox_id), NOW)])  # all but the last stored
+        sizes.append(journal.path.stat().st_size)
+    assert max(sizes) < 2400 and min(sizes[5:]) < 300  # written anew now and then
+    assert journals(tmp_path)[0].items == [(_outcome(39), NOW)]
+    journal.close()
+    assert journals(tmp_path)[0].items == [(_outcome(39), NOW)]  # kept: not stored
+
+
+def test_outcomes_stored_out_of_order_write_the_journal_anew(tmp_path: Path) -> None:
+    journal = OutcomeJournal(tmp_path, "dispatcher-1")
+    journal.append([_outcome(1), _outcome(2), _outcome(3)], NOW)
+    journal.keep_only([(_outcome(1), NOW)])  # 2 and 3 stored, not the first lines
+    assert journals(tmp_path)[0].items == [(_outcome(1), NOW)]
+    assert len(journal.path.read_bytes().splitlines()) == 2
+    journal.close()
+
+
+async def test_journaled_outcomes_wait_a_little_to_be_stored_together(tmp_path: Path) -> None:
+    written: list[list[int]] = []
+
+    def write(items: Sequence[Recorded], at: datetime) -> None:
+        written.append([outcome.outbox_id for outcome, _ in items])
+
+    journal = OutcomeJournal(tmp_path, "dispatcher-1")
+    recorder = GroupCommit(
+        write, lambda: NOW, lambda _: None, journal=journal, journal_linger=5, journal_group=3
+    )
+    recorder.busy = 1
+    async with asyncio.timeout(2):  # the third ends the wait, not the linger
+        for outbox_id in (1, 2):
+            await recorder.record(SendOutcome(outbox_id, "sent", 250, "ok"), None)
+            await asyncio.sleep(0.01)
+        await recorder.record(SendOutcome(3, "sent", 250, "ok"), None)
+        await recorder.settle()
+    assert written == [[1, 2, 3]]
+    recorder.close()
