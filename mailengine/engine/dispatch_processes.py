@@ -301,6 +301,7 @@ async def _serve(
         SystemClock(),
         options=dispatch_options(settings, in_engine_process=False),
     )
+    await asyncio.to_thread(dispatcher.start)  # composers up and the heap settled, as the engine's
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     threading.Thread(
