@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -230,7 +230,10 @@ class Composer:
         # A preview (id 0) shows its links as they would be tracked; its list is never stored.
         if send.payload.get("tracking"):
             tracked = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
-            rendered = replace(rendered, html=tracked.html)
+            # (made, not `dataclasses.replace`d: that looks up the fields each time)
+            rendered = RenderedEmail(
+                rendered.subject, rendered.preheader, tracked.html, rendered.text
+            )
         envelope = self.envelope(send, recipient, rendered, now, unsubscribe_url)
         return ComposedMessage(envelope, rendered, tracked)
 
