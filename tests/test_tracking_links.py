@@ -4,13 +4,14 @@ as 7bit only where that holds."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailengine.outbound.body_encoding import encode_text_part
-from mailengine.outbound.tracking_links import rewrite_links
+from mailengine.outbound.tracking_links import click_url, pixel_url, rewrite_links
 from mailengine.render.environment import BudgetTemplate, html_environment
 from mailengine.render.html_pieces import AnchoredHtml, PieceTable
 from mailengine.render.mjml_cache import jinja_template
@@ -91,3 +92,13 @@ def test_seven_bit_html_is_encoded_as_the_checks_would_encode_it() -> None:
     html = '<p class="a">Hello Anna,\nyour offers.</p>\n<a href="x">y</a>'
     assert encode_text_part("html", SevenBitHtml(html)) == encode_text_part("html", html)
     assert encode_text_part("html", SevenBitHtml(html))[0][1].endswith("7bit")
+
+
+def test_the_pixel_and_click_links_are_escaped_as_whole_addresses() -> None:
+    body = SevenBitHtml('<p><a href="https://shop.example/p">x</a></p>\n</body>')
+    for public_url in ("https://mail.shop.example/a&b'c/", "https://mäil.shop.example"):
+        tracked = rewrite_links(body, 7, public_url, SECRET)
+        key, pixel_key = tracked.keys
+        assert f'href="{html.escape(click_url(public_url, key))}"' in tracked.html
+        assert f'src="{html.escape(pixel_url(public_url, pixel_key))}"' in tracked.html
+        assert (type(tracked.html) is SevenBitHtml) is public_url.isascii()

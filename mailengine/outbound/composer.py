@@ -8,37 +8,37 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from mailengine.addresses import address_hash
 from mailengine.config import Settings
-from mailengine.money import to_major
 from mailengine.outbound.dkim import DkimSigner
 from mailengine.outbound.mime import OutgoingMessage, build_mime
 from mailengine.outbound.order_contexts import order_context
 from mailengine.outbound.poll_links import PollLinks
+from mailengine.outbound.send_context import (
+    OrdersNamed,
+    broadcast_data,
+    coupon_data,
+    customer_data,
+    latest_order,
+)
 from mailengine.outbound.tracking_links import TrackedBody, rewrite_links
 from mailengine.outbound.transport.base import Envelope
 from mailengine.outbound.verp import encode_bounce_address
 from mailengine.render.context import (
-    BroadcastData,
-    CouponData,
-    CustomerData,
     LinksData,
     SenderData,
     TicketData,
     build_context,
 )
-from mailengine.render.customer_polls import PollAnswerData
-from mailengine.render.customer_predictions import PredictionsData
 from mailengine.render.library import RenderedEmail, TemplateLibrary
 from mailengine.render.order_context import orders_section
 from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import IssuedCoupon
-from mailengine.store.predictions import CustomerPrediction
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import RENDERED, ClaimedSend, order_about
 from mailengine.tokens import make_message_token, make_token
@@ -77,6 +77,7 @@ class Composer:
         )
         self._public_url = settings.http.public_url.rstrip("/")
         self._asking = PollLinks(settings, secret, self._public_url)
+        self._orders_named = OrdersNamed(library)
 
     def __reduce__(self) -> tuple[Callable[..., Composer], tuple[object, ...]]:
         """Pickled as what builds it: a compose worker process gets a composer of its own."""
@@ -90,27 +91,38 @@ class Composer:
         payload: dict[str, Any] | None = None,
         links: LinksData | None = None,
         mail: int = 0,
+        *,
+        orders: bool = True,
     ) -> dict[str, Any]:
         """The plain dict a template renders from, for this customer as they are `now`;
         `order` is the order the send is about (see `order_about`); poll and questionnaire
-        links name `mail` (the outbox id; 0 for a mail that is not stored)."""
+        links name `mail` (the outbox id; 0 for a mail that is not stored). With
+        `orders=False` (templates that do not name them, see `OrdersNamed`) it has no
+        `orders`, only `order` and `last_order`."""
         payload = payload or {}
         ticket = payload.get("ticket")
         extra = {key: payload[key] for key in _PLAIN_SECTIONS if key in payload}
         about = recipient.order(order_about(payload))
         context = build_context(
-            customer=self._customer(recipient),
+            customer=customer_data(recipient, self.settings),
             links=links or self.links(recipient.email_hash, now),
             sender=self._sender,
-            coupon=self._coupon(coupon) if coupon is not None else None,
+            coupon=coupon_data(coupon, self.settings.currency) if coupon is not None else None,
             ticket=TicketData(ticket["reference"], ticket["subject"]) if ticket else None,
-            broadcast=_broadcast(payload),
+            broadcast=broadcast_data(payload),
             **self._asking.contexts(recipient.email_hash, now, mail),
         )
+        about_context = order_context(about) if about is not None else None
+        if not orders:
+            latest = latest_order(recipient.orders)
+            made = extra | dict(context)
+            del made["orders"]
+            made["order"] = about_context
+            made["last_order"] = order_context(latest) if latest is not None else None
+            return made
         # The orders straight from the snapshots (`order_contexts`); the keys keep their places.
         section = orders_section(
-            [order_context(order) for order in recipient.orders],
-            order_context(about) if about is not None else None,
+            [order_context(order) for order in recipient.orders], about_context
         )
         context["orders"] = section["orders"]
         context["order"] = section["order"]
@@ -154,7 +166,7 @@ class Composer:
         rendered = _rendered(send.payload)
         if rendered is not None:
             return ComposedMessage(self.envelope(send, recipient, rendered, now), rendered)
-        context, links = self._send_context(send, recipient, now, coupon)
+        context, links = self._send_context(send, recipient, now, coupon, template)
         return self.compose_from(send, recipient, now, context, links.unsubscribe_url, template)
 
     def rendered(
@@ -170,7 +182,7 @@ class Composer:
         stored = _rendered(send.payload)
         if stored is not None:
             return stored
-        context, _ = self._send_context(send, recipient, now, coupon)
+        context, _ = self._send_context(send, recipient, now, coupon, template)
         return self._render(send, context, now, template)
 
     def _send_context(
@@ -179,11 +191,14 @@ class Composer:
         recipient: RecipientSnapshot,
         now: datetime,
         coupon: IssuedCoupon | None,
+        template: TemplateSources | None,
     ) -> tuple[dict[str, Any], LinksData]:
         """The send's context and its signed links, made once: the body and the
         List-Unsubscribe header share them (a preview's id is 0)."""
         links = self.links(recipient.email_hash, now, send.id)
-        return self.context(recipient, now, coupon, send.payload, links, send.id), links
+        orders = self._orders_named.by(send.template, template, send.subject, send.preheader)
+        context = self.context(recipient, now, coupon, send.payload, links, send.id, orders=orders)
+        return context, links
 
     def _render(
         self,
@@ -215,7 +230,10 @@ class Composer:
         # A preview (id 0) shows its links as they would be tracked; its list is never stored.
         if send.payload.get("tracking"):
             tracked = rewrite_links(rendered.html, send.id, self._public_url, self._secret)
-            rendered = replace(rendered, html=tracked.html)
+            # (made, not `dataclasses.replace`d: that looks up the fields each time)
+            rendered = RenderedEmail(
+                rendered.subject, rendered.preheader, tracked.html, rendered.text
+            )
         envelope = self.envelope(send, recipient, rendered, now, unsubscribe_url)
         return ComposedMessage(envelope, rendered, tracked)
 
@@ -288,72 +306,6 @@ class Composer:
         return encode_bounce_address(
             send_id, local_part=sender.bounce_local_part, domain=sender.domain, secret=self._secret
         )
-
-    def _customer(self, recipient: RecipientSnapshot) -> CustomerData:
-        profile = recipient.profile
-        currency = self.settings.currency
-        return CustomerData(
-            email=recipient.email,
-            locale=profile.get("locale") or self.settings.locale,
-            timezone=profile.get("timezone") or self.settings.timezone,
-            currency=currency,
-            first_name=profile.get("first_name"),
-            last_name=profile.get("last_name"),
-            birthday=profile.get("birthday"),
-            city=profile.get("city"),
-            zip=profile.get("zip"),
-            country=profile.get("country"),
-            attributes=profile.get("attributes") or {},
-            orders_count=int(profile.get("orders_count") or 0),
-            total_spent=to_major(int(profile.get("total_spent_minor") or 0), currency),
-            predictions=self._predictions(recipient.predictions),
-            polls={
-                poll: PollAnswerData(found.answer, found.answered_at, found.score, found.comment)
-                for poll, found in recipient.polls.items()
-            },
-        )
-
-    def _predictions(self, stored: CustomerPrediction | None) -> PredictionsData | None:
-        """What templates see of the predictions; None until the three model figures are
-        there (what the prediction job always writes together)."""
-        if stored is None:
-            return None
-        p_active, churn, orders = stored.p_active, stored.churn_risk, stored.expected_orders_90d
-        if p_active is None or churn is None or orders is None:
-            return None
-        minor = stored.predicted_value_365d_minor
-        return PredictionsData(
-            p_active=p_active,
-            churn_risk=churn,
-            expected_orders_90d=orders,
-            predicted_next_order_at=stored.predicted_next_order_at,
-            predicted_value_365d=None if minor is None else to_major(minor, self.settings.currency),
-            best_send_hour=stored.best_send_hour,
-        )
-
-    def _coupon(self, coupon: IssuedCoupon) -> CouponData:
-        return CouponData(
-            code=coupon.code,
-            expires_at=coupon.expires_at,
-            percent=coupon.percent,
-            amount=(
-                to_major(coupon.amount_minor, coupon.currency or self.settings.currency)
-                if coupon.amount_minor is not None
-                else None
-            ),
-            currency=coupon.currency,
-        )
-
-
-def _broadcast(payload: Mapping[str, Any]) -> BroadcastData | None:
-    """The broadcast a send is part of, from the keys its planner wrote into the payload."""
-    name = payload.get("broadcast")
-    if not isinstance(name, str):
-        return None
-    content = payload.get("content")
-    return BroadcastData(
-        name, str(payload.get("variant") or "all"), content if isinstance(content, dict) else {}
-    )
 
 
 def _rendered(payload: Mapping[str, Any]) -> RenderedEmail | None:

@@ -171,7 +171,7 @@ def rewrite_links(
     parts: list[str] = []
     inserted: list[int] = []  # where each inserted piece starts in the rewritten HTML
     at = size = 0
-    clicks = html.escape(click_url(public_url, ""))  # a key is URL-safe base64: no escaping
+    clicks, pixels = _escaped_starts(public_url)  # a key is URL-safe base64: no escaping
     for (start, end, opening), key in zip(spans, keys, strict=True):
         head, href = body[at:start], f'"{clicks}{key}"'
         parts += [head, opening, href]
@@ -180,8 +180,7 @@ def rewrite_links(
         size += len(href)
         at = end
     pixel = (
-        f'<img src="{html.escape(pixel_url(public_url, pixel_key))}" width="1" height="1" '
-        f'alt="" style="{PIXEL_STYLE}" />'
+        f'<img src="{pixels}{pixel_key}.gif" width="1" height="1" alt="" style="{PIXEL_STYLE}" />'
     )
     cut = _body_end(body, at)
     if cut is not None:  # after the last link, as it nearly always is: one join for all
@@ -201,7 +200,7 @@ def rewrite_links(
         # Each inserted piece starts and ends with a quote or a bracket, where the body had
         # one, and holds the public URL as the pixel does: no blank run is made, so the
         # encoder need not search the body for one again (some 20 us).
-        if isinstance(body, SevenBitHtml) and _still_seven_bit(rewritten, inserted, pixel):
+        if isinstance(body, SevenBitHtml) and _still_seven_bit(rewritten, inserted, clicks, pixel):
             rewritten = SevenBitHtml(rewritten)
         else:
             rewritten = RelaxedSafeText(rewritten)
@@ -220,12 +219,13 @@ def _matched_at(body: str, anchors: tuple[int, ...]) -> Iterator[re.Match[str]]:
                 yield match
 
 
-def _still_seven_bit(rewritten: str, inserted: list[int], pixel: str) -> bool:
+def _still_seven_bit(rewritten: str, inserted: list[int], clicks: str, pixel: str) -> bool:
     """Whether HTML that went as 7bit (SevenBitHtml) still does with its links rewritten:
     the pieces inserted (at `inserted`; the pixel holds all an href does) hold no line
     break and start with a quote or "<", so only the lines they went into can have changed,
-    and only in length."""
-    if not rewritten.isascii() or "\x00" in pixel or "\n" in pixel:
+    and only in length. The rest of it is the body's ASCII, so it is ASCII when the click
+    link's start and the pixel are (no pass over all of it)."""
+    if not (clicks.isascii() and pixel.isascii()) or "\x00" in pixel or "\n" in pixel:
         return False
     for at in inserted:
         start = rewritten.rfind("\n", 0, at) + 1
@@ -233,6 +233,14 @@ def _still_seven_bit(rewritten: str, inserted: list[int], pixel: str) -> bool:
         if (len(rewritten) if end < 0 else end) - start > LINE_LIMIT:
             return False
     return True
+
+
+@functools.lru_cache(maxsize=16)
+def _escaped_starts(public_url: str) -> tuple[str, str]:
+    """What a click link and the pixel's address start with, escaped for an attribute (what
+    follows, a key and ".gif", needs no escaping)."""
+    pixel = pixel_url(public_url, "")
+    return html.escape(click_url(public_url, "")), html.escape(pixel.removesuffix(".gif"))
 
 
 def _body_end(body: str, start: int) -> int | None:

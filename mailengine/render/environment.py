@@ -100,9 +100,40 @@ def output_escape(value: Any) -> str:
 
 def output_escape_as_ascii(value: Any) -> str:
     """`output_escape`, then non-ASCII characters as character references (as
-    `shape_rendered_html` would make them in the whole message, when its shaping allows)."""
-    escaped = escape_text(value) if type(value) is str else str(escape(value))  # (inlined)
+    `shape_rendered_html` would make them in the whole message, when its shaping allows).
+
+    What it makes of a short plain str is kept: the same values recur in a message and from
+    one to the next (a shop's links some 30 times a message); a lookup costs less than the
+    escaping and the check, and the text made is a function of the value alone."""
+    if type(value) is str:
+        found = _ESCAPED.get(value)
+        if found is not None:
+            return found
+        return _keep(_ESCAPED, value, _as_ascii(escape_text(value)))
+    if type(value) is Markup:  # (translated copy: kept apart, as it is not escaped)
+        found = _MARKUP.get(value)
+        if found is not None:
+            return found
+        return _keep(_MARKUP, value, _as_ascii(str(value)))
+    return _as_ascii(str(escape(value)))
+
+
+def _as_ascii(escaped: str) -> str:
     return escaped if escaped.isascii() else character_references(escaped)
+
+
+def _keep(table: dict[Any, str], value: str, made: str) -> str:
+    if len(value) <= _ESCAPED_LONGEST:
+        if len(table) >= _ESCAPED_KEPT:
+            table.clear()
+        table[value] = made
+    return made
+
+
+_ESCAPED: dict[str, str] = {}  # (a dict's get and set are atomic: shared by threads)
+_MARKUP: dict[Markup, str] = {}
+_ESCAPED_KEPT = 4096
+_ESCAPED_LONGEST = 256
 
 
 def escape_output_as_ascii(template: Template) -> None:

@@ -31,10 +31,6 @@ def _customer(context: Context) -> Mapping[str, Any]:
     return customer if isinstance(customer, Mapping) else {}
 
 
-def _locale_name(context: Context) -> str:
-    return str(_locale_of(context))
-
-
 def _locale_of(context: Context) -> Locale:
     """The customer's locale, in the language of the copy (`language`, set per mail)."""
     language = context.get("language")
@@ -90,12 +86,13 @@ def format_date_filter(context: Context, value: Any, format: str = "long") -> st
         moment = moment.astimezone(_zone_of(context)).date()
     if not isinstance(moment, date):
         raise TypeError(f"date needs a date, got {moment!r}")
-    return _formatted_date(moment, format, _locale_name(context))
+    return _formatted_date(moment, format, _locale_of(context))
 
 
 @lru_cache(maxsize=4096)
-def _formatted_date(moment: date, format: str, locale: str) -> str:
-    """Babel takes ~50 µs a date; a mailing repeats the same few dates many times."""
+def _formatted_date(moment: date, format: str, locale: Locale) -> str:
+    """Babel takes ~50 µs a date; a mailing repeats the same few dates many times. (Given
+    the Locale, not its name: Babel would parse the name again for every date it formats.)"""
     return str(format_date(moment, format=format, locale=locale))
 
 

@@ -125,6 +125,9 @@ class CompiledTemplate:
     html_shaping: RenderedShaping
     sources: TemplateSources
     html_pieces: PieceTable
+    # Whether its HTML or text names `orders` (or has the word anywhere): a send of a
+    # template that does not is rendered without making every order's context.
+    names_orders: bool = True
 
 
 def read_source(file: Path, root: Path) -> str:
@@ -284,6 +287,7 @@ def compile_template(
         html_shaping=shaped.rendered,
         sources=TemplateSources(name, {own: source, **loader.kept}),
         html_pieces=PieceTable(html),
+        names_orders="orders" in shaped.source or "orders" in text_source,
     )
 
 
