@@ -267,7 +267,8 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
 
             outcome = load("/v1/orders", later_order, half, args.connections, args.rate)
             orders |= outcome.accepted
-            print_outcome(f"{label}, orders at {args.rate:,.0f} req/s", outcome, reference, cpu_used)
+            rated = f"{label}, orders at {args.rate:,.0f} req/s"
+            print_outcome(rated, outcome, reference, cpu_used)
             batches = max(1, args.batch_events // BATCH_SIZE)
             outcome = load("/v1/events:batch", batch_body, batches, 4, None)
             events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
