@@ -126,6 +126,19 @@ def server_cpu(pid: int) -> float:
     return sum(times.get(member, 0.0) for member in family)
 
 
+def wait_until_idle(pid: int, most: float = 180.0) -> float:
+    """Seconds waited until the server used under 5 % of a CPU for a second: each run starts
+    on a server that has finished the work of the one before (the confirmations of 10,000
+    orders take it a while), so that a run is not measured against another's backlog."""
+    started = time.monotonic()
+    while time.monotonic() - started < most:
+        before = server_cpu(pid)
+        time.sleep(1.0)
+        if server_cpu(pid) - before < 0.05:
+            break
+    return time.monotonic() - started - 1.0
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -235,6 +248,9 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
 
     def load(path: str, body: Any, requests: int, connections: int, rate: float | None) -> Outcome:
         nonlocal cpu_used
+        waited = wait_until_idle(process.pid)
+        if waited >= 1.0:
+            print(f"  (waited {waited:.0f} s for the server to finish the last run's work)")
         before = server_cpu(process.pid)
         client_before = time.process_time()
         outcome = asyncio.run(run_load(Load(

@@ -38,6 +38,7 @@ from mailengine.store.models import Order
 from mailengine.store.orders import order_of, placed_order_data
 from mailengine.store.recipients import load_recipients
 from mailengine.store.tickets import open_ticket_hold
+from mailengine.store.write_turn import hand_over_often
 from mailengine.web.server import WebComponent
 from mailengine.web.workers import HttpWorkers
 from mailengine.workflows.loader import load_workflows
@@ -109,6 +110,7 @@ def run(state: CliContext, once: bool) -> None:
             f"{settings.inbound.smtp.host}:{settings.inbound.smtp.port}"
         )
     click.echo(f"workflows: {settings.paths.workflows}; stop with Ctrl-C, reload with SIGHUP")
+    hand_over_often()  # composing threads beside the writing ones
     try:
         asyncio.run(_serve(engine))
     finally:

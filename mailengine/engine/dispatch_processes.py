@@ -55,6 +55,7 @@ from mailengine.outbound import (
 from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
+from mailengine.store.write_turn import hand_over_often
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,7 @@ def serve_in_process(
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
     for noisy in ("aiosmtpd", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    hand_over_often()  # composing threads beside the one recording outcomes
     asyncio.run(_serve(settings, stopping, woken, engine_pid))
 
 

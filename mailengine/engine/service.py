@@ -58,6 +58,9 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 # under a stream of API commits the engine then claims the events of many commits at once
 # instead of taking the database's write lock (on SQLite, against the API's writer) for each.
 NUDGE_GATHER_SECONDS = 0.05
+# The smallest round of events or enrollments while the API waits for SQLite's write lock:
+# 10 orders' enrolling and planning hold it for a few milliseconds.
+YIELDING_BATCH = 10
 
 
 class Component(Protocol):
@@ -93,6 +96,7 @@ class Engine:
         self.settings = settings
         self.database = database
         self.clock = clock or SystemClock()
+        self._round_size = settings.engine.batch_size  # see `_work_until_idle`
         self.registry = WorkflowRegistry(
             database, settings.paths.workflows, settings.paths.workflows.parent
         )
@@ -343,14 +347,24 @@ class Engine:
                 log.info("broadcasts planned: %s", ", ".join(planned))
 
     async def _work_until_idle(self, gather: float = 0.0) -> tuple[int, int]:
+        """Events and due enrollments in rounds until none is left. On SQLite a round holds
+        the one write lock while it works: while the API's writers queue for it, rounds
+        shrink (halving, down to `YIELDING_BATCH`), and grow back (by a quarter a round) to
+        the configured size while no one waits, so a backlog goes in large rounds and the
+        API's answers are not held up behind them (at 500 orders/s rounds of 500 kept the
+        API's p99 near 300 ms)."""
         events = advanced = 0
-        batch = self.settings.engine.batch_size
+        most = self.settings.engine.batch_size
         while True:
             now = self.clock.now()
+            batch = self._round_size
             new_events = await asyncio.to_thread(self.runner.process_events, now, batch)
             walked = await asyncio.to_thread(self.runner.advance_due, now, batch)
             if walked:  # an order's confirmation leaves now, not after the whole backlog
                 self._wake_senders()
+            waited = self.database.writers_waiting()
+            grown = min(most, batch + batch // 4 + 1)
+            self._round_size = max(min(YIELDING_BATCH, most), batch // 2) if waited else grown
             events += new_events
             advanced += walked
             if new_events == 0 and walked == 0:

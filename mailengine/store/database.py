@@ -103,6 +103,11 @@ class Database:
         ):
             yield session
 
+    def writers_waiting(self) -> bool:
+        """Whether an HTTP worker waits for SQLite's write turn now (`announce_waits`; never
+        on PostgreSQL, where writers do not queue for one lock)."""
+        return self._write_turn is not None and self._write_turn.others_waiting()
+
     def _turn(self) -> contextlib.AbstractContextManager[None]:
         return self._write_turn() if self._write_turn is not None else contextlib.nullcontext()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ except ImportError:  # not on Windows: processes then wait in SQLite's busy hand
     fcntl = None  # type: ignore[assignment]
 
 LOCK_SUFFIX = "-writelock"
+WAITING_SUFFIX = "-waiting"  # held shared by processes waiting for the turn
 TURN_POLL_FIRST = 0.0001  # seconds between asks for another process's turn, doubling...
 # ...up to this (SQLite's own busy handler sleeps up to 0.1 s). The statements of an API
 # group commit take ~0.5 ms: asked every 4 ms, a turn let go of could stay unused up to 4 ms
@@ -56,6 +58,10 @@ class WriteTurn:
         self._descriptor: int | None = None
         self._opened_by = 0  # the pid that opened it: a forked child opens its own
         self._holding = False  # this process holds the file lock
+        self.waiting_file = self.lock_file.with_name(self.lock_file.name + WAITING_SUFFIX)
+        self._waiting: int | None = None  # held shared while this process waits for the turn
+        self._probe: int | None = None  # tried exclusively to see whether anyone waits
+        self._waiting_opened_by = 0
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
@@ -86,6 +92,23 @@ class WriteTurn:
         # Asked without blocking, up to a millisecond apart, for at most the busy timeout: a
         # process that hangs holding the turn (stopped, in a debugger) never freezes the
         # others; past the timeout they go on without it and SQLite's busy handler decides.
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not _announcing:
+                self._wait_for_processes()
+                return
+            waiting = self._waiting_descriptors()[0]
+            fcntl.flock(waiting, fcntl.LOCK_SH)  # seen by `others_waiting` until the turn comes
+            try:
+                self._wait_for_processes()
+            finally:
+                fcntl.flock(waiting, fcntl.LOCK_UN)
+        else:
+            self._holding = True
+
+    def _wait_for_processes(self) -> None:
+        assert fcntl is not None and self._descriptor is not None
         deadline = time.monotonic() + self._wait_seconds
         pause = TURN_POLL_FIRST
         while True:
@@ -102,10 +125,58 @@ class WriteTurn:
                 self._holding = True
                 return
 
+    def others_waiting(self) -> bool:
+        """Whether another process that announces its waits (`announce_waits`) is waiting
+        for the turn now: one that holds it may then make its next unit of work shorter."""
+        if fcntl is None:
+            return False
+        probe = self._waiting_descriptors()[1]
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return False
+
+    def _waiting_descriptors(self) -> tuple[int, int]:
+        """(held shared while waiting, tried exclusively): two opens of the waiting file, as
+        a flock belongs to the open file, not the process."""
+        if self._waiting is None or self._probe is None or self._waiting_opened_by != os.getpid():
+            flags = os.O_RDWR | os.O_CREAT
+            self._waiting = os.open(self.waiting_file, flags, 0o600)
+            self._probe = os.open(self.waiting_file, flags, 0o600)
+            self._waiting_opened_by = os.getpid()
+        return self._waiting, self._probe
+
     def _unlock_processes(self) -> None:
         if fcntl is not None and self._descriptor is not None and self._holding:
             fcntl.flock(self._descriptor, fcntl.LOCK_UN)
             self._holding = False
+
+
+# How often a process whose threads both compute (composing mail) and write hands the
+# interpreter from thread to thread. A thread holding the write turn gives the interpreter up
+# at every statement and waits for it again behind the computing threads, each keeping it for
+# up to the switch interval (5 ms by default): a unit of work of 1 ms of statements held the
+# turn for up to 80-120 ms, and the API's writers waited for it.
+WRITER_SWITCH_SECONDS = 0.0005
+
+
+_announcing = False  # whether this process's waits for the turn are seen by `others_waiting`
+
+
+def announce_waits() -> None:
+    """Let the process holding the turn see when this one waits for it: the HTTP workers,
+    whose answers wait for their writes, so that the engine keeps its units of work short
+    while they wait (`engine.service`); the engine's own writers and the dispatchers' are
+    not announced, so that sending never slows the engine's planning."""
+    global _announcing
+    _announcing = True
+
+
+def hand_over_often() -> None:
+    """Let a thread holding the write turn have the interpreter back soon (see above)."""
+    sys.setswitchinterval(WRITER_SWITCH_SECONDS)
 
 
 def write_turn(database: str, wait_seconds: float) -> WriteTurn:

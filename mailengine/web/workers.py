@@ -46,6 +46,7 @@ from fastapi import FastAPI
 from mailengine.clock import Clock
 from mailengine.config import Settings
 from mailengine.store.database import Database
+from mailengine.store.write_turn import announce_waits
 from mailengine.web.server import WebServerError, bind, make_server, serve_on
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,7 @@ def serve_in_process(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    announce_waits()  # the engine's rounds shrink while these writers wait
     asyncio.run(_serve(settings, clock, factory, listener, control, beat, engine_pid))
 
 
