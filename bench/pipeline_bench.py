@@ -67,6 +67,7 @@ from mailengine.store.coupons import coupon_table
 from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table, plan_sends
 from mailengine.store.records import PlannedSend
+from mailengine.store.write_turn import hand_over_often
 from mailengine.workflows.audience import AudienceContext
 from mailengine.workflows.loader import load_workflow_file
 from mailengine.workflows.model import SendStep
@@ -234,6 +235,7 @@ def send_part(job: SendJob, barrier: Any) -> tuple[int, int, float, float, float
         compose_processes=job.compose_processes,
     )
     dispatcher = Dispatcher(database, transport, composer, FrozenClock(NOW), options=dispatch)
+    hand_over_often()  # as `mailengine run` sets it in the engine and dispatcher processes
     dispatcher.start()
 
     async def drain() -> DispatchReport:
