@@ -254,6 +254,7 @@ def customer_record(body: CustomerIn, zone: ZoneInfo, now: datetime) -> Customer
     if body.consent is not None:
         for key, value in body.consent.model_dump(mode="json").items():
             row["consent" if key == "status" else f"consent_{key}"] = value
+        row["consent_source"] = row["consent_source"] or "api"  # not the import's default
     with _rejections():
         return customer_from_row(row, zone, now)
 

@@ -89,6 +89,17 @@ def test_keys_are_kept_as_hashes_and_compared_whole() -> None:
     assert not is_known_key(hash_api_key(key + "x"), frozenset({digest}))
 
 
+async def test_consent_given_through_the_api_without_a_source_says_so(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    body = {**CUSTOMER, "consent": {"status": "granted"}}
+    response = await client.post("/v1/customers", json=body, headers=AUTH)
+    assert response.status_code == 201
+    with database.session() as session:
+        history = consent_history(session, response.json()["customer_id"])
+    assert [(record.status, record.source) for record in history] == [("granted", "api")]
+
+
 async def test_a_new_customer_is_stored_with_consent_proof_and_an_event(
     client: httpx.AsyncClient, database: Database
 ) -> None:
