@@ -59,8 +59,8 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 # instead of taking the database's write lock (on SQLite, against the API's writer) for each.
 NUDGE_GATHER_SECONDS = 0.05
 # The smallest round of events or enrollments while the API waits for SQLite's write lock:
-# 10 orders' enrolling and planning hold it for a few milliseconds.
-YIELDING_BATCH = 10
+# 5 orders' enrolling and planning hold it for a few milliseconds.
+YIELDING_BATCH = 5
 
 
 class Component(Protocol):
@@ -349,7 +349,7 @@ class Engine:
     async def _work_until_idle(self, gather: float = 0.0) -> tuple[int, int]:
         """Events and due enrollments in rounds until none is left. On SQLite a round holds
         the one write lock while it works: while the API's writers queue for it, rounds
-        shrink (halving, down to `YIELDING_BATCH`), and grow back (by a quarter a round) to
+        shrink (halving, down to `YIELDING_BATCH`), and grow back (by an eighth a round) to
         the configured size while no one waits, so a backlog goes in large rounds and the
         API's answers are not held up behind them (at 500 orders/s rounds of 500 kept the
         API's p99 near 300 ms)."""
@@ -363,7 +363,7 @@ class Engine:
             if walked:  # an order's confirmation leaves now, not after the whole backlog
                 self._wake_senders()
             waited = self.database.writers_waiting()
-            grown = min(most, batch + batch // 4 + 1)
+            grown = min(most, batch + batch // 8 + 1)
             self._round_size = max(min(YIELDING_BATCH, most), batch // 2) if waited else grown
             events += new_events
             advanced += walked
