@@ -28,7 +28,4 @@ def json_bytes(value: Any) -> bytes:
 
 def json_text(value: Any) -> str:
     """`value` as compact JSON text."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"))
+    return json_bytes(value).decode()

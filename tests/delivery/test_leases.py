@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -146,14 +147,22 @@ class _NotingTransport(MemoryTransport):
         return await super()._deliver(envelope)
 
 
+D = TypeVar("D", bound=Dispatcher)
+
+
+def _noted(kind: type[D], database: Database, composer: Composer) -> tuple[_NotingTransport, D]:
+    """A dispatcher of `kind` in batches of 4 under the short lease, sending through a
+    transport that notes when each send began."""
+    clock = RunningClock(NOW)
+    transport = _NotingTransport(clock)
+    options = DispatchOptions(batch_size=4, lease=LEASE)
+    return transport, kind(database, transport, composer, clock, options=options)
+
+
 async def test_a_claim_that_no_longer_outlasts_a_send_is_handed_back_unsent(
     database: Database, composer: Composer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = RunningClock(NOW)
-    transport = _NotingTransport(clock)
-    dispatcher = _Unrenewable(
-        database, transport, composer, clock, options=DispatchOptions(batch_size=4, lease=LEASE)
-    )
+    transport, dispatcher = _noted(_Unrenewable, database, composer)
     dispatcher.claimed_at = {}
     await _send_eight(database, dispatcher)
     assert sorted(Counter(e.message_id for e in transport.outbox).values()) == [1] * 8
@@ -182,11 +191,7 @@ class _AlwaysBusy(Dispatcher):
 async def test_a_busy_claim_is_neither_renewed_nor_lost(
     database: Database, composer: Composer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = RunningClock(NOW)
-    transport = _NotingTransport(clock)
-    dispatcher = _AlwaysBusy(
-        database, transport, composer, clock, options=DispatchOptions(batch_size=4, lease=LEASE)
-    )
+    transport, dispatcher = _noted(_AlwaysBusy, database, composer)
     await _send_eight(database, dispatcher)
     assert sorted(Counter(e.message_id for e in transport.outbox).values()) == [1] * 8
     # Not taken for another dispatcher's: none was dropped as lost ...
