@@ -293,6 +293,7 @@ async def _serve(
     settings: Settings, stopping: Synchronized[int], woken: socket.socket, engine_pid: int
 ) -> None:
     database = Database(settings.database.url)
+    database.leave_checkpoints_to_engine()  # `store.wal_checkpoints`
     library = TemplateLibrary(settings.paths.templates, shop_locale=settings.locale)
     composer = settings_composer(settings, library)
     transport = SmtpTransport.from_settings(settings.smtp)

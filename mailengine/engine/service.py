@@ -50,6 +50,7 @@ from mailengine.render.library import TemplateLibrary
 from mailengine.secret import secret_key
 from mailengine.store.database import Database
 from mailengine.store.orders import refresh_all_figures
+from mailengine.store.wal_checkpoints import WalCheckpoints
 from mailengine.store.workflow_files import BrokenFile
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         if not self.prepared:  # a caller may have prepared first (to see what runs)
             self.prepare()
+        # Before the servers and dispatchers: every commit from here on leaves the WAL to it.
+        checkpoints = WalCheckpoints(self.database) if self.database.sqlite_file else None
+        if checkpoints is not None:
+            checkpoints.start()
         if self.dispatch_processes is None:
             await asyncio.to_thread(self.dispatcher.start)
         for component in self.components:
@@ -204,6 +209,8 @@ class Engine:
             for component in reversed(self.components):
                 await component.stop()
             await self.transport.aclose()
+            if checkpoints is not None:
+                await asyncio.to_thread(checkpoints.stop)
             bind(None)
             self._loop = None
 

@@ -36,6 +36,12 @@ SQLITE_BUSY_SECONDS = 30.0
 # next statement instead, and SQLAlchemy then drops every connection of that moment.
 IDLE_PING_SECONDS = 10.0
 _IDLE_SINCE = "mailengine_idle_since"
+# SQLite's default: the connection whose commit brings the WAL to this many pages copies them
+# into the database file (and syncs it) before its commit returns.
+INLINE_CHECKPOINT_PAGES = 1000
+# Where the engine's checkpointer copies the WAL (`store.wal_checkpoints`), a commit checkpoints
+# only past this many pages: should the checkpointer stall, the WAL still stays bounded.
+BACKSTOP_CHECKPOINT_PAGES = 20_000
 
 
 def normalize_url(url: str) -> str:
@@ -69,8 +75,10 @@ class Database:
         # Units of work (`transaction`) on SQLite take the write lock as they begin.
         self._writing: Engine = self.engine
         self._write_turn = write_turn(database, SQLITE_BUSY_SECONDS) if database else None
+        self.sqlite_file = Path(database) if database else None
+        self._checkpoint_pages = INLINE_CHECKPOINT_PAGES
         if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", self._sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
             self._writing = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
 
@@ -97,7 +105,7 @@ class Database:
         to 100 ms, so a writer that found it taken slept on long after it was free.
         """
         with (
-            self._turn(),
+            self.write_turn(),
             Session(self._writing, expire_on_commit=False) as session,
             _committed(session),
         ):
@@ -108,8 +116,33 @@ class Database:
         on PostgreSQL, where writers do not queue for one lock)."""
         return self._write_turn is not None and self._write_turn.others_waiting()
 
-    def _turn(self) -> contextlib.AbstractContextManager[None]:
+    def write_turn(self) -> contextlib.AbstractContextManager[None]:
+        """The file's write turn (`store.write_turn`) without a transaction: what units of
+        work wait for (a no-op on PostgreSQL and in memory)."""
         return self._write_turn() if self._write_turn is not None else contextlib.nullcontext()
+
+    def leave_checkpoints_to_engine(self) -> None:
+        """This process's commits no longer copy SQLite's WAL into the database file at 1,000
+        pages (`store.wal_checkpoints`: the engine's checkpointer does, outside the write
+        turn), only past `BACKSTOP_CHECKPOINT_PAGES`. For the processes of `mailengine run`."""
+        if self.dialect == "sqlite" and self._checkpoint_pages != BACKSTOP_CHECKPOINT_PAGES:
+            self._checkpoint_pages = BACKSTOP_CHECKPOINT_PAGES
+            self.engine.dispose()  # pooled connections were opened with the default
+
+    def _sqlite_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling starts transactions late and lets a SAVEPOINT
+        # commit for good; SQLAlchemy's recipe: let SQLAlchemy emit BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        # 64 MiB of page cache: indexes on random keys (addresses) stay in memory during imports.
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(self._checkpoint_pages)}")
+        cursor.close()
 
     @contextmanager
     def bulk_transaction(self) -> Iterator[Session]:
@@ -128,7 +161,7 @@ class Database:
             with self.transaction() as session:
                 yield session
             return
-        with self._turn(), self._writing.connect() as connection:
+        with self.write_turn(), self._writing.connect() as connection:
             raw = connection.connection.driver_connection
             assert raw is not None
             raw.execute("PRAGMA temp_store = FILE")
@@ -222,21 +255,6 @@ def include_object(
     """For schema comparisons: leave out tables mailengine does not own."""
     table = item.table.name if kind in ("index", "column") else name
     return table not in FOREIGN_TABLES
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling starts transactions late and lets a SAVEPOINT
-    # commit for good; SQLAlchemy's recipe: let SQLAlchemy emit BEGIN itself.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    # 64 MiB of page cache: indexes on random keys (addresses) stay in memory during imports.
-    cursor.execute("PRAGMA cache_size=-65536")
-    cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.close()
 
 
 def _alembic_config(url: str) -> AlembicConfig:

@@ -295,6 +295,7 @@ async def _serve(
         return time.monotonic() - beat.value < STALE_SECONDS
 
     database = Database(settings.database.url)
+    database.leave_checkpoints_to_engine()  # `store.wal_checkpoints`
     app = factory(settings, database, clock, scheduler_running, stored)
     http = settings.http
     server = make_server(
