@@ -55,10 +55,21 @@ def check_at_send_time(
     *,
     worker: str,
 ) -> Checked:
-    """Load what the checks need, give each message its verdict (None: it may go), and issue
-    the coupons of those that may go. Messages of a broadcast paused since they were planned
-    go back to the outbox, held (`worker`'s claims on them end); of one cancelled, they are
-    dropped as the cancel drops them."""
+    """`read_send_time_checks` and `store_send_time_writes` in the caller's session."""
+    checked = read_send_time_checks(session, claimed, now, may_send)
+    store_send_time_writes(session, claimed, checked, now, worker=worker)
+    return checked
+
+
+def read_send_time_checks(
+    session: Session,
+    claimed: Sequence[ClaimedSend],
+    now: datetime,
+    may_send: Callable[[ClaimedSend], str | None] | None = None,
+) -> Checked:
+    """Load what the checks need and give each message its verdict (None: it may go),
+    writing nothing: messages of a broadcast paused since they were planned are `held`; of
+    one cancelled, their verdict drops them as the cancel does."""
     customer_ids = [s.customer_id for s in claimed if s.customer_id is not None]
     checked = Checked(
         recipients=load_recipients_of(session, claimed),
@@ -71,7 +82,6 @@ def check_at_send_time(
     )
     stopped = stopped_broadcasts(session, {s.workflow for s in claimed if s.kind == "marketing"})
     checked.held = {s.id for s in claimed if stopped.get(s.workflow) == "paused"}
-    hold_claimed(session, worker, sorted(checked.held), now)
     for send in claimed:
         if send.id in checked.held:
             continue
@@ -79,12 +89,34 @@ def check_at_send_time(
         checked.verdicts[send.id] = (
             CANCELLED_REPLY if cancelled else _verdict(send, checked, may_send)
         )
+    return checked
+
+
+def needs_writes(claimed: Sequence[ClaimedSend], checked: Checked) -> bool:
+    """Whether `store_send_time_writes` has anything to store (held messages, coupons)."""
+    return bool(checked.held) or any(
+        send.payload.get("coupon") and checked.verdicts.get(send.id, "held") is None
+        for send in claimed
+    )
+
+
+def store_send_time_writes(
+    session: Session,
+    claimed: Sequence[ClaimedSend],
+    checked: Checked,
+    now: datetime,
+    *,
+    worker: str,
+) -> None:
+    """Put the held messages back in the outbox (`worker`'s claims on them end) and issue
+    the coupons of the messages that may go, into `checked.coupons`."""
+    hold_claimed(session, worker, sorted(checked.held), now)
+    for send in claimed:
         offer = send.payload.get("coupon")
-        if offer and checked.verdicts[send.id] is None:
+        if offer and checked.verdicts.get(send.id, "held") is None:
             checked.coupons[send.id] = issue_for_send(
                 session, send.id, send.customer_id, _offer(offer, now), now
             )
-    return checked
 
 
 def _verdict(
