@@ -14,6 +14,7 @@ from mailengine.addresses import address_hash
 from mailengine.store.models import ConsentRecord, Customer
 from mailengine.store.records import ConsentStatement, CustomerUpsert, UpsertOutcome
 from mailengine.store.sql_values import one_of
+from mailengine.store.sqlite_lookups import rows_of_keys, sqlite_driver
 
 customer_table = Customer.__table__  # type: ignore[attr-defined]
 consent_table = ConsentRecord.__table__  # type: ignore[attr-defined]
@@ -143,6 +144,9 @@ def ensure_customers(session: Session, emails: Iterable[str], now: datetime) -> 
 
 
 def customer_ids_by_email(session: Session, emails: Sequence[str]) -> dict[str, int]:
+    driver = sqlite_driver(session)
+    if driver is not None:  # inside the API's write turn: `store.sqlite_lookups`
+        return {str(email): int(cid) for email, cid in rows_of_keys(driver, _IDS_SQLITE, emails)}
     found: dict[str, int] = {}
     for chunk in _chunks(emails, 2000):
         statement = select(customer_table.c.email, customer_table.c.id).where(
@@ -150,6 +154,9 @@ def customer_ids_by_email(session: Session, emails: Sequence[str]) -> dict[str, 
         )
         found.update({email: customer_id for email, customer_id in session.execute(statement)})
     return found
+
+
+_IDS_SQLITE = "SELECT email, id FROM customer WHERE email IN (SELECT value FROM json_each(?))"
 
 
 def count_customers(session: Session) -> int:

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from mailengine.json_text import json_text
 from mailengine.store.models import Event, EventPending
 from mailengine.store.sql_values import one_of, one_of_ids
+from mailengine.store.sqlite_lookups import rows_of_keys, sqlite_driver
 from mailengine.store.types import UTCDateTime
 
 event_table = Event.__table__  # type: ignore[attr-defined]
@@ -126,14 +127,15 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         )
         for row in rows
     ]  # fmt: skip
-    e = event_table.c
-    before = int(session.execute(select(func.max(e.id))).scalar_one() or 0)
-    session.connection().exec_driver_sql(_sqlite_insert(), values)
-    new = session.execute(select(e.id).where(e.id > before).order_by(e.id)).scalars()
-    ids = [int(event_id) for event_id in new]
+    driver = sqlite_driver(session)
+    assert driver is not None
+    before = int(driver.execute("SELECT max(id) FROM event").fetchone()[0] or 0)
+    driver.executemany(_sqlite_insert(), values)
+    new = driver.execute("SELECT id FROM event WHERE id > ? ORDER BY id", (before,))
+    ids = [int(event_id) for (event_id,) in new]
     if len(ids) != len(rows):
         raise RuntimeError(f"{len(rows)} events inserted but {len(ids)} new ids found")
-    session.connection().exec_driver_sql(
+    driver.execute(
         "INSERT INTO event_pending (event_id) SELECT id FROM event WHERE id > ?", (before,)
     )
     return ids
@@ -236,6 +238,9 @@ def _sqlite_insert() -> str:
 
 def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
     """The ids of the events stored under these idempotency keys."""
+    driver = sqlite_driver(session)
+    if driver is not None:  # inside the API's write turn: `store.sqlite_lookups`
+        return {str(key): int(event_id) for key, event_id in rows_of_keys(driver, _IDS, keys)}
     found: dict[str, int] = {}
     for start in range(0, len(keys), 2000):
         chunk = keys[start : start + 2000]
@@ -246,6 +251,11 @@ def event_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
         )
         found.update({str(key): int(event_id) for key, event_id in rows})
     return found
+
+
+_IDS = """
+    SELECT idempotency_key, id FROM event WHERE idempotency_key IN (SELECT value FROM json_each(?))
+"""
 
 
 def any_event_pending(session: Session) -> bool:

@@ -15,6 +15,7 @@ from mailengine.store.models import Order
 from mailengine.store.order_writes import insert_orders, write_figures
 from mailengine.store.records import OrderUpsert, UpsertOutcome
 from mailengine.store.sql_values import one_of
+from mailengine.store.sqlite_lookups import rows_of_keys, sqlite_driver
 
 order_table = Order.__table__  # type: ignore[attr-defined]
 
@@ -163,6 +164,10 @@ def placed_order_data(order: Order | OrderUpsert) -> dict[str, Any]:
 def orders_by_external_id(
     session: Session, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
+    driver = sqlite_driver(session)
+    if driver is not None:  # inside the API's write turn: `store.sqlite_lookups`
+        rows = rows_of_keys(driver, _BY_EXTERNAL_ID_SQLITE, external_ids)
+        return {str(external_id): (int(oid), int(cid)) for external_id, oid, cid in rows}
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(external_ids), 2000):
         chunk = external_ids[start : start + 2000]
@@ -174,6 +179,12 @@ def orders_by_external_id(
             {external_id: (oid, cid) for external_id, oid, cid in session.execute(statement)}
         )
     return found
+
+
+_BY_EXTERNAL_ID_SQLITE = """
+    SELECT external_id, id, customer_id FROM orders
+    WHERE external_id IN (SELECT value FROM json_each(?))
+"""
 
 
 def _values(record: OrderUpsert, customer_id: int) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The intake (`web.intake`, through `store.keyed_requests`) asks once per group wh
 answered before and stores the new answers at once. Both go to the driver as it takes them:
 
 - the lookup is `client = ? AND idempotency_key IN (...)` per client, which the unique index
-  on (client, idempotency_key) serves on both databases. A row-value `(client, key) IN
+  on (client, idempotency_key) serves on both databases (on SQLite in the driver's SQL,
+  `store.sqlite_lookups`). A row-value `(client, key) IN
   (VALUES ...)` is not served by an index on SQLite: it read the whole table, every answer kept
   for a day, once per group;
 - the insert is a DBAPI executemany on SQLite and one statement over arrays on PostgreSQL
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from json import loads
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
@@ -24,6 +26,7 @@ from sqlmodel import Session
 from mailengine.json_text import json_text
 from mailengine.store.api_queries import StoredAnswer, api_request_table
 from mailengine.store.sql_values import one_of
+from mailengine.store.sqlite_lookups import rows_of_keys, sqlite_driver
 from mailengine.store.types import UTCDateTime
 
 _UTC = UTCDateTime()
@@ -48,6 +51,15 @@ def stored_answers(
     by_client: dict[str, dict[str, None]] = {}
     for client, key in pairs:
         by_client.setdefault(client, {})[key] = None
+    driver = sqlite_driver(session) if by_client else None
+    if driver is not None:
+        return {
+            (client, str(key)): StoredAnswer(str(endpoint), str(hashed), int(status), loads(text))
+            for client, keyed in by_client.items()
+            for key, endpoint, hashed, status, text in rows_of_keys(
+                driver, _ANSWERS_SQLITE, list(keyed), client
+            )
+        }
     dialect = session.get_bind().dialect.name
     a = api_request_table.c
     found: dict[tuple[str, str], StoredAnswer] = {}
@@ -99,6 +111,10 @@ def insert_answers(
     connection.exec_driver_sql(_INSERT_POSTGRESQL, parameters)
 
 
+_ANSWERS_SQLITE = """
+    SELECT idempotency_key, endpoint, request_hash, status_code, response FROM api_request
+    WHERE client = ? AND idempotency_key IN (SELECT value FROM json_each(?))
+"""
 _INSERT_SQLITE = """
     INSERT INTO api_request (
         client, idempotency_key, endpoint, request_hash, status_code, response, customer_id,

@@ -4,17 +4,17 @@ the unique index, and the lookup is served by that index."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from mailengine.store import request_answers
 from mailengine.store.api_queries import StoredAnswer, api_request_table, reserve_idempotency_key
 from mailengine.store.customers import ensure_customers
 from mailengine.store.database import Database
 from mailengine.store.event_intake import IncomingEvent, store_events
 from mailengine.store.request_answers import NewAnswer, insert_answers, stored_answers
+from mailengine.store.sqlite_lookups import sqlite_driver
 from tests.conftest import NOW
 
 SHOP, OTHER = "s" * 64, "o" * 64
@@ -89,22 +89,21 @@ def test_a_retried_key_is_replayed_and_a_reused_one_refused_in_later_groups(
 
 def test_the_lookup_uses_the_unique_index_on_sqlite(sqlite_database: Database) -> None:
     """A row-value IN read the whole table of answers (a day's requests) once per group."""
-    seen: list[tuple[str, Any]] = []
-
-    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "FROM api_request" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(sqlite_database.engine, "before_cursor_execute", remember)
+    seen: list[str] = []
     with sqlite_database.session() as session:
+        driver = sqlite_driver(session)
+        assert driver is not None
+        driver.set_trace_callback(seen.append)
         stored_answers(session, [(SHOP, "k1"), (SHOP, "k2"), (OTHER, "k3")])
-        event.remove(sqlite_database.engine, "before_cursor_execute", remember)
-        plans = [
-            " ".join(str(step[-1]) for step in session.connection().exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, parameters
-            ))
-            for statement, parameters in seen
-        ]  # fmt: skip
-    assert len(plans) == 2  # one lookup per client
-    for plan in plans:
-        assert "USING INDEX" in plan and "SCAN api_request" not in plan, plan
+        driver.set_trace_callback(None)
+        plan = " ".join(
+            str(step[-1])
+            for step in driver.execute(
+                "EXPLAIN QUERY PLAN " + request_answers._ANSWERS_SQLITE, (SHOP, '["k1", "k2"]')
+            )
+        )
+    lookups = [statement for statement in seen if "FROM api_request" in statement]
+    assert len(lookups) == 2  # one lookup per client, the one whose plan is read here
+    head = request_answers._ANSWERS_SQLITE.strip().splitlines()[0]
+    assert all(lookup.strip().startswith(head) for lookup in lookups)
+    assert "USING INDEX" in plan and "SCAN api_request" not in plan, plan
