@@ -269,14 +269,17 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
             ("as fast as answered", None),
             (f"at {args.rate:,.0f} req/s", args.rate),
         ):
+            if args.orders_at_rate_only:
+                break
             outcome = load("/v1/events", event_body, args.requests, args.connections, rate)
             accepted |= outcome.accepted
             print_outcome(f"{label}, events {name}", outcome, reference, cpu_used)
         if not args.events_only:
             half = args.requests // 2
-            outcome = load("/v1/orders", order_body, half, args.connections, None)
-            orders |= outcome.accepted
-            print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
+            if not args.orders_at_rate_only:
+                outcome = load("/v1/orders", order_body, half, args.connections, None)
+                orders |= outcome.accepted
+                print_outcome(f"{label}, orders as fast as answered", outcome, reference, cpu_used)
 
             def later_order(number: int) -> dict[str, Any]:
                 return order_body(half + number)  # new orders, not updates of the first run's
@@ -285,11 +288,12 @@ def bench(label: str, url: str, folder: Path, args: argparse.Namespace, referenc
             orders |= outcome.accepted
             rated = f"{label}, orders at {args.rate:,.0f} req/s"
             print_outcome(rated, outcome, reference, cpu_used)
-            batches = max(1, args.batch_events // BATCH_SIZE)
-            outcome = load("/v1/events:batch", batch_body, batches, 4, None)
-            events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
-            print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome, cpu=cpu_used)
-            print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
+            if not args.orders_at_rate_only:
+                batches = max(1, args.batch_events // BATCH_SIZE)
+                outcome = load("/v1/events:batch", batch_body, batches, 4, None)
+                events_per_second = len(outcome.latencies) * BATCH_SIZE / outcome.seconds
+                print_outcome(f"{label}, batches of {BATCH_SIZE:,} events", outcome, cpu=cpu_used)
+                print(f"{label}, batches: {events_per_second:,.0f} events/s", flush=True)
     finally:
         stop(process)
     lost, duplicated = check_stored(url, accepted)
@@ -328,6 +332,10 @@ def main() -> None:
     )
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--batch-events", type=int, default=50_000, help="events sent in batches")
+    parser.add_argument(
+        "--orders-at-rate-only", action="store_true",
+        help="only the run of new orders at --rate (of --requests / 2 orders)",
+    )  # fmt: skip
     parser.add_argument(
         "--events-only", action="store_true",
         help="only the single-event runs, without the reference server's",
