@@ -2,6 +2,8 @@
 
 Threads share the GIL: rendering and MIME are Python and run one at a time, only the DKIM
 signature (OpenSSL) overlaps, so a dispatcher with threads keeps a little over one core busy.
+Between two messages a thread stands aside while another thread of its process holds
+SQLite's write turn (`store.write_turn.stand_aside_for_writers`).
 Worker processes each hold a composer of their own, rebuilt once from a pickle of the
 dispatcher's (settings, templates folder, DKIM key), and keep every core busy.
 
@@ -40,6 +42,7 @@ from mailengine.render.template_sources import TemplateSources
 from mailengine.store.coupons import IssuedCoupon
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, SendOutcome
+from mailengine.store.write_turn import stand_aside_for_writers
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +148,11 @@ class ComposeThreads:
 def _compose_chunk(
     composer: Composer, tasks: Sequence[ComposeTask], now: datetime
 ) -> list[Composed]:
-    return [compose_or_settle(composer, task, now) for task in tasks]
+    composed = []
+    for task in tasks:
+        stand_aside_for_writers()  # the process's unit of work first: it holds the write turn
+        composed.append(compose_or_settle(composer, task, now))
+    return composed
 
 
 class ComposeProcesses:

@@ -10,6 +10,7 @@ import pickle
 import re
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from mailengine.outbound.compose_pool import (
     WORKER_KILLED,
     ComposeProcesses,
     ComposeTask,
+    ComposeThreads,
     ComposeWorkerLost,
     ReadyToSend,
 )
@@ -46,6 +48,7 @@ from mailengine.store.database import Database
 from mailengine.store.outbox import outbox_table
 from mailengine.store.recipients import RecipientSnapshot
 from mailengine.store.records import ClaimedSend, CustomerUpsert
+from mailengine.store.write_turn import WriteTurn
 from tests.conftest import NOW
 from tests.databases import opened_database
 from tests.delivery.conftest import REPO, SECRET, add_customers, plan, states
@@ -476,3 +479,32 @@ async def test_an_engine_set_to_compose_in_processes_sends_and_stops_them(
     assert report.dispatched.sent == 2
     assert sorted(envelope.rcpt_to for envelope in transport.outbox) == ["ann@example.com"] * 2
     assert set(multiprocessing.active_children()) <= before  # its worker stopped with it
+
+
+def test_composing_threads_stand_aside_while_their_process_writes(
+    composer: Composer, tmp_path: Path
+) -> None:
+    """A unit of work of the process (the engine's round, an outcome group) gets the
+    interpreter to itself: composing waits between messages for it to end."""
+    turn = WriteTurn(tmp_path / "shop.db", 10.0)
+    threads = ComposeThreads(composer, 2)
+    threads.compose([task(2, "ben@example.com", "welcome/hello")], NOW)  # templates compiled
+    taken, release = threading.Event(), threading.Event()
+    ended: list[float] = []
+
+    def hold() -> None:
+        with turn():
+            taken.set()
+            release.wait(5)
+            ended.append(time.monotonic())
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(5)
+    threading.Timer(0.01, release.set).start()  # a short unit of work: 10 ms
+    composed = threads.compose([task(1, "anna@example.com", "welcome/hello")], NOW)
+    done = time.monotonic()
+    holder.join()
+    threads.close()
+    assert isinstance(composed[0], ReadyToSend)
+    assert ended and done >= ended[0]  # composed only once the turn was let go of
