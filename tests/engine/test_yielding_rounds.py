@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,27 +19,7 @@ from mailengine.outbound.transport.memory import MemoryTransport
 from mailengine.store.database import Database
 from mailengine.store.write_turn import WriteTurn
 from tests.engine.running import engine_settings
-
-WAITER = """
-import sys
-from pathlib import Path
-from mailengine.store import write_turn
-if sys.argv[2] == "announce":
-    write_turn.announce_waits()
-turn = write_turn.WriteTurn(Path(sys.argv[1]), 10.0)
-print("asking", flush=True)
-with turn():
-    pass
-"""
-
-
-def _waiter(database: Path, announce: bool) -> subprocess.Popen[str]:
-    how = "announce" if announce else "quiet"
-    waiter = subprocess.Popen(
-        [sys.executable, "-c", WAITER, str(database), how], stdout=subprocess.PIPE, text=True
-    )
-    assert waiter.stdout is not None and waiter.stdout.readline() == "asking\n"
-    return waiter
+from tests.turn_waiters import waiter
 
 
 def _seen_waiting(turn: WriteTurn, seconds: float) -> bool:
@@ -59,11 +37,11 @@ def test_only_an_announced_wait_is_seen(tmp_path: Path) -> None:
     assert not turn.others_waiting()
     for announce in (True, False):
         with turn():
-            waiter = _waiter(database, announce)
+            other = waiter(database, announce)
             assert _seen_waiting(turn, 0.5 if not announce else 5.0) is announce
-        assert waiter.wait(10) == 0  # it had the turn once this one let go
-        assert waiter.stdout is not None
-        waiter.stdout.close()
+        assert other.wait(10) == 0  # it had the turn once this one let go
+        assert other.stdout is not None
+        other.stdout.close()
         assert not turn.others_waiting()
 
 

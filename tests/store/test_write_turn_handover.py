@@ -4,41 +4,23 @@ takes it again at once."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from mailengine.store.write_turn import HAND_OVER_SECONDS, WriteTurn
-
-WAITER = """
-import sys, time
-from pathlib import Path
-from mailengine.store import write_turn
-if sys.argv[2] == "announce":
-    write_turn.announce_waits()
-turn = write_turn.WriteTurn(Path(sys.argv[1]), 10.0)
-print("asking", flush=True)
-with turn():
-    print("holding", flush=True)
-    time.sleep(0.3)
-"""
+from tests.turn_waiters import waiter
 
 
 def test_a_waiting_http_worker_gets_the_turn_between_two_units_of_work(tmp_path: Path) -> None:
     database = tmp_path / "shop.db"
     turn = WriteTurn(database, 10.0)
     with turn():
-        waiter = subprocess.Popen(
-            [sys.executable, "-c", WAITER, str(database), "announce"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert waiter.stdout is not None and waiter.stdout.readline() == "asking\n"
+        worker = waiter(database, announce=True, hold_seconds=0.3)
         time.sleep(0.2)  # the waiter polls at its slowest now
     started = time.monotonic()
     with turn():  # the next unit of work, at once
         waited = time.monotonic() - started
-    waiter.communicate(timeout=10)
+    worker.communicate(timeout=10)
     assert waited > 0.2  # the worker held it in between
 
 
