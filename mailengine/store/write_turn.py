@@ -166,7 +166,11 @@ class WriteTurn:
         if fcntl is not None and self._descriptor is not None and self._holding:
             fcntl.flock(self._descriptor, fcntl.LOCK_UN)
             self._holding = False
-            self._handed_over_at = time.monotonic() if self.others_waiting() else 0.0
+            try:
+                waited = self.others_waiting()
+            except OSError:  # the waiting file cannot be opened: nobody is seen waiting
+                waited = False
+            self._handed_over_at = time.monotonic() if waited else 0.0
 
 
 # How often a process whose threads both compute (composing mail) and write hands the
