@@ -49,3 +49,12 @@ def test_the_joined_pieces_are_the_built_message() -> None:
     built = build_mime(message)
     other = built.split(b'boundary="', 1)[1].split(b'"', 1)[0]
     assert built.replace(other, boundary) == joined
+
+
+def test_pieces_over_2_kb_are_hashed_in_slices_as_one_body(signer: DkimSigner) -> None:
+    """A long text part beside a longer HTML body: the text hashed in slices, the same hash."""
+    text = "Offers of the week, in your size, in a store near you.\n" * 200  # 11 KB
+    parts = mime_parts(replace(BASE, html=mjml_like_html() * 3, text=text))
+    assert sorted(map(len, parts.body))[-2] > 4096
+    assert signer.sign_parts(parts) == signer.sign(parts.joined())
+    assert verify(signer.sign_parts(parts), signer)
