@@ -44,6 +44,7 @@ _LINE_START = re.compile(rb"\n(?:\.|From )[^\r\n]*")
 # start with one character let the regex engine skip to it: some 30 and 20 µs on 40 KB, where
 # `in` takes 35 µs per two-byte needle and a regex of all four 300 µs.
 _SPACE_PAIR = re.compile(rb" [ \n]")
+_TWO_SPACES = re.compile("  ")
 _RISKY_LINE = re.compile(rb"\n(?:\.|From )")
 _ESCAPED_BLANK_AT_END = re.compile(rb"=(?:20|09)(?:\n|\Z)")
 _SEVEN_BIT_HTML = ("Content-Type: text/html; charset=utf-8", "Content-Transfer-Encoding: 7bit")
@@ -255,7 +256,9 @@ def _prose_by_lines(text: str) -> bytes:
     made once: what b2a_qp does to LF-only text never reaches past a line break, and a text
     part's lines recur from message to message (all but those holding a customer's values
     or signed links). Some 15 µs instead of 45 for 3.5 KB of a text part."""
-    quotetabs = "\t" in text or "  " in text
+    # (two spaces by the regex engine's literal search: a third faster than `in` on text
+    # with a euro sign or accented letters, two bytes a character)
+    quotetabs = "\t" in text or _TWO_SPACES.search(text) is not None
     table = _PROSE_LINES[quotetabs]
     known = table.encoded
     lines = text.split("\n")

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from mailengine.addresses import address_hash
 from mailengine.config import Settings
 from mailengine.outbound.dkim import DkimSigner
-from mailengine.outbound.mime import OutgoingMessage, build_mime
+from mailengine.outbound.mime import OutgoingMessage, mime_parts
 from mailengine.outbound.order_contexts import order_context
 from mailengine.outbound.poll_links import PollLinks
 from mailengine.outbound.send_context import (
@@ -287,10 +287,10 @@ class Composer:
             extra_headers=tuple(headers),
         )
         # Kept as MimeBytes (CRLF, no leading dots): signer and SMTP transport then skip their
-        # regular-expression passes over the whole message (~1 ms of a 45 KB message).
-        data: bytes = build_mime(message)
-        if self._signer is not None:
-            data = self._signer.sign(data)
+        # regular-expression passes over the whole message (~1 ms of a 45 KB message). The
+        # signer joins the pieces once, behind its signature.
+        parts = mime_parts(message)
+        data = parts.joined() if self._signer is None else self._signer.sign_parts(parts)
         return Envelope(message.bounce_address, recipient.email, data, send.message_id)
 
     def view_url(self, outbox_id: int, now: datetime) -> str:

@@ -76,8 +76,28 @@ class OutgoingMessage:
     extra_headers: Sequence[tuple[str, str]] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class MimeParts:
+    """A message not yet joined: its header block (each field ending in CRLF) and its body,
+    the bytes after the blank line, in pieces. The signer hashes the body piece by piece and
+    joins it once with its own header in front: the ~45 KB body is then copied once, not
+    four times (a join here and a copy into `MimeBytes`, then both again in the signer).
+    Joined, the pieces keep the wire rules of `MimeBytes`."""
+
+    header: bytes
+    body: tuple[bytes, ...]
+
+    def joined(self) -> MimeBytes:
+        return MimeBytes(b"".join((self.header, b"\r\n", *self.body)))
+
+
 def build_mime(message: OutgoingMessage) -> MimeBytes:
     """The message as CRLF MIME bytes: headers, then text (and html) as alternatives."""
+    return mime_parts(message).joined()
+
+
+def mime_parts(message: OutgoingMessage) -> MimeParts:
+    """What `build_mime` joins: the header block and the body's pieces."""
     headers = [
         _address_header("From", message.from_name, message.from_address),
         _address_header("To", message.to_name, message.to_address),
@@ -98,7 +118,7 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
     text_part = encode_text_part("plain", message.text, alone=message.html is None)
     if message.html is None:
         headers.extend(text_part[0])
-        return MimeBytes((_CRLF.join(headers) + _CRLF + _CRLF).encode("ascii") + text_part[1])
+        return MimeParts((_CRLF.join(headers) + _CRLF).encode("ascii"), (text_part[1],))
     html_part = encode_text_part("html", message.html)
     # "=_" never occurs in quoted-printable or base64 text, and 96 random bits keep the
     # boundary out of 7bit text; it needs no secrecy, so the Mersenne Twister does (os.urandom
@@ -106,19 +126,17 @@ def build_mime(message: OutgoingMessage) -> MimeBytes:
     boundary = f"=_{random.getrandbits(96):024x}"
     headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
-    return MimeBytes(
-        b"".join(
-            (
-                (_CRLF.join(headers) + _CRLF).encode("ascii"),
-                delimiter,
-                (_CRLF.join(text_part[0]) + _CRLF + _CRLF).encode("ascii"),
-                text_part[1],
-                delimiter,
-                (_CRLF.join(html_part[0]) + _CRLF + _CRLF).encode("ascii"),
-                html_part[1],
-                f"\r\n--{boundary}--\r\n".encode("ascii"),
-            )
-        )
+    return MimeParts(
+        (_CRLF.join(headers) + _CRLF).encode("ascii"),
+        (
+            delimiter[2:],  # (its CRLF is the blank line after the header block)
+            (_CRLF.join(text_part[0]) + _CRLF + _CRLF).encode("ascii"),
+            text_part[1],
+            delimiter,
+            (_CRLF.join(html_part[0]) + _CRLF + _CRLF).encode("ascii"),
+            html_part[1],
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        ),
     )
 
 

@@ -103,7 +103,12 @@ class PieceTable:
             return None
         values = list(compress(pieces, skeleton.is_value))
         joined = _VALUE + _VALUE.join(values) + _VALUE
-        if any(pattern in joined for pattern in _UNSETTLED_IN_VALUES):
+        if (
+            "\n" in joined
+            or "<" in joined
+            or _SPACE_BEFORE_SPACE_OR_END.search(joined)
+            or _SPACE_AT_START.search(joined)
+        ):
             return None
         ends = list(accumulate(map(len, values), initial=0))
         before = ends.__getitem__
@@ -137,8 +142,11 @@ class PieceTable:
 
 
 # In the values joined with (and between) NULs: a line break, a blank run, a value starting
-# or ending with a space (next to a piece that may end or start with one), `<a`.
-_UNSETTLED_IN_VALUES = ("\n", "  ", " \x00", "\x00 ", "<")
+# or ending with a space (next to a piece that may end or start with one), `<a`. The two-
+# character patterns by the regex engine's literal search: `in` took some 1 us for each on
+# 1.5 KB of values, the regex searches 0.6.
+_SPACE_BEFORE_SPACE_OR_END = re.compile(" [ \x00]")
+_SPACE_AT_START = re.compile("\x00 ")
 
 
 def _measured(model: str, is_value: tuple[bool, ...]) -> _Skeleton:

@@ -88,6 +88,16 @@ def test_plain_values_in_plain_markup_are_settled_by_the_pieces() -> None:
         check_kept(html)
 
 
+def test_static_text_with_a_tab_or_not_ascii_gets_none() -> None:
+    """The static text is checked once, for each skeleton: the values are searched alone."""
+    # (Jinja reads a CR line end as LF: static text never has a CR)
+    for static in ("<p>\t{{ a }}</p>\n", "<p>Zoë {{ a }}</p>\n", "<p>x</p>\t"):
+        made = template(static)
+        assert PieceTable(made).wire_html(made.render_pieces({"a": "Anna"})) is None, static
+    made = template("<p>x</p>\n")
+    assert PieceTable(made).wire_html(made.render_pieces({})) is not None
+
+
 def test_what_the_pieces_cannot_settle_gets_none() -> None:
     made = template("<p>\n{{ a }} and {{ b }}{% if c %} x{% endif %} </p>{{ d }}\n")
     table = PieceTable(made)
@@ -103,6 +113,10 @@ def test_what_the_pieces_cannot_settle_gets_none() -> None:
         {"b": "x" * 1000},  # a line too long
         {"b": Markup("<a")},  # a link the values make
         {"b": "Zoë"},  # not ASCII
+        {"b": "B\x00o"},  # a NUL
+        {"b": "B\ro"},  # a CR
+        {"b": "B\to"},  # a tab
+        {"d": "\x00"},  # a NUL alone, as the last value
     ]
     for changed in changes:
         rendered = made.render_pieces({**plain, **changed})
