@@ -33,6 +33,7 @@ from mailengine.engine.facts import HoldCheck
 from mailengine.engine.leadership import Leadership
 from mailengine.engine.prediction_job import run_predictions
 from mailengine.engine.registry import ReloadResult, WorkflowRegistry
+from mailengine.engine.round_sizes import RoundSizes
 from mailengine.engine.runner import WorkflowRunner
 from mailengine.engine.scheduler import (
     bind,
@@ -44,6 +45,7 @@ from mailengine.engine.scheduler import (
 from mailengine.engine.schedules import ScheduleHost
 from mailengine.engine.workflow_set import broken_file_text
 from mailengine.errors import ConfigError
+from mailengine.heap import settle_heap
 from mailengine.outbound import Dispatcher, DispatchReport, SmtpTransport, Transport
 from mailengine.owners import owner_identity
 from mailengine.render.library import TemplateLibrary
@@ -59,9 +61,6 @@ SHUTDOWN_GRACE_SECONDS = 30.0
 # under a stream of API commits the engine then claims the events of many commits at once
 # instead of taking the database's write lock (on SQLite, against the API's writer) for each.
 NUDGE_GATHER_SECONDS = 0.05
-# The smallest round of events or enrollments while the API waits for SQLite's write lock:
-# 5 orders' enrolling and planning hold it for a few milliseconds.
-YIELDING_BATCH = 5
 
 
 class Component(Protocol):
@@ -97,7 +96,7 @@ class Engine:
         self.settings = settings
         self.database = database
         self.clock = clock or SystemClock()
-        self._round_size = settings.engine.batch_size  # see `_work_until_idle`
+        self._rounds = RoundSizes(settings.engine.batch_size)  # see `_work_until_idle`
         self.registry = WorkflowRegistry(
             database, settings.paths.workflows, settings.paths.workflows.parent
         )
@@ -179,6 +178,7 @@ class Engine:
         self._loop = asyncio.get_running_loop()
         if not self.prepared:  # a caller may have prepared first (to see what runs)
             self.prepare()
+        settle_heap(composed=False)  # workflows loaded, templates compiled: kept for good
         # Before the servers and dispatchers: every commit from here on leaves the WAL to it.
         checkpoints = WalCheckpoints(self.database) if self.database.sqlite_file else None
         if checkpoints is not None:
@@ -354,24 +354,17 @@ class Engine:
                 log.info("broadcasts planned: %s", ", ".join(planned))
 
     async def _work_until_idle(self, gather: float = 0.0) -> tuple[int, int]:
-        """Events and due enrollments in rounds until none is left. On SQLite a round holds
-        the one write lock while it works: while the API's writers queue for it, rounds
-        shrink (halving, down to `YIELDING_BATCH`), and grow back (by an eighth a round) to
-        the configured size while no one waits, so a backlog goes in large rounds and the
-        API's answers are not held up behind them (at 500 orders/s rounds of 500 kept the
-        API's p99 near 300 ms)."""
+        """Events and due enrollments in rounds until none is left; sized by `RoundSizes`
+        (on SQLite a round holds the one write lock while it works)."""
         events = advanced = 0
-        most = self.settings.engine.batch_size
         while True:
             now = self.clock.now()
-            batch = self._round_size
+            batch = self._rounds.next
             new_events = await asyncio.to_thread(self.runner.process_events, now, batch)
             walked = await asyncio.to_thread(self.runner.advance_due, now, batch)
             if walked:  # an order's confirmation leaves now, not after the whole backlog
                 self._wake_senders()
-            waited = self.database.writers_waiting()
-            grown = min(most, batch + batch // 8 + 1)
-            self._round_size = max(min(YIELDING_BATCH, most), batch // 2) if waited else grown
+            self._rounds.after_round(self.database.writers_waiting())
             events += new_events
             advanced += walked
             if new_events == 0 and walked == 0:

@@ -16,7 +16,6 @@ which a forked child would inherit in whatever state they were in.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
@@ -35,6 +34,7 @@ from multiprocessing.sharedctypes import Synchronized
 from typing import Protocol
 
 from mailengine.errors import MailengineError, RenderError
+from mailengine.heap import settle_heap
 from mailengine.outbound.composer import Composer
 from mailengine.outbound.tracking_links import LinkList
 from mailengine.outbound.transport.base import Envelope
@@ -300,34 +300,3 @@ def _compose(task: ComposeTask, now: datetime) -> Composed:
     composed = compose_or_settle(_composer, task, now)
     settle_heap()
     return composed
-
-
-# The heap of a composing process
-
-YOUNG_COLLECTION_AFTER = 10_000
-"""Container objects allocated (net of those freed) before the youngest generation is collected
-(Python's default: 700). Composing frees nearly all it makes by reference counting: every 700
-came every ~20 messages, 0.01-0.015 ms of CPU a message in all; every 10,000, a few a run."""
-
-_heap_state = 0  # 1: frozen at start-up; 2: frozen again once composing filled the caches
-
-
-def settle_heap(*, composed: bool = True) -> None:
-    """Keep what a process's heap holds once it is set up out of the cyclic garbage
-    collector's way: its full collections had walked all of it (some 300,000 objects, 30-60
-    ms each), every few thousand messages; some 0.04 ms of CPU a message.
-
-    At start-up (`composed` False: modules imported, templates compiled) after a full
-    collection (100-120 ms, so that no garbage is kept for good), and once more after the
-    first batch (its caches filled) after a collection of the young generations only (a few
-    ms: the first batch does not wait 100 ms). Without a start-up call, the first batch
-    collects all. Also raises the youngest generation's threshold
-    (`YOUNG_COLLECTION_AFTER`)."""
-    global _heap_state
-    if _heap_state == 2 or (_heap_state == 1 and not composed):
-        return
-    gc.collect(1 if _heap_state == 1 else 2)
-    gc.freeze()
-    _heap_state = 2 if composed else 1
-    young, *older = gc.get_threshold()
-    gc.set_threshold(max(young, YOUNG_COLLECTION_AFTER), *older)

@@ -45,6 +45,7 @@ from fastapi import FastAPI
 
 from mailengine.clock import Clock
 from mailengine.config import Settings
+from mailengine.heap import settle_heap
 from mailengine.store.database import Database
 from mailengine.store.write_turn import announce_waits
 from mailengine.web.server import WebServerError, bind, make_server, serve_on
@@ -297,6 +298,7 @@ async def _serve(
     database = Database(settings.database.url)
     database.leave_checkpoints_to_engine()  # `store.wal_checkpoints`
     app = factory(settings, database, clock, scheduler_running, stored)
+    settle_heap(composed=False)  # imports and the app out of the collector's way
     http = settings.http
     server = make_server(
         app, http.host, http.port, grace_seconds=int(GRACE_SECONDS),

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import pytest
 
-from mailengine.outbound import compose_pool
+from mailengine import heap
 from mailengine.outbound.compose_pool import (
     CHUNKS_PER_WORKER,
     ComposeTask,
@@ -55,7 +55,7 @@ def tasks(count: int) -> list[ComposeTask]:
 def test_a_batch_goes_to_the_threads_in_chunks_and_comes_back_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(compose_pool, "_heap_state", 2)
+    monkeypatch.setattr(heap, "_heap_state", 2)
     composer = NumberingComposer()
     pool = ComposeThreads(cast(Composer, composer), 2)
     handed: list[object] = []
@@ -92,7 +92,7 @@ def counted_collections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_the_heap_is_settled_once_a_process_has_composed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compose_pool, "_heap_state", 0)
+    monkeypatch.setattr(heap, "_heap_state", 0)
     monkeypatch.setattr(gc, "set_threshold", lambda *_: None)  # the test process's stays
     collections = counted_collections(monkeypatch)
     frozen = gc.get_freeze_count()
@@ -110,7 +110,7 @@ def test_the_heap_is_settled_once_a_process_has_composed(monkeypatch: pytest.Mon
 def test_a_started_pool_settles_the_heap_then_and_lightly_after_the_first_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(compose_pool, "_heap_state", 0)
+    monkeypatch.setattr(heap, "_heap_state", 0)
     thresholds: list[tuple[int, ...]] = []
     monkeypatch.setattr(gc, "set_threshold", lambda *values: thresholds.append(values))
     collections = counted_collections(monkeypatch)
@@ -121,6 +121,6 @@ def test_a_started_pool_settles_the_heap_then_and_lightly_after_the_first_batch(
         pool.compose(tasks(3), NOW)
         pool.compose(tasks(3), NOW)
         assert collections == [2, 1]  # after the first batch, the young generations only
-        assert thresholds[-1][0] >= compose_pool.YOUNG_COLLECTION_AFTER
+        assert thresholds[-1][0] >= heap.YOUNG_COLLECTION_AFTER
     finally:
         pool.close()
