@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
@@ -489,6 +489,7 @@ def test_what_customer_data_brings_in_is_shaped_without_changing_the_document(
     st.sampled_from([*VALUES, "Müller · Straße", "ä\x85ö", "𝔘"]),
     st.booleans(),
 )
+@example(["<style>", "<title>Grüße  an\n {{ a }}</title>", "</style>"], "Zoë  ", False)
 def test_output_made_ascii_as_it_is_written_shapes_to_the_same_message(
     pieces: list[str], value: str, flag: bool
 ) -> None:
@@ -502,7 +503,8 @@ def test_output_made_ascii_as_it_is_written_shapes_to_the_same_message(
     source = shaped.source + "{{ c }}{{ _('Grüße, %(n)s', n=a) }}"
     plain = jinja_template(env, source, "s", "s")
     as_ascii = jinja_template(env, source, "s", "s")
-    escape_output_as_ascii(as_ascii)
+    if shaped.rendered.charrefs:  # as the template cache does: only then (a `{{ }}` in style
+        escape_output_as_ascii(as_ascii)  # or script content, whose references are not read)
     expected = shape_rendered_html(plain.render(values), shaped.rendered)
     message = shape_rendered_html(as_ascii.render(values), shaped.rendered)
     if shaped.rendered.charrefs and "\x85" not in value:
