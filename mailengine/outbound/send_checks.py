@@ -6,7 +6,7 @@ render a stored version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -94,10 +94,7 @@ def read_send_time_checks(
 
 def needs_writes(claimed: Sequence[ClaimedSend], checked: Checked) -> bool:
     """Whether `store_send_time_writes` has anything to store (held messages, coupons)."""
-    return bool(checked.held) or any(
-        send.payload.get("coupon") and checked.verdicts.get(send.id, "held") is None
-        for send in claimed
-    )
+    return bool(checked.held) or any(True for _ in _coupon_offers(claimed, checked))
 
 
 def store_send_time_writes(
@@ -111,12 +108,21 @@ def store_send_time_writes(
     """Put the held messages back in the outbox (`worker`'s claims on them end) and issue
     the coupons of the messages that may go, into `checked.coupons`."""
     hold_claimed(session, worker, sorted(checked.held), now)
+    for send, offer in _coupon_offers(claimed, checked):
+        checked.coupons[send.id] = issue_for_send(
+            session, send.id, send.customer_id, _offer(offer, now), now
+        )
+
+
+def _coupon_offers(
+    claimed: Sequence[ClaimedSend], checked: Checked
+) -> Iterator[tuple[ClaimedSend, dict[str, object]]]:
+    """The messages that may go with a coupon to issue, and their offers (a held message has
+    no verdict: none for it)."""
     for send in claimed:
         offer = send.payload.get("coupon")
         if offer and checked.verdicts.get(send.id, "held") is None:
-            checked.coupons[send.id] = issue_for_send(
-                session, send.id, send.customer_id, _offer(offer, now), now
-            )
+            yield send, offer
 
 
 def _verdict(

@@ -272,12 +272,10 @@ def claim_new_events(
     shop's page views, say) was a quarter of the engine's work on them."""
     e = event_table.c
     data: Any = e.data
-    if wanted is not None:
-        data = (
-            type_coerce(case((e.type.in_(sorted(wanted)), e.data), else_=null()), e.data.type)
-            if wanted
-            else null()
-        )
+    if wanted:
+        data = type_coerce(case((e.type.in_(sorted(wanted)), e.data), else_=null()), e.data.type)
+    elif wanted is not None:
+        data = null()
     claimed = (
         select(pending_table.c.event_id)
         .order_by(pending_table.c.event_id)
@@ -297,8 +295,8 @@ def claim_new_events(
     if wanted is None:
         return [EventRow(*row) for row in session.execute(statement)]
     return [
-        EventRow(event_id, customer_id, kind, found if kind in wanted else {}, occurred_at)
-        for event_id, customer_id, kind, found, occurred_at in session.execute(statement)
+        EventRow(event_id, customer_id, kind, stored if kind in wanted else {}, occurred_at)
+        for event_id, customer_id, kind, stored, occurred_at in session.execute(statement)
     ]
 
 

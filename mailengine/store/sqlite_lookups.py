@@ -10,17 +10,18 @@ fixed, the keys go as one JSON parameter that `json_each` unpacks (the column's 
 still serves each key: `IN (SELECT value FROM json_each(?))`), and the statement runs on the
 DB-API connection under the session, inside its transaction.
 
-May import: nothing of mailengine's.
+May import: mailengine.json_text.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
+
+from mailengine.json_text import json_text
 
 
 def sqlite_driver(session: Session) -> sqlite3.Connection | None:
@@ -41,4 +42,4 @@ def rows_of_keys(
     (`IN (SELECT value FROM json_each(?))`), after `leading` ones."""
     if not keys:
         return []
-    return driver.execute(statement, (*leading, json.dumps(list(keys)))).fetchall()
+    return driver.execute(statement, (*leading, json_text(list(keys)))).fetchall()
